@@ -1,0 +1,38 @@
+// Child-side process setup shared by the addon's spawn() and the vassal init's app launch.
+// Everything here is prepared by the caller BEFORE fork/clone; the child only reads it and makes raw,
+// async-signal-safe syscalls (no malloc, no locks, no libc functions that are not on signal-safety(7)).
+#pragma once
+#include <stdint.h>
+#include <sys/types.h>
+
+namespace emperor {
+
+// What a failing child writes on its close-on-exec report pipe before _exit(127):
+// the step that failed (a static NUL-terminated name such as "execve", "setresuid", "chdir") and errno.
+struct SetupFailure {
+  int32_t err;
+  char step[28];
+};
+
+struct ChildSetup {
+  int pdeathsig = 0;          // armed AFTER the credential change; 0 = none
+  pid_t expected_ppid = 0;    // getppid() recorded by the parent before clone; a mismatch means the parent died
+  bool new_session = true;
+  const char* hostname = nullptr;   // nullptr = keep
+  bool set_groups = false; int ngroups = 0; const gid_t* groups = nullptr;
+  bool set_gid = false; gid_t gid = 0;
+  bool set_uid = false; uid_t uid = 0;
+  bool set_bounding = false; uint64_t bounding_keep = 0;  // bitmask of capability numbers to keep
+  uint64_t ambient = 0;       // bitmask of capabilities raised as ambient (also made permitted+inheritable)
+  bool no_new_privs = false;
+  const char* cwd = nullptr;  // nullptr = keep
+  int nfds = 0; const int* fd_map = nullptr;  // child fd i <- parent fd fd_map[i]; -1 = closed; fds >= nfds closed
+  int report_fd = -1;         // close-on-exec pipe for one SetupFailure record
+  const char* file = nullptr; char* const* argv = nullptr; char* const* envp = nullptr;
+};
+
+// Runs in the child after clone/fork. Resets signal dispositions and the mask, applies everything above in
+// order, and execs. On failure writes one SetupFailure to report_fd and _exit(127). Never returns.
+[[noreturn]] void child_setup_and_exec(const ChildSetup& s);
+
+}  // namespace emperor

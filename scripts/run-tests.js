@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// Runs the whole suite with node's test runner. The suite needs root and the Debian packages that
+// .ci/run installs; it fails loudly (never skips) when they are missing.
+'use strict';
+const { spawnSync, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const problems = [];
+if (process.getuid() !== 0) problems.push('the tests run as root (real namespaces, mounts and FUSE)');
+for (const bin of ['uwsgi', 'fuse-zip', 'unionfs-fuse', 'fusermount3', 'busybox']) {
+  try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); } catch { problems.push(`${bin} is not installed (see .ci/run for the apt packages)`); }
+}
+if (!fs.existsSync(path.join(root, 'build/Release/emperor_native.node'))) problems.push('the addon is not built: run npm install');
+if (problems.length) {
+  for (const p of problems) console.error(`test setup: ${p}`);
+  process.exit(1);
+}
+
+function collect(dir) {
+  const out = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...collect(p));
+    else if (e.name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+const filter = process.argv.slice(2);
+let files = collect(path.join(root, 'dist/test')).sort();
+if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], { stdio: 'inherit', cwd: root });
+process.exit(r.status ?? 1);

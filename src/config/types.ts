@@ -1,0 +1,42 @@
+// The resolved config model: what every consumer (emperor, jail plan compiler, CLI) reads. Never raw text.
+
+export interface ConfigOption {
+  key: string;
+  value: string;
+  /** Absolute path of the file the option came from ('<command line>', '<env>' or '<vassal-set>' for injections). */
+  file: string;
+  /** 1-based line in that file (0 when there is no line, e.g. an injected option). */
+  line: number;
+}
+
+export interface ConfigWarning {
+  file: string;
+  line: number;
+  message: string;
+}
+
+export interface ResolvedConfig {
+  /** The config as named by the caller (path, maybe with :section). */
+  spec: string;
+  /** Absolute path of the top-level file. */
+  file: string;
+  options: ConfigOption[];
+  warnings: ConfigWarning[];
+}
+
+export interface LoadOptions {
+  /** Decides if-reload / if-not-reload (uWSGI's UWSGI_RELOADS). Default false. */
+  isReload?: boolean;
+  /** vassal-set / --set values ("key=value"), applied as uWSGI applies --set before the file. */
+  set?: string[];
+  /** vassals-include files, loaded after the vassal file as uWSGI's --vassals-include. */
+  includes?: string[];
+  /** vassals-include-before files. */
+  includesBefore?: string[];
+  /** Environment for $(VAR), if-env and UWSGI_* options. Default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Directory relative names resolve against (the emperor chdirs into the vassal dir). Default process.cwd(). */
+  cwd?: string;
+  /** %b */
+  binaryPath?: string;
+}
