@@ -1,3 +1,7 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
 // The one typed door to the C++ addon. Nothing else in the project loads the .node file.
 // CONTRACT (implemented by the native-core work; other modules code against these types):
 
@@ -55,4 +59,224 @@ export interface NativeError extends Error {
   path?: string;
   /** The setup step in the child that failed ('execve', 'setresuid', 'chdir', 'clone3', ...). */
   step?: string;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Implementation.
+
+export interface SpawnOptions {
+  /** With the 'mount' namespace: the propagation applied recursively to / first. Default 'private' (as unshare(1)),
+   *  so mounts made inside never reach the host. */
+  mountPropagation?: 'private' | 'slave' | 'shared' | 'unchanged';
+}
+
+export interface Child {
+  /** Keep (default) or stop keeping the event loop alive while the child runs. */
+  ref(): void;
+  unref(): void;
+}
+
+interface AddonChild {
+  readonly pid: number;
+  readonly alive: boolean;
+  kill(signal: number): boolean;
+  ref(): void;
+  unref(): void;
+}
+
+interface NormalizedSpawnOptions extends Omit<SpawnOptions, 'env' | 'deathSignal'> {
+  env: string[];
+  deathSignal: number;
+}
+
+interface Addon {
+  spawn(opts: NormalizedSpawnOptions, onExit: (code: number | null, signal: number | null) => void): AddonChild;
+  socketpair(): [number, number];
+  closeFd(fd: number): void;
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
+  umount(target: string, flags: number): void;
+}
+
+// dist/src/native.js and src/native.ts sit at different depths: find the package root by its package.json.
+function packageRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`emperor: no package.json above ${__dirname}`);
+  }
+}
+
+let loaded: Addon | undefined;
+// Loaded on first use, so that modules needing only parseMountFlags() & co. work without a built addon.
+function addon(): Addon {
+  if (!loaded) {
+    const file = path.join(packageRoot(), 'build', 'Release', 'emperor_native.node');
+    loaded = require(file) as Addon;
+  }
+  return loaded;
+}
+
+/** A NativeError for a failure detected in JS; errno is negative, as in Node's SystemError. */
+export function nativeError(code: string, syscall: string, opts: { path?: string; step?: string } = {}): NativeError {
+  const errno = (os.constants.errno as Record<string, number>)[code];
+  const where = opts.path !== undefined ? ` '${opts.path}'` : '';
+  const err = new Error(`${code}: ${syscall}${where}`) as NativeError;
+  err.code = code;
+  err.errno = errno === undefined ? 0 : -errno;
+  err.syscall = syscall;
+  if (opts.path !== undefined) err.path = opts.path;
+  if (opts.step !== undefined) err.step = opts.step;
+  return err;
+}
+
+export function signalNumber(sig: NodeJS.Signals | number): number {
+  if (typeof sig === 'number') {
+    if (!Number.isInteger(sig) || sig < 0 || sig > 64) throw new RangeError(`invalid signal number ${sig}`);
+    return sig;
+  }
+  const n = (os.constants.signals as Record<string, number>)[sig];
+  if (n === undefined) throw new RangeError(`unknown signal '${sig}'`);
+  return n;
+}
+
+function signalName(n: number): NodeJS.Signals {
+  for (const [name, num] of Object.entries(os.constants.signals)) if (num === n) return name as NodeJS.Signals;
+  return `SIG${n}` as NodeJS.Signals;  // realtime signals have no name in Node
+}
+
+// uWSGI's capability names (utils.c uwsgi_cap_list) in kernel order, then the ones Linux added since.
+const CAPABILITIES = [
+  'chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap',
+  'linux_immutable', 'net_bind_service', 'net_broadcast', 'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner',
+  'sys_module', 'sys_rawio', 'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice',
+  'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write', 'audit_control', 'setfcap',
+  'mac_override', 'mac_admin', 'syslog', 'wake_alarm', 'block_suspend', 'audit_read', 'perfmon', 'bpf',
+  'checkpoint_restore',
+];
+
+/** A capability by uWSGI name ('net_bind_service') or number (10 or '10'); anything else throws. */
+export function capabilityNumber(name: string | number): number {
+  const text = String(name).trim();
+  if (/^\d+$/.test(text)) {
+    const n = Number(text);
+    if (n > 63) throw new RangeError(`capability number ${n} is out of range (0..63)`);
+    return n;
+  }
+  const n = CAPABILITIES.indexOf(text.toLowerCase());
+  if (n < 0) throw new RangeError(`unknown capability '${text}'`);
+  return n;
+}
+
+const MOUNT_FLAGS: Record<string, number> = {
+  rdonly: 1, readonly: 1, ro: 1, nosuid: 2, nodev: 4, noexec: 8, sync: 16, remount: 32, mandlock: 64,
+  dirsync: 128, noatime: 1024, bind: 4096, move: 8192, rec: 16384, recursive: 16384, unbindable: 1 << 17,
+  private: 1 << 18, slave: 1 << 19, shared: 1 << 20,
+};
+const UMOUNT_FLAGS: Record<string, number> = { force: 1, detach: 2 };
+
+/** uWSGI's comma list of mount flag words ('bind,rec,ro'); an unknown word throws an Error naming it. */
+export function parseMountFlags(words: string): { mountFlags: number; umountFlags: number } {
+  let mountFlags = 0;
+  let umountFlags = 0;
+  for (const raw of words.split(',')) {
+    const word = raw.trim();
+    if (word === '') continue;
+    if (Object.hasOwn(MOUNT_FLAGS, word)) mountFlags |= MOUNT_FLAGS[word];
+    else if (Object.hasOwn(UMOUNT_FLAGS, word)) umountFlags |= UMOUNT_FLAGS[word];
+    else throw new Error(`unknown mount flag '${word}'`);
+  }
+  return { mountFlags, umountFlags };
+}
+
+function isExecutableFile(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** execvp's PATH search, done in the parent (the child only execs absolute paths). */
+export function resolveExecutable(name: string, PATH: string = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'): string {
+  if (name === '') throw nativeError('ENOENT', 'execve', { path: name, step: 'execve' });
+  if (name.includes('/')) {
+    const file = path.resolve(name);
+    if (!fs.existsSync(file)) throw nativeError('ENOENT', 'execve', { path: file, step: 'execve' });
+    return file;
+  }
+  for (const dir of PATH.split(':')) {
+    const file = path.resolve(dir === '' ? '.' : dir, name);
+    if (isExecutableFile(file)) return file;
+  }
+  throw nativeError('ENOENT', 'execve', { path: name, step: 'execve' });
+}
+
+class NativeChild implements Child {
+  constructor(private readonly handle: AddonChild) {}
+  get pid(): number {
+    return this.handle.pid;
+  }
+  get alive(): boolean {
+    return this.handle.alive;
+  }
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    return this.handle.kill(signalNumber(signal));
+  }
+  ref(): void {
+    this.handle.ref();
+  }
+  unref(): void {
+    this.handle.unref();
+  }
+}
+
+function envList(env: SpawnOptions['env']): string[] {
+  if (Array.isArray(env)) return env;
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out.push(`${k}=${v}`);
+  return out;
+}
+
+/**
+ * Starts opts.file in a fresh process set up as asked. Synchronous: returns once execve succeeded, or throws the
+ * child's setup failure as a NativeError (the failed child already reaped). onExit runs once, on the main thread.
+ * Main JS thread only (throws ERR_NOT_MAIN_THREAD in a worker).
+ */
+export function spawn(opts: SpawnOptions, onExit: (info: ExitInfo) => void): Child {
+  if (typeof opts.file !== 'string' || !path.isAbsolute(opts.file)) {
+    throw new TypeError(`spawn: file must be an absolute path (use resolveExecutable()), got '${opts.file}'`);
+  }
+  if (opts.hostname !== undefined && !opts.namespaces?.includes('uts')) {
+    // Without its own uts namespace the child would rename the host.
+    throw new TypeError(`spawn: hostname '${opts.hostname}' needs the 'uts' namespace`);
+  }
+  const normalized: NormalizedSpawnOptions = {
+    ...opts,
+    env: envList(opts.env),
+    deathSignal: signalNumber(opts.deathSignal ?? 'SIGKILL'),
+  };
+  const handle = addon().spawn(normalized, (code, signal) => {
+    onExit({ code, signal: signal === null ? null : signalName(signal) });
+  });
+  return new NativeChild(handle);
+}
+
+/** An AF_UNIX SOCK_STREAM pair, both ends close-on-exec (pass one to a child through SpawnOptions.fds). */
+export function socketpair(): [number, number] {
+  return addon().socketpair();
+}
+
+export function closeFd(fd: number): void {
+  addon().closeFd(fd);
+}
+
+/** mount(2) in the calling process's mount namespace; flags are uWSGI's words ('bind,rec') or a number. */
+export function mount(source: string | null, target: string, fstype: string | null, flags: string | number = 0, data?: string): void {
+  const mountFlags = typeof flags === 'number' ? flags : parseMountFlags(flags).mountFlags;
+  addon().mount(source, target, fstype, mountFlags, data ?? null);
+}
+
+/** umount2(2); flags are words ('detach', 'force'). */
+export function umount(target: string, flags = ''): void {
+  addon().umount(target, parseMountFlags(flags).umountFlags);
 }

@@ -1,3 +1,11 @@
 #include <napi.h>
-static Napi::Object Init(Napi::Env env, Napi::Object exports) { return exports; }
+
+#include "addon.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  emperor::InitChildHandle(env, exports);
+  emperor::InitSpawn(env, exports);
+  emperor::InitFdOps(env, exports);
+  return exports;
+}
 NODE_API_MODULE(emperor_native, Init)

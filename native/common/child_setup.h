@@ -14,10 +14,18 @@ struct SetupFailure {
   char step[28];
 };
 
+constexpr int kMaxChildFds = 1024;
+
 struct ChildSetup {
   int pdeathsig = 0;          // armed AFTER the credential change; 0 = none
   pid_t expected_ppid = 0;    // getppid() recorded by the parent before clone; a mismatch means the parent died
+  // In a new pid namespace getppid() is always 0, so the ppid check cannot see the parent die. A pidfd of the
+  // parent (pidfd_open(getpid()) before clone) can: it turns readable once the parent has exited. -1 = not used.
+  int parent_pidfd = -1;
   bool new_session = true;
+  // MS_PRIVATE, MS_SLAVE or MS_SHARED applied with MS_REC to "/" first (for a new mount namespace, so that its
+  // mounts do not propagate back to the host); 0 = leave the propagation as inherited.
+  unsigned long mount_propagation = 0;
   const char* hostname = nullptr;   // nullptr = keep
   bool set_groups = false; int ngroups = 0; const gid_t* groups = nullptr;
   bool set_gid = false; gid_t gid = 0;
@@ -33,6 +41,11 @@ struct ChildSetup {
 
 // Runs in the child after clone/fork. Resets signal dispositions and the mask, applies everything above in
 // order, and execs. On failure writes one SetupFailure to report_fd and _exit(127). Never returns.
+// The caller blocks every signal around the clone (pthread_sigmask), so that none of the parent's handlers can run
+// in the child before the dispositions are reset here; this function empties the mask itself.
+// Order: signals, mount propagation, setsid, hostname, setgroups, bounding set, setresgid, setresuid (caps kept), ambient caps,
+// no_new_privs, death signal + parent check, chdir (as the final uid), fd map, close every other fd, execve.
+// nfds is at most kMaxChildFds.
 [[noreturn]] void child_setup_and_exec(const ChildSetup& s);
 
 }  // namespace emperor

@@ -1,1 +1,301 @@
-int main() { return 0; }
+// The init's supervision loop: one poll over the control fd, a signalfd, the app's protocol socket and the
+// mountpoint-check helper's deadline.
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "init.h"
+
+namespace init {
+namespace {
+
+const int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+constexpr int kEmperorLostMercyMs = 1000;
+
+int64_t now_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+int exit_code(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
+
+void noop_handler(int) {}
+
+class Init {
+ public:
+  int run();
+
+ private:
+  void setup_signals();
+  void on_control();
+  void on_signals();
+  void on_protocol();
+  void reap();
+  void on_checker_done(int status);
+  void schedule_check();
+  void run_plan(const std::string& body, size_t offset);
+  void start_app();
+  void stop_app(int mercy_ms);
+  void wait_until(int64_t deadline, bool (Init::*done)() const);
+  // A hung mount is one that has not answered within this long.
+  int check_timeout_ms() const { return v_.check_ms > 1000 ? v_.check_ms : 1000; }
+  bool app_gone() const { return app_ == 0; }
+  bool no_children() const { return waitid(P_ALL, 0, nullptr, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD; }
+  [[noreturn]] void shutdown(int mercy_ms, int code);
+  [[noreturn]] void destroy(int code);
+
+  Vassal v_;
+  int sigfd_ = -1;
+  pid_t app_ = 0;
+  int app_status_ = 0;
+  bool app_exited_ = false;
+  int proto_ = -1;  // the init's end of the app's UWSGI_EMPEROR_FD
+  bool started_ = false;
+  pid_t checker_ = 0;
+  int checker_pipe_ = -1;
+  int64_t checker_deadline_ = 0;
+  int64_t next_check_ = 0;
+};
+
+void Init::setup_signals() {
+  // pid 1 of a namespace never receives a signal whose disposition is SIG_DFL (except SIGKILL/SIGSTOP), even
+  // when blocked: a handler must be installed for the signals to reach the signalfd at all.
+  struct sigaction sa{};
+  sa.sa_handler = noop_handler;
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : kForwarded) sigaddset(&set, sig);
+  sigaddset(&set, SIGCHLD);
+  for (int sig = 1; sig < NSIG; sig++)
+    if (sigismember(&set, sig)) sigaction(sig, &sa, nullptr);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &sa, nullptr);  // a dead emperor or app must give EPIPE, not kill the init
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+  sigfd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+void Init::run_plan(const std::string& body, size_t offset) {
+  std::vector<Step> steps;
+  if (!decode_plan(body.substr(offset), steps)) destroy(kExitProtocol);
+  for (const Step& s : steps) {
+    if (s.flags & kStepAtexit) {
+      v_.atexit_steps.push_back(s);
+      continue;
+    }
+    Result r = run_step(v_, s);
+    if (s.args[0] == "app" && r.ok) continue;  // reported once the app has really started
+    send_step(s, r);
+    if (!r.ok && (s.flags & kStepFatal)) destroy(kExitStepFailed);
+  }
+  if (v_.app_argv.empty()) {
+    Step none;
+    none.index = 0xffffffffu;
+    none.flags = kStepFatal;
+    none.args.push_back("app");
+    Result r = result_errno(EINVAL, "plan", "");
+    r.message = "the plan has no app to run";
+    send_step(none, r);
+    destroy(kExitStepFailed);
+  }
+  start_app();
+}
+
+void Init::start_app() {
+  int pair[2];
+  Result r;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+    r = result_errno(errno, "socketpair", "");
+  } else {
+    app_ = init::start_app(v_, pair[1], r);
+    close(pair[1]);
+    proto_ = pair[0];
+    fcntl(proto_, F_SETFL, O_NONBLOCK);
+  }
+  send_step(v_.app_step, r);
+  if (!r.ok) destroy(kExitStepFailed);
+  app_exited_ = false;
+  send_app_started(app_);
+  schedule_check();
+}
+
+void Init::schedule_check() {
+  next_check_ = v_.mountpoint_steps.empty() ? 0 : now_ms() + v_.check_ms;
+}
+
+void Init::wait_until(int64_t deadline, bool (Init::*done)() const) {
+  while (!(this->*done)()) {
+    int64_t left = deadline - now_ms();
+    if (left <= 0) return;
+    pollfd p{sigfd_, POLLIN, 0};
+    poll(&p, 1, int(left));
+    signalfd_siginfo si;
+    while (read(sigfd_, &si, sizeof si) == sizeof si) {
+    }
+    reap();
+  }
+}
+
+// SIGTERM to the app, SIGKILL to its whole process group after the mercy.
+void Init::stop_app(int mercy_ms) {
+  if (app_ == 0) return;
+  kill(app_, SIGTERM);
+  wait_until(now_ms() + mercy_ms, &Init::app_gone);
+  if (app_ == 0) return;
+  kill(-app_, SIGKILL);
+  kill(app_, SIGKILL);
+  wait_until(now_ms() + 60000, &Init::app_gone);
+}
+
+// Orderly end: app stopped, atexit steps run (as the vassal user, inside the namespaces), everything left killed.
+void Init::shutdown(int mercy_ms, int code) {
+  stop_app(mercy_ms);
+  if (checker_) kill(checker_, SIGKILL);
+  for (const Step& s : v_.atexit_steps) send_step(s, run_step(v_, s));
+  if (getpid() == 1) {
+    // Daemons left by hooks (a FUSE server flushing its archive after fusermount -u) get the same mercy.
+    kill(-1, SIGTERM);
+    wait_until(now_ms() + mercy_ms, &Init::no_children);
+  }
+  destroy(code);
+}
+
+[[noreturn]] void Init::destroy(int code) {
+  if (app_) kill(-app_, SIGKILL), kill(app_, SIGKILL);
+  if (checker_) kill(checker_, SIGKILL);
+  if (getpid() == 1) kill(-1, SIGKILL);  // everything in the namespace; outside one this would hit the host
+  _exit(code);
+}
+
+void Init::reap() {
+  int status;
+  pid_t pid;
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    if (pid == app_) {
+      app_ = 0;
+      app_status_ = status;
+      app_exited_ = true;
+      send_app_exit(status);
+    } else if (pid == checker_) {
+      on_checker_done(status);
+    }
+  }
+}
+
+void Init::on_checker_done(int status) {
+  checker_ = 0;
+  int32_t rec[2] = {-1, 0};
+  bool failed = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? false : true;
+  if (failed && read(checker_pipe_, rec, sizeof rec) != sizeof rec) rec[0] = -1;
+  close(checker_pipe_);
+  checker_pipe_ = -1;
+  if (!failed) return schedule_check();
+  if (rec[0] < 0 || size_t(rec[0]) >= v_.mountpoint_steps.size()) rec[0] = 0, rec[1] = ECHILD;
+  const Step& s = v_.mountpoint_steps[size_t(rec[0])];
+  send_step(s, result_errno(rec[1], "statfs", s.args[1]));
+  destroy(kExitMountpoint);
+}
+
+void Init::on_control() {
+  std::vector<Message> msgs;
+  if (!read_messages(msgs)) shutdown(kEmperorLostMercyMs, kExitProtocol);
+  for (const Message& m : msgs) {
+    uint32_t mercy = 0;
+    if (m.body.size() >= 4) memcpy(&mercy, m.body.data(), 4);  // little-endian hosts only, like the emperor
+    if (m.type == kMsgStart && !started_) {
+      started_ = true;
+      run_plan(m.body, 0);
+    } else if (m.type == kMsgReload && started_ && m.body.size() >= 4) {
+      stop_app(int(mercy));
+      // Identity, app and checks come from the new plan; sockets, mounts and namespaces stay.
+      v_.creds = Creds{};
+      v_.app_argv.clear();
+      v_.atexit_steps.clear();
+      v_.mountpoint_steps.clear();
+      run_plan(m.body, 4);
+    } else if (m.type == kMsgStop && m.body.size() >= 4) {
+      shutdown(int(mercy), app_exited_ ? exit_code(app_status_) : 0);
+    } else {
+      destroy(kExitProtocol);
+    }
+  }
+}
+
+void Init::on_signals() {
+  signalfd_siginfo si;
+  while (read(sigfd_, &si, sizeof si) == sizeof si) {
+    if (si.ssi_signo == SIGCHLD) continue;
+    if (app_) kill(app_, int(si.ssi_signo));
+    else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) destroy(128 + int(si.ssi_signo));
+  }
+  reap();
+}
+
+void Init::on_protocol() {
+  unsigned char buf[256];
+  ssize_t n = read(proto_, buf, sizeof buf);
+  if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+  if (n <= 0) {
+    close(proto_);
+    proto_ = -1;
+    return;
+  }
+  for (ssize_t i = 0; i < n; i++) send_protocol_byte(buf[i]);
+}
+
+int Init::run() {
+  setup_signals();
+  if (getpid() != 1) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  // orphans come to us, as to a real pid 1
+  if (fcntl(kControlFd, F_SETFD, FD_CLOEXEC) < 0) {
+    static const char msg[] = "emperor-init: fd 3 (the emperor's control socket) is not open\n";
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
+    return kExitProtocol;
+  }
+  fcntl(kControlFd, F_SETFL, fcntl(kControlFd, F_GETFL) | O_NONBLOCK);
+  for (;;) {
+    if (started_ && app_ == 0 && app_exited_) shutdown(0, exit_code(app_status_));
+    int64_t now = now_ms();
+    if (next_check_ && !checker_ && now >= next_check_ && app_) {
+      int p[2];
+      if (pipe2(p, O_CLOEXEC) == 0) {
+        checker_ = start_mountpoint_check(v_, p[1]);
+        close(p[1]);
+        checker_pipe_ = p[0];
+        checker_deadline_ = now + check_timeout_ms();
+      }
+    }
+    if (checker_ && now >= checker_deadline_) {
+      // A hung FUSE daemon: the check cannot answer, which is a failure too.
+      const Step& s = v_.mountpoint_steps.front();
+      Result r = result_errno(ETIMEDOUT, "statfs", s.args[1]);
+      r.message = "statfs " + s.args[1] + ": no answer within " + std::to_string(check_timeout_ms()) + " ms";
+      send_step(s, r);
+      destroy(kExitMountpoint);
+    }
+    int64_t wake = checker_ ? checker_deadline_ : next_check_;
+    int timeout = wake ? int(wake > now ? wake - now : 0) : -1;
+    pollfd fds[3] = {{kControlFd, POLLIN, 0}, {sigfd_, POLLIN, 0}, {proto_, POLLIN, 0}};
+    int n = poll(fds, proto_ >= 0 ? 3 : 2, timeout);
+    if (n < 0 && errno != EINTR) return kExitProtocol;
+    if (fds[1].revents) on_signals();
+    if (fds[0].revents) on_control();
+    if (proto_ >= 0 && fds[2].revents) on_protocol();
+  }
+}
+
+}  // namespace
+}  // namespace init
+
+int main() {
+  static init::Init i;
+  return i.run();
+}

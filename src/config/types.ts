@@ -37,6 +37,14 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Directory relative names resolve against (the emperor chdirs into the vassal dir). Default process.cwd(). */
   cwd?: string;
-  /** %b */
+  /** %b (default: the realpath of `uwsgi` found in PATH, as uWSGI reports its own binary). */
   binaryPath?: string;
+  /** How to read the top-level file. Default: from its extension (.ini, .yml/.yaml, .json/.js, .xml), else ini. */
+  format?: ConfigFormat;
+  /** Identity for %u %U %g %G (the vassal's, when it differs from ours). Default: this process's. */
+  identity?: { uid: number; gid: number; user?: string; group?: string };
+  /** For if-hostname and %h. Default os.hostname(). */
+  hostname?: string;
 }
+
+export type ConfigFormat = 'ini' | 'yaml' | 'json' | 'xml';

@@ -1,0 +1,420 @@
+// spawn(): clone3 (or clone + pidfd_open), the parent's share of the setup (uid/gid maps, cgroup.procs on the
+// fallback path), and the synchronous wait on the close-on-exec report pipe. The child's share is
+// child_setup_and_exec() in native/common.
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "child_handle.h"
+#include "child_setup.h"
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_CLEAR_SIGHAND
+#define CLONE_CLEAR_SIGHAND 0x100000000ULL
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace emperor {
+namespace {
+
+// The kernel's struct clone_args (version 2, with cgroup); declared here to avoid <linux/sched.h> clashing
+// with glibc's <sched.h>.
+struct CloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+// Everything the child reads, owned by the parent's stack frame and built before clone.
+struct Plan {
+  std::string file, cwd, hostname, uid_map, gid_map, cgroup;
+  bool has_cwd = false, has_hostname = false, has_uid_map = false, has_gid_map = false, has_cgroup = false;
+  std::vector<std::string> argv_s, env_s;
+  std::vector<char*> argv, envp;
+  std::vector<int> fds;
+  std::vector<gid_t> groups;
+  uint64_t ns_flags = 0;
+  ChildSetup setup;
+};
+
+struct Reader {
+  Napi::Env env;
+  Napi::Object obj;
+  bool ok = true;
+
+  bool Fail(const std::string& key, const char* what) {
+    if (ok) ThrowTypeError(env, "spawn: option '" + key + "' must be " + what);
+    ok = false;
+    return false;
+  }
+  bool Present(const char* key) {
+    Napi::Value v = obj.Get(key);
+    return !v.IsUndefined() && !v.IsNull();
+  }
+  bool Str(const char* key, std::string* out, bool* present = nullptr) {
+    Napi::Value v = obj.Get(key);
+    if (present) *present = !v.IsUndefined() && !v.IsNull();
+    if (present && !*present) return true;
+    if (!v.IsString()) return Fail(key, "a string");
+    *out = v.As<Napi::String>().Utf8Value();
+    if (out->find('\0') != std::string::npos) return Fail(key, "a string without NUL bytes");
+    return true;
+  }
+  bool Bool(const char* key, bool* out) {
+    Napi::Value v = obj.Get(key);
+    if (v.IsUndefined()) return true;
+    if (!v.IsBoolean()) return Fail(key, "a boolean");
+    *out = v.As<Napi::Boolean>().Value();
+    return true;
+  }
+  bool Uint32(const char* key, uint32_t* out, bool* present) {
+    Napi::Value v = obj.Get(key);
+    *present = !v.IsUndefined() && !v.IsNull();
+    if (!*present) return true;
+    if (!v.IsNumber()) return Fail(key, "a number");
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (d < 0 || d > 4294967295.0 || d != static_cast<uint32_t>(d)) return Fail(key, "an integer in 0..2^32-1");
+    *out = static_cast<uint32_t>(d);
+    return true;
+  }
+  bool Strings(const char* key, std::vector<std::string>* out) {
+    Napi::Value v = obj.Get(key);
+    if (!v.IsArray()) return Fail(key, "an array of strings");
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsString()) return Fail(key, "an array of strings");
+      out->push_back(e.As<Napi::String>().Utf8Value());
+    }
+    return true;
+  }
+  bool Ints(const char* key, std::vector<double>* out, bool* present) {
+    Napi::Value v = obj.Get(key);
+    *present = !v.IsUndefined() && !v.IsNull();
+    if (!*present) return true;
+    if (!v.IsArray()) return Fail(key, "an array of numbers");
+    Napi::Array a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsNumber()) return Fail(key, "an array of numbers");
+      double d = e.As<Napi::Number>().DoubleValue();
+      if (d != static_cast<int64_t>(d)) return Fail(key, "an array of integers");
+      out->push_back(d);
+    }
+    return true;
+  }
+  bool CapMask(const char* key, bool* present, uint64_t* mask) {
+    std::vector<double> caps;
+    if (!Ints(key, &caps, present)) return false;
+    for (double c : caps) {
+      if (c < 0 || c > 63) return Fail(key, "capability numbers in 0..63");
+      *mask |= uint64_t{1} << static_cast<int>(c);
+    }
+    return true;
+  }
+};
+
+uint64_t NamespaceFlag(const std::string& name) {
+  if (name == "mount") return CLONE_NEWNS;
+  if (name == "pid") return CLONE_NEWPID;
+  if (name == "net") return CLONE_NEWNET;
+  if (name == "ipc") return CLONE_NEWIPC;
+  if (name == "uts") return CLONE_NEWUTS;
+  if (name == "user") return CLONE_NEWUSER;
+  if (name == "cgroup") return CLONE_NEWCGROUP;
+  return 0;
+}
+
+std::vector<char*> CStrings(std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (auto& s : v) out.push_back(&s[0]);
+  out.push_back(nullptr);
+  return out;
+}
+
+bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
+  Reader r{env, o};
+  ChildSetup& s = p->setup;
+  std::vector<std::string> namespaces;
+  std::string propagation = "private";
+  std::vector<double> fds, groups;
+  bool has_fds = false, has_groups = false, has_uid = false, has_gid = false, has_sig = false, has_ambient = false;
+  uint32_t uid = 0, gid = 0, sig = 0;
+  if (!(r.Str("file", &p->file) && r.Strings("argv", &p->argv_s) && r.Strings("env", &p->env_s) &&
+        r.Str("cwd", &p->cwd, &p->has_cwd) && r.Ints("fds", &fds, &has_fds) &&
+        (!r.Present("namespaces") || r.Strings("namespaces", &namespaces)) &&
+        r.Str("uidMap", &p->uid_map, &p->has_uid_map) && r.Str("gidMap", &p->gid_map, &p->has_gid_map) &&
+        r.Str("cgroup", &p->cgroup, &p->has_cgroup) && r.Bool("setsid", &s.new_session) &&
+        r.Str("hostname", &p->hostname, &p->has_hostname) && r.Uint32("uid", &uid, &has_uid) &&
+        r.Uint32("gid", &gid, &has_gid) && r.Ints("groups", &groups, &has_groups) &&
+        r.CapMask("capBounding", &s.set_bounding, &s.bounding_keep) &&
+        r.CapMask("capAmbient", &has_ambient, &s.ambient) && r.Bool("noNewPrivs", &s.no_new_privs) &&
+        r.Uint32("deathSignal", &sig, &has_sig) &&
+        (!r.Present("mountPropagation") || r.Str("mountPropagation", &propagation))))
+    return false;
+  for (auto& n : namespaces) {
+    uint64_t f = NamespaceFlag(n);
+    if (!f) return r.Fail("namespaces", "a list of mount, pid, net, ipc, uts, user, cgroup");
+    p->ns_flags |= f;
+  }
+  if (p->ns_flags & CLONE_NEWNS) {
+    if (propagation == "private") s.mount_propagation = MS_PRIVATE;
+    else if (propagation == "slave") s.mount_propagation = MS_SLAVE;
+    else if (propagation == "shared") s.mount_propagation = MS_SHARED;
+    else if (propagation != "unchanged") return r.Fail("mountPropagation", "private, slave, shared or unchanged");
+  }
+  if (!has_fds) fds = {0, 1, 2};
+  if (fds.size() > static_cast<size_t>(kMaxChildFds)) return r.Fail("fds", "at most 1024 entries");
+  for (double f : fds) p->fds.push_back(f < 0 ? -1 : static_cast<int>(f));
+  for (double g : groups) {
+    if (g < 0 || g > 4294967295.0) return r.Fail("groups", "gids in 0..2^32-1");
+    p->groups.push_back(static_cast<gid_t>(g));
+  }
+  p->argv = CStrings(p->argv_s);
+  p->envp = CStrings(p->env_s);
+  s.pdeathsig = has_sig ? static_cast<int>(sig) : SIGKILL;
+  s.hostname = p->has_hostname ? p->hostname.c_str() : nullptr;
+  s.set_groups = has_groups;
+  s.ngroups = static_cast<int>(p->groups.size());
+  s.groups = p->groups.data();
+  s.set_gid = has_gid;
+  s.gid = gid;
+  s.set_uid = has_uid;
+  s.uid = uid;
+  s.cwd = p->has_cwd ? p->cwd.c_str() : nullptr;
+  s.nfds = static_cast<int>(p->fds.size());
+  s.fd_map = p->fds.data();
+  s.file = p->file.c_str();
+  s.argv = p->argv.data();
+  s.envp = p->envp.data();
+  return true;
+}
+
+// The syscall behind each child step name, for the error's `syscall` field.
+const char* StepSyscall(const char* step) {
+  static const char* const kPrctl[] = {"capbset_drop", "keepcaps", "cap_ambient_raise", "no_new_privs", "pdeathsig"};
+  for (const char* s : kPrctl)
+    if (strcmp(step, s) == 0) return "prctl";
+  if (strcmp(step, "fd_map") == 0) return "dup2";
+  if (strcmp(step, "mount_propagation") == 0) return "mount";
+  return step;
+}
+
+int WriteFile(const std::string& path, const std::string& text) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  ssize_t n = write(fd, text.data(), text.size());
+  int err = n < 0 ? errno : (static_cast<size_t>(n) != text.size() ? EIO : 0);
+  close(fd);
+  return err;
+}
+
+void Reap(int pidfd) {
+  siginfo_t si;
+  while (waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &si, WEXITED) < 0 && errno == EINTR) {
+  }
+}
+
+void KillAndReap(int pidfd) {
+  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  Reap(pidfd);
+}
+
+void CloseIf(int& fd) {
+  if (fd >= 0) close(fd);
+  fd = -1;
+}
+
+[[noreturn]] void RunChild(const Plan& p, int sync_rd, int sync_wr) {
+  if (sync_wr >= 0) close(sync_wr);
+  if (sync_rd >= 0) {
+    // Wait until the parent has written the id maps / cgroup.procs; EOF means it gave up (or died).
+    char c;
+    ssize_t n;
+    do n = read(sync_rd, &c, 1); while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(127);
+  }
+  child_setup_and_exec(p.setup);
+}
+
+// The parent's steps between clone and "go": returns 0 or errno, naming the failing step/path.
+int ParentSteps(const Plan& p, pid_t pid, bool cgroup_by_write, const char** step, std::string* path) {
+  std::string proc = "/proc/" + std::to_string(pid) + "/";
+  if (p.has_uid_map) {
+    *step = "uid_map";
+    *path = proc + "uid_map";
+    if (int e = WriteFile(*path, p.uid_map)) return e;
+  }
+  if (p.has_gid_map) {
+    *step = "gid_map";
+    *path = proc + "gid_map";
+    int e = WriteFile(*path, p.gid_map);
+    if (e == EPERM) {
+      // Without CAP_SETGID over the parent namespace the kernel wants setgroups denied first.
+      *step = "setgroups";
+      *path = proc + "setgroups";
+      if ((e = WriteFile(*path, "deny"))) return e;
+      *step = "gid_map";
+      *path = proc + "gid_map";
+      e = WriteFile(*path, p.gid_map);
+    }
+    if (e) return e;
+  }
+  if (cgroup_by_write) {
+    *step = "cgroup";
+    *path = p.cgroup + "/cgroup.procs";
+    if (int e = WriteFile(*path, std::to_string(pid))) return e;
+  }
+  return 0;
+}
+
+Napi::Value Spawn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (syscall(SYS_gettid) != getpid()) {
+    // The death signal follows the thread that cloned the child: a worker's exit would kill it.
+    Napi::Error e = Napi::Error::New(env, "spawn() must be called from the main JS thread, not a worker");
+    e.Set("code", "ERR_NOT_MAIN_THREAD");
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!info[0].IsObject() || !info[1].IsFunction()) return ThrowTypeError(env, "spawn(options, onExit)");
+  Plan p;
+  if (!ReadPlan(env, info[0].As<Napi::Object>(), &p)) return env.Undefined();
+  ChildSetup& s = p.setup;
+
+  int report[2] = {-1, -1}, sync[2] = {-1, -1};
+  int cgroup_fd = -1, parent_pidfd = -1;
+  auto close_all = [&] {
+    CloseIf(report[0]), CloseIf(report[1]), CloseIf(sync[0]), CloseIf(sync[1]);
+    CloseIf(cgroup_fd), CloseIf(parent_pidfd);
+  };
+  if (pipe2(report, O_CLOEXEC) < 0) return ThrowNativeError(env, errno, "pipe2");
+  if (((p.ns_flags & CLONE_NEWUSER) || p.has_cgroup) && pipe2(sync, O_CLOEXEC) < 0) {
+    int e = errno;
+    close_all();
+    return ThrowNativeError(env, e, "pipe2");
+  }
+  if (p.has_cgroup && (cgroup_fd = open(p.cgroup.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+    int e = errno;
+    close_all();
+    return ThrowNativeError(env, e, "open", p.cgroup.c_str(), "cgroup");
+  }
+  const bool new_pidns = p.ns_flags & CLONE_NEWPID;
+  s.expected_ppid = new_pidns ? 0 : getpid();  // getppid() is 0 across a pid namespace boundary
+  if (new_pidns && s.pdeathsig && (parent_pidfd = syscall(SYS_pidfd_open, getpid(), 0)) < 0) {
+    int e = errno;
+    close_all();
+    return ThrowNativeError(env, e, "pidfd_open");
+  }
+  s.parent_pidfd = parent_pidfd;
+  s.report_fd = report[1];
+
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int pidfd = -1;
+  CloneArgs args{};
+  args.flags = p.ns_flags | CLONE_PIDFD | CLONE_CLEAR_SIGHAND | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
+  args.pidfd = reinterpret_cast<uintptr_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  args.cgroup = cgroup_fd >= 0 ? static_cast<uint64_t>(cgroup_fd) : 0;
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && errno == EINVAL) {  // kernels before 5.5 lack CLONE_CLEAR_SIGHAND
+    args.flags &= ~uint64_t{CLONE_CLEAR_SIGHAND};
+    pid = syscall(SYS_clone3, &args, sizeof args);
+  }
+  if (pid == 0) RunChild(p, sync[0], sync[1]);
+  int clone_err = pid < 0 ? errno : 0;
+  const char* clone_call = "clone3";
+  bool cgroup_by_write = false;
+  if (pid < 0 && (clone_err == ENOSYS || clone_err == EPERM || clone_err == E2BIG)) {
+    // clone3 refused (old kernel or a seccomp filter): plain clone, then pidfd_open, and cgroup.procs by hand.
+    pid = syscall(SYS_clone, static_cast<unsigned long>(p.ns_flags | SIGCHLD), nullptr, nullptr, nullptr, 0);
+    if (pid == 0) RunChild(p, sync[0], sync[1]);
+    if (pid < 0 && errno != clone_err) clone_err = errno, clone_call = "clone";
+    if (pid > 0) {
+      clone_err = 0;
+      cgroup_by_write = p.has_cgroup;
+      if ((pidfd = syscall(SYS_pidfd_open, pid, 0)) < 0) {
+        int e = errno;
+        kill(pid, SIGKILL);
+        while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        close_all();
+        return ThrowNativeError(env, e, "pidfd_open");
+      }
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  CloseIf(report[1]), CloseIf(sync[0]), CloseIf(cgroup_fd), CloseIf(parent_pidfd);
+  if (pid < 0) {
+    close_all();
+    return ThrowNativeError(env, clone_err, clone_call, nullptr, clone_call);
+  }
+
+  const char* step = nullptr;
+  std::string path;
+  if (int e = ParentSteps(p, static_cast<pid_t>(pid), cgroup_by_write, &step, &path)) {
+    KillAndReap(pidfd);
+    close(pidfd);
+    close_all();
+    return ThrowNativeError(env, e, "write", path.c_str(), step);
+  }
+  if (sync[1] >= 0) {
+    char go = 1;
+    while (write(sync[1], &go, 1) < 0 && errno == EINTR) {
+    }
+    CloseIf(sync[1]);
+  }
+
+  // EOF without a record: execve succeeded (the pipe is close-on-exec).
+  SetupFailure rec{};
+  size_t got = 0;
+  while (got < sizeof rec) {
+    ssize_t n = read(report[0], reinterpret_cast<char*>(&rec) + got, sizeof rec - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  CloseIf(report[0]);
+  if (got == sizeof rec) {
+    Reap(pidfd);
+    close(pidfd);
+    rec.step[sizeof rec.step - 1] = '\0';
+    const char* where = strcmp(rec.step, "execve") == 0 ? s.file : strcmp(rec.step, "chdir") == 0 ? s.cwd : nullptr;
+    return ThrowNativeError(env, rec.err, StepSyscall(rec.step), where, rec.step);
+  }
+
+  Napi::Object handle;
+  if (int r = NewChildHandle(env, static_cast<pid_t>(pid), pidfd, info[1].As<Napi::Function>(), &handle)) {
+    KillAndReap(pidfd);
+    close(pidfd);
+    return ThrowNativeError(env, -r, "uv_poll_init");
+  }
+  return handle;
+}
+
+}  // namespace
+
+void InitSpawn(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
+}
+
+}  // namespace emperor

@@ -1,0 +1,94 @@
+// The vassal init: pid 1 of a native vassal. It executes the jail plan the emperor sends on fd 3, runs the app,
+// reaps, forwards signals, checks mountpoints and runs the atexit steps. Single-threaded by design: it may fork and
+// then use any libc call in the child, and it may change its own credentials for a moment (as-user steps).
+#pragma once
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace init {
+
+// Exit codes besides the app's own status (documented in src/vassal/protocol.ts).
+constexpr int kExitStepFailed = 125;   // a fatal plan step failed: a broken config, not a crash
+constexpr int kExitMountpoint = 126;   // a mountpoint-check failed: the vassal is destroyed to be respawned clean
+constexpr int kExitProtocol = 124;     // the emperor sent something unreadable, or went away
+
+constexpr int kControlFd = 3;
+
+// Step flags, as encoded by src/vassal/wire.ts.
+enum : uint8_t { kStepFatal = 1, kStepAtexit = 2 };
+
+struct Step {
+  uint32_t index = 0;   // position in the emperor's plan, echoed in reports
+  uint8_t flags = 0;
+  std::vector<std::string> args;  // args[0] is the op
+};
+
+// A step's outcome. A failed command has ok == false but no errno.
+struct Result {
+  bool ok = true;
+  int err = 0;
+  std::string syscall;
+  std::string path;
+  std::string message;
+};
+
+// ---- wire.cc: framed messages on the control fd ----
+// Emperor -> init
+enum : uint8_t { kMsgStart = 'P', kMsgReload = 'R', kMsgStop = 'T' };
+// Init -> emperor
+enum : uint8_t { kMsgStep = 's', kMsgApp = 'a', kMsgExit = 'x', kMsgProtocol = 'p' };
+
+struct Message {
+  uint8_t type = 0;
+  std::string body;
+};
+
+// Reads what is available on the control fd; returns false on EOF or error. Complete frames are appended to out.
+bool read_messages(std::vector<Message>& out);
+bool decode_plan(const std::string& body, std::vector<Step>& steps);
+void send_step(const Step& s, const Result& r);
+void send_app_started(pid_t pid);
+void send_app_exit(int status);
+void send_protocol_byte(uint8_t b);
+
+// ---- steps.cc: one plan step at a time ----
+struct Creds {
+  bool active = false;  // set by the 'creds' step: every later command runs as this user
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::vector<gid_t> groups;
+  bool caps = false;
+  uint64_t capmask = 0;
+};
+
+struct Listener {
+  int fd;
+  std::string name;
+};
+
+struct Vassal {
+  Creds creds;
+  std::vector<Listener> listeners;
+  std::vector<std::string> app_argv;   // empty = no app yet
+  Step app_step;
+  std::vector<Step> atexit_steps;
+  std::vector<Step> mountpoint_steps;  // args: mountpoint-check PATH
+  int check_ms = 1000;
+};
+
+Result run_step(Vassal& v, const Step& s);
+Result run_command(const Vassal& v, const std::vector<std::string>& argv, int* status);  // waits for it
+Result result_errno(int err, const char* syscall, const std::string& path);
+
+// ---- app.cc ----
+// Starts the app described by v.app_argv; returns its pid or fills r.
+pid_t start_app(const Vassal& v, int proto_child_fd, Result& r);
+
+// ---- mountcheck.cc ----
+// Forks a helper that statfs()es every path; it writes (index, errno) on failure to report_fd and exits.
+pid_t start_mountpoint_check(const Vassal& v, int report_fd);
+
+}  // namespace init

@@ -1,0 +1,415 @@
+// The plan's ops. The emperor has already resolved flag words, capability names, socket addresses and shells into
+// plain values (src/vassal/compile.ts); names of users and groups are resolved here, after pivot_root/chroot, so
+// they come from the jail's own /etc/passwd as in uWSGI.
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <pwd.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "init.h"
+#include "sys_ops.h"
+
+namespace init {
+
+Result result_errno(int err, const char* syscall, const std::string& path) {
+  Result r;
+  r.ok = false;
+  r.err = err;
+  r.syscall = syscall;
+  r.path = path;
+  r.message = std::string(syscall) + (path.empty() ? "" : " " + path) + ": " + strerror(err);
+  return r;
+}
+
+namespace {
+
+Result ok() { return Result{}; }
+
+Result from_ret(int ret, const char* syscall, const std::string& path) {
+  return ret < 0 ? result_errno(-ret, syscall, path) : ok();
+}
+
+Result from_errno(int ret, const char* syscall, const std::string& path) {
+  return ret < 0 ? result_errno(errno, syscall, path) : ok();
+}
+
+Result bad_args(const Step& s) {
+  Result r;
+  r.ok = false;
+  r.err = EINVAL;
+  r.syscall = "plan";
+  r.message = "malformed plan step '" + s.args[0] + "'";
+  return r;
+}
+
+bool parse_u64(const std::string& s, uint64_t& out) {
+  if (s.empty()) return false;
+  char* end;
+  errno = 0;
+  out = strtoull(s.c_str(), &end, 10);
+  return errno == 0 && *end == '\0';
+}
+
+// Runs file operations with the vassal user's filesystem identity once the 'creds' step has passed, as uWSGI does
+// them after its setuid. The effective ids only: the saved uid stays 0, so the init gets root back afterwards.
+class AsUser {
+ public:
+  explicit AsUser(const Creds& c) : active_(c.active) {
+    if (!active_) return;
+    saved_groups_ = getgroups(int(sizeof groups_ / sizeof groups_[0]), groups_);
+    setgroups(c.groups.size(), c.groups.data());
+    if (setresgid(-1, c.gid, -1) < 0 || setresuid(-1, c.uid, -1) < 0) err_ = errno;
+  }
+  ~AsUser() {
+    if (!active_) return;
+    setresuid(-1, 0, -1);
+    setresgid(-1, 0, -1);
+    if (saved_groups_ >= 0) setgroups(size_t(saved_groups_), groups_);
+  }
+  int error() const { return err_; }
+
+ private:
+  bool active_;
+  int err_ = 0;
+  int saved_groups_ = -1;
+  gid_t groups_[64];
+};
+
+Result write_file(const std::string& path, const std::string& data, int flags) {
+  int fd = open(path.c_str(), flags | O_CLOEXEC, 0666);
+  if (fd < 0) return result_errno(errno, "open", path);
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(fd);
+      return (flags & O_NONBLOCK) && (e == EAGAIN) ? ok() : result_errno(e, "write", path);
+    }
+    off += size_t(n);
+  }
+  close(fd);
+  return ok();
+}
+
+Result write_fifo(const std::string& path, const std::string& data) {
+  int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return (errno == ENXIO || errno == ENODEV) ? ok() : result_errno(errno, "open", path);
+  close(fd);
+  return write_file(path, data, O_WRONLY | O_NONBLOCK);
+}
+
+// /proc/self/mounts escapes space, tab, newline and backslash as \ooo.
+std::string unescape_mount_path(const char* s) {
+  std::string out;
+  for (; *s; s++) {
+    if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] && s[3]) {
+      out.push_back(char((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0')));
+      s += 3;
+    } else {
+      out.push_back(*s);
+    }
+  }
+  return out;
+}
+
+// uWSGI's 'rec' umount: unmount everything below target (deepest first), pass after pass, then target itself.
+Result umount_recursive(const std::string& target, int flags) {
+  std::string prefix = target == "/" ? "/" : target + "/";
+  for (;;) {
+    FILE* f = fopen("/proc/self/mounts", "re");
+    if (!f) return result_errno(errno, "open", "/proc/self/mounts");
+    std::vector<std::string> below;
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+      char* save;
+      strtok_r(line, " ", &save);
+      char* mnt = strtok_r(nullptr, " ", &save);
+      if (!mnt) continue;
+      std::string path = unescape_mount_path(mnt);
+      if (path.compare(0, prefix.size(), prefix) == 0) below.push_back(path);
+    }
+    fclose(f);
+    int done = 0;
+    for (auto it = below.rbegin(); it != below.rend(); ++it)
+      if (emperor::sys_umount2(it->c_str(), flags) == 0) done++;
+    if (done == 0) break;
+  }
+  return from_ret(emperor::sys_umount2(target.c_str(), flags), "umount2", target);
+}
+
+Result pivot_root(const std::string& new_root, const std::string& put_old) {
+  // Nothing made below may propagate back to the host's mount namespace.
+  if (int r = emperor::sys_mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr); r < 0)
+    return result_errno(-r, "mount", "/");
+  if (chdir(new_root.c_str()) < 0) return result_errno(errno, "chdir", new_root);
+  if (int r = emperor::sys_pivot_root(".", put_old.c_str()); r < 0) return result_errno(-r, "pivot_root", new_root);
+  return from_errno(chdir("/"), "chdir", "/");
+}
+
+Result chroot_into(const std::string& dir) {
+  if (int r = emperor::sys_chroot(dir.c_str()); r < 0) return result_errno(-r, "chroot", dir);
+  return from_errno(chdir("/"), "chdir", "/");
+}
+
+bool resolve_uid(const std::string& name, uid_t& uid, gid_t& gid, std::string& user) {
+  uint64_t n;
+  struct passwd* pw = parse_u64(name, n) ? getpwuid(uid_t(n)) : getpwnam(name.c_str());
+  if (pw) {
+    uid = pw->pw_uid;
+    gid = pw->pw_gid;
+    user = pw->pw_name;
+    return true;
+  }
+  if (!parse_u64(name, n)) return false;
+  uid = uid_t(n);  // a bare number needs no passwd entry
+  gid = gid_t(n);
+  return true;
+}
+
+bool resolve_gid(const std::string& name, gid_t& gid) {
+  uint64_t n;
+  if (parse_u64(name, n)) {
+    gid = gid_t(n);
+    return true;
+  }
+  struct group* gr = getgrnam(name.c_str());
+  if (!gr) return false;
+  gid = gr->gr_gid;
+  return true;
+}
+
+Result unknown(const char* syscall, const char* what, const std::string& name) {
+  Result r;
+  r.ok = false;
+  r.err = ENOENT;
+  r.syscall = syscall;
+  r.path = name;
+  r.message = std::string("unknown ") + what + " '" + name + "'";
+  return r;
+}
+
+// creds USER GROUP ADD-GIDS INITGROUPS: the identity every later command and the app run with.
+Result set_creds(Vassal& v, const Step& s) {
+  if (s.args.size() != 5) return bad_args(s);
+  Creds c = v.creds;
+  std::string user;
+  uid_t uid = 0;
+  gid_t user_gid = 0;
+  bool has_uid = !s.args[1].empty();
+  if (has_uid && !resolve_uid(s.args[1], uid, user_gid, user)) return unknown("getpwnam", "user", s.args[1]);
+  gid_t gid = user_gid;
+  if (!s.args[2].empty() && !resolve_gid(s.args[2], gid)) return unknown("getgrnam", "group", s.args[2]);
+  c.groups.clear();
+  if (s.args[4] == "1" && !user.empty()) {
+    int n = 64;
+    std::vector<gid_t> g(64);
+    while (getgrouplist(user.c_str(), gid, g.data(), &n) < 0) g.resize(size_t(n));
+    g.resize(size_t(n));
+    c.groups = g;
+  }
+  size_t start = 0;
+  const std::string& add = s.args[3];
+  while (start < add.size()) {
+    size_t comma = add.find(',', start);
+    if (comma == std::string::npos) comma = add.size();
+    gid_t extra;
+    std::string name = add.substr(start, comma - start);
+    if (!resolve_gid(name, extra)) return unknown("getgrnam", "group", name);
+    c.groups.push_back(extra);
+    start = comma + 1;
+  }
+  c.active = true;
+  c.uid = has_uid ? uid : getuid();
+  c.gid = (has_uid || !s.args[2].empty()) ? gid : getgid();
+  v.creds = c;
+  return ok();
+}
+
+Result listen_on(Vassal& v, const Step& s) {
+  // listen FAMILY ADDRESS PORT NAME
+  if (s.args.size() != 5) return bad_args(s);
+  const std::string& family = s.args[1];
+  const std::string& addr = s.args[2];
+  std::string where = family == "unix" ? addr : addr + ":" + s.args[3];
+  sockaddr_storage ss{};
+  socklen_t len;
+  int domain;
+  uint64_t port = 0;
+  if (family != "unix" && (!parse_u64(s.args[3], port) || port > 65535)) return bad_args(s);
+  if (family == "inet") {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = domain = AF_INET;
+    a->sin_port = htons(uint16_t(port));
+    if (inet_pton(AF_INET, addr.c_str(), &a->sin_addr) != 1) return result_errno(EINVAL, "inet_pton", addr);
+    len = sizeof *a;
+  } else if (family == "inet6") {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = domain = AF_INET6;
+    a->sin6_port = htons(uint16_t(port));
+    if (inet_pton(AF_INET6, addr.c_str(), &a->sin6_addr) != 1) return result_errno(EINVAL, "inet_pton", addr);
+    len = sizeof *a;
+  } else if (family == "unix") {
+    auto* a = reinterpret_cast<sockaddr_un*>(&ss);
+    a->sun_family = domain = AF_UNIX;
+    if (addr.empty() || addr.size() >= sizeof a->sun_path) return result_errno(ENAMETOOLONG, "bind", addr);
+    memcpy(a->sun_path, addr.data(), addr.size());
+    if (addr[0] == '@') a->sun_path[0] = '\0';  // abstract namespace
+    else unlink(addr.c_str());                   // a stale socket file from a previous run
+    len = socklen_t(offsetof(sockaddr_un, sun_path) + addr.size());
+  } else {
+    return bad_args(s);
+  }
+  int fd = socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return result_errno(errno, "socket", where);
+  int one = 1;
+  if (domain != AF_UNIX) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0 || listen(fd, SOMAXCONN) < 0) {
+    Result r = result_errno(errno, errno == EADDRINUSE || errno == EACCES ? "bind" : "listen", where);
+    close(fd);
+    return r;
+  }
+  v.listeners.push_back(Listener{fd, s.args[4]});
+  return ok();
+}
+
+Result mount_step(const Step& s) {
+  // mount FSTYPE SOURCE TARGET FLAGS DATA
+  if (s.args.size() != 6) return bad_args(s);
+  uint64_t flags;
+  if (!parse_u64(s.args[4], flags)) return bad_args(s);
+  const char* fstype = s.args[1] == "none" || s.args[1].empty() ? nullptr : s.args[1].c_str();
+  const char* data = s.args[5].empty() ? nullptr : s.args[5].c_str();
+  return from_ret(emperor::sys_mount(s.args[2].c_str(), s.args[3].c_str(), fstype, flags, data), "mount", s.args[3]);
+}
+
+Result umount_step(const Step& s) {
+  // umount TARGET FLAGS RECURSIVE
+  uint64_t flags;
+  if (s.args.size() != 4 || !parse_u64(s.args[2], flags)) return bad_args(s);
+  if (s.args[3] == "1") return umount_recursive(s.args[1], int(flags));
+  return from_ret(emperor::sys_umount2(s.args[1].c_str(), int(flags)), "umount2", s.args[1]);
+}
+
+Result exec_step(const Vassal& v, const Step& s, bool safe) {
+  std::vector<std::string> argv(s.args.begin() + 1, s.args.end());
+  if (argv.empty()) return bad_args(s);
+  int status = 0;
+  Result r = run_command(v, argv, &status);
+  if (!r.ok || safe || status == 0) return r;
+  r.ok = false;
+  r.syscall = "exec";
+  r.path = argv.back();
+  r.message = WIFEXITED(status) ? "command exited with status " + std::to_string(WEXITSTATUS(status))
+                                : "command killed by signal " + std::to_string(WTERMSIG(status));
+  return r;
+}
+
+Result file_step(Vassal& v, const Step& s) {
+  const std::string& op = s.args[0];
+  const std::string& path = s.args[1];
+  std::string text = s.args.size() > 2 ? s.args[2] : "";
+  AsUser as(v.creds);
+  if (as.error()) return result_errno(as.error(), "seteuid", path);
+  if (op == "chdir") return from_errno(chdir(path.c_str()), "chdir", path);
+  if (op == "mkdir") return from_errno(mkdir(path.c_str(), 0777), "mkdir", path);
+  if (op == "unlink") return from_errno(unlink(path.c_str()), "unlink", path);
+  if (op == "create") return write_file(path, "", O_WRONLY | O_CREAT | O_TRUNC);
+  if (op == "write") return write_file(path, text, O_WRONLY | O_CREAT | O_TRUNC);
+  if (op == "append") return write_file(path, text, O_WRONLY | O_CREAT | O_APPEND);
+  if (op == "writefifo") return write_fifo(path, text);
+  if (op == "chmod" || op == "sticky") {
+    uint64_t mode = 0;
+    if (op == "chmod" && !parse_u64(text, mode)) return bad_args(s);
+    if (op == "sticky") {
+      struct stat st;
+      if (stat(path.c_str(), &st) < 0) return result_errno(errno, "stat", path);
+      mode = (st.st_mode & 07777) | S_ISVTX;
+    }
+    return from_errno(chmod(path.c_str(), mode_t(mode)), "chmod", path);
+  }
+  if (op == "chown") {
+    if (s.args.size() != 4) return bad_args(s);
+    uid_t uid;
+    gid_t gid, ugid;
+    std::string user;
+    if (!resolve_uid(s.args[2], uid, ugid, user)) return unknown("getpwnam", "user", s.args[2]);
+    if (!resolve_gid(s.args[3], gid)) return unknown("getgrnam", "group", s.args[3]);
+    return from_errno(chown(path.c_str(), uid, gid), "chown", path);
+  }
+  return bad_args(s);
+}
+
+}  // namespace
+
+Result run_step(Vassal& v, const Step& s) {
+  const std::string& op = s.args[0];
+  size_t n = s.args.size();
+  if (op == "exec" || op == "safeexec") return exec_step(v, s, op == "safeexec");
+  if (op == "app") {
+    if (n < 2) return bad_args(s);
+    v.app_argv.assign(s.args.begin() + 1, s.args.end());
+    v.app_step = s;
+    return ok();
+  }
+  if (op == "print") {
+    std::string line = (n > 1 ? s.args[1] : "") + "\n";
+    ssize_t w = write(1, line.data(), line.size());
+    (void)w;
+    return ok();
+  }
+  if (op == "putenv") {
+    if (n != 3) return bad_args(s);
+    return from_errno(setenv(s.args[1].c_str(), s.args[2].c_str(), 1), "setenv", s.args[1]);
+  }
+  if (op == "mount") return mount_step(s);
+  if (op == "umount") return umount_step(s);
+  if (op == "pivot_root") return n == 3 ? pivot_root(s.args[1], s.args[2]) : bad_args(s);
+  if (op == "chroot") return n == 2 ? chroot_into(s.args[1]) : bad_args(s);
+  if (op == "hostname") {
+    if (n != 2) return bad_args(s);
+    return from_ret(emperor::sys_sethostname(s.args[1].c_str()), "sethostname", s.args[1]);
+  }
+  if (op == "unshare") {
+    uint64_t flags;
+    if (n != 2 || !parse_u64(s.args[1], flags)) return bad_args(s);
+    return from_errno(unshare(int(flags)), "unshare", "");
+  }
+  if (op == "creds") return set_creds(v, s);
+  if (op == "cap") {
+    uint64_t mask;
+    if (n != 2 || !parse_u64(s.args[1], mask)) return bad_args(s);
+    v.creds.caps = true;
+    v.creds.capmask = mask;
+    return ok();
+  }
+  if (op == "listen") return listen_on(v, s);
+  if (op == "mountpoint-check") {
+    if (n != 2) return bad_args(s);
+    v.mountpoint_steps.push_back(s);
+    return ok();
+  }
+  if (op == "check-interval") {
+    uint64_t ms;
+    if (n != 2 || !parse_u64(s.args[1], ms) || ms == 0) return bad_args(s);
+    v.check_ms = int(ms);
+    return ok();
+  }
+  if (n >= 2) return file_step(v, s);
+  return bad_args(s);
+}
+
+}  // namespace init

@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// emperor: run an emperor (the default command), show a running one's status, or resolve a config file.
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, formatConfigJson, formatShowConfig, isTrue, loadConfig, readEmperorConfig } from './config';
+import { Emperor } from './emperor/emperor';
+import { OPTION_TABLE, OptionError, finalizeOptions, mergeRaw, rawFromConfig, type RawOptions } from './emperor/options';
+import { logger } from './log';
+import { fetchStats, formatStatusTable } from './stats';
+import { compilePlan, formatPlan, isNativeVassal } from './vassal';
+
+const USAGE_ERROR = 2;
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function buildProgram(): Command {
+  const program = new Command('emperor')
+    .description('A Linux multi-app supervisor and jailer that reads uWSGI Emperor configs')
+    .version(require('../../package.json').version)
+    .enablePositionalOptions()
+    .showHelpAfterError()
+    .exitOverride();
+
+  for (const spec of OPTION_TABLE) {
+    const help = spec.def !== undefined ? `${spec.help} (default ${spec.def})` : spec.help;
+    for (const [i, name] of [spec.key, ...(spec.aliases ?? [])].entries()) {
+      const opt = new Option(`--${name}${spec.kind === 'bool' ? '' : ` <${spec.arg ?? 'value'}>`}`, i === 0 ? help : `alias of --${spec.key}`);
+      if (spec.kind === 'list') opt.argParser(collect);
+      program.addOption(i === 0 ? opt : opt.hideHelp());
+    }
+  }
+  for (const fmt of ['ini', 'yaml', 'json', 'config'] as const) {
+    program.option(`--${fmt} <file>`, `read emperor options from a ${fmt === 'config' ? 'config' : fmt} file ([uwsgi] section, as uWSGI)`);
+  }
+  program.action(async (cmdOpts: Record<string, unknown>) => {
+    const opts = emperorOptions(program, cmdOpts);
+    const code = await new Emperor(opts).run();
+    process.exit(code);
+  });
+
+  program
+    .command('status')
+    .description("print the vassals of a running emperor, read from its stats server")
+    .option('--stats <addr>', 'the emperor stats address (host:port or unix socket path)', process.env.EMPEROR_STATS)
+    .option('--json', 'print the raw stats blob')
+    .action(async (o: { stats?: string; json?: boolean }) => {
+      if (!o.stats) throw new CommanderError(USAGE_ERROR, 'emperor.noStats', 'error: give --stats ADDR (the --emperor-stats address of the running emperor)');
+      const blob = await fetchStats(o.stats);
+      process.stdout.write(o.json ? `${JSON.stringify(blob, null, 2)}\n` : formatStatusTable(blob));
+    });
+
+  program
+    .command('config <file>')
+    .description("resolve a vassal file as uWSGI would and print it (uWSGI's --show-config form)")
+    .option('--json', 'print JSON with the file and line of every option')
+    .option('--plan', "print a native vassal's jail plan, step by step")
+    .option('--reload', 'resolve as on a reload (if-reload blocks on, if-not-reload off)')
+    .action((file: string, o: { json?: boolean; plan?: boolean; reload?: boolean }) => {
+      const cfg = loadConfig(file, { isReload: !!o.reload });
+      for (const w of cfg.warnings) process.stderr.write(`warning: ${w.file}:${w.line}: ${w.message}\n`);
+      if (o.plan) {
+        if (!isNativeVassal(cfg)) throw new CommanderError(1, 'emperor.notNative', `${file} is a uWSGI vassal (no *-binary-patch option): it has no jail plan, uWSGI runs it`);
+        process.stdout.write(formatPlan(compilePlan(cfg, { vassal: file, firstRun: !o.reload })));
+      } else process.stdout.write(o.json ? formatConfigJson(cfg) : formatShowConfig(cfg));
+    });
+  return program;
+}
+
+/** The emperor's options: its own config file first, the command line over it. */
+function emperorOptions(program: Command, cmdOpts: Record<string, unknown>) {
+  const fromFile: RawOptions[] = [];
+  for (const fmt of ['ini', 'yaml', 'json', 'config']) {
+    const file = cmdOpts[fmt];
+    if (typeof file !== 'string') continue;
+    const cfg = readEmperorConfig(file);
+    for (const w of cfg.warnings) logger().warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
+    const { raw, ignored } = rawFromConfig(cfg.options, isTrue);
+    for (const o of ignored) logger().debug({ event: 'option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key} is not an emperor option; ignored`);
+    fromFile.push(raw);
+  }
+  const fromCli: RawOptions = new Map();
+  for (const spec of OPTION_TABLE) {
+    for (const name of [spec.key, ...(spec.aliases ?? [])]) {
+      const attr = new Option(`--${name}`).attributeName();
+      const v = cmdOpts[attr];
+      if (v === undefined || program.getOptionValueSource(attr) !== 'cli') continue;
+      const list = fromCli.get(spec.key) ?? [];
+      fromCli.set(spec.key, [...list, ...(Array.isArray(v) ? v : [v as string | boolean])]);
+    }
+  }
+  return finalizeOptions(mergeRaw(...fromFile, fromCli));
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
+      if (e.exitCode !== 0 && !e.code.startsWith('commander.')) process.stderr.write(`${e.message}\n`);
+      process.exit(e.code.startsWith('commander.') ? USAGE_ERROR : e.exitCode);
+    }
+    if (e instanceof OptionError) {
+      process.stderr.write(`emperor: ${e.message}\n`);
+      process.exit(USAGE_ERROR);
+    }
+    if (e instanceof ConfigError) {
+      process.stderr.write(`emperor: ${e.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`emperor: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  }
+}
+
+void main();

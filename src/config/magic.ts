@@ -1,0 +1,191 @@
+// uWSGI's magic variables (%n, %d, %p, ...): the table is refilled for every config file read, and substituted over
+// the file's raw text before any parsing, so they work in keys and section names too (core/uwsgi.c
+// config_magic_table_fill, core/utils.c magic_sub).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigError, } from './errors';
+import type { ConfigWarning } from './types';
+
+export type MagicTable = Map<string, string>;
+
+const UPPER: Record<string, string> = { O: 'o', D: 'd', S: 's', P: 'p', C: 'c', E: 'e', N: 'n', X: 'x', I: 'i', J: 'j' };
+
+/** Every variable uWSGI defines; any other %X also becomes "" in uWSGI, and here gives a warning too. */
+const KNOWN = new Set('opsdencxijb0123456789OPSDENCXIJvhtTVk[uUgG%('.split(''));
+
+export interface ProcessFacts {
+  cwd: string;
+  binaryPath: string;
+  hostname: string;
+  uid: number;
+  gid: number;
+  user: string;
+  group: string;
+  cpus: number;
+  version: string;
+}
+
+/** uWSGI's djb33x over the bytes of %p (with C's signed char), printed as the 4 little-endian bytes in hex. */
+export function djb33xHex(text: string): string {
+  let h = 5381;
+  for (const byte of Buffer.from(text, 'utf8')) {
+    h = ((((h << 5) >>> 0) + h) ^ (byte >= 128 ? byte - 256 : byte)) >>> 0;
+  }
+  const out = Buffer.alloc(4);
+  out.writeUInt32LE(h);
+  return out.toString('hex').toUpperCase();
+}
+
+export function baseTable(facts: ProcessFacts, startMicros: bigint): MagicTable {
+  const t: MagicTable = new Map();
+  t.set('%', '%');
+  t.set('(', '%(');
+  t.set('t', String(startMicros / 1000000n));
+  t.set('T', String(startMicros));
+  t.set('V', facts.version);
+  t.set('k', String(facts.cpus));
+  t.set('[', '\x1b');
+  t.set('u', String(facts.uid));
+  t.set('U', facts.user);
+  t.set('g', String(facts.gid));
+  t.set('G', facts.group);
+  t.set('v', facts.cwd);
+  t.set('h', facts.hostname);
+  t.set('b', facts.binaryPath);
+  return t;
+}
+
+/** Splits "file:section" at the last ':' as uWSGI does; `section` is undefined when there is no ':'. */
+export function splitSection(spec: string): { file: string; section?: string } {
+  const i = spec.lastIndexOf(':');
+  return i < 0 ? { file: spec } : { file: spec.slice(0, i), section: spec.slice(i + 1) };
+}
+
+/**
+ * Refills the per-file variables for `spec` (relative names resolve against cwd, as uWSGI's open() does) and returns
+ * the absolute path (%p). `first` freezes the uppercase variables. ":section" alone keeps the previous file.
+ */
+export function fillTable(t: MagicTable, spec: string, facts: ProcessFacts, first: boolean, origin: { file: string; line: number; option?: string }): string {
+  const { file, section } = splitSection(spec);
+  t.set('o', file);
+  if (file !== '') {
+    const onDisk = path.resolve(facts.cwd, file);
+    let full: string;
+    let isLink = false;
+    try { isLink = fs.lstatSync(onDisk).isSymbolicLink(); } catch { /* realpath below reports it */ }
+    if (isLink) {
+      // uWSGI keeps a symlink's own name (so app1.ini -> app.skel gives %n = app1), prefixed by cwd when relative
+      full = file.startsWith('/') ? file : `${facts.cwd}/${file}`;
+    } else {
+      try { full = fs.realpathSync(onDisk); } catch (e) {
+        throw new ConfigError(origin.file, origin.line, `realpath() of ${file} failed: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, origin.option);
+      }
+    }
+    t.set('p', full);
+    t.set('j', djb33xHex(full));
+    try { t.set('i', String(fs.lstatSync(full).ino)); } catch { t.set('i', ''); }
+    const s = full.slice(full.lastIndexOf('/') + 1);
+    const d = full.slice(0, full.length - s.length);
+    t.set('s', s);
+    t.set('d', d);
+    const bare = d.endsWith('/') ? d.slice(0, -1) : d;
+    const slash = bare.lastIndexOf('/');
+    t.set('c', slash >= 0 ? bare.slice(slash + 1) : '');
+    const parts = bare.split('/').filter((x) => x !== '');
+    for (let i = 0; i < 10; i++) t.set(String(i), parts[i] ?? '');
+    const dot = s.lastIndexOf('.');
+    t.set('e', dot >= 0 ? s.slice(dot + 1) : '');
+    t.set('n', dot >= 0 ? s.slice(0, dot) : s);
+  }
+  t.set('x', section ?? '');
+  if (first) for (const [up, low] of Object.entries(UPPER)) t.set(up, t.get(low) ?? '');
+  return t.get('p') ?? file;
+}
+
+export interface Substituted {
+  text: string;
+  /** Source line (1-based) of each output line; undefined when lines map one to one. */
+  lineOf?: number[];
+}
+
+/** magic_sub over a whole file: `%X` becomes the table's value (or "" for an unknown X, with a warning). */
+export function substituteMagic(text: string, t: MagicTable, file: string, warnings: ConfigWarning[]): Substituted {
+  if (!text.includes('%')) return { text };
+  const out: string[] = [];
+  const lineOf: number[] = [1];
+  let line = 1;
+  let from = 0;
+  let i = text.indexOf('%');
+  while (i >= 0 && i + 1 < text.length) {
+    if (i > from) pushText(text.slice(from, i), true);
+    const cp = text.codePointAt(i + 1)!;
+    const ch = String.fromCodePoint(cp);
+    if (ch === '\n') line++;
+    const value = t.get(ch);
+    if (value === undefined) {
+      // non-ASCII after '%': uWSGI drops the first byte and leaves broken UTF-8; we drop the whole character
+      if (!KNOWN.has(ch)) warnings.push({ file, line, message: `unknown magic variable %${ch === '\n' ? '\\n' : ch} (uWSGI replaces it with "")` });
+    } else {
+      pushText(value, false);
+    }
+    from = i + 1 + ch.length;
+    i = text.indexOf('%', from);
+  }
+  if (from < text.length) pushText(text.slice(from), true);
+  return { text: out.join(''), lineOf };
+
+  function pushText(s: string, fromSource: boolean): void {
+    out.push(s);
+    let nl = s.indexOf('\n');
+    while (nl >= 0) {
+      if (fromSource) line++;
+      lineOf.push(line);
+      nl = s.indexOf('\n', nl + 1);
+    }
+  }
+}
+
+let cachedFacts: Omit<ProcessFacts, 'cwd' | 'binaryPath' | 'hostname' | 'uid' | 'gid' | 'user' | 'group'> | undefined;
+let cachedBinary: string | undefined;
+const nameCache = new Map<string, string>();
+
+function nameFromDb(db: string, id: number): string {
+  const key = `${db}:${id}`;
+  const hit = nameCache.get(key);
+  if (hit !== undefined) return hit;
+  let name = String(id);
+  try {
+    for (const row of fs.readFileSync(db, 'utf8').split('\n')) {
+      const f = row.split(':');
+      if (f.length > 2 && f[2] === String(id)) { name = f[0]; break; }
+    }
+  } catch { /* uWSGI falls back to the number too */ }
+  nameCache.set(key, name);
+  return name;
+}
+
+function defaultBinary(): string {
+  if (cachedBinary !== undefined) return cachedBinary;
+  cachedBinary = '';
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    try { cachedBinary = fs.realpathSync(path.join(dir || '.', 'uwsgi')); break; } catch { /* next */ }
+  }
+  return cachedBinary;
+}
+
+export function processFacts(opts: { cwd?: string; binaryPath?: string; hostname?: string; identity?: { uid: number; gid: number; user?: string; group?: string } }): ProcessFacts {
+  cachedFacts ??= { cpus: Math.max(1, os.cpus().length), version: '2.0.21-debian' };
+  const uid = opts.identity?.uid ?? process.getuid?.() ?? 0;
+  const gid = opts.identity?.gid ?? process.getgid?.() ?? 0;
+  return {
+    ...cachedFacts,
+    cwd: path.resolve(opts.cwd ?? process.cwd()),
+    binaryPath: opts.binaryPath ?? defaultBinary(),
+    hostname: opts.hostname ?? os.hostname(),
+    uid,
+    gid,
+    user: opts.identity?.user ?? nameFromDb('/etc/passwd', uid),
+    group: opts.identity?.group ?? nameFromDb('/etc/group', gid),
+  };
+}

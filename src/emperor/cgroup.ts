@@ -1,0 +1,156 @@
+// One cgroup v2 directory per vassal instance, under a directory of this emperor's own, so that a stop can kill a
+// vassal's whole process tree at once (cgroup.kill) and no grandchild (a FUSE daemon, a worker) outlives it.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Where the cgroup2 hierarchy is mounted ('/sys/fs/cgroup' on pure-v2 hosts, '.../unified' on hybrid ones). */
+export function findCgroup2Mount(mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8')): string | undefined {
+  for (const line of mountinfo.split('\n')) {
+    // fields: id parent major:minor root mountpoint options [optional...] - fstype source superopts
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    if (line.slice(sep + 3).split(' ')[0] !== 'cgroup2') continue;
+    return unescapeMountPath(line.slice(0, sep).split(' ')[4]);
+  }
+  return undefined;
+}
+
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+/** This process's own cgroup v2 path relative to the hierarchy root ("0::/path" in /proc/self/cgroup). */
+export function ownCgroupPath(procCgroup = fs.readFileSync('/proc/self/cgroup', 'utf8')): string | undefined {
+  const line = procCgroup.split('\n').find((l) => l.startsWith('0::'));
+  return line?.slice(3);
+}
+
+export class CgroupTree {
+  private generation = 0;
+
+  private constructor(readonly base: string) {}
+
+  /**
+   * Makes this emperor's directory (emperor.<pid>) beside its own cgroup's processes, after sweeping empty
+   * directories left by emperors that were SIGKILLed. Returns undefined, with the reason, where cgroup v2 is not
+   * usable (no cgroup2 mount, read-only, no permission).
+   */
+  static create(): { tree?: CgroupTree; reason?: string } {
+    const mount = findCgroup2Mount();
+    if (!mount) return { reason: 'no cgroup2 hierarchy is mounted' };
+    const own = ownCgroupPath();
+    if (own === undefined) return { reason: 'this process is not in a cgroup v2 hierarchy' };
+    const parent = path.join(mount, own);
+    sweepStale(parent);
+    const base = path.join(parent, `emperor.${process.pid}`);
+    try {
+      fs.mkdirSync(base);
+      // cgroup.kill exists since Linux 5.14; without it a stop cannot reach the whole tree through the cgroup
+      if (!fs.existsSync(path.join(base, 'cgroup.kill'))) {
+        fs.rmdirSync(base);
+        return { reason: 'the kernel has no cgroup.kill (Linux < 5.14)' };
+      }
+    } catch (e) {
+      return { reason: `cannot create ${base}: ${(e as Error).message}` };
+    }
+    return { tree: new CgroupTree(base) };
+  }
+
+  /** A fresh directory for one vassal instance: a respawn never waits for the old instance's cgroup to drain. */
+  makeInstanceDir(vassal: string): string {
+    const dir = path.join(this.base, `${encodeURIComponent(vassal).replace(/^\./, '%2E')}.${++this.generation}`);
+    fs.mkdirSync(dir);
+    return dir;
+  }
+
+  /** Removes the whole tree; called last at Ragnarok, after every vassal is reaped. */
+  destroy(): void {
+    for (const d of safeReaddir(this.base)) killAndRemove(path.join(this.base, d));
+    try {
+      fs.rmdirSync(this.base);
+    } catch {
+      /* a straggler still draining: the next emperor's sweep removes it */
+    }
+  }
+}
+
+/** SIGKILLs every process in the cgroup. Returns false when the directory is gone already. */
+export function killCgroup(dir: string): boolean {
+  try {
+    fs.writeFileSync(path.join(dir, 'cgroup.kill'), '1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function isPopulated(dir: string): boolean {
+  try {
+    return /populated 1/.test(fs.readFileSync(path.join(dir, 'cgroup.events'), 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Kills what is left in an instance's cgroup and removes the directory once it is empty. Processes killed by
+ * cgroup.kill leave the cgroup asynchronously, so the rmdir is retried on a short timer instead of blocking.
+ */
+export function drainAndRemove(dir: string, done?: () => void): void {
+  killCgroup(dir);
+  let tries = 0;
+  const attempt = () => {
+    try {
+      fs.rmdirSync(dir);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EBUSY' && ++tries < 200) {
+        setTimeout(attempt, Math.min(5 * tries, 50)).unref();
+        return;
+      }
+    }
+    done?.();
+  };
+  attempt();
+}
+
+function killAndRemove(dir: string): void {
+  killCgroup(dir);
+  for (let i = 0; i < 100 && isPopulated(dir); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  try {
+    fs.rmdirSync(dir);
+  } catch {
+    /* left for the next sweep */
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch {
+    return [];
+  }
+}
+
+function sweepStale(parent: string): void {
+  for (const name of safeReaddir(parent)) {
+    const m = /^emperor\.(\d+)$/.exec(name);
+    if (!m || pidAlive(Number(m[1]))) continue;
+    const dir = path.join(parent, name);
+    for (const child of safeReaddir(dir)) killAndRemove(path.join(dir, child));
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      /* not empty yet */
+    }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -1,0 +1,201 @@
+// The emperor: the vassal table fed by the imperial monitors, the signals, Ragnarok and the stats snapshot.
+import * as fs from 'node:fs';
+import { vassalEnvironment } from '../config';
+import { logger, vassalLogger, type Logger } from '../log';
+import { createMonitor } from '../monitors';
+import type { Monitor, VassalSource } from '../monitors/types';
+import { startStatsServer } from '../stats';
+import { Blacklist } from './blacklist';
+import { CgroupTree } from './cgroup';
+import type { Credentials } from './launch';
+import { parseCloneFlags, type EmperorOptions } from './options';
+import { Vassal, type VassalContext } from './vassal';
+
+const VERSION = require('../../package.json').version as string;
+
+export class Emperor {
+  readonly vassals = new Map<string, Vassal>();
+  private readonly monitors: Monitor[] = [];
+  private readonly blacklist: Blacklist;
+  private readonly log: Logger = logger();
+  private cgroups?: CgroupTree;
+  private stats?: { close(): Promise<void>; address: string };
+  private ragnarokAt = 0;
+  private mercyTimer?: NodeJS.Timeout;
+  private devNull = -1;
+  private exited?: (code: number) => void;
+  private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+
+  constructor(private readonly opts: EmperorOptions) {
+    this.blacklist = new Blacklist({ throttleMs: opts.throttleMs, maxThrottleMs: opts.maxThrottleMs });
+  }
+
+  /** Starts watching and spawning; resolves with the exit code once Ragnarok is over. */
+  async run(): Promise<number> {
+    const namespaces = parseCloneFlags(this.opts.useClone);
+    if (this.opts.emperor.length === 0) throw new Error('no vassal source: give --emperor DIR (or glob://PATTERN)');
+    const { tree, reason } = CgroupTree.create();
+    this.cgroups = tree;
+    if (!tree) this.log.warn({ event: 'no-cgroup', reason }, `cgroup v2 not usable (${reason}): a stop kills the vassal's process group and pid namespace only`);
+    this.devNull = fs.openSync('/dev/null', 'r');
+    const env = vassalEnvironment(process.env);
+    for (const spec of this.opts.emperor) {
+      this.monitors.push(
+        createMonitor(spec, {
+          nofollow: this.opts.nofollow,
+          tyrantNofollow: this.opts.tyrantNofollow,
+          freqSeconds: this.opts.freqSeconds,
+          extraExtensions: this.opts.extraExtensions,
+        }),
+      );
+    }
+    if (this.opts.stats) {
+      this.stats = await startStatsServer(this.opts.stats, () => this.snapshot());
+      this.log.info({ event: 'stats', address: this.stats.address }, `stats server on ${this.stats.address}`);
+    }
+    this.installSignals();
+    const ctxBase = {
+      opts: this.opts,
+      namespaces,
+      env,
+      devNull: this.devNull,
+      makeCgroup: tree ? (name: string) => tree.makeInstanceDir(name) : undefined,
+      blacklist: this.blacklist,
+      credentialsFor: (src: VassalSource) => this.credentialsFor(src),
+    };
+    const done = new Promise<number>((resolve) => (this.exited = resolve));
+    for (const m of this.monitors) {
+      m.start({
+        add: (src) => this.add(src, ctxBase),
+        change: (src) => this.vassals.get(key(src))?.fileChanged(src),
+        remove: (src) => this.vassals.get(key(src))?.remove(),
+      });
+    }
+    this.log.info({ event: 'start', emperor: this.opts.emperor, version: VERSION }, 'emperor started');
+    return done;
+  }
+
+  private add(src: VassalSource, ctxBase: Omit<VassalContext, 'log'>): void {
+    if (this.ragnarokAt) return;
+    const k = key(src);
+    const existing = this.vassals.get(k);
+    if (existing) {
+      // removed and re-added before the old instance died: it comes back once the old one is gone
+      existing.once('gone', () => this.add(src, ctxBase));
+      return;
+    }
+    const v = new Vassal(src, { ...ctxBase, log: vassalLogger(src.name) });
+    this.vassals.set(k, v);
+    v.once('gone', () => {
+      if (this.vassals.get(k) === v) this.vassals.delete(k);
+      if (this.ragnarokAt && this.vassals.size === 0) this.buried();
+    });
+    v.start();
+  }
+
+  /** Tyrant mode: each vassal runs as its config file's owner; root-owned files are refused. */
+  private credentialsFor(src: VassalSource): Credentials | { refused: string } {
+    if (!this.opts.tyrant) return {};
+    if (src.uid === 0 || src.gid === 0) {
+      return { refused: `[emperor-tyrant] invalid permissions for vassal ${src.name}: ${src.path} is owned by uid ${src.uid} gid ${src.gid}, and a tyrant never runs a vassal as root` };
+    }
+    return { uid: src.uid, gid: src.gid, groups: supplementaryGroups(src.uid, src.gid) };
+  }
+
+  private installSignals(): void {
+    const on = (sig: NodeJS.Signals, fn: () => void) => {
+      process.on(sig, fn);
+      this.signalHandlers.push([sig, fn]);
+    };
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) on(sig, () => this.ragnarok(sig));
+    on('SIGHUP', () => {
+      this.log.info({ event: 'reload-all' }, 'SIGHUP: reloading every vassal');
+      for (const v of this.vassals.values()) v.reload('SIGHUP');
+    });
+    on('SIGURG', () => {
+      this.log.info({ event: 'blacklist-cleared' }, 'cleaning up blacklist ...');
+      this.blacklist.clear();
+      for (const v of this.vassals.values()) v.unthrottle();
+    });
+    on('SIGUSR1', () => {
+      for (const v of this.vassals.values()) this.log.info({ event: 'status', vassal: v.name, ...v.stats() }, v.statusLine());
+    });
+  }
+
+  /** INT/TERM/QUIT: stop every vassal, wait (at most reload-mercy), exit 0. A second signal kills everything now. */
+  ragnarok(sig: string): void {
+    if (this.ragnarokAt) {
+      this.log.warn({ event: 'ragnarok-forced', signal: sig }, 'second signal during Ragnarok: killing every vassal now');
+      for (const v of this.vassals.values()) v.killNow();
+      return;
+    }
+    this.ragnarokAt = Date.now();
+    this.log.info({ event: 'ragnarok', signal: sig }, '*** RAGNAROK EVOKED ***');
+    for (const m of this.monitors) m.stop();
+    if (this.vassals.size === 0) return this.buried();
+    for (const v of [...this.vassals.values()]) v.remove();
+    this.mercyTimer = setTimeout(() => {
+      for (const v of this.vassals.values()) {
+        this.log.warn({ event: 'no-mercy', vassal: v.name }, `NO MERCY for vassal ${v.name} !!!`);
+        v.killNow();
+      }
+    }, this.opts.reloadMercySeconds * 1000);
+  }
+
+  private buried(): void {
+    clearTimeout(this.mercyTimer);
+    for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
+    this.cgroups?.destroy();
+    fs.closeSync(this.devNull);
+    const finish = () => {
+      this.log.info({ event: 'buried', seconds: (Date.now() - this.ragnarokAt) / 1000 }, 'The Emperor is buried.');
+      this.exited?.(0);
+    };
+    if (this.stats) void this.stats.close().then(finish, finish);
+    else finish();
+  }
+
+  /** uWSGI's emperor stats layout (reference §6), same keys and order, plus our own fields after them. */
+  snapshot(): Record<string, unknown> {
+    return {
+      version: VERSION,
+      pid: process.pid,
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+      cwd: process.cwd(),
+      emperor: this.monitors.map((m) => m.id),
+      emperor_tyrant: +this.opts.tyrant,
+      throttle_level: 0,
+      vassals: [...this.vassals.values()].map((v) => v.stats()),
+      blacklist: this.blacklist.entries(),
+      emperor_impl: 'emperor',
+      ragnarok: this.ragnarokAt ? 1 : 0,
+    };
+  }
+}
+
+/** Vassals are keyed by monitor and name: two monitors may both have an app.ini. */
+function key(src: VassalSource): string {
+  return `${src.monitor}\0${src.name}`;
+}
+
+/** The owner's supplementary groups, as initgroups would give them (read from /etc/group, no NSS modules). */
+function supplementaryGroups(uid: number, gid: number): number[] {
+  const groups = new Set<number>([gid]);
+  try {
+    const user = fs
+      .readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .map((l) => l.split(':'))
+      .find((f) => Number(f[2]) === uid)?.[0];
+    if (user) {
+      for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
+        const f = line.split(':');
+        if (f.length >= 4 && f[3].split(',').includes(user)) groups.add(Number(f[2]));
+      }
+    }
+  } catch {
+    /* no passwd/group files: primary group only */
+  }
+  return [...groups];
+}

@@ -1,0 +1,144 @@
+// Starting one vassal instance: a real uWSGI (exec binary-path on the file, as uWSGI's emperor does) or a native
+// vassal (our init executing the jail plan). Both come back as an Instance with the same channel surface.
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { loadConfig } from '../config';
+import type { LoadOptions, ResolvedConfig } from '../config/types';
+import type { VassalSource as MonitorSource } from '../monitors/types';
+import * as native from '../native';
+import { InitLink, compilePlan, initExecutable, isNativeVassal } from '../vassal';
+import type { StepReport } from '../vassal';
+import { UwsgiChannel } from './protocol';
+import type { EmperorOptions } from './options';
+
+export interface LaunchContext {
+  opts: EmperorOptions;
+  namespaces: native.Namespace[];
+  /** Environment every vassal starts from (UWSGI_VASSAL_* already rewritten). */
+  env: Record<string, string>;
+  /** Where the instance's cgroup directory is made; undefined where cgroup v2 is not usable. */
+  makeCgroup?: (vassal: string) => string;
+  devNull: number;
+}
+
+export interface InstanceEvents {
+  exit(info: native.ExitInfo): void;
+  protocol(byte: number): void;
+  /** Native vassals: a jail-plan step reported back (ok or failed), for the log. */
+  step(report: StepReport): void;
+  /** Native vassals: a plan step failed fatally; the init exits and the vassal's config is broken. */
+  failed(report: StepReport): void;
+  /** Native vassals: the app is running (the plan is done). */
+  app(pid: number): void;
+}
+
+export interface Instance {
+  readonly child: native.Child;
+  readonly native: boolean;
+  readonly cgroup?: string;
+  /** Graceful restart in place: byte 1 to uWSGI; for a native vassal a reload plan run in the same namespaces. */
+  reload(): void;
+  stop(graceful: boolean): void;
+  close(): void;
+}
+
+/** uWSGI's argv flag by extension (emperor.c: .ini -> --ini, .yml/.yaml -> --yaml, .js/.json -> --json, .xml -> --xml). */
+function configFlag(name: string): string {
+  const ext = path.extname(name).toLowerCase();
+  if (ext === '.ini') return '--ini';
+  if (ext === '.yml' || ext === '.yaml') return '--yaml';
+  if (ext === '.js' || ext === '.json') return '--json';
+  if (ext === '.xml') return '--xml';
+  return '--config';
+}
+
+export function loadOptionsFor(src: MonitorSource, ctx: LaunchContext, isReload: boolean): LoadOptions {
+  return {
+    isReload,
+    set: ctx.opts.vassalSet,
+    includes: ctx.opts.vassalsInclude,
+    includesBefore: ctx.opts.vassalsIncludeBefore,
+    env: ctx.env,
+    cwd: src.dir,
+    binaryPath: ctx.opts.binaryPath,
+  };
+}
+
+/** Reads the vassal's config; throws ConfigError (file, line) for a broken one. */
+export function readVassalConfig(src: MonitorSource, ctx: LaunchContext, isReload: boolean): ResolvedConfig {
+  return loadConfig(src.path, loadOptionsFor(src, ctx, isReload));
+}
+
+export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchContext, credentials: Credentials, on: InstanceEvents): Instance {
+  const { opts } = ctx;
+  const isNative = isNativeVassal(cfg);
+  // everything that can fail on the config is decided before any fd or cgroup exists
+  const plan = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true }) : undefined;
+  const file = isNative ? initExecutable() : native.resolveExecutable(opts.binaryPath, ctx.env.PATH);
+  const argv = isNative
+    ? ['emperor-init', src.name]
+    : [
+        opts.binaryPath,
+        ...opts.vassalsIncludeBefore.flatMap((f) => ['--include', f]),
+        ...opts.vassalSet.flatMap((kv) => ['--set', kv]),
+        configFlag(src.name),
+        src.name,
+        ...opts.vassalsInclude.flatMap((f) => ['--include', f]),
+      ];
+  // the init is pid 1 of its own pid namespace, so its death takes the whole vassal with it
+  const namespaces = isNative ? [...new Set<native.Namespace>([...ctx.namespaces, 'pid'])] : ctx.namespaces;
+  const env = isNative ? ctx.env : { ...ctx.env, UWSGI_EMPEROR_FD: '3' };
+
+  const [ours, theirs] = native.socketpair();
+  let cgroup: string | undefined;
+  let child: native.Child;
+  try {
+    cgroup = ctx.makeCgroup?.(src.name);
+    child = native.spawn(
+      { file, argv, env, namespaces, cwd: src.dir, fds: [ctx.devNull, 1, 2, theirs], cgroup, deathSignal: 'SIGKILL', ...credentials },
+      on.exit,
+    );
+  } catch (e) {
+    native.closeFd(ours);
+    if (cgroup) fs.rmdirSync(cgroup);
+    throw e;
+  } finally {
+    native.closeFd(theirs);
+  }
+  const socket = new net.Socket({ fd: ours, readable: true, writable: true });
+  if (plan) {
+    const link = new InitLink(socket);
+    link.on('protocol', on.protocol);
+    link.on('step', on.step);
+    link.on('failed', on.failed);
+    link.on('app', (e) => {
+      if ('pid' in e) on.app(e.pid);
+    });
+    link.start(plan);
+    return {
+      child,
+      native: true,
+      cgroup,
+      reload: () => link.reload(compilePlan(readVassalConfig(src, ctx, true), { vassal: src.name, firstRun: false })),
+      stop: () => link.stop(),
+      close: () => link.close(),
+    };
+  }
+  const channel = new UwsgiChannel(socket);
+  channel.on('protocol', on.protocol);
+  return {
+    child,
+    native: false,
+    cgroup,
+    reload: () => channel.reload(),
+    stop: (graceful) => channel.stop(graceful),
+    close: () => channel.close(),
+  };
+}
+
+export interface Credentials {
+  uid?: number;
+  gid?: number;
+  groups?: number[];
+}

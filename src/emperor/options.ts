@@ -1,0 +1,157 @@
+// The emperor's options: one table serves the command line (commander) and the emperor's own config file
+// (--ini/--yaml/--json, read with the vassal config reader), so a user's existing emperor.ini works unchanged.
+import type { ConfigOption } from '../config/types';
+
+type Kind = 'list' | 'string' | 'number' | 'bool';
+
+interface OptionSpec {
+  key: string;
+  kind: Kind;
+  help: string;
+  aliases?: string[];
+  /** Numbers: the default. */
+  def?: number | string;
+  arg?: string;
+}
+
+export const OPTION_TABLE: OptionSpec[] = [
+  { key: 'emperor', kind: 'list', arg: 'spec', help: 'vassal source: a directory, dir://DIR or glob://PATTERN (repeatable)' },
+  { key: 'emperor-freq', kind: 'number', def: 3, arg: 'seconds', help: 'full rescan period; inotify does the rest' },
+  { key: 'emperor-throttle', kind: 'number', def: 1000, arg: 'ms', help: 'throttle step for unloyal vassals that die' },
+  { key: 'emperor-max-throttle', kind: 'number', def: 180000, arg: 'ms', help: 'throttle ceiling' },
+  { key: 'emperor-required-heartbeat', kind: 'number', def: 30, arg: 'seconds', help: 'reload a vassal whose heartbeats stop for this long' },
+  { key: 'emperor-curse-tolerance', kind: 'number', def: 30, arg: 'seconds', help: 'mercy: SIGKILL a stopped vassal still alive after this long' },
+  { key: 'reload-mercy', kind: 'number', def: 30, arg: 'seconds', help: 'Ragnarok: SIGKILL whatever is still alive after this long' },
+  { key: 'emperor-loyal-after', kind: 'number', def: 3, arg: 'seconds', help: 'a vassal that never speaks the protocol is loyal after this much uptime' },
+  { key: 'emperor-stats', kind: 'string', aliases: ['emperor-stats-server'], arg: 'addr', help: 'serve JSON stats on host:port or a unix socket path' },
+  { key: 'emperor-nofollow', kind: 'bool', help: "use a symlink's own mtime (touch --no-dereference reloads one vassal)" },
+  { key: 'emperor-use-clone', kind: 'string', arg: 'flags', help: 'namespaces for every vassal: fs,net,ipc,pid,uts,user' },
+  { key: 'emperor-graceful-shutdown', kind: 'bool', help: 'stop vassals with byte 2 (graceful) instead of 0' },
+  { key: 'emperor-no-blacklist', kind: 'bool', help: 'never throttle vassals that die before they are loyal' },
+  { key: 'emperor-extra-extension', kind: 'list', aliases: ['emperor-extra-ext'], arg: 'ext', help: 'more config file extensions (repeatable)' },
+  { key: 'vassal-set', kind: 'list', aliases: ['vassals-set'], arg: 'key=value', help: 'set an option in every vassal (repeatable)' },
+  { key: 'vassals-include', kind: 'list', arg: 'file', help: 'include a file after every vassal config (repeatable)' },
+  { key: 'vassals-include-before', kind: 'list', arg: 'file', help: 'include a file before every vassal config (repeatable)' },
+  { key: 'binary-path', kind: 'string', def: 'uwsgi', arg: 'path', help: 'the uWSGI binary run for uWSGI vassals' },
+  { key: 'emperor-tyrant', kind: 'bool', help: "run each vassal as its config file's owner" },
+  { key: 'emperor-tyrant-nofollow', kind: 'bool', help: "tyrant: use a symlink's own owner" },
+];
+
+export interface EmperorOptions {
+  emperor: string[];
+  freqSeconds: number;
+  throttleMs: number;
+  maxThrottleMs: number;
+  requiredHeartbeatSeconds: number;
+  curseToleranceSeconds: number;
+  reloadMercySeconds: number;
+  loyalAfterSeconds: number;
+  stats?: string;
+  nofollow: boolean;
+  useClone?: string;
+  gracefulShutdown: boolean;
+  noBlacklist: boolean;
+  extraExtensions: string[];
+  vassalSet: string[];
+  vassalsInclude: string[];
+  vassalsIncludeBefore: string[];
+  binaryPath: string;
+  tyrant: boolean;
+  tyrantNofollow: boolean;
+}
+
+/** Raw values by option key, as collected from a config file and/or the command line. */
+export type RawOptions = Map<string, Array<string | boolean>>;
+
+function canonical(key: string): OptionSpec | undefined {
+  const k = key.replace(/_/g, '-');
+  return OPTION_TABLE.find((o) => o.key === k || o.aliases?.includes(k));
+}
+
+/** Collects the emperor options of a resolved config file; other keys (placeholders, uWSGI-only options) are returned apart. */
+export function rawFromConfig(options: ConfigOption[], isTrue: (v: string) => boolean): { raw: RawOptions; ignored: ConfigOption[] } {
+  const raw: RawOptions = new Map();
+  const ignored: ConfigOption[] = [];
+  for (const o of options) {
+    const spec = canonical(o.key);
+    if (!spec) {
+      ignored.push(o);
+      continue;
+    }
+    const list = raw.get(spec.key) ?? [];
+    list.push(spec.kind === 'bool' ? o.value === '' || isTrue(o.value) : o.value);
+    raw.set(spec.key, list);
+  }
+  return { raw, ignored };
+}
+
+/** Later sources win for scalars; lists concatenate (config file first, then the command line). */
+export function mergeRaw(...sources: RawOptions[]): RawOptions {
+  const out: RawOptions = new Map();
+  for (const src of sources) {
+    for (const [k, v] of src) {
+      const spec = canonical(k)!;
+      out.set(k, spec.kind === 'list' ? [...(out.get(k) ?? []), ...v] : v);
+    }
+  }
+  return out;
+}
+
+export class OptionError extends Error {}
+
+export function finalizeOptions(raw: RawOptions): EmperorOptions {
+  const last = (k: string) => raw.get(k)?.at(-1);
+  const list = (k: string) => (raw.get(k) ?? []).map(String);
+  const num = (k: string) => {
+    const spec = canonical(k)!;
+    const v = last(k);
+    if (v === undefined) return spec.def as number;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new OptionError(`option --${k}: "${String(v)}" is not a non-negative number`);
+    return n;
+  };
+  const bool = (k: string) => last(k) === true;
+  const str = (k: string) => {
+    const v = last(k);
+    return v === undefined || v === true ? (canonical(k)!.def as string | undefined) : String(v);
+  };
+  return {
+    emperor: list('emperor'),
+    freqSeconds: num('emperor-freq'),
+    throttleMs: num('emperor-throttle'),
+    maxThrottleMs: num('emperor-max-throttle'),
+    requiredHeartbeatSeconds: num('emperor-required-heartbeat'),
+    curseToleranceSeconds: num('emperor-curse-tolerance'),
+    reloadMercySeconds: num('reload-mercy'),
+    loyalAfterSeconds: num('emperor-loyal-after'),
+    stats: str('emperor-stats'),
+    nofollow: bool('emperor-nofollow'),
+    useClone: str('emperor-use-clone'),
+    gracefulShutdown: bool('emperor-graceful-shutdown'),
+    noBlacklist: bool('emperor-no-blacklist'),
+    extraExtensions: list('emperor-extra-extension'),
+    vassalSet: list('vassal-set'),
+    vassalsInclude: list('vassals-include'),
+    vassalsIncludeBefore: list('vassals-include-before'),
+    binaryPath: str('binary-path')!,
+    tyrant: bool('emperor-tyrant'),
+    tyrantNofollow: bool('emperor-tyrant-nofollow'),
+  };
+}
+
+/** uWSGI's namespace words (utils.c uwsgi_unshare_list) mapped onto the addon's names. */
+const CLONE_WORDS: Record<string, 'mount' | 'pid' | 'net' | 'ipc' | 'uts' | 'user' | 'cgroup'> = {
+  fs: 'mount', ns: 'mount', mount: 'mount', mnt: 'mount',
+  pid: 'pid', net: 'net', ipc: 'ipc', uts: 'uts', user: 'user', cgroup: 'cgroup',
+};
+
+export function parseCloneFlags(words: string | undefined): Array<(typeof CLONE_WORDS)[string]> {
+  if (!words) return [];
+  const out = new Set<(typeof CLONE_WORDS)[string]>();
+  for (const w of words.split(/[,\s]+/).filter(Boolean)) {
+    const ns = CLONE_WORDS[w];
+    if (!ns) throw new OptionError(`emperor-use-clone: unknown namespace "${w}" (known: ${Object.keys(CLONE_WORDS).join(', ')})`);
+    out.add(ns);
+  }
+  return [...out];
+}

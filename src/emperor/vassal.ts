@@ -1,0 +1,397 @@
+// One vassal: the state machine that owns every transition of one config source's instances.
+//
+//   throttled/broken/exiled --start--> starting --(app up)--> running --reload--> running
+//        ^                                |                       |
+//        +----------- death -------------+-----------------------+--stop--> stopping --exit--> gone
+//
+// Only this class changes a vassal's state; the emperor feeds it events (file changes, signals) and the instance
+// feeds it process events (exit, protocol bytes, jail-plan step reports).
+import { EventEmitter } from 'node:events';
+import type { ResolvedConfig } from '../config/types';
+import type { Logger } from '../log';
+import type { ExitInfo, NativeError } from '../native';
+import type { VassalSource } from '../monitors/types';
+import type { StepReport } from '../vassal';
+import { FROM_VASSAL } from './protocol';
+import { killCgroup, drainAndRemove } from './cgroup';
+import { launch, readVassalConfig, type Instance, type LaunchContext, type Credentials } from './launch';
+import type { Blacklist } from './blacklist';
+
+export type VassalState = 'starting' | 'running' | 'stopping' | 'throttled' | 'broken' | 'exiled' | 'refused' | 'gone';
+
+/** uWSGI's exit code for "do not respawn me" (UWSGI_EXILE_CODE). */
+const EXILE_CODE = 26;
+
+export interface VassalContext extends LaunchContext {
+  blacklist: Blacklist;
+  log: Logger;
+  /** Tyrant mode: the credentials a vassal runs with, or a refusal reason. */
+  credentialsFor(src: VassalSource): Credentials | { refused: string };
+}
+
+const secs = (ms: number) => Math.floor(ms / 1000);
+
+export class Vassal extends EventEmitter {
+  state: VassalState = 'throttled';
+  private instance?: Instance;
+  private timer?: NodeJS.Timeout;
+  private loyalTimer?: NodeJS.Timeout;
+  private heartbeatTimer?: NodeJS.Timeout;
+  private removing = false;
+  private restartAfterStop = false;
+  private setupError?: string;
+  /** This instance's jail plan failed: its exit is a broken config, not an app death. */
+  private planFailed = false;
+  private lastExit?: string;
+
+  // uWSGI's per-instance stats fields (reference §6), unix seconds
+  born: number;
+  lastMod: number;
+  firstRun = 0;
+  lastRun = 0;
+  loyal = false;
+  lastLoyal = 0;
+  ready = false;
+  lastReady = 0;
+  accepting = false;
+  lastAccepting = 0;
+  lastHeartbeat = 0;
+  cursedAt = 0;
+  respawns = 0;
+  deaths = 0;
+  uid: number;
+  gid: number;
+  startedAtMs = 0;
+
+  constructor(
+    public source: VassalSource,
+    private readonly ctx: VassalContext,
+  ) {
+    super();
+    this.born = secs(source.mtimeMs);
+    this.lastMod = this.born;
+    this.uid = source.uid;
+    this.gid = source.gid;
+  }
+
+  get name(): string {
+    return this.source.name;
+  }
+
+  get pid(): number {
+    return this.instance?.child.pid ?? -1;
+  }
+
+  private get log(): Logger {
+    return this.ctx.log;
+  }
+
+  /** Start now, or when the blacklist allows it. */
+  start(): void {
+    if (this.removing || this.instance) return;
+    const delay = this.ctx.opts.noBlacklist ? 0 : this.ctx.blacklist.delayMs(this.name, Date.now());
+    if (delay > 0) {
+      this.state = 'throttled';
+      this.log.warn({ event: 'throttled', delay_ms: delay }, `vassal throttled for ${delay} ms`);
+      this.arm(delay, () => this.spawnNow());
+      return;
+    }
+    this.spawnNow();
+  }
+
+  private spawnNow(): void {
+    this.clearTimer();
+    if (this.removing || this.instance) return;
+    const creds = this.ctx.credentialsFor(this.source);
+    if ('refused' in creds) {
+      this.state = 'refused';
+      this.setupError = creds.refused;
+      this.log.error({ event: 'refused', file: this.source.path }, creds.refused);
+      return;
+    }
+    let cfg: ResolvedConfig;
+    try {
+      cfg = readVassalConfig(this.source, this.ctx, false);
+      for (const w of cfg.warnings) this.log.warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
+      this.instance = launch(this.source, cfg, this.ctx, creds, {
+        exit: (info) => this.onExit(info),
+        protocol: (byte) => this.onProtocol(byte),
+        step: (report) => this.onStep(report),
+        failed: (report) => this.onStepFailed(report),
+        app: (pid) => this.onAppStarted(pid),
+      });
+    } catch (e) {
+      this.brokenBy(describeSetupError(e));
+      return;
+    }
+    const now = Date.now();
+    this.state = 'starting';
+    this.setupError = undefined;
+    this.planFailed = false;
+    this.startedAtMs = now;
+    this.firstRun ||= secs(now);
+    this.lastRun = secs(now);
+    this.cursedAt = 0;
+    this.ready = this.accepting = false;
+    this.lastHeartbeat = 0;
+    if (!this.instance.native) this.state = 'running';
+    this.log.info({ event: 'spawned', pid: this.pid, native: this.instance.native, cgroup: this.instance.cgroup }, 'vassal spawned');
+    // a program that never speaks the protocol earns loyalty by staying up: a crash after a day of service is
+    // then respawned at once instead of being throttled like a start-up crash loop
+    const loyalAfter = this.ctx.opts.loyalAfterSeconds * 1000;
+    if (!this.loyal) this.loyalTimer = setTimeout(() => this.becomeLoyal('uptime'), loyalAfter);
+  }
+
+  private brokenBy(message: string): void {
+    this.state = 'broken';
+    this.setupError = message;
+    this.log.error({ event: 'setup-error', error: message }, `vassal not started: ${message}`);
+  }
+
+  /** The config file changed (mtime grew, or the owner changed). */
+  fileChanged(src: VassalSource): void {
+    const ownerChanged = src.uid !== this.source.uid || src.gid !== this.source.gid;
+    this.source = src;
+    this.lastMod = secs(src.mtimeMs);
+    if (this.removing) return;
+    if (ownerChanged && this.ctx.opts.tyrant && this.instance) {
+      // uWSGI: "permissions of file changed. stopping the instance..."; it comes back as the new owner (or refused)
+      this.log.warn({ event: 'owner-changed', uid: src.uid, gid: src.gid }, 'permissions of the config file changed: restarting the vassal as its new owner');
+      this.restartAfterStop = true;
+      this.stopInstance();
+      return;
+    }
+    if (!this.instance) {
+      // an explicit edit of a throttled, broken or exiled vassal is the admin asking for it now
+      this.clearTimer();
+      this.spawnNow();
+      return;
+    }
+    this.reload('config changed');
+  }
+
+  /** Graceful restart in place (file touch, SIGHUP, missed heartbeats). */
+  reload(reason: string): void {
+    const inst = this.instance;
+    if (!inst || this.state === 'stopping') return;
+    try {
+      inst.reload();
+    } catch (e) {
+      // a config that no longer compiles: keep the running app, show the error
+      this.setupError = describeSetupError(e);
+      this.log.error({ event: 'reload-refused', error: this.setupError }, `reload refused, the running instance is kept: ${this.setupError}`);
+      return;
+    }
+    this.respawns++;
+    this.lastRun = secs(Date.now());
+    this.ready = this.accepting = false;
+    this.log.info({ event: 'reload', reason }, 'vassal reloading');
+  }
+
+  /** The config source is gone: stop for good. */
+  remove(): void {
+    this.removing = true;
+    this.clearTimer();
+    if (!this.instance) {
+      this.finish();
+      return;
+    }
+    this.stopInstance();
+  }
+
+  /** Kill whatever is left of the instance at once (second Ragnarok signal, mercy expired). */
+  killNow(): void {
+    const inst = this.instance;
+    if (!inst) return;
+    if (!(inst.cgroup && killCgroup(inst.cgroup))) inst.child.kill('SIGKILL');
+  }
+
+  private stopInstance(): void {
+    const inst = this.instance;
+    if (!inst || this.state === 'stopping') return;
+    this.state = 'stopping';
+    this.cursedAt = secs(Date.now());
+    inst.stop(this.ctx.opts.gracefulShutdown);
+    this.log.info({ event: 'stop' }, 'stop the vassal');
+    this.arm(this.ctx.opts.curseToleranceSeconds * 1000, () => {
+      this.log.warn({ event: 'no-mercy' }, 'vassal still alive after the curse tolerance: killing it');
+      this.killNow();
+    });
+  }
+
+  private onProtocol(byte: number): void {
+    const now = secs(Date.now());
+    switch (byte) {
+      case FROM_VASSAL.spawned:
+        this.ready = true;
+        this.lastReady = now;
+        if (this.state === 'starting') this.state = 'running';
+        break;
+      case FROM_VASSAL.accepting:
+        this.accepting = true;
+        this.lastAccepting = now;
+        if (this.state === 'starting') this.state = 'running';
+        break;
+      case FROM_VASSAL.loyal:
+        this.becomeLoyal('protocol');
+        break;
+      case FROM_VASSAL.voluntaryShutdown:
+        // not an on-demand vassal: stop it; its file still exists, so it comes back (uWSGI: at the next scan)
+        this.log.info({ event: 'voluntary-shutdown' }, 'vassal asked to be stopped');
+        this.restartAfterStop = true;
+        this.stopInstance();
+        break;
+      case FROM_VASSAL.heartbeat:
+        this.lastHeartbeat = now;
+        this.armHeartbeat();
+        break;
+      default:
+        this.log.debug({ event: 'protocol', byte }, 'ignored protocol byte');
+    }
+  }
+
+  private armHeartbeat(): void {
+    const ms = this.ctx.opts.requiredHeartbeatSeconds * 1000;
+    if (this.heartbeatTimer) {
+      this.heartbeatTimer.refresh();
+      return;
+    }
+    this.heartbeatTimer = setTimeout(() => {
+      this.heartbeatTimer = undefined;
+      this.lastHeartbeat = 0;
+      this.log.warn({ event: 'heartbeat-missed', seconds: this.ctx.opts.requiredHeartbeatSeconds }, 'vassal sent no heartbeat in time: reloading it');
+      this.reload('heartbeat missed');
+    }, ms);
+  }
+
+  private onStep(report: StepReport): void {
+    const where = `${report.origin.file}:${report.origin.line}`;
+    const fields = { event: report.ok ? 'step' : 'step-failed', step: report.step, where, option: report.origin.option, code: report.code, errno: report.errno, syscall: report.syscall, path: report.path };
+    if (report.ok) this.log.debug(fields, report.message);
+    else this.log.error(fields, `${where}: ${report.origin.option}: ${report.step} failed: ${report.message}`);
+  }
+
+  /** A fatal plan step failed: the init exits, and the vassal is shown as a broken config, not a crash loop. */
+  private onStepFailed(report: StepReport): void {
+    const detail = [report.code, report.syscall, report.path].filter(Boolean).join(' ');
+    this.planFailed = true;
+    this.setupError = `${report.origin.file}:${report.origin.line}: ${report.origin.option}: ${report.step} failed${detail ? ` (${detail})` : ''}: ${report.message}`;
+  }
+
+  private onAppStarted(pid: number): void {
+    if (this.state === 'starting') this.state = 'running';
+    this.log.info({ event: 'app-started', app_pid: pid }, 'app started');
+  }
+
+  private becomeLoyal(how: 'protocol' | 'uptime'): void {
+    if (!this.instance) return;
+    if (!this.loyal) this.log.info({ event: 'loyal', how }, 'vassal is now loyal');
+    this.loyal = true;
+    this.lastLoyal = secs(Date.now());
+    this.ctx.blacklist.loyal(this.name);
+    clearTimeout(this.loyalTimer);
+  }
+
+  private onExit(info: ExitInfo): void {
+    const inst = this.instance!;
+    this.instance = undefined;
+    clearTimeout(this.loyalTimer);
+    clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = undefined;
+    this.clearTimer();
+    inst.close();
+    if (inst.cgroup) drainAndRemove(inst.cgroup);
+    this.lastExit = info.signal ? `killed by ${info.signal}` : `exit ${info.code}`;
+    const stopping = this.state === 'stopping';
+    this.log.info({ event: 'exit', code: info.code, signal: info.signal, requested: stopping }, `vassal ${this.lastExit}`);
+    this.ready = this.accepting = false;
+    if (this.removing) return this.finish();
+    if (this.planFailed && !stopping) {
+      // a jail-plan step failed: that is a broken config, not an app crash loop
+      this.state = 'broken';
+      return;
+    }
+    if (stopping && this.restartAfterStop) {
+      this.restartAfterStop = false;
+      this.start();
+      return;
+    }
+    if (info.code === EXILE_CODE) {
+      this.state = 'exiled';
+      this.log.warn({ event: 'exiled' }, 'vassal exited with code 26: not respawning it until its config changes');
+      return;
+    }
+    this.deaths++;
+    if (!this.loyal && !this.ctx.opts.noBlacklist) this.ctx.blacklist.add(this.name, Date.now());
+    this.loyal = false;
+    this.start();
+  }
+
+  private finish(): void {
+    this.state = 'gone';
+    clearTimeout(this.loyalTimer);
+    this.emit('gone');
+  }
+
+  private arm(ms: number, fn: () => void): void {
+    this.clearTimer();
+    this.timer = setTimeout(fn, ms);
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** SIGURG: the blacklist is gone, so a throttled vassal may start now. */
+  unthrottle(): void {
+    if (this.state === 'throttled' && !this.instance) this.spawnNow();
+  }
+
+  /** uWSGI's per-vassal stats object, same keys in the same order, then ours. */
+  stats(): Record<string, unknown> {
+    return {
+      id: this.name,
+      pid: this.pid,
+      born: this.born,
+      last_mod: this.lastMod,
+      last_heartbeat: this.lastHeartbeat,
+      loyal: +this.loyal,
+      ready: +this.ready,
+      accepting: +this.accepting,
+      last_loyal: this.lastLoyal,
+      last_ready: this.lastReady,
+      last_accepting: this.lastAccepting,
+      first_run: this.firstRun,
+      last_run: this.lastRun,
+      cursed: this.cursedAt,
+      zerg: 0,
+      on_demand: '',
+      uid: this.uid,
+      gid: this.gid,
+      monitor: this.source.monitor,
+      respawns: this.respawns,
+      // ours
+      state: this.state,
+      native: this.instance ? +this.instance.native : undefined,
+      deaths: this.deaths,
+      uptime: this.instance ? secs(Date.now() - this.startedAtMs) : 0,
+      last_exit: this.lastExit ?? '',
+      setup_error: this.setupError ?? '',
+    };
+  }
+
+  /** The SIGUSR1 line, uWSGI's wording. */
+  statusLine(): string {
+    return `vassal instance ${this.name} (last modified ${this.lastMod}) status ${this.state === 'stopping' ? 1 : 0} loyal ${+this.loyal} zerg 0 state ${this.state} pid ${this.pid}`;
+  }
+}
+
+function describeSetupError(e: unknown): string {
+  const err = e as Partial<NativeError> & { file?: string; line?: number };
+  if (err.step) {
+    const what = [err.code, err.path].filter(Boolean).join(' ');
+    return `${err.step} failed${what ? ` (${what})` : ''}: ${err.message}`;
+  }
+  return err.message ?? String(e);
+}

@@ -1,0 +1,260 @@
+// The engine shared by the filesystem monitors (dir://, glob://): inotify (fs.watch per directory) for speed, a
+// periodic full rescan as the safety net (inotify overflow, NFS, a watched directory removed and recreated), and one
+// serialized queue of checks so a rescan and a burst of events can never race each other into a wrong add/remove.
+import { watch, promises as fsp, FSWatcher } from 'node:fs';
+import { logger, Logger } from '../log';
+import { Monitor, MonitorEvents, MonitorOptions, VassalSource } from './types';
+import { mapBatched, SourceStat, statSource } from './stat-source';
+
+export interface Candidate {
+  name: string;
+  path: string;
+}
+
+/** Events on one name closer together than this are one change: an editor's write + rename, a create + write. */
+const QUIET_MS = 8;
+/** A name that keeps getting events is still checked this soon (the detection target is 50 ms). */
+const MAX_WAIT_MS = 30;
+/** stat() calls in flight during a full scan: enough to keep libuv's threadpool busy, few enough to leave it room. */
+const STAT_WIDTH = 64;
+
+interface Known extends VassalSource {
+  symlink: boolean;
+}
+
+interface Pending {
+  path: string;
+  first: number;
+  last: number;
+}
+
+interface Watched {
+  watcher: FSWatcher;
+  ino: number;
+}
+
+export abstract class FileMonitor implements Monitor {
+  protected readonly log: Logger;
+  private events: MonitorEvents | null = null;
+  private readonly known = new Map<string, Known>();
+  private readonly pending = new Map<string, Pending>();
+  /** First request time of a debounced full rescan (an event that may add or remove directories), or null. */
+  private pendingFullSince: number | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private rescanTimer: NodeJS.Timeout | null = null;
+  private readonly watchers = new Map<string, Watched>();
+  private queue: Promise<void> = Promise.resolve();
+  private fullScanQueued = false;
+
+  /** The scanner argument as uWSGI shows it in stats (the "emperor" list and each vassal's "monitor"). */
+  readonly id: string;
+
+  protected constructor(
+    /** The directory the emperor chdirs into for this monitor's vassals. */
+    protected readonly vassalDir: string,
+    monitorArg: string,
+    protected readonly opts: MonitorOptions,
+  ) {
+    this.id = monitorArg;
+    if (!(opts.freqSeconds > 0)) throw new Error(`--emperor ${monitorArg}: emperor-freq must be a positive number of seconds, got ${opts.freqSeconds}`);
+    this.log = logger().child({ monitor: monitorArg });
+  }
+
+  /** Every candidate path now (and re-arms the watches it needs), or null when listing failed and state must be kept. */
+  protected abstract listCandidates(): Promise<Candidate[] | null>;
+
+  /** A raw fs.watch event on a watched directory (filename null when the kernel did not say). */
+  protected abstract onWatchEvent(dir: string, filename: string | null): void;
+
+  start(events: MonitorEvents): void {
+    if (this.events) throw new Error(`${this.id}: monitor already started`);
+    this.events = events;
+    this.rescan();
+  }
+
+  rescan(): void {
+    if (!this.events || this.fullScanQueued) return;
+    this.fullScanQueued = true;
+    this.enqueue(async () => {
+      this.fullScanQueued = false;
+      await this.fullScan();
+      this.armRescanTimer();
+    });
+  }
+
+  stop(): void {
+    this.events = null;
+    if (this.tickTimer) clearTimeout(this.tickTimer);
+    if (this.rescanTimer) clearTimeout(this.rescanTimer);
+    this.tickTimer = this.rescanTimer = null;
+    for (const w of this.watchers.values()) w.watcher.close();
+    this.watchers.clear();
+    this.pending.clear();
+    this.pendingFullSince = null;
+  }
+
+  /** Schedules a debounced check of one name. */
+  protected touch(name: string, path: string): void {
+    if (!this.events) return;
+    const now = Date.now();
+    const p = this.pending.get(name);
+    if (p) {
+      p.last = now;
+      p.path = path;
+    } else {
+      this.pending.set(name, { path, first: now, last: now });
+    }
+    this.armTick();
+  }
+
+  /**
+   * Without nofollow a symlinked vassal's mtime is its target's, and the target (app.skel) is not a vassal name:
+   * any other event in the directory re-checks the symlinked vassals. A target outside the watched directories is
+   * seen by the periodic rescan only.
+   */
+  protected touchSymlinked(): void {
+    if (this.opts.nofollow) return;
+    for (const k of this.known.values()) if (k.symlink) this.touch(k.name, k.path);
+  }
+
+  /** Schedules a debounced full rescan (directory-level events). */
+  protected requestRescan(): void {
+    if (!this.events) return;
+    this.pendingFullSince ??= Date.now();
+    this.armTick();
+  }
+
+  /** Makes the set of watched directories exactly `dirs`, re-watching any directory whose inode changed. */
+  protected async syncWatches(dirs: readonly string[]): Promise<void> {
+    const wanted = new Set(dirs);
+    for (const [dir, w] of this.watchers) {
+      if (!wanted.has(dir)) {
+        w.watcher.close();
+        this.watchers.delete(dir);
+      }
+    }
+    const inos = await mapBatched(dirs, STAT_WIDTH, async (d) => {
+      try {
+        const st = await fsp.stat(d);
+        return st.isDirectory() ? st.ino : null;
+      } catch {
+        return null;
+      }
+    });
+    if (!this.events) return;
+    dirs.forEach((dir, i) => {
+      const ino = inos[i];
+      const cur = this.watchers.get(dir);
+      if (cur && cur.ino === ino) return;
+      if (cur) {
+        cur.watcher.close();
+        this.watchers.delete(dir);
+      }
+      if (ino === null) return;
+      try {
+        const watcher = watch(dir, { persistent: true }, (_type, filename) => this.onWatchEvent(dir, filename === null ? null : String(filename)));
+        // a watched directory that vanishes or overflows: the rescan re-derives the watches
+        watcher.on('error', (err) => {
+          this.log.warn({ dir, err: err.message }, 'directory watch failed; relying on the rescan');
+          watcher.close();
+          if (this.watchers.get(dir)?.watcher === watcher) this.watchers.delete(dir);
+          this.requestRescan();
+        });
+        this.watchers.set(dir, { watcher, ino });
+      } catch (err) {
+        this.log.warn({ dir, err: (err as Error).message }, 'cannot watch directory; relying on the rescan');
+      }
+    });
+  }
+
+  private enqueue(op: () => Promise<void>): void {
+    this.queue = this.queue.then(op).catch((err: Error) => this.log.error({ err: err.message, stack: err.stack }, 'monitor scan failed'));
+  }
+
+  private armRescanTimer(): void {
+    if (!this.events) return;
+    if (this.rescanTimer) clearTimeout(this.rescanTimer);
+    this.rescanTimer = setTimeout(() => {
+      this.rescanTimer = null;
+      this.rescan();
+    }, this.opts.freqSeconds * 1000);
+  }
+
+  private armTick(): void {
+    if (this.tickTimer) return;
+    let due = Infinity;
+    for (const p of this.pending.values()) due = Math.min(due, p.last + QUIET_MS, p.first + MAX_WAIT_MS);
+    if (this.pendingFullSince !== null) due = Math.min(due, this.pendingFullSince + QUIET_MS);
+    if (due === Infinity) return;
+    this.tickTimer = setTimeout(() => {
+      this.tickTimer = null;
+      this.flushDue();
+    }, Math.max(0, due - Date.now()));
+  }
+
+  private flushDue(): void {
+    const now = Date.now();
+    if (this.pendingFullSince !== null && now >= this.pendingFullSince + QUIET_MS) {
+      this.pendingFullSince = null;
+      this.rescan();
+    }
+    const batch: Candidate[] = [];
+    for (const [name, p] of this.pending) {
+      if (now >= p.last + QUIET_MS || now >= p.first + MAX_WAIT_MS) {
+        batch.push({ name, path: p.path });
+        this.pending.delete(name);
+      }
+    }
+    if (batch.length) this.enqueue(() => this.check(batch));
+    this.armTick();
+  }
+
+  private async check(batch: readonly Candidate[]): Promise<void> {
+    const stats = await mapBatched(batch, STAT_WIDTH, (c) => statSource(c.path, this.opts));
+    batch.forEach((c, i) => this.apply(c, stats[i]));
+  }
+
+  private async fullScan(): Promise<void> {
+    const cands = await this.listCandidates();
+    if (!cands || !this.events) return;
+    const stats = await mapBatched(cands, STAT_WIDTH, (c) => statSource(c.path, this.opts));
+    const seen = new Set<string>();
+    cands.forEach((c, i) => {
+      seen.add(c.name);
+      this.apply(c, stats[i]);
+    });
+    for (const k of [...this.known.values()]) if (!seen.has(k.name)) this.apply(k, null);
+  }
+
+  private apply(c: Candidate, st: SourceStat | null): void {
+    const ev = this.events;
+    if (!ev) return;
+    const old = this.known.get(c.name);
+    if (!st) {
+      if (!old) return;
+      this.known.delete(c.name);
+      ev.remove(publicView(old));
+      return;
+    }
+    if (!old) {
+      const k: Known = { name: c.name, path: c.path, dir: this.vassalDir, mtimeMs: st.mtimeMs, uid: st.uid, gid: st.gid, monitor: this.id, symlink: st.symlink };
+      this.known.set(c.name, k);
+      ev.add(publicView(k));
+      return;
+    }
+    old.symlink = st.symlink;
+    // uWSGI compares whole seconds (two touches within a second are one reload for it); we compare full mtime
+    // precision, still strictly greater so a backdated mtime never reloads, and keep the highest value seen.
+    const newer = st.mtimeMs > old.mtimeMs;
+    const owner = st.uid !== old.uid || st.gid !== old.gid;
+    if (!newer && !owner) return;
+    if (newer) old.mtimeMs = st.mtimeMs;
+    old.uid = st.uid;
+    old.gid = st.gid;
+    ev.change(publicView(old));
+  }
+}
+
+function publicView(k: Known): VassalSource {
+  return { name: k.name, path: k.path, dir: k.dir, mtimeMs: k.mtimeMs, uid: k.uid, gid: k.gid, monitor: k.monitor };
+}

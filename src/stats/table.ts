@@ -1,0 +1,53 @@
+// `emperor status`: the stats document as a table, one row per vassal. Reads uWSGI's fields, so it also works
+// against a real uWSGI emperor, and our extra ones (state, uptime, last_exit, setup_error) when they are there.
+
+const COLUMNS = ['NAME', 'STATE', 'PID', 'UPTIME', 'RESPAWNS', 'LOYAL', 'THROTTLE', 'LAST EXIT / SETUP ERROR'];
+
+/** 59s, 4m05s, 3h07m, 2d05h: the two most significant units. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s}s`;
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${pad(Math.floor(s / 60) % 60)}m`;
+  return `${Math.floor(s / 86400)}d${pad(Math.floor(s / 3600) % 24)}h`;
+}
+
+function num(v: unknown, dflt = 0): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : dflt;
+}
+
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+
+function row(v: Record<string, unknown>, bl: Record<string, unknown> | undefined, nowS: number): string[] {
+  const pid = num(v.pid, -1);
+  const live = pid > 0;
+  const state = str(v.state) || (live ? (num(v.cursed) ? 'stopping' : 'running') : 'stopped');
+  const uptime = typeof v.uptime === 'number' ? (live ? formatDuration(v.uptime) : '-') : live && num(v.last_run) ? formatDuration(nowS - num(v.last_run)) : '-';
+  const throttle = bl ? `${num(bl.throttle_level)}ms #${num(bl.attempt)}` : '-';
+  const setupError = str(v.setup_error);
+  const last = setupError ? `setup error: ${setupError}` : str(v.last_exit) || '-';
+  return [str(v.id), state, live ? String(pid) : '-', uptime, String(num(v.respawns)), num(v.loyal) ? 'yes' : 'no', throttle, last];
+}
+
+/** The table for a stats document (from fetchStats); `nowMs` only for deterministic output in tests. */
+export function formatStatusTable(blob: any, nowMs: number = Date.now()): string {
+  if (!blob || typeof blob !== 'object' || !Array.isArray(blob.vassals)) throw new Error('not an emperor stats document (no "vassals" array)');
+  const nowS = nowMs / 1000;
+  const blacklist = new Map<string, Record<string, unknown>>();
+  for (const b of Array.isArray(blob.blacklist) ? blob.blacklist : []) if (b && typeof b.id === 'string') blacklist.set(b.id, b);
+  const rows = (blob.vassals as Record<string, unknown>[]).map((v) => row(v, blacklist.get(str(v.id)), nowS));
+  // uWSGI deletes a vassal that died unloyal and keeps only its blacklist entry: show those too
+  const listed = new Set(rows.map((r) => r[0]));
+  for (const [id, b] of blacklist) if (!listed.has(id)) rows.push(row({ id, pid: -1, state: 'throttled' }, b, nowS));
+  rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+
+  const impl = blob.emperor_impl === 'emperor' ? 'emperor' : `uWSGI ${str(blob.version)}`;
+  const monitors = Array.isArray(blob.emperor) ? blob.emperor.join(', ') : '';
+  const head = `${impl} pid ${num(blob.pid)}, monitors: ${monitors || '-'}; ${rows.length} vassal${rows.length === 1 ? '' : 's'}, ${blacklist.size} blacklisted`;
+  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [head, line(COLUMNS), ...rows.map(line)].join('\n') + '\n';
+}

@@ -1,0 +1,127 @@
+// End to end: a real emperor process, real vassals (a Node HTTP server as a native vassal, a real uWSGI with the
+// python3 plugin as a uWSGI vassal), driven by file events and kills; observed through HTTP, the stats server and /proc.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fetchStats } from '../src/stats';
+import { EmperorProcess, httpGet, tmpdir, until } from './helpers/emperor-process';
+
+const HELLO = path.resolve(__dirname, '../../examples/apps/hello.js');
+
+function touch(file: string, secondsAhead = 2): void {
+  const t = new Date(Date.now() + secondsAhead * 1000);
+  fs.utimesSync(file, t, t);
+}
+
+async function servingPid(port: number, other?: string): Promise<string> {
+  return until(async () => {
+    const body = await httpGet(port);
+    const pid = body && /pid (\d+)/.exec(body)?.[1];
+    return pid && pid !== other ? pid : undefined;
+  }, `an answer on port ${port}${other ? ` from another pid than ${other}` : ''}`);
+}
+
+function vassalStats(blob: any, id: string): any {
+  return (blob.vassals as any[]).find((v) => v.id === id);
+}
+
+test('a native vassal is spawned, reloaded on touch, respawned after kill -9, stopped on removal', async (t) => {
+  const dir = tmpdir('native');
+  const stats = '127.0.0.1:20500';
+  fs.writeFileSync(path.join(dir, 'app.ini'), `[uwsgi]\nenv = PORT=20501\nenv = VASSAL_NAME=%n\nunprivileged-binary-patch-arg = exec ${process.execPath} ${HELLO}\n`);
+  fs.writeFileSync(path.join(dir, 'README'), 'not a vassal\n');
+  const emperor = new EmperorProcess(['--emperor', dir, '--emperor-stats', stats, '--emperor-freq', '1']);
+  t.after(() => emperor.kill());
+
+  const pid1 = await servingPid(20501);
+  let blob = await fetchStats(stats);
+  assert.deepEqual(blob.vassals.map((v: any) => v.id), ['app.ini'], 'only the .ini file is a vassal');
+  assert.equal(vassalStats(blob, 'app.ini').state, 'running');
+  assert.equal(blob.emperor[0], fs.realpathSync(dir));
+
+  touch(path.join(dir, 'app.ini'));
+  await emperor.waitEvent('reload', 'app.ini');
+  const pid2 = await servingPid(20501, pid1);
+  blob = await fetchStats(stats);
+  assert.equal(vassalStats(blob, 'app.ini').respawns, 1);
+
+  process.kill(Number(pid2), 'SIGKILL');
+  const pid3 = await servingPid(20501, pid2);
+  assert.notEqual(pid3, pid2);
+  assert.ok(emperor.events('spawned', 'app.ini').length >= 2, 'a death means a new spawn');
+
+  fs.unlinkSync(path.join(dir, 'app.ini'));
+  await until(async () => (await fetchStats(stats)).vassals.length === 0, 'the vassal to be gone from the stats');
+  await until(() => emperor.taggedPids().length === 0, 'no process of the vassal left');
+  assert.equal(await httpGet(20501), undefined, 'nothing serves after removal');
+
+  emperor.child.kill('SIGTERM');
+  const exit = await emperor.exited;
+  assert.equal(exit.code, 0);
+  assert.equal(emperor.events('buried').length, 1);
+});
+
+test('a real uWSGI vassal speaks the protocol: ready, loyal after its first request, reloaded on touch, respawned after kill -9', async (t) => {
+  const dir = tmpdir('uwsgi');
+  const stats = '127.0.0.1:20510';
+  fs.writeFileSync(path.join(dir, 'wsgi_app.py'), "import os\ndef application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'hello pid %d' % os.getpid()]\n");
+  fs.writeFileSync(
+    path.join(dir, 'py.ini'),
+    `[uwsgi]\nplugins = python3\nhttp-socket = 127.0.0.1:20511\nwsgi-file = %dwsgi_app.py\nmaster = true\nprocesses = 1\nuid = nobody\ngid = nogroup\n`,
+  );
+  // loyalty must come from the protocol here, not from uptime
+  const emperor = new EmperorProcess(['--emperor', dir, '--emperor-stats', stats, '--emperor-loyal-after', '3600']);
+  t.after(() => emperor.kill());
+
+  const master = await until(async () => {
+    const v = vassalStats(await fetchStats(stats), 'py.ini');
+    return v?.ready === 1 ? v.pid : undefined;
+  }, 'the uWSGI vassal to send byte 1 (spawned)');
+  assert.equal(vassalStats(await fetchStats(stats), 'py.ini').loyal, 0, 'not loyal before a request');
+  await servingPid(20511);
+  await until(async () => vassalStats(await fetchStats(stats), 'py.ini').loyal === 1, 'loyalty (byte 17) after the first request');
+
+  touch(path.join(dir, 'py.ini'));
+  await emperor.waitEvent('reload', 'py.ini');
+  let v = vassalStats(await fetchStats(stats), 'py.ini');
+  assert.equal(v.pid, master, 'a uWSGI reload keeps the master pid (byte 1, the vassal re-execs itself)');
+  assert.equal(v.respawns, 1);
+  await until(async () => vassalStats(await fetchStats(stats), 'py.ini').accepting === 1, 'the reloaded vassal accepting again');
+  await servingPid(20511);
+
+  process.kill(master, 'SIGKILL');
+  const master2 = await until(async () => {
+    const x = vassalStats(await fetchStats(stats), 'py.ini');
+    return x && x.pid > 0 && x.pid !== master ? x.pid : undefined;
+  }, 'a new uWSGI master');
+  assert.notEqual(master2, master);
+  await servingPid(20511);
+  v = vassalStats(await fetchStats(stats), 'py.ini');
+  assert.equal(v.deaths, 1);
+
+  emperor.child.kill('SIGINT');
+  assert.equal((await emperor.exited).code, 0);
+  assert.deepEqual(emperor.taggedPids(), [], 'Ragnarok leaves no uWSGI process');
+});
+
+test('a crash-looping vassal is throttled, and SIGURG clears the blacklist', async (t) => {
+  const dir = tmpdir('throttle');
+  fs.writeFileSync(path.join(dir, 'crash.ini'), `[uwsgi]\nunprivileged-binary-patch-arg = exit 3\n`);
+  const emperor = new EmperorProcess(['--emperor', dir, '--emperor-throttle', '1000', '--emperor-loyal-after', '60']);
+  t.after(() => emperor.kill());
+  await emperor.waitEvent('spawned', 'crash.ini', 3);
+  const first = emperor.events('spawned', 'crash.ini')[0].time as number;
+  // a fixed window of 3.5 s after the first spawn: unthrottled, an instant crash would respawn hundreds of times;
+  // uWSGI's schedule (1 ms, then +1 s per attempt) allows spawns at about 0, 0.001, 1, 3 s and the next at 6 s
+  await new Promise((r) => setTimeout(r, 3500 - (Date.now() - first)));
+  const inWindow = emperor.events('spawned', 'crash.ini').filter((e) => (e.time as number) - first <= 3500).length;
+  assert.ok(inWindow >= 3 && inWindow <= 5, `spawns in the 3.5 s window: ${inWindow}`);
+  assert.ok(emperor.events('throttled', 'crash.ini').length >= 2);
+
+  // the next throttled spawn is due about 6 s after the first: only SIGURG can bring one before 5 s
+  const before = emperor.events('spawned', 'crash.ini').length;
+  process.kill(emperor.pid, 'SIGURG');
+  await emperor.waitEvent('blacklist-cleared');
+  await emperor.waitEvent('spawned', 'crash.ini', before + 1, 5000 - (Date.now() - first));
+});

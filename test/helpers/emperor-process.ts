@@ -1,0 +1,142 @@
+// Runs a real emperor (node dist/src/cli.js) as a child process for end-to-end tests: captures its JSON log lines,
+// tags its environment so every process of its vassals can be found in /proc, and cleans everything up.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const CLI = path.resolve(__dirname, '../../src/cli.js');
+
+export interface LogEvent {
+  level: number;
+  msg: string;
+  event?: string;
+  vassal?: string;
+  [k: string]: unknown;
+}
+
+export class EmperorProcess {
+  readonly tag = randomUUID();
+  readonly logs: LogEvent[] = [];
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private stderr = '';
+  private waiters: Array<() => void> = [];
+
+  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+    this.child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd,
+      env: { ...process.env, ...opts.env, EMPEROR_TEST_TAG: this.tag, EMPEROR_LOG_FORMAT: 'json', EMPEROR_LOG_LEVEL: 'debug' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let buf = '';
+    this.child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          this.logs.push(JSON.parse(line) as LogEvent);
+        } catch {
+          /* a vassal's own output shares the emperor's stdout */
+        }
+      }
+      this.wake();
+    });
+    this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => { this.wake(); resolve({ code, signal }); }));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get stderrText(): string {
+    return this.stderr;
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  events(event: string, vassal?: string): LogEvent[] {
+    return this.logs.filter((l) => l.event === event && (vassal === undefined || l.vassal === vassal));
+  }
+
+  /** Resolves when pred() holds on the log, rejects after timeoutMs with the log tail to explain why. */
+  async waitLog(pred: (logs: LogEvent[]) => boolean, what: string, timeoutMs = 15000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred(this.logs)) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last log lines:\n${this.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${this.stderr}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 100);
+        this.waiters.push(() => { clearTimeout(t); r(); });
+      });
+    }
+  }
+
+  waitEvent(event: string, vassal?: string, count = 1, timeoutMs?: number): Promise<void> {
+    return this.waitLog((l) => l.filter((x) => x.event === event && (vassal === undefined || x.vassal === vassal)).length >= count, `${count}x ${event}${vassal ? ` of ${vassal}` : ''}`, timeoutMs);
+  }
+
+  /** Every live process carrying this emperor's tag in its environment (its vassals and their descendants). */
+  taggedPids(): number[] {
+    return taggedPids(this.tag).filter((p) => p !== this.pid);
+  }
+
+  /** SIGKILL the emperor and everything tagged, then wait for it. Safe to call twice. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+    for (const p of this.taggedPids()) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+}
+
+export function taggedPids(tag: string): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${d}/environ`, 'latin1').includes(`EMPEROR_TEST_TAG=${tag}`)) {
+        const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+        if (!/\) Z /.test(stat)) out.push(Number(d));
+      }
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+export function tmpdir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `emperor-${prefix}-`));
+}
+
+export async function until<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function httpGet(port: number, host = '127.0.0.1'): Promise<string | undefined> {
+  try {
+    const res = await fetch(`http://${host}:${port}/`, { signal: AbortSignal.timeout(2000) });
+    return await res.text();
+  } catch {
+    return undefined;
+  }
+}
