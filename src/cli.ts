@@ -5,6 +5,7 @@ import { ConfigError, formatConfigJson, formatShowConfig, isTrue, loadConfig, re
 import { Emperor } from './emperor/emperor';
 import { OPTION_TABLE, OptionError, finalizeOptions, mergeRaw, rawFromConfig, type RawOptions } from './emperor/options';
 import { logger } from './log';
+import { packageVersion } from './package-info';
 import { fetchStats, formatStatusTable } from './stats';
 import { compilePlan, formatPlan, isNativeVassal } from './vassal';
 
@@ -17,7 +18,7 @@ function collect(value: string, previous: string[] = []): string[] {
 function buildProgram(): Command {
   const program = new Command('emperor')
     .description('A Linux multi-app supervisor and jailer that reads uWSGI Emperor configs')
-    .version(require('../../package.json').version)
+    .version(packageVersion())
     .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();

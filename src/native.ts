@@ -68,6 +68,10 @@ export interface SpawnOptions {
   /** With the 'mount' namespace: the propagation applied recursively to / first. Default 'private' (as unshare(1)),
    *  so mounts made inside never reach the host. */
   mountPropagation?: 'private' | 'slave' | 'shared' | 'unchanged';
+  /** Milliseconds the (synchronous) spawn waits for the child to reach execve before it kills it and throws
+   *  ETIMEDOUT with step 'setup_timeout' (e.g. a cwd on a hung FUSE mount). Default 10000; 0 waits forever. */
+  setupTimeout?: number;
+  // uid/gid: in a new user namespace with maps they default to 0 (the namespace's root), so that the maps apply.
 }
 
 export interface Child {

@@ -3,6 +3,7 @@
 // child_setup_and_exec() in native/common.
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -50,6 +52,7 @@ struct Plan {
   std::vector<int> fds;
   std::vector<gid_t> groups;
   uint64_t ns_flags = 0;
+  uint32_t setup_timeout_ms = 10000;
   ChildSetup setup;
 };
 
@@ -154,7 +157,8 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
   std::vector<std::string> namespaces;
   std::string propagation = "private";
   std::vector<double> fds, groups;
-  bool has_fds = false, has_groups = false, has_uid = false, has_gid = false, has_sig = false, has_ambient = false;
+  bool has_fds = false, has_groups = false, has_uid = false, has_gid = false, has_sig = false, has_ambient = false,
+       has_timeout = false;
   uint32_t uid = 0, gid = 0, sig = 0;
   if (!(r.Str("file", &p->file) && r.Strings("argv", &p->argv_s) && r.Strings("env", &p->env_s) &&
         r.Str("cwd", &p->cwd, &p->has_cwd) && r.Ints("fds", &fds, &has_fds) &&
@@ -165,7 +169,7 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
         r.Uint32("gid", &gid, &has_gid) && r.Ints("groups", &groups, &has_groups) &&
         r.CapMask("capBounding", &s.set_bounding, &s.bounding_keep) &&
         r.CapMask("capAmbient", &has_ambient, &s.ambient) && r.Bool("noNewPrivs", &s.no_new_privs) &&
-        r.Uint32("deathSignal", &sig, &has_sig) &&
+        r.Uint32("deathSignal", &sig, &has_sig) && r.Uint32("setupTimeout", &p->setup_timeout_ms, &has_timeout) &&
         (!r.Present("mountPropagation") || r.Str("mountPropagation", &propagation))))
     return false;
   for (auto& n : namespaces) {
@@ -193,9 +197,12 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
   s.set_groups = has_groups;
   s.ngroups = static_cast<int>(p->groups.size());
   s.groups = p->groups.data();
-  s.set_gid = has_gid;
+  // In a new user namespace the child keeps the parent's ids (host root) until it switches: become the
+  // namespace's root by default, so the maps really apply to what it does.
+  const bool userns = p->ns_flags & CLONE_NEWUSER;
+  s.set_gid = has_gid || (userns && p->has_gid_map);
   s.gid = gid;
-  s.set_uid = has_uid;
+  s.set_uid = has_uid || (userns && p->has_uid_map);
   s.uid = uid;
   s.cwd = p->has_cwd ? p->cwd.c_str() : nullptr;
   s.nfds = static_cast<int>(p->fds.size());
@@ -234,6 +241,12 @@ void Reap(int pidfd) {
 void KillAndReap(int pidfd) {
   syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
   Reap(pidfd);
+}
+
+int64_t NowMs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
 
 void CloseIf(int& fd) {
@@ -387,11 +400,34 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   // EOF without a record: execve succeeded (the pipe is close-on-exec).
   SetupFailure rec{};
   size_t got = 0;
+  bool timed_out = false;
+  const int64_t deadline = NowMs() + p.setup_timeout_ms;
   while (got < sizeof rec) {
+    int wait = -1;
+    if (p.setup_timeout_ms) {
+      int64_t left = deadline - NowMs();
+      if (left <= 0) {
+        timed_out = true;
+        break;
+      }
+      wait = static_cast<int>(left);
+    }
+    struct pollfd pfd{report[0], POLLIN, 0};
+    int r = poll(&pfd, 1, wait);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) break;
+    if (r == 0) continue;  // the deadline check above decides
     ssize_t n = read(report[0], reinterpret_cast<char*>(&rec) + got, sizeof rec - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<size_t>(n);
+  }
+  if (timed_out) {
+    // A child stuck before exec (a chdir or execve into a hung FUSE mount) must not freeze the event loop.
+    KillAndReap(pidfd);
+    close(pidfd);
+    close_all();
+    return ThrowNativeError(env, ETIMEDOUT, "spawn", nullptr, "setup_timeout");
   }
   CloseIf(report[0]);
   if (got == sizeof rec) {

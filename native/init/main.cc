@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -50,8 +51,10 @@ class Init {
   int check_timeout_ms() const { return v_.check_ms > 1000 ? v_.check_ms : 1000; }
   bool app_gone() const { return app_ == 0; }
   bool no_children() const { return waitid(P_ALL, 0, nullptr, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD; }
+  // Exits with the app's status, or `code` if the app never ran.
   [[noreturn]] void shutdown(int mercy_ms, int code);
   [[noreturn]] void destroy(int code);
+  void signal_all(int sig);
 
   Vassal v_;
   int sigfd_ = -1;
@@ -160,18 +163,33 @@ void Init::shutdown(int mercy_ms, int code) {
   stop_app(mercy_ms);
   if (checker_) kill(checker_, SIGKILL);
   for (const Step& s : v_.atexit_steps) send_step(s, run_step(v_, s));
+  // A FUSE server unmounted by an atexit hook still writes its archive, and dies mid-write on SIGTERM (libfuse
+  // has removed its handlers by then): after atexit steps, daemons get a mercy to end on their own first.
+  if (!v_.atexit_steps.empty()) wait_until(now_ms() + mercy_ms, &Init::no_children);
+  signal_all(SIGTERM);
+  wait_until(now_ms() + mercy_ms, &Init::no_children);
+  destroy(app_exited_ ? exit_code(app_status_) : code);
+}
+
+// Everything in the vassal: the whole pid namespace as its pid 1, else every child (orphans are reparented to the
+// subreaper init, so daemons started by hooks are among them).
+void Init::signal_all(int sig) {
   if (getpid() == 1) {
-    // Daemons left by hooks (a FUSE server flushing its archive after fusermount -u) get the same mercy.
-    kill(-1, SIGTERM);
-    wait_until(now_ms() + mercy_ms, &Init::no_children);
+    kill(-1, sig);
+    return;
   }
-  destroy(code);
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/task/%d/children", int(getpid()));
+  FILE* f = fopen(path, "re");
+  if (!f) return;
+  int pid;
+  while (fscanf(f, "%d", &pid) == 1) kill(pid, sig);
+  fclose(f);
 }
 
 [[noreturn]] void Init::destroy(int code) {
   if (app_) kill(-app_, SIGKILL), kill(app_, SIGKILL);
-  if (checker_) kill(checker_, SIGKILL);
-  if (getpid() == 1) kill(-1, SIGKILL);  // everything in the namespace; outside one this would hit the host
+  signal_all(SIGKILL);
   _exit(code);
 }
 
@@ -222,7 +240,7 @@ void Init::on_control() {
       v_.mountpoint_steps.clear();
       run_plan(m.body, 4);
     } else if (m.type == kMsgStop && m.body.size() >= 4) {
-      shutdown(int(mercy), app_exited_ ? exit_code(app_status_) : 0);
+      shutdown(int(mercy), 0);
     } else {
       destroy(kExitProtocol);
     }
@@ -262,7 +280,7 @@ int Init::run() {
   }
   fcntl(kControlFd, F_SETFL, fcntl(kControlFd, F_GETFL) | O_NONBLOCK);
   for (;;) {
-    if (started_ && app_ == 0 && app_exited_) shutdown(0, exit_code(app_status_));
+    if (started_ && app_ == 0 && app_exited_) shutdown(0, 0);
     int64_t now = now_ms();
     if (next_check_ && !checker_ && now >= next_check_ && app_) {
       int p[2];

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConfigError, } from './errors';
+import { ConfigError } from './errors';
 import type { ConfigWarning } from './types';
 
 export type MagicTable = Map<string, string>;
@@ -121,11 +121,12 @@ export function substituteMagic(text: string, t: MagicTable, file: string, warni
     if (i > from) pushText(text.slice(from, i), true);
     const cp = text.codePointAt(i + 1)!;
     const ch = String.fromCodePoint(cp);
-    if (ch === '\n') line++;
     const value = t.get(ch);
     if (value === undefined) {
       // non-ASCII after '%': uWSGI drops the first byte and leaves broken UTF-8; we drop the whole character
-      if (!KNOWN.has(ch)) warnings.push({ file, line, message: `unknown magic variable %${ch === '\n' ? '\\n' : ch} (uWSGI replaces it with "")` });
+      if (!KNOWN.has(ch)) warnings.push({ file, line, message: `unknown magic variable %${ch >= ' ' ? ch : JSON.stringify(ch).slice(1, -1)} (uWSGI replaces it with "")` });
+      // "%" at the end of a line eats the newline: the next source line continues this output line
+      if (ch === '\n') line++;
     } else {
       pushText(value, false);
     }

@@ -1,7 +1,7 @@
 // YAML vassal files as Debian's uWSGI (libyaml token scanner, core/yaml.c) reads them: the block mapping under the
 // `uwsgi` (or :section) key; scalars become options, sequences repeat the key, nested mappings are flattened, a key
-// with no value is dropped, everything else is ignored.
-import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, type Node as YNode, type YAMLMap } from 'yaml';
+// with no value is dropped, aliases are ignored.
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YNode, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { RawOption } from './parse-ini';
 
 export class YamlSyntaxError extends Error {
@@ -34,18 +34,26 @@ export function parseYaml(text: string, lineOf: number[] | undefined, section: s
   const map = findSection(doc.contents, section, 0);
   if (!map) return { options: [], found: false };
   const options: RawOption[] = [];
+  // `key:` with nothing after it gives libyaml no value token, so uWSGI adds nothing
+  const absent = (n: unknown): boolean => isScalar(n) && n.type === 'PLAIN' && !!n.range && n.range[0] === n.range[1];
+  const add = (key: string, n: YNode): void => { options.push({ key, value: String((n as { value: unknown }).value), line: lineAt(n) }); };
+  // libyaml forgets the current key at the end of any nested collection: later scalars of that sequence are lost
+  const walkSeq = (key: string, seq: YAMLSeq, depth: number): void => {
+    let keyAlive = true;
+    for (const item of seq.items) {
+      if (isScalar(item)) { if (keyAlive && !absent(item)) add(key, item); }
+      else if (isSeq(item) && depth < 64) { if (keyAlive) walkSeq(key, item, depth + 1); keyAlive = false; }
+      else if (isMap(item) && depth < 64) { walk(item, depth + 1); keyAlive = false; }
+    }
+  };
   const walk = (m: YAMLMap, depth: number): void => {
     for (const pair of m.items) {
       if (!isScalar(pair.key)) continue;
       const key = String(pair.key.value);
       const v = pair.value;
-      if (isScalar(v) && v.value !== null) options.push({ key, value: String(v.value), line: lineAt(v) });
-      else if (isSeq(v)) {
-        for (const item of v.items) {
-          if (isScalar(item) && item.value !== null) options.push({ key, value: String(item.value), line: lineAt(item as YNode) });
-        }
-      } else if (isMap(v) && !v.flow && depth < 64) walk(v, depth + 1);
-      else if (isAlias(v)) continue;
+      if (isScalar(v)) { if (!absent(v)) add(key, v); }
+      else if (isSeq(v) && depth < 64) walkSeq(key, v, depth + 1);
+      else if (isMap(v) && depth < 64) walk(v, depth + 1);
     }
   };
   walk(map, 0);

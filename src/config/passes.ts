@@ -8,7 +8,7 @@ export interface PassOption { key: string; value: string; file: string; line: nu
 /** A hook returns the replacement, or undefined to leave `X(name)` verbatim (uWSGI's NULL). */
 export type PassHook = (name: string) => string | undefined;
 
-const MAX_SUBSTITUTIONS = 10000;
+const MAX_SUBSTITUTIONS = 1000;
 
 /**
  * Replaces every `<symbol>(name)` in `value`, exactly as uWSGI scans it: parentheses nest, a replaced value is

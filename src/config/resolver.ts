@@ -48,11 +48,11 @@ const LOGIC: Record<string, LogicKind> = {
 
 const LOADERS: Record<string, ConfigFormat> = { ini: 'ini', yaml: 'yaml', yml: 'yaml', json: 'json', js: 'json', xml: 'xml', xmlconfig: 'xml' };
 
-const MAX_OPTIONS = 1_000_000;
+const MAX_OPTIONS = 100_000;
 const MAX_INCLUDE_DEPTH = 64;
 
-export function formatFromName(name: string): ConfigFormat | undefined {
-  const file = splitSection(name).file;
+/** The reader uWSGI picks from how a file name ends. */
+function formatOfPath(file: string): ConfigFormat | undefined {
   if (file.endsWith('.ini')) return 'ini';
   if (file.endsWith('.yml') || file.endsWith('.yaml')) return 'yaml';
   if (file.endsWith('.json') || file.endsWith('.js')) return 'json';
@@ -60,7 +60,11 @@ export function formatFromName(name: string): ConfigFormat | undefined {
   return undefined;
 }
 
-interface Opt extends PassOption {}
+export function formatFromName(name: string): ConfigFormat | undefined {
+  return formatOfPath(splitSection(name).file);
+}
+
+type Opt = PassOption;
 
 interface Logic { kind: LogicKind; arg: string; file: string; line: number; key: string; load: number }
 
@@ -70,6 +74,8 @@ export class Resolver {
   private readonly facts: ProcessFacts;
   private readonly env: NodeJS.ProcessEnv;
   private readonly isReload: boolean;
+  /** Set when a root emperor reads for an unprivileged vassal: reads and commands happen with its rights. */
+  private readonly actAs?: { uid: number; gid: number };
   private readonly table: MagicTable;
   private logic: Logic | undefined;
   private running = false;
@@ -77,6 +83,7 @@ export class Resolver {
   private lastIni: string | undefined;
   private readonly loading: string[] = [];
   private loadSeq = 0;
+  private readonly customOptions = new Set<string>();
   private currentLoad = 0;
   topFile = '';
 
@@ -84,6 +91,8 @@ export class Resolver {
     this.facts = processFacts(opts);
     this.env = opts.env ?? process.env;
     this.isReload = opts.isReload ?? false;
+    const id = opts.identity;
+    if (id && id.uid !== 0 && process.getuid?.() === 0) this.actAs = { uid: id.uid, gid: id.gid };
     this.table = baseTable(this.facts, BigInt(Date.now()) * 1000n);
   }
 
@@ -104,6 +113,9 @@ export class Resolver {
     if (this.options.length >= MAX_OPTIONS) throw new ConfigError(file, line, `more than ${MAX_OPTIONS} options`, key);
     const opt: Opt = { key, value, file, line, configured: placeholderOnly };
     this.options.push(opt);
+    if (this.customOptions.has(key)) {
+      this.warnings.push({ file, line, message: `${key} is a declare-option custom option: it is kept as written, its expansion is not applied here` });
+    }
     if (!placeholderOnly && IMMEDIATE.has(key)) {
       opt.configured = true;
       this.immediate(opt);
@@ -114,7 +126,12 @@ export class Resolver {
     const { key, value } = opt;
     const origin: ReadOrigin = { file: opt.file, line: opt.line, option: key };
     const loader = LOADERS[key];
-    if (loader) return this.load(value, loader, origin, true);
+    if (loader) {
+      this.load(value, loader, origin, true);
+      // Debian's uWSGI (yajl) cuts ":section" off the json option's own value and never puts it back
+      if (loader === 'json') opt.value = splitSection(value).file;
+      return;
+    }
     const kind = LOGIC[key];
     if (kind) {
       if (this.logic) throw new ConfigError(opt.file, opt.line, `nested logic is not supported: the ${this.logic.key} block of line ${this.logic.line} is still open`, key);
@@ -122,11 +139,8 @@ export class Resolver {
       return;
     }
     switch (key) {
-      case 'include': {
-        const fmt = formatFromName(value);
-        if (!fmt) throw new ConfigError(opt.file, opt.line, `unable to load configuration from ${value} (unknown file type)`, key);
-        return this.load(value, fmt, origin, false);
-      }
+      case 'include':
+        return this.load(value, this.includeFormat(opt), origin, false);
       case 'config':
         throw new ConfigError(opt.file, opt.line, `unable to load configuration from ${value} (no pluggable configurator)`, key);
       case 'set': case 'set-placeholder': case 'set-ph': {
@@ -134,11 +148,26 @@ export class Resolver {
         if (eq < 0) throw new ConfigError(opt.file, opt.line, `invalid placeholder/--set value "${value}" (expected name=value)`, key);
         return this.add(value.slice(0, eq), value.slice(eq + 1), opt.file, opt.line, key !== 'set');
       }
+      case 'declare-option': {
+        const eq = value.indexOf('=');
+        if (eq < 0) throw new ConfigError(opt.file, opt.line, `invalid ${value} syntax, must be newoption=template`, key);
+        this.customOptions.add(value.slice(0, eq));
+        return;
+      }
       case 'exit':
         throw new ConfigError(opt.file, opt.line, `the config asks uWSGI to exit (status ${value === '' ? 1 : parseInt(value, 10) || 0})`, key);
       default:
         return;
     }
+  }
+
+  /** uwsgi_opt_load picks the reader from the name's ending, so "x.ini:section" matches none and uWSGI exits. */
+  private includeFormat(opt: Opt): ConfigFormat {
+    const v = opt.value;
+    const fmt = formatOfPath(v);
+    if (fmt) return fmt;
+    const hint = formatFromName(v) ? ` (${opt.key} takes no :section; ini = file:section does)` : ' (unknown file type)';
+    throw new ConfigError(opt.file, opt.line, `unable to load configuration from ${v}${hint}`, opt.key);
   }
 
   /** Reads one config file and adds its options (uwsgi_opt_load_ini and friends). */
@@ -156,8 +185,11 @@ export class Resolver {
     if (this.loading.length >= MAX_INCLUDE_DEPTH) throw new ConfigError(where.file, where.line, `includes nested deeper than ${MAX_INCLUDE_DEPTH}`, origin?.option);
     const freeze = mayFreezeUpper && !this.firstRound;
     const shown = fillTable(this.table, spec, this.facts, freeze, where);
-    if (freeze) this.firstRound = true;
-    if (this.topFile === '') this.topFile = shown;
+    if (freeze) {
+      // the first file read by a loader option (never by include) is the vassal file itself
+      this.firstRound = true;
+      this.topFile = shown;
+    }
     const readPath = path.resolve(this.facts.cwd, file);
     let real = readPath;
     try { real = fs.realpathSync(readPath); } catch { /* readConfigText reports it */ }
@@ -165,6 +197,7 @@ export class Resolver {
     if (this.loading.includes(id)) {
       throw new ConfigError(where.file, where.line, `include cycle: ${spec} is already being read (${this.loading.map((x) => x.replace(/:$/, '')).join(' -> ')})`, origin?.option);
     }
+    this.mayRead(readPath, where, origin?.option);
     const text = readConfigText(readPath, shown, origin);
     if (format === 'ini') this.lastIni = file;
     const sub = substituteMagic(text, this.table, shown, this.warnings);
@@ -198,6 +231,16 @@ export class Resolver {
       this.loading.pop();
       this.currentLoad = parentLoad;
     }
+  }
+
+  /** Mode-bit check for the vassal's uid/gid (uWSGI's vassal would get EACCES); a missing file is reported later. */
+  private mayRead(p: string, where: { file: string; line: number }, option?: string): void {
+    if (!this.actAs) return;
+    let st: fs.Stats;
+    try { st = fs.statSync(p); } catch { return; }
+    const { uid, gid } = this.actAs;
+    const bit = st.uid === uid ? 0o400 : st.gid === gid ? 0o040 : 0o004;
+    if (!(st.mode & bit)) throw new ConfigError(where.file, where.line, `${p}: permission denied for uid ${uid}`, option);
   }
 
   private firstValue(name: string): string | undefined {
@@ -244,6 +287,7 @@ export class Resolver {
       }
       case 'for-readline': {
         let text: string;
+        this.mayRead(path.resolve(this.facts.cwd, arg), l, l.key);
         try { text = fs.readFileSync(path.resolve(this.facts.cwd, arg), 'utf8'); } catch (e) {
           this.warnings.push({ file: l.file, line: l.line, message: `for-readline: cannot open ${arg}: ${(e as NodeJS.ErrnoException).code}` });
           return false;
@@ -296,7 +340,7 @@ export class Resolver {
     const fail = (what: string): never => { throw new ConfigError(opt.file, opt.line, `@(${name}): ${what}`, opt.key); };
     let text: string;
     if (name.startsWith('exec://')) {
-      const r = spawnSync('/bin/sh', ['-c', name.slice(7)], { cwd: this.facts.cwd, env: this.env, encoding: 'utf8', timeout: 10000, maxBuffer: MAX_CONFIG_BYTES, stdio: ['ignore', 'pipe', 'ignore'] });
+      const r = spawnSync('/bin/sh', ['-c', name.slice(7)], { cwd: this.facts.cwd, env: this.env, encoding: 'utf8', timeout: 10000, maxBuffer: MAX_CONFIG_BYTES, stdio: ['ignore', 'pipe', 'ignore'], ...this.actAs });
       if (r.error) fail(`command failed: ${r.error.message}`);
       text = r.stdout;
     } else if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(name)) {
@@ -304,6 +348,7 @@ export class Resolver {
     } else {
       try {
         const p = path.resolve(this.facts.cwd, name);
+        this.mayRead(p, opt, opt.key);
         if (fs.statSync(p).size > MAX_CONFIG_BYTES) fail('file is over the size limit');
         text = fs.readFileSync(p, 'utf8');
       } catch (e) {
@@ -327,21 +372,22 @@ export class Resolver {
       const o = this.options[i];
       if (o.configured || o.key !== 'inherit') continue;
       o.configured = true;
-      const fmt = formatFromName(o.value);
-      if (!fmt) throw new ConfigError(o.file, o.line, `unable to load configuration from ${o.value} (unknown file type)`, o.key);
-      this.load(o.value, fmt, { file: o.file, line: o.line, option: o.key }, false);
+      this.load(o.value, this.includeFormat(o), { file: o.file, line: o.line, option: o.key }, false);
     }
   }
 }
 
-export function resolve(spec: string, opts: LoadOptions = {}, emperorOwn = false): ResolvedConfig {
+export function resolve(spec: string, opts: LoadOptions = {}): ResolvedConfig {
   const r = new Resolver(opts);
-  const cmd = emperorOwn ? '<command line>' : '<command line>';
+  const cmd = '<command line>';
   r.addEnvOptions();
+  // the vassal's argv as the emperor builds it: (--inherit T)* (--include I)* (--set KV)* --ini F (--inherit T)* (--include I)*
+  for (const inh of opts.inheritsBefore ?? []) r.add('inherit', inh, cmd, 0);
   for (const inc of opts.includesBefore ?? []) r.add('include', inc, cmd, 0);
   for (const kv of opts.set ?? []) r.add('set', kv, '<vassal-set>', 0);
   const format = opts.format ?? formatFromName(spec) ?? 'ini';
   r.add(format, spec, cmd, 0);
+  for (const inh of opts.inherits ?? []) r.add('inherit', inh, cmd, 0);
   for (const inc of opts.includes ?? []) r.add('include', inc, cmd, 0);
   r.finish();
   return {

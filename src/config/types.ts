@@ -33,6 +33,10 @@ export interface LoadOptions {
   includes?: string[];
   /** vassals-include-before files. */
   includesBefore?: string[];
+  /** vassals-inherit files (uWSGI's --inherit after the vassal file: read after all the passes, appended at the end). */
+  inherits?: string[];
+  /** vassals-inherit-before files (--inherit before everything else on the vassal's command line). */
+  inheritsBefore?: string[];
   /** Environment for $(VAR), if-env and UWSGI_* options. Default process.env. */
   env?: NodeJS.ProcessEnv;
   /** Directory relative names resolve against (the emperor chdirs into the vassal dir). Default process.cwd(). */
@@ -41,7 +45,11 @@ export interface LoadOptions {
   binaryPath?: string;
   /** How to read the top-level file. Default: from its extension (.ini, .yml/.yaml, .json/.js, .xml), else ini. */
   format?: ConfigFormat;
-  /** Identity for %u %U %g %G (the vassal's, when it differs from ours). Default: this process's. */
+  /**
+   * The vassal's credentials (e.g. the file owner under emperor-tyrant): %u %U %g %G, and, when it is not root while
+   * we are, who reads included and @() files (by their mode bits) and runs @(exec://), as uWSGI's vassal process
+   * would. Default: this process's.
+   */
   identity?: { uid: number; gid: number; user?: string; group?: string };
   /** For if-hostname and %h. Default os.hostname(). */
   hostname?: string;

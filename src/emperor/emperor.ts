@@ -10,8 +10,9 @@ import { CgroupTree } from './cgroup';
 import type { Credentials } from './launch';
 import { parseCloneFlags, type EmperorOptions } from './options';
 import { Vassal, type VassalContext } from './vassal';
+import { packageVersion } from '../package-info';
 
-const VERSION = require('../../package.json').version as string;
+const VERSION = packageVersion();
 
 export class Emperor {
   readonly vassals = new Map<string, Vassal>();

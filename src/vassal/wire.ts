@@ -48,7 +48,7 @@ export interface Frame {
 
 /** Splits a byte stream into frames. */
 export class FrameReader {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
 
   push(chunk: Buffer): Frame[] {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;

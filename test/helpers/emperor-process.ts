@@ -118,16 +118,25 @@ export function taggedPids(tag: string): number[] {
   return out;
 }
 
+/** A fresh directory, world-readable: vassals that drop to nobody must read their files in it. */
 export function tmpdir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `emperor-${prefix}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `emperor-${prefix}-`));
+  fs.chmodSync(dir, 0o755);
+  return dir;
 }
 
 export async function until<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
   for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      // not up yet (a stats socket not listening, a file not written): keep polling, report it at the end
+      lastError = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -139,4 +148,19 @@ export async function httpGet(port: number, host = '127.0.0.1'): Promise<string 
   } catch {
     return undefined;
   }
+}
+
+/** Host pids of the live children of pid (a vassal init's app, seen from outside its pid namespace). */
+export function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const f = fs.readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1].split(' ');
+      if (Number(f[1]) === pid && f[0] !== 'Z') out.push(Number(d));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
 }

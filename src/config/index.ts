@@ -1,0 +1,36 @@
+// The config language: uWSGI vassal files read exactly as uWSGI reads them, resolved to one ordered option list.
+import { ConfigError } from './errors';
+import { resolve } from './resolver';
+import type { ConfigOption, LoadOptions, ResolvedConfig } from './types';
+
+export * from './types';
+export { ConfigError } from './errors';
+export { formatShowConfig, formatConfigJson } from './format';
+export { vassalEnvironment, isVassalFile, isTrue } from './vassal-env';
+
+/** Resolves a vassal file (path, maybe with :section). Synchronous; throws ConfigError and nothing else. */
+export function loadConfig(spec: string, opts: LoadOptions = {}): ResolvedConfig {
+  try {
+    return resolve(spec, opts);
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    // a bug here must still refuse only this vassal, with a message that names it
+    throw new ConfigError(spec, 0, `internal error while reading the config: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** The emperor's own --ini/--yaml/--json file: the same reader, section [uwsgi], this process's environment. */
+export function readEmperorConfig(spec: string): ResolvedConfig {
+  return loadConfig(spec);
+}
+
+/** The value uWSGI applies for a scalar option: the last one. */
+export function getOption(cfg: ResolvedConfig, key: string): ConfigOption | undefined {
+  for (let i = cfg.options.length - 1; i >= 0; i--) if (cfg.options[i].key === key) return cfg.options[i];
+  return undefined;
+}
+
+/** Every value of a list option (hook-as-root, env, ...), in order. */
+export function getOptions(cfg: ResolvedConfig, key: string): ConfigOption[] {
+  return cfg.options.filter((o) => o.key === key);
+}

@@ -1,0 +1,157 @@
+// Bad input: where uWSGI gives up (or would loop), one ConfigError naming file, line and what is wrong; where it is
+// lenient, the same result plus a warning with file and line.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigError, loadConfig, type ResolvedConfig } from '../src/config';
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-config-errors-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function write(dir: string, name: string, text: string | Buffer): string {
+  const p = path.join(dir, name);
+  fs.mkdirSync(path.dirname(p), { recursive: true });
+  fs.writeFileSync(p, text);
+  return p;
+}
+
+function failure(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${String(e)}`);
+    assert.ok(e.message.startsWith(`${e.file}:${e.line}: `), `message names file:line: ${e.message}`);
+    return e;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+const load = (dir: string, spec: string, env: NodeJS.ProcessEnv = {}): ResolvedConfig => loadConfig(spec, { cwd: dir, env });
+
+test('an if- block left open is an error at its line', (t) => {
+  const dir = tempDir(t);
+  const f = write(dir, 'v.ini', '[uwsgi]\nmaster = true\nif-env = HOME\nsocket = :1\n');
+  const e = failure(() => load(dir, 'v.ini', { HOME: '/' }));
+  assert.equal(e.file, f);
+  assert.equal(e.line, 3);
+  assert.equal(e.option, 'if-env');
+  assert.match(e.message, /unterminated if-env block/);
+});
+
+test('nested logic: an error when uWSGI would exit, a warning when it silently skips', (t) => {
+  const dir = tempDir(t);
+  write(dir, 'v.ini', '[uwsgi]\nif-env = HOME\nif-exists = /\na = 1\nendif =\nendif =\n');
+  const e = failure(() => load(dir, 'v.ini', { HOME: '/' }));
+  assert.equal(e.line, 3);
+  assert.match(e.message, /nested logic/);
+  const cfg = load(dir, 'v.ini', {});
+  assert.deepEqual(cfg.options.map((o) => o.key), ['ini', 'if-env', 'endif', 'endif']);
+  assert.equal(cfg.warnings.length, 1);
+  assert.equal(cfg.warnings[0].line, 3);
+  assert.match(cfg.warnings[0].message, /if-exists inside the if-env block of line 2/);
+});
+
+test('an include cycle is an error at the including line', (t) => {
+  const dir = tempDir(t);
+  write(dir, 'a.ini', '[uwsgi]\nx = 1\nini = b.ini\n');
+  const b = write(dir, 'b.ini', '[uwsgi]\n\nini = a.ini\n');
+  const e = failure(() => load(dir, 'a.ini'));
+  assert.equal(e.file, b);
+  assert.equal(e.line, 3);
+  assert.match(e.message, /include cycle/);
+  write(dir, 'self.ini', '[uwsgi]\nini = :uwsgi\n');
+  assert.match(failure(() => load(dir, 'self.ini')).message, /include cycle/);
+});
+
+test('a missing include names the file and line that asked for it', (t) => {
+  const dir = tempDir(t);
+  const f = write(dir, 'v.ini', '[uwsgi]\nsocket = :1\n\ninclude = %dnope.ini\n');
+  const e = failure(() => load(dir, 'v.ini'));
+  assert.equal(e.file, f);
+  assert.equal(e.line, 4);
+  assert.equal(e.option, 'include');
+  assert.match(e.message, /nope\.ini/);
+  const top = failure(() => load(dir, 'absent.ini'));
+  assert.match(top.message, /absent\.ini/);
+});
+
+test('a file that is not UTF-8 is an error at the first bad line', (t) => {
+  const dir = tempDir(t);
+  const f = write(dir, 'v.ini', Buffer.concat([Buffer.from('[uwsgi]\na = 1\nb = '), Buffer.from([0xff, 0xfe]), Buffer.from('\n')]));
+  const e = failure(() => load(dir, 'v.ini'));
+  assert.equal(e.file, f);
+  assert.equal(e.line, 3);
+  assert.match(e.message, /not valid UTF-8/);
+});
+
+test('a file over 16 MB is refused', (t) => {
+  const dir = tempDir(t);
+  const f = write(dir, 'big.ini', '[uwsgi]\n');
+  fs.truncateSync(f, 16 * 1024 * 1024 + 1);
+  const e = failure(() => load(dir, 'big.ini'));
+  assert.equal(e.file, f);
+  assert.match(e.message, /over the 16777216-byte limit/);
+});
+
+test('invalid json and yaml are errors with their line; xml is refused by name', (t) => {
+  const dir = tempDir(t);
+  const j = write(dir, 'v.json', '{\n  "uwsgi": {\n    "a": "b",\n  }\n}\n');
+  let e = failure(() => load(dir, 'v.json'));
+  assert.equal(e.file, j);
+  assert.equal(e.line, 4);
+  assert.match(e.message, /invalid JSON/);
+  write(dir, 'noobj.json', '{"other": {}}');
+  assert.match(failure(() => load(dir, 'noobj.json')).message, /no object named "uwsgi"/);
+  const y = write(dir, 'v.yml', 'uwsgi:\n  a: b\n  c: "unterminated\n');
+  e = failure(() => load(dir, 'v.yml'));
+  assert.equal(e.file, y);
+  assert.ok(e.line >= 3, `yaml error line ${e.line}`);
+  assert.match(e.message, /invalid YAML/);
+  write(dir, 'v.xml', '<uwsgi><socket>:1</socket></uwsgi>');
+  assert.match(failure(() => load(dir, 'v.xml')).message, /xml config files are not supported/);
+  write(dir, 'inc.ini', '[uwsgi]\n\nxml = v.xml\n');
+  e = failure(() => load(dir, 'inc.ini'));
+  assert.equal(e.line, 3);
+  assert.match(e.message, /v\.xml: xml config files are not supported/);
+});
+
+test('an unknown magic variable becomes empty with a warning at its line', (t) => {
+  const dir = tempDir(t);
+  const f = write(dir, 'v.ini', '[uwsgi]\na = 1\nb = 100%z%%done\n');
+  const cfg = load(dir, 'v.ini');
+  assert.equal(cfg.options.find((o) => o.key === 'b')?.value, '100%done');
+  assert.deepEqual(cfg.warnings, [{ file: f, line: 3, message: 'unknown magic variable %z (uWSGI replaces it with "")' }]);
+});
+
+test('what uWSGI would exit or loop on is an error at the option', (t) => {
+  const dir = tempDir(t);
+  write(dir, 'at.ini', '[uwsgi]\nx = @(nope.txt)\n');
+  let e = failure(() => load(dir, 'at.ini'));
+  assert.equal(e.line, 2);
+  assert.equal(e.option, 'x');
+  assert.match(e.message, /@\(nope\.txt\): cannot read/);
+  write(dir, 'loop.ini', '[uwsgi]\na = x%(a)\n');
+  e = failure(() => load(dir, 'loop.ini'));
+  assert.equal(e.line, 2);
+  assert.match(e.message, /does not end/);
+  write(dir, 'exit.ini', '[uwsgi]\nexit = 17\n');
+  assert.match(failure(() => load(dir, 'exit.ini')).message, /exit \(status 17\)/);
+  write(dir, 'set.ini', '[uwsgi]\nset = novalue\n');
+  assert.match(failure(() => load(dir, 'set.ini')).message, /expected name=value/);
+});
+
+test('include takes no :section, as in uWSGI (ini = file:section does)', (t) => {
+  const dir = tempDir(t);
+  write(dir, 'b.ini', '[sec]\nx = 1\n');
+  write(dir, 'a.ini', '[uwsgi]\ninclude = b.ini:sec\n');
+  const e = failure(() => load(dir, 'a.ini'));
+  assert.equal(e.line, 2);
+  assert.match(e.message, /unable to load configuration from b\.ini:sec \(include takes no :section/);
+  write(dir, 'c.ini', '[uwsgi]\nini = b.ini:sec\n');
+  assert.equal(load(dir, 'c.ini').options.at(-1)?.value, '1');
+});

@@ -1,0 +1,152 @@
+// Jail steps: mounts, credentials, capabilities, sockets handed over as LISTEN_FDS, pivot_root, and each failure
+// mode reported with its step, syscall and errno.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { ConfigError } from '../src/config/errors';
+import { INIT_EXIT_STEP_FAILED } from '../src/vassal';
+import { planOf, startInit, tmpdir, waitFor } from './fixtures/vassal/harness';
+
+const APP = path.join(__dirname, 'fixtures/vassal/http-app.js');
+const ROOT_DIR = path.resolve(__dirname, '../..');
+
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+}
+
+test('a vassal mounts inside its own namespace, drops to nobody with a capability, and serves on an inherited socket', async (t) => {
+  const dir = tmpdir(t, 'creds');
+  fs.chmodSync(dir, 0o755);
+  const mnt = path.join(dir, 'm');
+  fs.mkdirSync(mnt);
+  const file = path.join(dir, 'app.ini');
+  const init = startInit(t, planOf(file, [
+    `mount-as-root = tmpfs none ${mnt} nosuid,nodev size=1m`,
+    `exec-as-root = printf mounted > ${mnt}/hello`,  // exec- runs after mount- within a phase, as in uWSGI
+    'http-socket = 127.0.0.1:20201',
+    'uid = nobody',
+    'gid = nogroup',
+    'cap = net_bind_service',
+    `unprivileged-binary-patch-arg = exec ${process.execPath} ${APP} ${mnt}`,
+  ]));
+  await init.appStarted;
+  await waitFor('ready', () => init.protocol.includes(5));
+  const who = JSON.parse((await get('http://127.0.0.1:20201/whoami')).body);
+  assert.equal(who.uid, 65534);
+  assert.equal(who.gid, 65534);
+  assert.deepEqual(who.groups, [65534]);
+  assert.equal(BigInt(`0x${who.capAmb}`), 1n << 10n);  // net_bind_service, raised as ambient for the new uid
+  assert.deepEqual(who.listen, { fds: '1', pid: String(who.pid), names: 'http-socket' });
+  assert.equal((await get('http://127.0.0.1:20201/hello')).body, 'mounted');
+  // The tmpfs exists only in the vassal's mount namespace.
+  assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mnt} `), false);
+  await waitFor('loyal', () => init.protocol.includes(17));
+  init.link.stop(2000);
+  assert.deepEqual(await init.exited, { code: 0, signal: null });
+});
+
+test('as-user hooks run with the vassal user\'s identity', async (t) => {
+  const dir = tmpdir(t, 'asuser');
+  fs.chmodSync(dir, 0o755);
+  const init = startInit(t, planOf(path.join(dir, 'a.ini'), [
+    'uid = 65534',
+    'gid = 65534',
+    `hook-as-user = mkdir:${dir}/denied`,
+    'unprivileged-binary-patch-arg = exec sleep 30',
+  ]));
+  assert.deepEqual(await init.exited, { code: INIT_EXIT_STEP_FAILED, signal: null });
+  assert.deepEqual([init.failed[0].step, init.failed[0].code, init.failed[0].syscall, init.failed[0].path], ['mkdir', 'EACCES', 'mkdir', `${dir}/denied`]);
+});
+
+test('http-socket on port 80 in a net namespace serves from an unprivileged uid', async (t) => {
+  const dir = tmpdir(t, 'port80');
+  const init = startInit(t, planOf(path.join(dir, 'a.ini'), [
+    'exec-as-root = busybox ip link set lo up',
+    'http-socket = 127.0.0.1:80',
+    'uid = nobody',
+    'gid = nogroup',
+    `unprivileged-binary-patch-arg = exec ${process.execPath} ${APP} /`,
+  ]), ['pid', 'mount', 'net']);
+  await init.appStarted;
+  await waitFor('ready', () => init.protocol.includes(5));
+  const out = execFileSync('nsenter', ['-t', String(init.child.pid), '-n', 'busybox', 'wget', '-qO-', 'http://127.0.0.1:80/whoami'], { encoding: 'utf8' });
+  const who = JSON.parse(out);
+  assert.equal(who.uid, 65534);
+  assert.equal(who.capEff, '0000000000000000');
+  assert.equal(who.listen.fds, '1');
+});
+
+test('pivot_root into a busybox rootfs with /proc remounted, /dev bound and the old root detached', async (t) => {
+  const dir = tmpdir(t, 'pivot');
+  const root = path.join(dir, 'root');
+  execFileSync(path.join(ROOT_DIR, 'scripts/make-rootfs.sh'), [root]);
+  const init = startInit(t, planOf(path.join(dir, 'a.ini'), [
+    `hook-pre-jail = mount:none ${root} ${root} bind`,
+    `pivot_root = ${root} ${root}/.old_root`,
+    'hook-as-root = mount:proc none /proc nosuid,nodev,noexec',
+    'hook-as-root = mount:none /.old_root/dev /dev bind,rec',
+    'hook-as-root = umount:/.old_root rec,detach',
+    'uid = nobody',
+    'gid = nogroup',
+    "unprivileged-binary-patch-arg = { id -u; ls /; cat /proc/1/comm; ls /.old_root | wc -l; test -c /dev/null && echo dev; } > /tmp/out",
+  ]));
+  assert.deepEqual(await init.exited, { code: 0, signal: null });
+  const out = fs.readFileSync(path.join(root, 'tmp/out'), 'utf8').split('\n');
+  assert.equal(out[0], '65534');  // 'nobody' resolved from the jail's own /etc/passwd
+  assert.ok(out.includes('bin') && out.includes('etc') && !out.includes('usr'), out.join(' '));
+  assert.ok(out.includes('emperor-init'), 'the new /proc shows the vassal\'s pid namespace');
+  assert.ok(out.includes('0'), 'the old root is detached');
+  assert.ok(out.includes('dev'));
+});
+
+test('each failure mode names its step, syscall and errno', async (t) => {
+  const dir = tmpdir(t, 'failures');
+  const file = path.join(dir, 'a.ini');
+  const cases: Array<[string, string[], string[]]> = [
+    ['mount of a missing source', [`mount-as-root = none ${dir}/missing ${dir} bind`], ['mount', 'ENOENT', 'mount', dir]],
+    // Inside a fresh tmpfs, so the kernel's answer is "not a mount point" (EINVAL) rather than "on the root mount".
+    ['pivot_root onto a non-mountpoint', [`mount-pre-jail = tmpfs none ${dir}`, `exec-pre-jail = mkdir -p ${dir}/sub/old`,
+      `pivot_root = ${dir}/sub ${dir}/sub/old`], ['pivot_root', 'EINVAL', 'pivot_root', `${dir}/sub`]],
+    ['an unknown user', ['uid = no-such-user-h3'], ['creds', 'ENOENT', 'getpwnam', 'no-such-user-h3']],
+    ['a hook command that fails', ['exec-pre-jail = false'], ['exec', undefined as never, 'exec', 'false']],
+  ];
+  for (const [what, lines, expected] of cases) {
+    const init = startInit(t, planOf(file, [...lines, 'unprivileged-binary-patch-arg = exec sleep 30']));
+    assert.deepEqual(await init.exited, { code: INIT_EXIT_STEP_FAILED, signal: null }, what);
+    assert.equal(init.failed.length, 1, what);
+    const f = init.failed[0];
+    assert.deepEqual([f.step, f.code, f.syscall, f.path], expected, what);
+    assert.deepEqual([f.origin.file, f.origin.line], [file, lines.length], what);
+    assert.deepEqual(init.apps, [], what);
+  }
+});
+
+test('the compiler refuses what a native init cannot do, naming file, line and option', () => {
+  const bad: Array<[string, RegExp]> = [
+    ['hook-as-root = call:uwsgi_foo', /dlsym/],
+    ['mount-as-root = tmpfs none /x bogusflag', /unknown mount flag 'bogusflag'/],
+    ['hook-as-root = nocolon', /invalid hook syntax/],
+    ['unshare = fs,bogus', /unknown namespace 'bogus'/],
+    ['cap = not_a_cap', /unknown capability/],
+  ];
+  for (const [line, re] of bad) {
+    assert.throws(() => planOf('/v/a.ini', ['unprivileged-binary-patch = /bin/true', line]), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      assert.equal(e.file, '/v/a.ini');
+      assert.equal(e.line, 2);
+      assert.equal(e.option, line.split(' = ')[0]);
+      assert.match(e.message, re);
+      return true;
+    });
+  }
+});
