@@ -7,7 +7,7 @@ import type { Monitor, VassalSource } from '../monitors/types';
 import { startStatsServer } from '../stats';
 import { Blacklist } from './blacklist';
 import { CgroupTree } from './cgroup';
-import type { Credentials } from './launch';
+import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
 import { parseCloneFlags, type EmperorOptions } from './options';
 import { Vassal, type VassalContext } from './vassal';
 import { packageVersion } from '../package-info';
@@ -94,13 +94,8 @@ export class Emperor {
     v.start();
   }
 
-  /** Tyrant mode: each vassal runs as its config file's owner; root-owned files are refused. */
-  private credentialsFor(src: VassalSource): Credentials | { refused: string } {
-    if (!this.opts.tyrant) return {};
-    if (src.uid === 0 || src.gid === 0) {
-      return { refused: `[emperor-tyrant] invalid permissions for vassal ${src.name}: ${src.path} is owned by uid ${src.uid} gid ${src.gid}, and a tyrant never runs a vassal as root` };
-    }
-    return { uid: src.uid, gid: src.gid, groups: supplementaryGroups(src.uid, src.gid) };
+  private credentialsFor(src: VassalSource): CredentialsOrRefusal {
+    return this.opts.tyrant ? tyrantCredentials(src) : {};
   }
 
   private installSignals(): void {
@@ -178,25 +173,4 @@ export class Emperor {
 /** Vassals are keyed by monitor and name: two monitors may both have an app.ini. */
 function key(src: VassalSource): string {
   return `${src.monitor}\0${src.name}`;
-}
-
-/** The owner's supplementary groups, as initgroups would give them (read from /etc/group, no NSS modules). */
-function supplementaryGroups(uid: number, gid: number): number[] {
-  const groups = new Set<number>([gid]);
-  try {
-    const user = fs
-      .readFileSync('/etc/passwd', 'utf8')
-      .split('\n')
-      .map((l) => l.split(':'))
-      .find((f) => Number(f[2]) === uid)?.[0];
-    if (user) {
-      for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
-        const f = line.split(':');
-        if (f.length >= 4 && f[3].split(',').includes(user)) groups.add(Number(f[2]));
-      }
-    }
-  } catch {
-    /* no passwd/group files: primary group only */
-  }
-  return [...groups];
 }

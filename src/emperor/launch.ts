@@ -11,6 +11,7 @@ import { InitLink, compilePlan, initExecutable, isNativeVassal } from '../vassal
 import type { StepReport } from '../vassal';
 import { UwsgiChannel } from './protocol';
 import type { EmperorOptions } from './options';
+import type { Credentials } from './tyrant';
 
 export interface LaunchContext {
   opts: EmperorOptions;
@@ -53,21 +54,26 @@ function configFlag(name: string): string {
   return '--config';
 }
 
-export function loadOptionsFor(src: MonitorSource, ctx: LaunchContext, isReload: boolean): LoadOptions {
+function loadOptionsFor(src: MonitorSource, ctx: LaunchContext, isReload: boolean): LoadOptions {
   return {
     isReload,
     set: ctx.opts.vassalSet,
     includes: ctx.opts.vassalsInclude,
     includesBefore: ctx.opts.vassalsIncludeBefore,
+    inherits: ctx.opts.vassalsInherit,
+    inheritsBefore: ctx.opts.vassalsInheritBefore,
     env: ctx.env,
     cwd: src.dir,
     binaryPath: ctx.opts.binaryPath,
   };
 }
 
-/** Reads the vassal's config; throws ConfigError (file, line) for a broken one. */
+/**
+ * Reads the vassal's config as uWSGI's vassal reads it: by the name the monitor found, relative to the vassal's
+ * directory (so %o is 'app1.ini', not a path). Throws ConfigError (file, line) for a broken one.
+ */
 export function readVassalConfig(src: MonitorSource, ctx: LaunchContext, isReload: boolean): ResolvedConfig {
-  return loadConfig(src.path, loadOptionsFor(src, ctx, isReload));
+  return loadConfig(src.name, loadOptionsFor(src, ctx, isReload));
 }
 
 export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchContext, credentials: Credentials, on: InstanceEvents): Instance {
@@ -80,10 +86,12 @@ export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchConte
     ? ['emperor-init', src.name]
     : [
         opts.binaryPath,
+        ...opts.vassalsInheritBefore.flatMap((f) => ['--inherit', f]),
         ...opts.vassalsIncludeBefore.flatMap((f) => ['--include', f]),
         ...opts.vassalSet.flatMap((kv) => ['--set', kv]),
         configFlag(src.name),
         src.name,
+        ...opts.vassalsInherit.flatMap((f) => ['--inherit', f]),
         ...opts.vassalsInclude.flatMap((f) => ['--include', f]),
       ];
   // the init is pid 1 of its own pid namespace, so its death takes the whole vassal with it
@@ -135,10 +143,4 @@ export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchConte
     stop: (graceful) => channel.stop(graceful),
     close: () => channel.close(),
   };
-}
-
-export interface Credentials {
-  uid?: number;
-  gid?: number;
-  groups?: number[];
 }

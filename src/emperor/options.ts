@@ -32,6 +32,8 @@ export const OPTION_TABLE: OptionSpec[] = [
   { key: 'vassal-set', kind: 'list', aliases: ['vassals-set'], arg: 'key=value', help: 'set an option in every vassal (repeatable)' },
   { key: 'vassals-include', kind: 'list', arg: 'file', help: 'include a file after every vassal config (repeatable)' },
   { key: 'vassals-include-before', kind: 'list', arg: 'file', help: 'include a file before every vassal config (repeatable)' },
+  { key: 'vassals-inherit', kind: 'list', arg: 'file', help: 'inherit a file after every vassal config (repeatable)' },
+  { key: 'vassals-inherit-before', kind: 'list', arg: 'file', help: 'inherit a file before every vassal config (repeatable)' },
   { key: 'binary-path', kind: 'string', def: 'uwsgi', arg: 'path', help: 'the uWSGI binary run for uWSGI vassals' },
   { key: 'emperor-tyrant', kind: 'bool', help: "run each vassal as its config file's owner" },
   { key: 'emperor-tyrant-nofollow', kind: 'bool', help: "tyrant: use a symlink's own owner" },
@@ -55,6 +57,8 @@ export interface EmperorOptions {
   vassalSet: string[];
   vassalsInclude: string[];
   vassalsIncludeBefore: string[];
+  vassalsInherit: string[];
+  vassalsInheritBefore: string[];
   binaryPath: string;
   tyrant: boolean;
   tyrantNofollow: boolean;
@@ -133,6 +137,8 @@ export function finalizeOptions(raw: RawOptions): EmperorOptions {
     vassalSet: list('vassal-set'),
     vassalsInclude: list('vassals-include'),
     vassalsIncludeBefore: list('vassals-include-before'),
+    vassalsInherit: list('vassals-inherit'),
+    vassalsInheritBefore: list('vassals-inherit-before'),
     binaryPath: str('binary-path')!,
     tyrant: bool('emperor-tyrant'),
     tyrantNofollow: bool('emperor-tyrant-nofollow'),

@@ -14,7 +14,8 @@ import type { VassalSource } from '../monitors/types';
 import type { StepReport } from '../vassal';
 import { FROM_VASSAL } from './protocol';
 import { killCgroup, drainAndRemove } from './cgroup';
-import { launch, readVassalConfig, type Instance, type LaunchContext, type Credentials } from './launch';
+import { launch, readVassalConfig, type Instance, type LaunchContext } from './launch';
+import type { CredentialsOrRefusal } from './tyrant';
 import type { Blacklist } from './blacklist';
 
 export type VassalState = 'starting' | 'running' | 'stopping' | 'throttled' | 'broken' | 'exiled' | 'refused' | 'gone';
@@ -26,7 +27,7 @@ export interface VassalContext extends LaunchContext {
   blacklist: Blacklist;
   log: Logger;
   /** Tyrant mode: the credentials a vassal runs with, or a refusal reason. */
-  credentialsFor(src: VassalSource): Credentials | { refused: string };
+  credentialsFor(src: VassalSource): CredentialsOrRefusal;
 }
 
 const secs = (ms: number) => Math.floor(ms / 1000);
