@@ -246,6 +246,7 @@ test('a stopped monitor delivers nothing', async (t) => {
   m.rescan();
   await new Promise((res) => setTimeout(res, 1200));
   assert.equal(r.events.length, since);
+  assert.throws(() => m.start(new Recorder()), /starts once/);
 });
 
 test('glob monitor: absolute pattern over subdirectories, names as the pattern spells them', async (t) => {
@@ -286,6 +287,16 @@ test('glob monitor: a relative pattern keeps relative names and resolves against
   fs.writeFileSync(path.join(d, 'conf/y.ini'), '');
   await r.waitFor('add', 'conf/y.ini', since);
   assert.equal(r.events.filter((e) => e.src.name.includes('hidden')).length, 0);
+});
+
+test('glob monitor: a directory the pattern needs that appears later is found by the rescan, then watched', async (t) => {
+  const d = tmpdir(t);
+  const r = started(t, new GlobMonitor(`${d}/later/*.ini`, '/', RESCANNING));
+  fs.mkdirSync(path.join(d, 'later'));
+  fs.writeFileSync(path.join(d, 'later/first.ini'), '');
+  await r.waitFor('add', `${d}/later/first.ini`, 0, 3500);
+  fs.writeFileSync(path.join(d, 'later/second.ini'), '');
+  await r.waitFor('add', `${d}/later/second.ini`, 0, 3500);
 });
 
 test('glob patterns: classes, negation, ?, escapes, as glob(3)', (t) => {

@@ -109,6 +109,7 @@ test('a failing hook command stops the vassal with the step-failed exit code, na
   ]));
   assert.deepEqual(await init.exited, { code: INIT_EXIT_STEP_FAILED, signal: null });
   assert.equal(init.failed.length, 1);
+  assert.equal(init.reportsAtExit, 1, 'the report is read before the exit can be seen');
   const f = init.failed[0];
   assert.deepEqual([f.origin.file, f.origin.line, f.origin.option, f.step, f.ok, f.syscall], [file, 1, 'exec-as-root', 'exec', false, 'exec']);
   assert.match(f.message, /exited with status 7/);

@@ -138,6 +138,7 @@ test('the compiler refuses what a native init cannot do, naming file, line and o
     ['hook-as-root = nocolon', /invalid hook syntax/],
     ['unshare = fs,bogus', /unknown namespace 'bogus'/],
     ['cap = not_a_cap', /unknown capability/],
+    ['exec-post-app = echo never', /inside a uWSGI master or worker/],
   ];
   for (const [line, re] of bad) {
     assert.throws(() => planOf('/v/a.ini', ['unprivileged-binary-patch = /bin/true', line]), (e: unknown) => {
@@ -149,4 +150,25 @@ test('the compiler refuses what a native init cannot do, naming file, line and o
       return true;
     });
   }
+});
+
+test('sockets arrive in plan order from fd 3, named in LISTEN_FDNAMES, with the emperor fd after them', async (t) => {
+  const dir = tmpdir(t, 'fds');
+  const out = path.join(dir, 'out');
+  const sock = path.join(dir, 'app.sock');
+  const init = startInit(t, planOf(path.join(dir, 'a.ini'), [
+    `socket = ${sock}`,
+    'shared-socket = 127.0.0.1:20202',
+    `unprivileged-binary-patch-arg = echo "$LISTEN_FDS $LISTEN_FDNAMES $UWSGI_EMPEROR_FD $LISTEN_PID $$" > ${out}; ls /proc/self/fd > ${out}.fds; ` +
+      `readlink /proc/self/fd/3 /proc/self/fd/4 /proc/self/fd/5 >> ${out}.fds`,
+  ]));
+  assert.deepEqual(await init.exited, { code: 0, signal: null });
+  const [fds, names, emperorFd, listenPid, pid] = fs.readFileSync(out, 'utf8').trim().split(' ');
+  assert.deepEqual([fds, names, emperorFd], ['2', 'shared-socket:socket', '5']);  // shared sockets are bound first
+  assert.equal(listenPid, pid);
+  const lines = fs.readFileSync(`${out}.fds`, 'utf8').trim().split('\n');
+  // 0-2, the two sockets, the emperor fd, and ls's own directory fd: nothing of the init's leaks.
+  assert.deepEqual(lines.filter((l) => /^\d+$/.test(l)).map(Number), [0, 1, 2, 3, 4, 5, 6]);
+  assert.ok(lines.slice(-3).every((l) => l.startsWith('socket:')), lines.join(' '));
+  assert.equal(fs.statSync(sock).isSocket(), true);
 });

@@ -49,9 +49,9 @@ test('steps follow uWSGI\'s order whatever the order of the file', () => {
   assert.equal(byLine.get(9)?.private, true);
 });
 
-test('a reload plan leaves out pre-jail, unshare, chroot, pivot_root, cap and socket binding', () => {
+test('a reload plan leaves out pre-jail, unshare, chroot, pivot_root and socket binding', () => {
   const plan = planOf('/v/app.ini', EVERYTHING, false);
-  assert.deepEqual(plan.steps.map((s) => s.origin.line), [18, 17, 14, 9, 8, 7, 20, 5, 3, 19, 1, 2]);
+  assert.deepEqual(plan.steps.map((s) => s.origin.line), [18, 17, 14, 9, 8, 7, 20, 5, 4, 3, 19, 1, 2]);
   assert.equal(plan.firstRun, false);
 });
 

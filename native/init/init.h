@@ -83,12 +83,40 @@ Result run_step(Vassal& v, const Step& s);
 Result run_command(const Vassal& v, const std::vector<std::string>& argv, int* status);  // waits for it
 Result result_errno(int err, const char* syscall, const std::string& path);
 
+// ---- users.cc: names from the jail's /etc/passwd and /etc/group ----
+bool lookup_user(const std::string& name_or_uid, uid_t& uid, gid_t& gid, std::string& user);
+bool lookup_group(const std::string& name_or_gid, gid_t& gid);
+std::vector<gid_t> user_groups(const std::string& user, gid_t primary);
+
 // ---- app.cc ----
 // Starts the app described by v.app_argv; returns its pid or fills r.
 pid_t start_app(const Vassal& v, int proto_child_fd, Result& r);
 
 // ---- mountcheck.cc ----
-// Forks a helper that statfs()es every path; it writes (index, errno) on failure to report_fd and exits.
-pid_t start_mountpoint_check(const Vassal& v, int report_fd);
+// Checks that statfs() answers for every path, once per interval, with a bounded wait.
+class MountChecker {
+ public:
+  struct Outcome {
+    bool failed = false;
+    size_t index = 0;  // the path that failed (0 when the helper did not answer at all)
+    int err = 0;
+  };
+  void reset(const std::vector<std::string>& paths, int interval_ms, int64_t now);  // no paths = off
+  void stop();
+  void on_exit(pid_t pid);  // the main loop reaped pid
+  Outcome tick(int64_t now, bool readable);  // call on every loop turn; readable = fd() polled readable
+  int fd() const { return resp_; }
+  int64_t wake_at() const;  // when tick() must run next; 0 = never
+  // How long a check may go unanswered before the mount counts as hung.
+  int timeout_ms() const { return interval_ms_ > 1000 ? interval_ms_ : 1000; }
+
+ private:
+  bool spawn();
+  std::vector<std::string> paths_;
+  int interval_ms_ = 1000;
+  pid_t pid_ = 0;
+  int req_ = -1, resp_ = -1;
+  int64_t next_ = 0, deadline_ = 0;
+};
 
 }  // namespace init

@@ -20,6 +20,8 @@ namespace {
 
 const int kForwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 constexpr int kEmperorLostMercyMs = 1000;
+constexpr int kAppEndedMercyMs = 3000;  // for the daemons left when the app ends on its own
+constexpr int kDrainMs = 1000;
 
 int64_t now_ms() {
   timespec ts;
@@ -41,14 +43,12 @@ class Init {
   void on_signals();
   void on_protocol();
   void reap();
-  void on_checker_done(int status);
-  void schedule_check();
+  void on_check(bool readable);
+  void arm_checks();
   void run_plan(const std::string& body, size_t offset);
   void start_app();
   void stop_app(int mercy_ms);
   void wait_until(int64_t deadline, bool (Init::*done)() const);
-  // A hung mount is one that has not answered within this long.
-  int check_timeout_ms() const { return v_.check_ms > 1000 ? v_.check_ms : 1000; }
   bool app_gone() const { return app_ == 0; }
   bool no_children() const { return waitid(P_ALL, 0, nullptr, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD; }
   // Exits with the app's status, or `code` if the app never ran.
@@ -63,10 +63,7 @@ class Init {
   bool app_exited_ = false;
   int proto_ = -1;  // the init's end of the app's UWSGI_EMPEROR_FD
   bool started_ = false;
-  pid_t checker_ = 0;
-  int checker_pipe_ = -1;
-  int64_t checker_deadline_ = 0;
-  int64_t next_check_ = 0;
+  MountChecker checker_;
 };
 
 void Init::setup_signals() {
@@ -120,6 +117,7 @@ void Init::start_app() {
   } else {
     app_ = init::start_app(v_, pair[1], r);
     close(pair[1]);
+    if (proto_ >= 0) close(proto_);  // the previous app's, on a reload
     proto_ = pair[0];
     fcntl(proto_, F_SETFL, O_NONBLOCK);
   }
@@ -127,11 +125,23 @@ void Init::start_app() {
   if (!r.ok) destroy(kExitStepFailed);
   app_exited_ = false;
   send_app_started(app_);
-  schedule_check();
+  arm_checks();
 }
 
-void Init::schedule_check() {
-  next_check_ = v_.mountpoint_steps.empty() ? 0 : now_ms() + v_.check_ms;
+void Init::arm_checks() {
+  std::vector<std::string> paths;
+  for (const Step& s : v_.mountpoint_steps) paths.push_back(s.args[1]);
+  checker_.reset(paths, v_.check_ms, now_ms());
+}
+
+void Init::on_check(bool readable) {
+  MountChecker::Outcome o = checker_.tick(now_ms(), readable);
+  if (!o.failed) return;
+  const Step& s = v_.mountpoint_steps[o.index];
+  Result r = result_errno(o.err, "statfs", s.args[1]);
+  if (o.err == ETIMEDOUT) r.message = "statfs " + s.args[1] + ": no answer within " + std::to_string(checker_.timeout_ms()) + " ms";
+  send_step(s, r);
+  destroy(kExitMountpoint);
 }
 
 void Init::wait_until(int64_t deadline, bool (Init::*done)() const) {
@@ -161,7 +171,7 @@ void Init::stop_app(int mercy_ms) {
 // Orderly end: app stopped, atexit steps run (as the vassal user, inside the namespaces), everything left killed.
 void Init::shutdown(int mercy_ms, int code) {
   stop_app(mercy_ms);
-  if (checker_) kill(checker_, SIGKILL);
+  checker_.stop();
   for (const Step& s : v_.atexit_steps) send_step(s, run_step(v_, s));
   // A FUSE server unmounted by an atexit hook still writes its archive, and dies mid-write on SIGTERM (libfuse
   // has removed its handlers by then): after atexit steps, daemons get a mercy to end on their own first.
@@ -190,6 +200,18 @@ void Init::signal_all(int sig) {
 [[noreturn]] void Init::destroy(int code) {
   if (app_) kill(-app_, SIGKILL), kill(app_, SIGKILL);
   signal_all(SIGKILL);
+  // The emperor sees this process exit (pidfd) and these last reports (socket) on two channels, in either order.
+  // Half-closing and waiting for its side to close (net.Socket ends its half on EOF) means the reports were read
+  // before the exit can be seen. Bounded: a stuck emperor does not keep a dead vassal around.
+  ::shutdown(kControlFd, SHUT_WR);
+  int64_t end = now_ms() + kDrainMs;
+  for (int64_t left = kDrainMs; left > 0; left = end - now_ms()) {
+    pollfd p{kControlFd, POLLIN, 0};
+    if (poll(&p, 1, int(left)) <= 0) break;
+    char buf[512];
+    ssize_t n = read(kControlFd, buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) break;
+  }
   _exit(code);
 }
 
@@ -202,24 +224,10 @@ void Init::reap() {
       app_status_ = status;
       app_exited_ = true;
       send_app_exit(status);
-    } else if (pid == checker_) {
-      on_checker_done(status);
+    } else {
+      checker_.on_exit(pid);
     }
   }
-}
-
-void Init::on_checker_done(int status) {
-  checker_ = 0;
-  int32_t rec[2] = {-1, 0};
-  bool failed = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? false : true;
-  if (failed && read(checker_pipe_, rec, sizeof rec) != sizeof rec) rec[0] = -1;
-  close(checker_pipe_);
-  checker_pipe_ = -1;
-  if (!failed) return schedule_check();
-  if (rec[0] < 0 || size_t(rec[0]) >= v_.mountpoint_steps.size()) rec[0] = 0, rec[1] = ECHILD;
-  const Step& s = v_.mountpoint_steps[size_t(rec[0])];
-  send_step(s, result_errno(rec[1], "statfs", s.args[1]));
-  destroy(kExitMountpoint);
 }
 
 void Init::on_control() {
@@ -280,33 +288,18 @@ int Init::run() {
   }
   fcntl(kControlFd, F_SETFL, fcntl(kControlFd, F_GETFL) | O_NONBLOCK);
   for (;;) {
-    if (started_ && app_ == 0 && app_exited_) shutdown(0, 0);
+    if (started_ && app_ == 0 && app_exited_) shutdown(kAppEndedMercyMs, 0);
+    on_check(false);
     int64_t now = now_ms();
-    if (next_check_ && !checker_ && now >= next_check_ && app_) {
-      int p[2];
-      if (pipe2(p, O_CLOEXEC) == 0) {
-        checker_ = start_mountpoint_check(v_, p[1]);
-        close(p[1]);
-        checker_pipe_ = p[0];
-        checker_deadline_ = now + check_timeout_ms();
-      }
-    }
-    if (checker_ && now >= checker_deadline_) {
-      // A hung FUSE daemon: the check cannot answer, which is a failure too.
-      const Step& s = v_.mountpoint_steps.front();
-      Result r = result_errno(ETIMEDOUT, "statfs", s.args[1]);
-      r.message = "statfs " + s.args[1] + ": no answer within " + std::to_string(check_timeout_ms()) + " ms";
-      send_step(s, r);
-      destroy(kExitMountpoint);
-    }
-    int64_t wake = checker_ ? checker_deadline_ : next_check_;
+    int64_t wake = checker_.wake_at();
     int timeout = wake ? int(wake > now ? wake - now : 0) : -1;
-    pollfd fds[3] = {{kControlFd, POLLIN, 0}, {sigfd_, POLLIN, 0}, {proto_, POLLIN, 0}};
-    int n = poll(fds, proto_ >= 0 ? 3 : 2, timeout);
+    pollfd fds[4] = {{kControlFd, POLLIN, 0}, {sigfd_, POLLIN, 0}, {proto_, POLLIN, 0}, {checker_.fd(), POLLIN, 0}};
+    int n = poll(fds, 4, timeout);  // negative fds are skipped
     if (n < 0 && errno != EINTR) return kExitProtocol;
+    if (fds[3].fd >= 0 && fds[3].revents) on_check(true);
     if (fds[1].revents) on_signals();
     if (fds[0].revents) on_control();
-    if (proto_ >= 0 && fds[2].revents) on_protocol();
+    if (fds[2].fd >= 0 && fds[2].revents) on_protocol();
   }
 }
 

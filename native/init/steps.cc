@@ -6,7 +6,6 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,33 +164,6 @@ Result chroot_into(const std::string& dir) {
   return from_errno(chdir("/"), "chdir", "/");
 }
 
-bool resolve_uid(const std::string& name, uid_t& uid, gid_t& gid, std::string& user) {
-  uint64_t n;
-  struct passwd* pw = parse_u64(name, n) ? getpwuid(uid_t(n)) : getpwnam(name.c_str());
-  if (pw) {
-    uid = pw->pw_uid;
-    gid = pw->pw_gid;
-    user = pw->pw_name;
-    return true;
-  }
-  if (!parse_u64(name, n)) return false;
-  uid = uid_t(n);  // a bare number needs no passwd entry
-  gid = gid_t(n);
-  return true;
-}
-
-bool resolve_gid(const std::string& name, gid_t& gid) {
-  uint64_t n;
-  if (parse_u64(name, n)) {
-    gid = gid_t(n);
-    return true;
-  }
-  struct group* gr = getgrnam(name.c_str());
-  if (!gr) return false;
-  gid = gr->gr_gid;
-  return true;
-}
-
 Result unknown(const char* syscall, const char* what, const std::string& name) {
   Result r;
   r.ok = false;
@@ -210,17 +182,11 @@ Result set_creds(Vassal& v, const Step& s) {
   uid_t uid = 0;
   gid_t user_gid = 0;
   bool has_uid = !s.args[1].empty();
-  if (has_uid && !resolve_uid(s.args[1], uid, user_gid, user)) return unknown("getpwnam", "user", s.args[1]);
+  if (has_uid && !lookup_user(s.args[1], uid, user_gid, user)) return unknown("getpwnam", "user", s.args[1]);
   gid_t gid = user_gid;
-  if (!s.args[2].empty() && !resolve_gid(s.args[2], gid)) return unknown("getgrnam", "group", s.args[2]);
+  if (!s.args[2].empty() && !lookup_group(s.args[2], gid)) return unknown("getgrnam", "group", s.args[2]);
   c.groups.clear();
-  if (s.args[4] == "1" && !user.empty()) {
-    int n = 64;
-    std::vector<gid_t> g(64);
-    while (getgrouplist(user.c_str(), gid, g.data(), &n) < 0) g.resize(size_t(n));
-    g.resize(size_t(n));
-    c.groups = g;
-  }
+  if (s.args[4] == "1" && !user.empty()) c.groups = user_groups(user, gid);
   size_t start = 0;
   const std::string& add = s.args[3];
   while (start < add.size()) {
@@ -228,7 +194,7 @@ Result set_creds(Vassal& v, const Step& s) {
     if (comma == std::string::npos) comma = add.size();
     gid_t extra;
     std::string name = add.substr(start, comma - start);
-    if (!resolve_gid(name, extra)) return unknown("getgrnam", "group", name);
+    if (!lookup_group(name, extra)) return unknown("getgrnam", "group", name);
     c.groups.push_back(extra);
     start = comma + 1;
   }
@@ -346,8 +312,8 @@ Result file_step(Vassal& v, const Step& s) {
     uid_t uid;
     gid_t gid, ugid;
     std::string user;
-    if (!resolve_uid(s.args[2], uid, ugid, user)) return unknown("getpwnam", "user", s.args[2]);
-    if (!resolve_gid(s.args[3], gid)) return unknown("getgrnam", "group", s.args[3]);
+    if (!lookup_user(s.args[2], uid, ugid, user)) return unknown("getpwnam", "user", s.args[2]);
+    if (!lookup_group(s.args[3], gid)) return unknown("getgrnam", "group", s.args[3]);
     return from_errno(chown(path.c_str(), uid, gid), "chown", path);
   }
   return bad_args(s);

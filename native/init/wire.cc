@@ -51,7 +51,7 @@ bool read_messages(std::vector<Message>& out) {
     out.push_back(Message{uint8_t(inbuf[4]), inbuf.substr(5, len - 1)});
     inbuf.erase(0, 4 + size_t(len));
   }
-  std::string(inbuf).swap(inbuf);  // give back the memory of a large plan
+  if (inbuf.empty() && inbuf.capacity() > 65536) std::string().swap(inbuf);  // give back a large plan's memory
   return true;
 }
 

@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { MonitorOptions } from './types';
 import { Candidate, FileMonitor } from './file-monitor';
-import { isVassalFile } from './vassal-file';
+import { isVassalFile } from '../config/vassal-env';
 
 export class DirMonitor extends FileMonitor {
   /** `dir` must be the directory's realpath: uWSGI shows and chdirs into that. */

@@ -4,7 +4,7 @@
 import { watch, promises as fsp, FSWatcher } from 'node:fs';
 import { logger, Logger } from '../log';
 import { Monitor, MonitorEvents, MonitorOptions, VassalSource } from './types';
-import { mapBatched, SourceStat, statSource } from './stat-source';
+import { mapBatched, SourceStat, statSources } from './stat-source';
 
 export interface Candidate {
   name: string;
@@ -45,6 +45,7 @@ export abstract class FileMonitor implements Monitor {
   private readonly watchers = new Map<string, Watched>();
   private queue: Promise<void> = Promise.resolve();
   private fullScanQueued = false;
+  private stopped = false;
 
   /** The scanner argument as uWSGI shows it in stats (the "emperor" list and each vassal's "monitor"). */
   readonly id: string;
@@ -67,7 +68,7 @@ export abstract class FileMonitor implements Monitor {
   protected abstract onWatchEvent(dir: string, filename: string | null): void;
 
   start(events: MonitorEvents): void {
-    if (this.events) throw new Error(`${this.id}: monitor already started`);
+    if (this.events || this.stopped) throw new Error(`${this.id}: a monitor starts once (stop is final)`);
     this.events = events;
     this.rescan();
   }
@@ -83,6 +84,7 @@ export abstract class FileMonitor implements Monitor {
   }
 
   stop(): void {
+    this.stopped = true;
     this.events = null;
     if (this.tickTimer) clearTimeout(this.tickTimer);
     if (this.rescanTimer) clearTimeout(this.rescanTimer);
@@ -210,14 +212,14 @@ export abstract class FileMonitor implements Monitor {
   }
 
   private async check(batch: readonly Candidate[]): Promise<void> {
-    const stats = await mapBatched(batch, STAT_WIDTH, (c) => statSource(c.path, this.opts));
+    const stats = await statSources(batch.map((c) => c.path), this.opts, STAT_WIDTH);
     batch.forEach((c, i) => this.apply(c, stats[i]));
   }
 
   private async fullScan(): Promise<void> {
     const cands = await this.listCandidates();
     if (!cands || !this.events) return;
-    const stats = await mapBatched(cands, STAT_WIDTH, (c) => statSource(c.path, this.opts));
+    const stats = await statSources(cands.map((c) => c.path), this.opts, STAT_WIDTH);
     const seen = new Set<string>();
     cands.forEach((c, i) => {
       seen.add(c.name);

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { MonitorOptions } from './types';
 import { Candidate, FileMonitor } from './file-monitor';
 import { expandGlob, matchesLeaf, ParsedGlob, parseGlob } from './glob-pattern';
-import { isVassalFile } from './vassal-file';
+import { isVassalFile } from '../config/vassal-env';
 
 const LIST_WIDTH = 32;
 

@@ -29,7 +29,7 @@ export interface Monitor {
   start(events: MonitorEvents): void;
   /** A full rescan now (it also runs every freqSeconds on its own). */
   rescan(): void;
-  /** Closes every watcher and timer; no event is delivered afterwards. */
+  /** Closes every watcher and timer; no event is delivered afterwards. Final: a stopped monitor cannot start again. */
   stop(): void;
 }
 

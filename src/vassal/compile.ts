@@ -24,6 +24,8 @@ const CLONE_FLAGS: Record<string, number> = {
 };
 
 const MOUNTPOINT_CHECK = ['mountpoint-check', 'check-mountpoint', 'check-mount', 'mount-check'];
+// Phases that happen inside a uWSGI master or its workers: a native app has neither, so they would never run.
+const UWSGI_PROCESS_PHASES = /^(?:hook|exec|call|mount|umount)-(pre-app|post-app|post-fork|as-mule|as-gateway|accepting1?(?:-once)?|master-start|emperor-(?:start|stop|reload|lost))$/;
 const SOCKETS = ['socket', 'uwsgi-socket', 'http-socket'];
 
 class PlanBuilder {
@@ -116,7 +118,7 @@ function appStep(o: ConfigOption, shell: string, cfg: ResolvedConfig): StepDraft
 
 /**
  * The jail plan of a native vassal. firstRun=false gives the reload plan: steps uWSGI skips on a reload (pre-jail,
- * unshare, chroot, pivot_root, socket binding) are left out; the caller loads the config with isReload for
+ * unshare, chroot, pivot_root, socket binding) are left out, their effects stay in the init; the caller loads the config with isReload for
  * if-reload/if-not-reload. Throws ConfigError naming file, line and option.
  */
 export function compilePlan(cfg: ResolvedConfig, opts: { vassal: string; firstRun: boolean }): JailPlan {
@@ -129,6 +131,10 @@ export function compilePlan(cfg: ResolvedConfig, opts: { vassal: string; firstRu
     throw new ConfigError(o.file, o.line, `a vassal runs one program; already given by ${patches[0].key} at line ${patches[0].line}`, o.key);
   }
   const patch = patches[0];
+  for (const o of cfg.options) {
+    const m = UWSGI_PROCESS_PHASES.exec(o.key);
+    if (m) throw new ConfigError(o.file, o.line, `the ${m[1]} phase happens inside a uWSGI master or worker; a native vassal's app has none, so it would never run`, o.key);
+  }
 
   for (const o of b.all('env')) {
     const eq = o.value.indexOf('=');
@@ -168,7 +174,9 @@ export function compilePlan(cfg: ResolvedConfig, opts: { vassal: string; firstRu
     b.add(at, { op: 'creds', args: [uid?.value ?? '', gid?.value ?? '', addGids.map((o) => o.value).join(','), noInit ? '0' : '1'] });
   }
   const caps = b.all('cap');
-  if (caps.length && first) {
+  // uWSGI sets caps on the first run only, then keeps them across its re-exec; the init starts a fresh app on a
+  // reload, so the reload plan carries them too.
+  if (caps.length) {
     let mask = 0n;
     for (const o of caps) {
       for (const name of o.value.split(',').map((s) => s.trim()).filter(Boolean)) {
