@@ -110,7 +110,8 @@ async function main(): Promise<void> {
       process.stderr.write(`emperor: ${e.message}\n`);
       process.exit(1);
     }
-    process.stderr.write(`emperor: ${(e as Error).stack ?? e}\n`);
+    // an operational failure (a stats address in use, an unreadable directory): the message, not a stack trace
+    process.stderr.write(`emperor: ${process.env.EMPEROR_LOG_LEVEL === 'debug' ? ((e as Error).stack ?? e) : ((e as Error).message ?? e)}\n`);
     process.exit(1);
   }
 }

@@ -8,7 +8,7 @@ import { startStatsServer } from '../stats';
 import { Blacklist } from './blacklist';
 import { CgroupTree } from './cgroup';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
-import { parseCloneFlags, type EmperorOptions } from './options';
+import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
 import { Vassal, type VassalContext } from './vassal';
 import { packageVersion } from '../package-info';
 
@@ -34,22 +34,26 @@ export class Emperor {
   /** Starts watching and spawning; resolves with the exit code once Ragnarok is over. */
   async run(): Promise<number> {
     const namespaces = parseCloneFlags(this.opts.useClone);
-    if (this.opts.emperor.length === 0) throw new Error('no vassal source: give --emperor DIR (or glob://PATTERN)');
+    if (this.opts.emperor.length === 0) throw new OptionError('no vassal source: give --emperor DIR (or dir://DIR, glob://PATTERN)');
+    for (const spec of this.opts.emperor) {
+      try {
+        this.monitors.push(
+          createMonitor(spec, {
+            nofollow: this.opts.nofollow,
+            tyrantNofollow: this.opts.tyrantNofollow,
+            freqSeconds: this.opts.freqSeconds,
+            extraExtensions: this.opts.extraExtensions,
+          }),
+        );
+      } catch (e) {
+        throw new OptionError((e as Error).message);
+      }
+    }
     const { tree, reason } = CgroupTree.create();
     this.cgroups = tree;
     if (!tree) this.log.warn({ event: 'no-cgroup', reason }, `cgroup v2 not usable (${reason}): a stop kills the vassal's process group and pid namespace only`);
     this.devNull = fs.openSync('/dev/null', 'r');
     const env = vassalEnvironment(process.env);
-    for (const spec of this.opts.emperor) {
-      this.monitors.push(
-        createMonitor(spec, {
-          nofollow: this.opts.nofollow,
-          tyrantNofollow: this.opts.tyrantNofollow,
-          freqSeconds: this.opts.freqSeconds,
-          extraExtensions: this.opts.extraExtensions,
-        }),
-      );
-    }
     if (this.opts.stats) {
       this.stats = await startStatsServer(this.opts.stats, () => this.snapshot());
       this.log.info({ event: 'stats', address: this.stats.address }, `stats server on ${this.stats.address}`);
