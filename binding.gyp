@@ -24,6 +24,19 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-Os", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "ldflags": ["-static-libstdc++", "-static-libgcc"]
+    },
+    {
+      "target_name": "emperor-setpriv",
+      "type": "executable",
+      "sources": [
+        "native/setpriv/main.cc",
+        "<!@(ls -1 native/common/*.cc 2>/dev/null)"
+      ],
+      "include_dirs": ["native/common"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-Os", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "ldflags": ["-static-libstdc++", "-static-libgcc"]
     }
   ]
 }

@@ -4,7 +4,9 @@
 //    /proc/PID/smaps_rollup while all N run (PSS shares the libc pages among them, as on a real host).
 // 2. Start-to-app latency: spawn of the init until its app has started (an exec-only plan).
 // 3. fuse-zip killed -> mountpoint-check fires -> a fresh init (what the emperor does) serves again.
-import { execFileSync } from 'node:child_process';
+// 4. The tutorial's fuse-zip vassal file dropped into a watched directory -> serving, through this project's emperor
+//    (a Node app) and through the uWSGI Emperor (a python3 WSGI app), same mounts and checks.
+import { execFileSync, spawn as spawnProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -136,10 +138,65 @@ async function fuseRecovery(rounds: number): Promise<void> {
   }
 }
 
+async function serving(url: string, body: string, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    try {
+      if ((await get(url)) === body) return;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`${url} did not serve within ${timeoutMs} ms`);
+}
+
+/** Starts `cmd` watching dir/v, drops the vassal file in, and times until the page is served. */
+async function fileToServing(label: string, cmd: string[], dir: string, vassal: string, port: number): Promise<number> {
+  fs.mkdirSync(path.join(dir, 'v'));
+  const emperor = spawnProcess(cmd[0], [...cmd.slice(1), path.join(dir, 'v')], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    const t0 = process.hrtime.bigint();
+    fs.writeFileSync(path.join(dir, 'v', 'zip.ini'), vassal);
+    await serving(`http://127.0.0.1:${port}/index.html`, 'ok', 10000);
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  } finally {
+    const gone = new Promise((r) => emperor.on('exit', r));
+    emperor.kill('SIGTERM');
+    await gone;
+    fs.rmSync(path.join(dir, 'v'), { recursive: true, force: true });
+  }
+}
+
+async function creationToServing(rounds: number): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-bench-init-'));
+  try {
+    fs.chmodSync(dir, 0o755);
+    fs.mkdirSync(path.join(dir, 'src'));
+    fs.writeFileSync(path.join(dir, 'src/index.html'), 'ok');
+    execFileSync('zip', ['-q', '-r', path.join(dir, 'app.zip'), '.'], { cwd: path.join(dir, 'src') });
+    fs.mkdirSync(path.join(dir, 'app'));
+    fs.writeFileSync(path.join(dir, 'app.py'), `def application(env, start):\n    start('200 OK', [])\n    return [open('${dir}/app' + env['PATH_INFO'], 'rb').read()]\n`);
+    const common = `exec-pre-jail = fuse-zip -r -o allow_other ${dir}/app.zip ${dir}/app\nmountpoint-check = ${dir}/app\nhttp-socket = 127.0.0.1:20301\nuid = nobody\ngid = nogroup\n`;
+    const app = path.resolve(__dirname, '../test/fixtures/vassal/http-app.js');
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      ours.push(await fileToServing('emperor', [process.execPath, path.resolve(__dirname, '../src/cli.js'), '--emperor-use-clone', 'fs,pid', '--emperor'], dir,
+        `[uwsgi]\n${common}unprivileged-binary-patch-arg = exec ${process.execPath} ${app} ${dir}/app\n`, 20301));
+      theirs.push(await fileToServing('uwsgi', ['uwsgi', '--emperor-use-clone', 'fs,pid', '--emperor'], dir,
+        `[uwsgi]\nplugin = python3\n${common}wsgi-file = ${dir}/app.py\n`, 20301));
+    }
+    console.log(`fuse-zip vassal file created -> serving: emperor (native vassal, Node app) median ${median(ours).toFixed(0)} ms, uWSGI Emperor (python3 app) median ${median(theirs).toFixed(0)} ms, over ${rounds}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const n = Number(process.argv[2] ?? 500);
   await memory(n);
   await fuseRecovery(10);
+  await creationToServing(5);
   process.exit(0);
 }
 

@@ -6,6 +6,7 @@ import { Emperor } from './emperor/emperor';
 import { OPTION_TABLE, OptionError, finalizeOptions, mergeRaw, rawFromConfig, type RawOptions } from './emperor/options';
 import { logger } from './log';
 import { packageVersion } from './package-info';
+import { PrivilegeError, dropPrivileges } from './privileges';
 import { fetchStats, formatStatusTable } from './stats';
 import { compilePlan, formatPlan, isNativeVassal } from './vassal';
 
@@ -36,6 +37,7 @@ function buildProgram(): Command {
   }
   program.action(async (cmdOpts: Record<string, unknown>) => {
     const opts = emperorOptions(program, cmdOpts);
+    await dropPrivileges(opts);
     const code = await new Emperor(opts).run();
     process.exit(code);
   });
@@ -102,7 +104,7 @@ async function main(): Promise<void> {
       if (e.exitCode !== 0 && !e.code.startsWith('commander.')) process.stderr.write(`${e.message}\n`);
       process.exit(e.code.startsWith('commander.') ? USAGE_ERROR : e.exitCode);
     }
-    if (e instanceof OptionError) {
+    if (e instanceof OptionError || e instanceof PrivilegeError) {
       process.stderr.write(`emperor: ${e.message}\n`);
       process.exit(USAGE_ERROR);
     }

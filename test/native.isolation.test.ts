@@ -29,7 +29,7 @@ test('mount namespace: a tmpfs mounted inside never shows in the host mountinfo'
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-mntns-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const run = start({
-    env, file: SH, argv: ['sh', '-c', `mount -t tmpfs native-test-tmpfs ${dir} && grep -c ' ${dir} ' /proc/self/mountinfo && sleep 100`],
+    env, file: SH, argv: ['sh', '-c', `mount -t tmpfs native-test-tmpfs ${dir} && grep -c ' ${dir} ' /proc/self/mountinfo && exec sleep 100`],
     namespaces: ['mount'],
     fds: [0, 2, 2],
   });
@@ -126,4 +126,19 @@ test('cgroup: a missing directory is an ENOENT naming it', () => {
   const dir = path.join(root, `native-missing-${randomUUID().slice(0, 8)}`);
   assert.throws(() => start({ env, file: '/bin/true', argv: ['true'], cgroup: dir }), (e: NodeJS.ErrnoException & { step?: string }) =>
     e.code === 'ENOENT' && e.path === dir && e.step === 'cgroup');
+});
+
+test('every namespace asked for is new, every other one is the parent\'s', async (t) => {
+  const all = ['mnt', 'pid', 'net', 'ipc', 'uts', 'user', 'cgroup'] as const;
+  const asked = { ipc: 'ipc', cgroup: 'cgroup', uts: 'uts' } as const;
+  const run = start({ env, file: '/bin/sleep', argv: ['sleep', '100'], namespaces: Object.values(asked) });
+  t.after(() => killIfAlive(run.child.pid));
+  for (const ns of all) {
+    const mine = fs.readlinkSync(`/proc/self/ns/${ns}`);
+    const its = fs.readlinkSync(`/proc/${run.child.pid}/ns/${ns}`);
+    if (ns in asked) assert.notEqual(its, mine, ns);
+    else assert.equal(its, mine, ns);
+  }
+  run.child.kill('SIGKILL');
+  await run.exit;
 });

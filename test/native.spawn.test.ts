@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import {
   capabilityNumber, parseMountFlags, resolveExecutable, signalNumber, spawn, type NativeError, type SpawnOptions,
 } from '../src/native';
-import { capture, helperScript, killIfAlive, procStatus, start, waitGone } from './helpers/native-proc';
+import { capture, helperScript, killIfAlive, procStatus, start, waitGone, zombieChildren } from './helpers/native-proc';
 
 const SH = '/bin/sh';
 const base = { env: { PATH: '/usr/bin:/bin' } };
@@ -95,6 +95,9 @@ test('setup failures come back as NativeErrors with code, errno, syscall, path a
   e = spawnError({ ...base, file: plain, argv: ['script'] });
   assert.deepEqual([e.code, e.step], ['EACCES', 'execve']);
 
+  e = spawnError({ ...base, file: '/bin/true', argv: ['true'], fds: [0, 1, 2, 19999] });
+  assert.deepEqual([e.code, e.syscall, e.step], ['EBADF', 'dup2', 'fd_map']);
+
   // In a user namespace only mapped ids exist: uid 1000 is not in "0 0 1".
   e = spawnError({ ...base, file: '/bin/true', argv: ['true'], namespaces: ['user'], uidMap: '0 0 1', gidMap: '0 0 1', uid: 1000 });
   assert.deepEqual([e.code, e.syscall, e.step], ['EINVAL', 'setresuid', 'setresuid']);
@@ -113,9 +116,8 @@ test('an unprivileged Node process gets EPERM from clone3 for a namespace, throw
   assert.deepEqual(JSON.parse(r.stdout), { error: { code: 'EPERM', errno: -os.constants.errno.EPERM, syscall: 'clone3', step: 'clone3' } });
 });
 
-test('a failed spawn leaves no zombie behind', async () => {
+test('a failed spawn leaves no zombie behind', () => {
   for (let i = 0; i < 20; i++) spawnError({ ...base, file: '/nonexistent/x', argv: ['x'] });
-  const { zombieChildren } = await import('./helpers/native-proc');
   assert.deepEqual(zombieChildren(process.pid), []);
 });
 
@@ -189,4 +191,15 @@ test('waitGone sees a killed child disappear', async () => {
   run.child.kill('SIGKILL');
   await run.exit;
   assert.equal(await waitGone(run.child.pid, 1000), true);
+});
+
+test('unref() lets Node exit while the child runs (and the death signal then ends the child)', async () => {
+  const native = path.resolve(__dirname, '../src/native.js');
+  const script = `const c = require(${JSON.stringify(native)}).spawn({ file: '/bin/sleep', argv: ['sleep', '100'], env: [] }, () => {});
+    c.unref(); console.log(c.pid);`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 0, r.stderr);
+  const pid = Number(r.stdout.trim());
+  assert.ok(pid > 0);
+  assert.equal(await waitGone(pid), true);
 });

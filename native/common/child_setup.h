@@ -45,7 +45,7 @@ struct ChildSetup {
 // in the child before the dispositions are reset here; this function empties the mask itself.
 // Order: signals, mount propagation, setsid, hostname, setgroups, bounding set, setresgid, setresuid (caps kept), ambient caps,
 // no_new_privs, death signal + parent check, chdir (as the final uid), fd map, close every other fd, execve.
-// nfds is at most kMaxChildFds.
+// nfds is at most kMaxChildFds. Not for a CLONE_VM child: the report fd is kept in a file-static variable.
 [[noreturn]] void child_setup_and_exec(const ChildSetup& s);
 
 }  // namespace emperor

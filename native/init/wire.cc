@@ -1,6 +1,7 @@
 // Framing on the control fd (the format is described in src/vassal/wire.ts): u32 little-endian length of what
-// follows, one type byte, then the body. Writes are blocking and whole: the emperor always reads.
+// follows, one type byte, then the body. Frames are written whole: the emperor always reads.
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +30,11 @@ void send(uint8_t type, const std::string& body) {
   size_t off = 0;
   while (off < frame.size()) {
     ssize_t n = write(kControlFd, frame.data() + off, frame.size() - off);
+    if (n < 0 && errno == EAGAIN) {  // the fd is non-blocking for the reads; a busy emperor is waited for
+      pollfd p{kControlFd, POLLOUT, 0};
+      poll(&p, 1, -1);
+      continue;
+    }
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;  // the emperor is gone; the read side notices the EOF
     off += size_t(n);

@@ -8,10 +8,11 @@ import type { LoadOptions, ResolvedConfig } from '../config/types';
 import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
 import { InitLink, compilePlan, initExecutable, isNativeVassal } from '../vassal';
-import type { StepReport } from '../vassal';
+import type { JailPlan, StepReport } from '../vassal';
+import { checkSpawnPrivileges, withoutAmbientCaps } from '../privileges';
 import { UwsgiChannel } from './protocol';
 import type { EmperorOptions } from './options';
-import type { Credentials } from './tyrant';
+import { ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials } from './tyrant';
 
 export interface LaunchContext {
   opts: EmperorOptions;
@@ -65,6 +66,8 @@ function loadOptionsFor(src: MonitorSource, ctx: LaunchContext, isReload: boolea
     env: ctx.env,
     cwd: src.dir,
     binaryPath: ctx.opts.binaryPath,
+    // a tenant's config reads included and @() files, and runs @(exec://), with its owner's rights, not ours
+    identity: ctx.opts.tyrant ? { uid: src.uid, gid: src.gid } : undefined,
   };
 }
 
@@ -79,8 +82,12 @@ export function readVassalConfig(src: MonitorSource, ctx: LaunchContext, isReloa
 export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchContext, credentials: Credentials, on: InstanceEvents): Instance {
   const { opts } = ctx;
   const isNative = isNativeVassal(cfg);
+  const owner = opts.tyrant ? ownerOf(credentials) : undefined;
   // everything that can fail on the config is decided before any fd or cgroup exists
-  const plan = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true }) : undefined;
+  const firstPlan = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true }) : undefined;
+  const userns = owner !== undefined && (firstPlan ? wantsUserNamespace(ctx.namespaces, firstPlan) : ctx.namespaces.includes('user'));
+  const planFor = (p: JailPlan) => (owner ? tyrantPlan(p, owner, userns) : p);
+  const plan = firstPlan && planFor(firstPlan);
   const file = isNative ? initExecutable() : native.resolveExecutable(opts.binaryPath, ctx.env.PATH);
   const argv = isNative
     ? ['emperor-init', src.name]
@@ -96,7 +103,9 @@ export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchConte
       ];
   // the init is pid 1 of its own pid namespace, so its death takes the whole vassal with it
   const namespaces = isNative ? [...new Set<native.Namespace>([...ctx.namespaces, 'pid'])] : ctx.namespaces;
-  const env = isNative ? ctx.env : { ...ctx.env, UWSGI_EMPEROR_FD: '3' };
+  const identity = owner ? tyrantSpawnOptions(owner, namespaces, userns, isNative) : { namespaces, ...credentials };
+  checkSpawnPrivileges(src.name, identity);
+  const exe = withoutAmbientCaps(file, isNative ? ctx.env : { ...ctx.env, UWSGI_EMPEROR_FD: '3' });
 
   const [ours, theirs] = native.socketpair();
   let cgroup: string | undefined;
@@ -104,7 +113,7 @@ export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchConte
   try {
     cgroup = ctx.makeCgroup?.(src.name);
     child = native.spawn(
-      { file, argv, env, namespaces, cwd: src.dir, fds: [ctx.devNull, 1, 2, theirs], cgroup, deathSignal: 'SIGKILL', ...credentials },
+      { file: exe.file, argv, env: exe.env, cwd: src.dir, fds: [ctx.devNull, 1, 2, theirs], cgroup, deathSignal: 'SIGKILL', ...identity },
       on.exit,
     );
   } catch (e) {
@@ -128,7 +137,7 @@ export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchConte
       child,
       native: true,
       cgroup,
-      reload: () => link.reload(compilePlan(readVassalConfig(src, ctx, true), { vassal: src.name, firstRun: false })),
+      reload: () => link.reload(planFor(compilePlan(readVassalConfig(src, ctx, true), { vassal: src.name, firstRun: false }))),
       stop: () => link.stop(),
       close: () => link.close(),
     };

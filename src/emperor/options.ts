@@ -37,6 +37,9 @@ export const OPTION_TABLE: OptionSpec[] = [
   { key: 'binary-path', kind: 'string', def: 'uwsgi', arg: 'path', help: 'the uWSGI binary run for uWSGI vassals' },
   { key: 'emperor-tyrant', kind: 'bool', help: "run each vassal as its config file's owner" },
   { key: 'emperor-tyrant-nofollow', kind: 'bool', help: "tyrant: use a symlink's own owner" },
+  { key: 'uid', kind: 'string', arg: 'user', help: "the emperor's own uid: it drops to it before any work (with gid and cap)" },
+  { key: 'gid', kind: 'string', arg: 'group', help: "the emperor's own gid (default: the uid's primary group)" },
+  { key: 'cap', kind: 'string', arg: 'caps', help: "capabilities the emperor keeps after the drop to uid, e.g. setgid,setuid" },
 ];
 
 export interface EmperorOptions {
@@ -62,6 +65,10 @@ export interface EmperorOptions {
   binaryPath: string;
   tyrant: boolean;
   tyrantNofollow: boolean;
+  /** The emperor's own credentials (src/privileges.ts applies them before the emperor starts). */
+  uid?: string;
+  gid?: string;
+  cap?: string;
 }
 
 /** Raw values by option key, as collected from a config file and/or the command line. */
@@ -142,6 +149,9 @@ export function finalizeOptions(raw: RawOptions): EmperorOptions {
     binaryPath: str('binary-path')!,
     tyrant: bool('emperor-tyrant'),
     tyrantNofollow: bool('emperor-tyrant-nofollow'),
+    uid: str('uid'),
+    gid: str('gid'),
+    cap: str('cap'),
   };
 }
 

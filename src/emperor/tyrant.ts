@@ -1,6 +1,12 @@
 // Tyrant mode (reference §5): every vassal runs as its config file's owner, and a root-owned file is refused.
+// A tenant's file never buys more than its owner has on the host: its own uid/gid/cap options cannot raise it, its
+// as-root work runs only as root of its own user namespace (mapped to the owner), and no_new_privs keeps setuid
+// binaries from giving it more.
 import * as fs from 'node:fs';
+import { ConfigError } from '../config';
 import type { VassalSource } from '../monitors/types';
+import type { Namespace, SpawnOptions } from '../native';
+import type { JailPlan, PlanStep } from '../vassal';
 
 /** The credentials a vassal is spawned with (nothing outside tyrant mode: it inherits the emperor's). */
 export interface Credentials {
@@ -11,6 +17,13 @@ export interface Credentials {
 
 export type CredentialsOrRefusal = Credentials | { refused: string };
 
+/** A tyrant vassal's owner: what its spawn and its plan are checked against. */
+export interface Owner {
+  uid: number;
+  gid: number;
+  groups: number[];
+}
+
 export function tyrantCredentials(src: VassalSource): CredentialsOrRefusal {
   if (src.uid === 0 || src.gid === 0) {
     return { refused: `[emperor-tyrant] invalid permissions for vassal ${src.name}: ${src.path} is owned by uid ${src.uid} gid ${src.gid}, and a tyrant never runs a vassal as root` };
@@ -18,23 +31,120 @@ export function tyrantCredentials(src: VassalSource): CredentialsOrRefusal {
   return { uid: src.uid, gid: src.gid, groups: supplementaryGroups(src.uid, src.gid) };
 }
 
-/** The owner's supplementary groups, as initgroups would give them (read from /etc/group, no NSS modules). */
-function supplementaryGroups(uid: number, gid: number): number[] {
-  const groups = new Set<number>([gid]);
+export function ownerOf(creds: Credentials): Owner | undefined {
+  return creds.uid === undefined || creds.gid === undefined ? undefined : { uid: creds.uid, gid: creds.gid, groups: creds.groups ?? [creds.gid] };
+}
+
+function readTable(file: string): string[][] {
   try {
-    const user = fs
-      .readFileSync('/etc/passwd', 'utf8')
-      .split('\n')
-      .map((l) => l.split(':'))
-      .find((f) => Number(f[2]) === uid)?.[0];
-    if (user) {
-      for (const line of fs.readFileSync('/etc/group', 'utf8').split('\n')) {
-        const f = line.split(':');
-        if (f.length >= 4 && f[3].split(',').includes(user)) groups.add(Number(f[2]));
-      }
-    }
+    return fs.readFileSync(file, 'utf8').split('\n').map((l) => l.split(':'));
   } catch {
-    /* no passwd/group files: primary group only */
+    return []; // no passwd/group files: numeric ids only
+  }
+}
+
+/** A uid's passwd entry (name, primary gid), if it has one. */
+export function userOf(uid: number): { name: string; gid: number } | undefined {
+  const f = readTable('/etc/passwd').find((e) => e.length >= 4 && Number(e[2]) === uid);
+  return f ? { name: f[0], gid: Number(f[3]) } : undefined;
+}
+
+/** The owner's supplementary groups, as initgroups would give them (read from /etc/group, no NSS modules). */
+export function supplementaryGroups(uid: number, gid: number): number[] {
+  const groups = new Set<number>([gid]);
+  const user = userOf(uid)?.name;
+  if (user) {
+    for (const f of readTable('/etc/group')) if (f.length >= 4 && f[3].split(',').includes(user)) groups.add(Number(f[2]));
   }
   return [...groups];
+}
+
+/** A uid/gid option's value as a number: numeric, or a name from /etc/passwd (/etc/group); undefined if unknown. */
+export function idOf(value: string, table: '/etc/passwd' | '/etc/group'): number | undefined {
+  if (/^\d+$/.test(value)) return Number(value);
+  const f = readTable(table).find((e) => e[0] === value);
+  return f ? Number(f[2]) : undefined;
+}
+
+const CLONE_NEWUSER = 0x10000000;
+
+// Options whose work uWSGI does as root (reference §9.5: the phases before the privilege drop, the jail itself).
+const AS_ROOT_PHASE = /^(?:hook|exec|mount|umount)-(?:asap|pre-jail|in-jail|post-jail|as-root)$/;
+const AS_ROOT_OPTIONS = new Set(['unshare', 'unshare2', 'pivot_root', 'pivot-root', 'chroot', 'privileged-binary-patch', 'privileged-binary-patch-arg']);
+
+export function isAsRootStep(step: PlanStep): boolean {
+  return AS_ROOT_PHASE.test(step.origin.option) || AS_ROOT_OPTIONS.has(step.origin.option);
+}
+
+/** Whether a tyrant native vassal gets its own user namespace: 'user' in emperor-use-clone or in its unshare. */
+export function wantsUserNamespace(namespaces: Namespace[], plan: JailPlan): boolean {
+  return namespaces.includes('user') || plan.steps.some((s) => s.op === 'unshare' && (Number(s.args[0]) & CLONE_NEWUSER) !== 0);
+}
+
+function refuse(step: PlanStep, what: string): never {
+  throw new ConfigError(step.origin.file, step.origin.line, what, step.origin.option);
+}
+
+/**
+ * The plan a tyrant runs for a native vassal. The init already runs as the owner (or as root of a user namespace
+ * mapped to the owner), so:
+ * - uid/gid/add-gid are accepted only when they name the owner, its group or one of its groups, and then dropped;
+ * - cap is refused: a tenant's vassal holds no capability on the host;
+ * - as-root steps without a user namespace are refused (they would need host root);
+ * - with a user namespace, 'user' is dropped from the vassal's unshare: the init already is in its own one.
+ * Throws ConfigError naming file, line and option.
+ */
+export function tyrantPlan(plan: JailPlan, owner: Owner, userns: boolean): JailPlan {
+  const steps: PlanStep[] = [];
+  for (const step of plan.steps) {
+    if (step.op === 'creds') {
+      checkCredsStep(step, owner);
+      continue;
+    }
+    if (step.op === 'cap') {
+      refuse(step, `a tyrant vassal holds no capabilities on the host (it runs as its file's owner, uid ${owner.uid}); with 'user' in emperor-use-clone it is root with every capability inside its own user namespace instead`);
+    }
+    if (!userns && isAsRootStep(step)) {
+      refuse(
+        step,
+        `runs as root, and a tyrant never runs a tenant's file as host root: add 'user' to --emperor-use-clone (or to this vassal's unshare) so the vassal is root only inside its own user namespace, mapped to its owner uid ${owner.uid}, or remove this option`,
+      );
+    }
+    if (userns && step.op === 'unshare') {
+      const flags = (Number(step.args[0]) & ~CLONE_NEWUSER) >>> 0;
+      if (flags !== 0) steps.push({ ...step, args: [String(flags)] });
+      continue;
+    }
+    steps.push(step);
+  }
+  return { ...plan, steps };
+}
+
+function checkCredsStep(step: PlanStep, owner: Owner): void {
+  const [uid, gid, addGids] = step.args;
+  if (uid && idOf(uid, '/etc/passwd') !== owner.uid) {
+    refuse(step, `uid '${uid}' in tyrant mode: the vassal runs as its file's owner (uid ${owner.uid}) and cannot choose another user; remove the option or name the owner`);
+  }
+  if (gid && idOf(gid, '/etc/group') !== owner.gid) {
+    refuse(step, `gid '${gid}' in tyrant mode: the vassal runs with its file's group (gid ${owner.gid}); remove the option or name that group`);
+  }
+  for (const g of (addGids ?? '').split(',').filter(Boolean)) {
+    const id = idOf(g, '/etc/group');
+    if (id === undefined || !owner.groups.includes(id)) {
+      refuse(step, `add-gid '${g}' in tyrant mode: the vassal gets its owner's groups (${owner.groups.join(',')}) and no others`);
+    }
+  }
+}
+
+/**
+ * Spawn options of a tyrant vassal. Without a user namespace: the owner's uid, gid and groups, applied by the
+ * addon before exec. With one: root inside a new user namespace whose only ids are the owner's ("0 <uid> 1"),
+ * no supplementary groups (they cannot be mapped), and a mount namespace for the init's own mounts.
+ * Always no_new_privs, so no setuid binary inside raises it.
+ */
+export function tyrantSpawnOptions(owner: Owner, namespaces: Namespace[], userns: boolean, isNative: boolean): Partial<SpawnOptions> {
+  if (!userns) return { namespaces, uid: owner.uid, gid: owner.gid, groups: owner.groups, noNewPrivs: true };
+  const ns = new Set<Namespace>([...namespaces, 'user']);
+  if (isNative) ns.add('mount');
+  return { namespaces: [...ns], uidMap: `0 ${owner.uid} 1`, gidMap: `0 ${owner.gid} 1`, groups: [], noNewPrivs: true };
 }

@@ -105,9 +105,10 @@ export class Vassal extends EventEmitter {
     if (this.removing || this.instance) return;
     const creds = this.ctx.credentialsFor(this.source);
     if ('refused' in creds) {
+      // once per refusal: touching a file that is still root-owned does not repeat the line
+      if (this.state !== 'refused' || this.setupError !== creds.refused) this.log.error({ event: 'refused', file: this.source.path }, creds.refused);
       this.state = 'refused';
       this.setupError = creds.refused;
-      this.log.error({ event: 'refused', file: this.source.path }, creds.refused);
       return;
     }
     let cfg: ResolvedConfig;

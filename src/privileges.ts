@@ -1,0 +1,138 @@
+// The paranoid emperor: with `uid`, `gid` and `cap` in its own config it does its work as that uid holding only
+// those capabilities. Node never changes its own credentials (DESIGN.md): the root process starts the real
+// emperor through emperor-setpriv (uid/gid/groups applied before exec, the caps kept as ambient) and only waits
+// for it, forwarding signals and its exit status. Also: the capability checks that turn a bare EPERM into an
+// error naming the missing capability.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as native from './native';
+import { idOf, supplementaryGroups, userOf } from './emperor/tyrant';
+
+/** Set in the real emperor's environment, so it does not start itself again. */
+const DROPPED_MARKER = 'EMPEROR_PRIVILEGES_DROPPED';
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGURG'];
+
+const CAP_SETGID = 6n;
+const CAP_SETUID = 7n;
+const CAP_SYS_ADMIN = 21n;
+// the capabilities these messages are about; others by number
+const CAP_NAMES: Record<number, string> = { 6: 'setgid', 7: 'setuid', 21: 'sys_admin' };
+
+export class PrivilegeError extends Error {}
+
+export interface PrivilegeOptions {
+  uid?: string;
+  gid?: string;
+  cap?: string;
+}
+
+export interface Target {
+  uid: number;
+  gid: number;
+  groups: number[];
+  caps: bigint;
+}
+
+/** The emperor's own uid/gid/cap options resolved to numbers; undefined when none is given. */
+export function resolveTarget(o: PrivilegeOptions): Target | undefined {
+  if (o.uid === undefined && o.gid === undefined && o.cap === undefined) return undefined;
+  if (o.uid === undefined) throw new PrivilegeError('emperor options gid/cap need uid: the emperor drops its privileges only together with its uid');
+  const uid = idOf(o.uid, '/etc/passwd');
+  if (uid === undefined) throw new PrivilegeError(`emperor option uid: unknown user '${o.uid}'`);
+  const user = userOf(uid);
+  const gid = o.gid !== undefined ? idOf(o.gid, '/etc/group') : user?.gid;
+  if (gid === undefined) throw new PrivilegeError(o.gid !== undefined ? `emperor option gid: unknown group '${o.gid}'` : `emperor option uid: uid ${uid} has no passwd entry, so give gid too`);
+  let caps = 0n;
+  for (const name of (o.cap ?? '').split(/[,\s]+/).filter(Boolean)) {
+    try {
+      caps |= 1n << BigInt(native.capabilityNumber(name));
+    } catch (e) {
+      throw new PrivilegeError(`emperor option cap: ${(e as Error).message}`);
+    }
+  }
+  return { uid, gid, groups: supplementaryGroups(uid, gid), caps };
+}
+
+function capMask(field: 'CapEff' | 'CapAmb' | 'CapPrm', pid: number | 'self' = 'self'): bigint {
+  const m = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? BigInt(`0x${m[1]}`) : 0n;
+}
+
+function setprivExecutable(): string {
+  return path.resolve(__dirname, '..', '..', 'build', 'Release', 'emperor-setpriv');
+}
+
+/**
+ * Called first by the CLI; resolves when the caller should run the emperor: at once without uid/gid/cap, and in the
+ * real emperor once it has checked it got what was asked. In the process that has not dropped yet it starts the
+ * real emperor as the target and never resolves (this process exits with the emperor's status).
+ */
+export function dropPrivileges(o: PrivilegeOptions): Promise<void> {
+  const target = resolveTarget(o);
+  if (!target) return Promise.resolve();
+  if (process.env[DROPPED_MARKER]) {
+    if (process.getuid!() !== target.uid || process.getgid!() !== target.gid || capMask('CapEff') !== target.caps) {
+      throw new PrivilegeError(`${DROPPED_MARKER} is set but this process is uid ${process.getuid!()} gid ${process.getgid!()} CapEff ${capMask('CapEff').toString(16)}, not what uid/gid/cap ask for`);
+    }
+    delete process.env[DROPPED_MARKER]; // not passed on to the vassals
+    return Promise.resolve();
+  }
+  const eff = capMask('CapEff');
+  const setid = (1n << CAP_SETUID) | (1n << CAP_SETGID);
+  if ((eff & setid) !== setid) throw new PrivilegeError(`emperor options uid/gid: changing to uid ${target.uid} gid ${target.gid} needs CAP_SETUID and CAP_SETGID, and this process (uid ${process.getuid!()}) lacks them: start the emperor as root`);
+  const missing = target.caps & ~eff;
+  if (missing) throw new PrivilegeError(`emperor option cap asks for ${capNames(missing)}, which this process (uid ${process.getuid!()}) does not hold`);
+  return new Promise<void>(() => startDropped(target));
+}
+
+function startDropped(target: Target): void {
+  const env = {
+    ...process.env,
+    [DROPPED_MARKER]: '1',
+    EMPEROR_SETPRIV_EXEC: process.execPath,
+    EMPEROR_SETPRIV: `${target.uid} ${target.gid} ${target.groups.join(',')} ${target.caps.toString(16)}`,
+  };
+  const child = native.spawn(
+    { file: setprivExecutable(), argv: [process.argv0, ...process.execArgv, ...process.argv.slice(1)], env, cwd: process.cwd(), fds: [0, 1, 2], deathSignal: 'SIGKILL' },
+    ({ code, signal }) => {
+      if (code === 127) process.stderr.write(`emperor: the privilege drop to uid ${target.uid} gid ${target.gid} failed before the emperor started (emperor-setpriv exit 127)\n`);
+      process.exit(code ?? 128 + native.signalNumber(signal!));
+    },
+  );
+  // the real emperor has its own session: a terminal's Ctrl-C reaches it once, through this process
+  for (const sig of FORWARDED_SIGNALS) process.on(sig, () => child.kill(sig));
+}
+
+function capNames(mask: bigint): string {
+  const names: string[] = [];
+  for (let n = 0; n < 64; n++) if (mask & (1n << BigInt(n))) names.push(CAP_NAMES[n] ?? `cap ${n}`);
+  return names.join(',');
+}
+
+/**
+ * Before a spawn: the capability this emperor lacks for it, as an error that says what to do, instead of the
+ * kernel's bare EPERM from inside the child. Root with every capability passes at once.
+ */
+export function checkSpawnPrivileges(vassal: string, spawn: Pick<native.SpawnOptions, 'namespaces' | 'uid' | 'gid' | 'groups' | 'uidMap' | 'gidMap'>): void {
+  const eff = capMask('CapEff');
+  const has = (cap: bigint) => (eff & (1n << cap)) !== 0n;
+  const who = `this emperor runs as uid ${process.getuid!()} with capabilities ${capNames(eff) || 'none'}`;
+  const ns = spawn.namespaces ?? [];
+  if (ns.length && !ns.includes('user') && !has(CAP_SYS_ADMIN)) {
+    throw new PrivilegeError(`vassal ${vassal} needs CAP_SYS_ADMIN to create its ${ns.join(',')} namespaces and ${who}: add 'user' to --emperor-use-clone so each vassal gets its own user namespace, or add sys_admin to the emperor's cap option`);
+  }
+  const idChange = (spawn.uid !== undefined && spawn.uid !== process.geteuid!()) || spawn.uidMap !== undefined;
+  if (idChange && !has(CAP_SETUID)) throw new PrivilegeError(`vassal ${vassal} runs as another uid, which needs CAP_SETUID, and ${who}: add setuid to the emperor's cap option`);
+  const gidChange = (spawn.gid !== undefined && spawn.gid !== process.getegid!()) || spawn.groups !== undefined || spawn.gidMap !== undefined;
+  if (gidChange && !has(CAP_SETGID)) throw new PrivilegeError(`vassal ${vassal} runs with another gid or groups, which needs CAP_SETGID, and ${who}: add setgid to the emperor's cap option`);
+}
+
+/**
+ * A process holding ambient capabilities passes them to its children through a uid change between non-root
+ * uids; such an emperor starts each vassal through emperor-setpriv, which empties the ambient set first.
+ * Returns the file and environment to spawn with.
+ */
+export function withoutAmbientCaps(file: string, env: Record<string, string>): { file: string; env: Record<string, string> } {
+  if (capMask('CapAmb') === 0n) return { file, env };
+  return { file: setprivExecutable(), env: { ...env, EMPEROR_SETPRIV_EXEC: file } };
+}

@@ -1,0 +1,88 @@
+// The paranoid emperor: its own config says uid = 10000, gid = 10000, cap = setgid,setuid. It runs as that uid
+// holding exactly those two capabilities, still starts each tenant's vassal as its file's owner (with no
+// capability left), explains what it cannot do unprivileged, and when it is SIGKILLed nothing of theirs is left.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EmperorProcess, childrenOf, httpGet, tmpdir, until } from './helpers/emperor-process';
+import { SETUID_SETGID, createUser, procIdentity, type TestUser } from './helpers/users';
+
+const PARANOID_UID = 10000;
+
+function vassalFile(dir: string, name: string, owner: TestUser, lines: string[]): void {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, ['[uwsgi]', ...lines].join('\n') + '\n', { mode: 0o644 });
+  fs.chownSync(file, owner.uid, owner.gid);
+}
+
+const uwsgiVassal = (port: number) => ['plugins = python3', `http-socket = 127.0.0.1:${port}`, 'wsgi-file = %dwsgi_app.py', 'processes = 1'];
+
+test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their owners, nothing left after SIGKILL', async (t) => {
+  const alice = createUser(t);
+  const bob = createUser(t);
+  const dir = tmpdir('paranoid');
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const vassals = path.join(dir, 'vassals');
+  fs.mkdirSync(vassals, { mode: 0o755 });
+  fs.writeFileSync(path.join(vassals, 'wsgi_app.py'), "import os\ndef application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'uid %d' % os.getuid()]\n");
+  vassalFile(vassals, 'alice-py.ini', alice, uwsgiVassal(20611));
+  vassalFile(vassals, 'bob-py.ini', bob, uwsgiVassal(20612));
+  // a native vassal's init needs a pid namespace: without CAP_SYS_ADMIN only inside a user namespace of its own
+  vassalFile(vassals, 'alice-native.ini', alice, ['unprivileged-binary-patch-arg = exec sleep 3600']);
+  vassalFile(vassals, 'bob-native.ini', bob, ['unshare = user', 'unprivileged-binary-patch-arg = exec sleep 3600']);
+  const ini = path.join(dir, 'emperor.ini');
+  fs.writeFileSync(ini, `[uwsgi]\nemperor = ${vassals}\nemperor-tyrant = true\nuid = ${PARANOID_UID}\ngid = ${PARANOID_UID}\ncap = setgid,setuid\n`);
+
+  const launcher = new EmperorProcess(['--ini', ini]);
+  t.after(() => launcher.kill());
+  await launcher.waitEvent('start');
+  const emperorPid = await until(() => childrenOf(launcher.pid)[0], 'the real emperor, started by the launcher');
+  const me = procIdentity(emperorPid);
+  assert.deepEqual(me.uid, [PARANOID_UID, PARANOID_UID, PARANOID_UID, PARANOID_UID]);
+  assert.deepEqual(me.gid, [PARANOID_UID, PARANOID_UID, PARANOID_UID, PARANOID_UID]);
+  assert.equal(me.capEff, SETUID_SETGID, `CapEff ${me.capEff.toString(16)}`);
+  assert.equal(me.capPrm, SETUID_SETGID);
+  assert.equal(launcher.events('no-cgroup').length, 1, 'no cgroup directory without root: said once, then the fallback');
+
+  assert.equal(await until(() => httpGet(20611), "alice's uWSGI vassal"), `uid ${alice.uid}`);
+  assert.equal(await until(() => httpGet(20612), "bob's uWSGI vassal"), `uid ${bob.uid}`);
+  for (const [name, user] of [['alice-py.ini', alice], ['bob-py.ini', bob]] as const) {
+    const id = procIdentity(launcher.events('spawned', name)[0].pid as number);
+    assert.deepEqual(id.uid, [user.uid, user.uid, user.uid, user.uid], `${name}: uid`);
+    assert.deepEqual(id.groups, [user.gid], `${name}: groups`);
+    assert.equal(id.capEff | id.capPrm | id.capAmb, 0n, `${name}: the emperor's ambient capabilities do not leak into it`);
+  }
+
+  await launcher.waitEvent('setup-error', 'alice-native.ini');
+  assert.match(String(launcher.events('setup-error', 'alice-native.ini')[0].error), /needs CAP_SYS_ADMIN to create its pid namespaces .* add 'user' to --emperor-use-clone/);
+  await launcher.waitEvent('app-started', 'bob-native.ini');
+  const bobInit = launcher.events('spawned', 'bob-native.ini')[0].pid as number;
+  const bobApp = await until(() => childrenOf(bobInit)[0], "bob's native app");
+  assert.deepEqual(procIdentity(bobApp).uid, [bob.uid, bob.uid, bob.uid, bob.uid], 'root of its user namespace is bob on the host');
+
+  const tenants = launcher.taggedPids().filter((p) => p !== emperorPid);
+  assert.ok(tenants.length >= 4, `the vassals run (${tenants.join(',')})`);
+  process.kill(emperorPid, 'SIGKILL');
+  await until(() => launcher.taggedPids().length === 0, 'nothing of the tenants left after the emperor is SIGKILLed');
+  const exit = await launcher.exited;
+  assert.equal(exit.code, 128 + 9, 'the launcher exits with the status of its emperor');
+});
+
+test('paranoid emperor: SIGTERM to the launching root process is forwarded, the emperor buries its vassals and both exit 0', async (t) => {
+  const alice = createUser(t);
+  const dir = tmpdir('paranoidterm');
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const vassals = path.join(dir, 'vassals');
+  fs.mkdirSync(vassals, { mode: 0o755 });
+  vassalFile(vassals, 'app.ini', alice, ['unshare = user', 'unprivileged-binary-patch-arg = exec sleep 3600']);
+  const ini = path.join(dir, 'emperor.ini');
+  fs.writeFileSync(ini, `[uwsgi]\nemperor = ${vassals}\nemperor-tyrant = true\nuid = ${PARANOID_UID}\ngid = ${PARANOID_UID}\ncap = setgid,setuid\n`);
+  const launcher = new EmperorProcess(['--ini', ini]);
+  t.after(() => launcher.kill());
+  await launcher.waitEvent('app-started', 'app.ini');
+  launcher.child.kill('SIGTERM');
+  await launcher.waitEvent('buried');
+  assert.equal((await launcher.exited).code, 0);
+  assert.deepEqual(launcher.taggedPids(), []);
+});
