@@ -23,7 +23,7 @@
       "defines": ["_GNU_SOURCE"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-Os", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "ldflags": ["-static-libstdc++", "-static-libgcc"]
+      "ldflags": ["-static"]
     },
     {
       "target_name": "emperor-setpriv",

@@ -101,8 +101,11 @@ export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchConte
         ...opts.vassalsInherit.flatMap((f) => ['--inherit', f]),
         ...opts.vassalsInclude.flatMap((f) => ['--include', f]),
       ];
-  // the init is pid 1 of its own pid namespace, so its death takes the whole vassal with it
-  const namespaces = isNative ? [...new Set<native.Namespace>([...ctx.namespaces, 'pid'])] : ctx.namespaces;
+  // A native vassal always gets its own pid namespace (the init is its pid 1, so its death takes the whole vassal
+  // with it) and its own mount namespace (a FUSE daemon started by a hook must die with the vassal, not leave a
+  // dead mount on the host). Unless the user asked for fs isolation, host mounts still propagate in (slave).
+  const namespaces = isNative ? [...new Set<native.Namespace>([...ctx.namespaces, 'pid', 'mount'])] : ctx.namespaces;
+  const mountPropagation = isNative && !ctx.namespaces.includes('mount') ? ('slave' as const) : undefined;
   const identity = owner ? tyrantSpawnOptions(owner, namespaces, userns, isNative) : { namespaces, ...credentials };
   checkSpawnPrivileges(src.name, identity);
   const exe = withoutAmbientCaps(file, isNative ? ctx.env : { ...ctx.env, UWSGI_EMPEROR_FD: '3' });
@@ -113,7 +116,7 @@ export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchConte
   try {
     cgroup = ctx.makeCgroup?.(src.name);
     child = native.spawn(
-      { file: exe.file, argv, env: exe.env, cwd: src.dir, fds: [ctx.devNull, 1, 2, theirs], cgroup, deathSignal: 'SIGKILL', ...identity },
+      { file: exe.file, argv, env: exe.env, mountPropagation, cwd: src.dir, fds: [ctx.devNull, 1, 2, theirs], cgroup, deathSignal: 'SIGKILL', ...identity },
       on.exit,
     );
   } catch (e) {

@@ -11,7 +11,7 @@ import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../log';
 import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
-import type { StepReport } from '../vassal';
+import { INIT_EXIT_STEP_FAILED, type StepReport } from '../vassal';
 import { FROM_VASSAL } from './protocol';
 import { killCgroup, drainAndRemove } from './cgroup';
 import { launch, readVassalConfig, type Instance, type LaunchContext } from './launch';
@@ -308,7 +308,8 @@ export class Vassal extends EventEmitter {
     this.log.info({ event: 'exit', code: info.code, signal: info.signal, requested: stopping }, `vassal ${this.lastExit}`);
     this.ready = this.accepting = false;
     if (this.removing) return this.finish();
-    if (this.planFailed && !stopping) {
+    // the init's own exit code says so too, should its last report have been lost with the socket
+    if ((this.planFailed || (inst.native && info.code === INIT_EXIT_STEP_FAILED)) && !stopping) {
       // a jail-plan step failed: that is a broken config, not an app crash loop
       this.state = 'broken';
       return;

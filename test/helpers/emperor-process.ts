@@ -141,9 +141,9 @@ export async function until<T>(fn: () => T | undefined | false | Promise<T | und
   }
 }
 
-export async function httpGet(port: number, host = '127.0.0.1'): Promise<string | undefined> {
+export async function httpGet(port: number, host = '127.0.0.1', urlPath = '/'): Promise<string | undefined> {
   try {
-    const res = await fetch(`http://${host}:${port}/`, { signal: AbortSignal.timeout(2000) });
+    const res = await fetch(`http://${host}:${port}${urlPath}`, { signal: AbortSignal.timeout(2000) });
     return await res.text();
   } catch {
     return undefined;

@@ -1,0 +1,77 @@
+// End to end through the emperor: the FUSE tutorial's first vassal. fuse-zip mounts the app read-only inside the
+// vassal's own mount namespace; a dead FUSE daemon makes the vassal destroyed and respawned with the mount back.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fetchStats } from '../src/stats';
+import { EmperorProcess, httpGet, tmpdir, until } from './helpers/emperor-process';
+
+const APP = path.join(__dirname, 'fixtures/vassal/http-app.js');
+
+function comm(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+test('the tutorial fuse-zip vassal: the mount is private, and killing fuse-zip respawns the vassal with the mount back', async (t) => {
+  const dir = tmpdir('fuse');
+  const src = path.join(dir, 'zip-src');
+  fs.mkdirSync(src);
+  fs.writeFileSync(path.join(src, 'index.html'), 'hello from the zip\n');
+  const archive = path.join(dir, 'app.zip');
+  execFileSync('zip', ['-q', '-r', archive, '.'], { cwd: src });
+  const appdir = path.join(dir, 'app');
+  fs.mkdirSync(appdir);
+  const vassals = path.join(dir, 'vassals');
+  fs.mkdirSync(vassals);
+  const stats = '127.0.0.1:20550';
+  fs.writeFileSync(
+    path.join(vassals, 'zip.ini'),
+    [
+      '[uwsgi]',
+      'if-not-reload =',
+      `exec-pre-jail = fuse-zip -r -o allow_other ${archive} ${appdir}`,
+      'endif =',
+      `mountpoint-check = ${appdir}`,
+      'check-interval = 0.1',
+      'http-socket = 127.0.0.1:20551',
+      'uid = nobody',
+      'gid = nogroup',
+      `unprivileged-binary-patch-arg = exec ${process.execPath} ${APP} ${appdir}`,
+      '',
+    ].join('\n'),
+  );
+  const emperor = new EmperorProcess(['--emperor', vassals, '--emperor-use-clone', 'fs,pid', '--emperor-stats', stats]);
+  t.after(async () => {
+    await emperor.kill();
+    // should the test fail halfway, a FUSE mount must not outlive it
+    if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${appdir} `)) execFileSync('umount', ['-l', appdir]);
+  });
+
+  const serving = () => until(async () => (await httpGet(20551, '127.0.0.1', '/index.html')) === 'hello from the zip\n', 'the app serving the zipped file');
+  await serving();
+  assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${appdir} `), false, 'the FUSE mount is invisible on the host');
+  assert.deepEqual(fs.readdirSync(appdir), [], 'the host sees the empty directory');
+  const first = (await fetchStats(stats)).vassals[0];
+  assert.equal(first.loyal, 1, 'loyal after its first request (the app speaks the protocol)');
+
+  const daemon = emperor.taggedPids().find((p) => comm(p) === 'fuse-zip');
+  assert.ok(daemon, 'fuse-zip runs inside the vassal');
+  process.kill(daemon!, 'SIGKILL');
+  const second = await until(async () => {
+    const v = (await fetchStats(stats)).vassals[0];
+    return v && v.pid > 0 && v.pid !== first.pid && v.state === 'running' ? v : undefined;
+  }, 'a fresh instance of the vassal');
+  assert.equal(second.deaths, 1);
+  assert.ok(emperor.logs.some((l) => l.event === 'step-failed' && l.step === 'mountpoint-check' && l.code === 'ENOTCONN'), 'the dead mount is logged with its errno');
+  await serving();
+  assert.ok(emperor.taggedPids().some((p) => comm(p) === 'fuse-zip'), 'a new fuse-zip serves the new instance');
+
+  fs.unlinkSync(path.join(vassals, 'zip.ini'));
+  await until(() => emperor.taggedPids().length === 0, 'every process of the vassal gone, fuse-zip included');
+});
