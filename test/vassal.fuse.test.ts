@@ -3,25 +3,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { INIT_EXIT_MOUNTPOINT } from '../src/vassal';
-import { childrenOf, planOf, startInit, tmpdir, waitFor, type RunningInit } from './fixtures/vassal/harness';
+import { childrenOf, planOf, startInit, tmpdir, waitFor, type RunningInit, get } from './fixtures/vassal/harness';
 
 const APP = path.join(__dirname, 'fixtures/vassal/http-app.js');
 const ROOT_DIR = path.resolve(__dirname, '../..');
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
-}
 
 /** A zip made by zip(1) from real files (entries need a regular-file mode for fuse-zip). */
 function makeZip(dir: string, files: Record<string, string>): string {

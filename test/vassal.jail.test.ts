@@ -3,26 +3,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { ConfigError } from '../src/config/errors';
 import { INIT_EXIT_STEP_FAILED } from '../src/vassal';
-import { planOf, startInit, tmpdir, waitFor } from './fixtures/vassal/harness';
+import { planOf, startInit, tmpdir, waitFor, get } from './fixtures/vassal/harness';
 
 const APP = path.join(__dirname, 'fixtures/vassal/http-app.js');
 const ROOT_DIR = path.resolve(__dirname, '../..');
 
-function get(url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
-  });
-}
 
 test('a vassal mounts inside its own namespace, drops to nobody with a capability, and serves on an inherited socket', async (t) => {
   const dir = tmpdir(t, 'creds');

@@ -2,11 +2,9 @@
 // UWSGI_EMPEROR_FD the vassal init gives the app. Outside a vassal every call is a no-op returning false.
 import * as fs from 'node:fs';
 
-const READY = 1;
-const ACCEPTING = 5;
-const LOYAL = 17;
-const VOLUNTARY_SHUTDOWN = 22;
-const HEARTBEAT = 26;
+import { FROM_VASSAL } from '../emperor/protocol';
+
+const { spawned: READY, accepting: ACCEPTING, loyal: LOYAL, voluntaryShutdown: VOLUNTARY_SHUTDOWN, heartbeat: HEARTBEAT } = FROM_VASSAL;
 
 function send(byte: number): boolean {
   const fd = Number(process.env.UWSGI_EMPEROR_FD);
