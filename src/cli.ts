@@ -37,7 +37,7 @@ function buildProgram(): Command {
   }
   program.action(async (cmdOpts: Record<string, unknown>) => {
     const opts = emperorOptions(program, cmdOpts);
-    await dropPrivileges(opts);
+    dropPrivileges(opts);
     const code = await new Emperor(opts).run();
     process.exit(code);
   });

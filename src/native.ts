@@ -99,6 +99,7 @@ interface Addon {
   closeFd(fd: number): void;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount(target: string, flags: number): void;
+  execve(file: string, argv: string[], env: string[]): never;
 }
 
 // dist/src/native.js and src/native.ts sit at different depths: find the package root by its package.json.
@@ -272,6 +273,14 @@ export function socketpair(): [number, number] {
 
 export function closeFd(fd: number): void {
   addon().closeFd(fd);
+}
+
+/**
+ * Replaces this process (same pid) with another program; returns only by throwing a NativeError. For the emperor's
+ * one re-exec of itself through emperor-setpriv: the credential change happens in that single-threaded program.
+ */
+export function execve(file: string, argv: string[], env: SpawnOptions['env']): never {
+  return addon().execve(file, argv, envList(env));
 }
 
 /** mount(2) in the calling process's mount namespace; flags are uWSGI's words ('bind,rec') or a number. */

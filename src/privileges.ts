@@ -10,7 +10,6 @@ import { idOf, supplementaryGroups, userOf } from './emperor/tyrant';
 
 /** Set in the real emperor's environment, so it does not start itself again. */
 const DROPPED_MARKER = 'EMPEROR_PRIVILEGES_DROPPED';
-const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGURG'];
 
 const CAP_SETGID = 6n;
 const CAP_SETUID = 7n;
@@ -63,44 +62,36 @@ function setprivExecutable(): string {
 }
 
 /**
- * Called first by the CLI; resolves when the caller should run the emperor: at once without uid/gid/cap, and in the
- * real emperor once it has checked it got what was asked. In the process that has not dropped yet it starts the
- * real emperor as the target and never resolves (this process exits with the emperor's status).
+ * Called first by the CLI. Without uid/gid/cap it returns at once; in the emperor that already dropped it checks it
+ * got what was asked; otherwise it re-execs this process through emperor-setpriv and never returns.
  */
-export function dropPrivileges(o: PrivilegeOptions): Promise<void> {
+export function dropPrivileges(o: PrivilegeOptions): void {
   const target = resolveTarget(o);
-  if (!target) return Promise.resolve();
+  if (!target) return;
   if (process.env[DROPPED_MARKER]) {
     if (process.getuid!() !== target.uid || process.getgid!() !== target.gid || capMask('CapEff') !== target.caps) {
       throw new PrivilegeError(`${DROPPED_MARKER} is set but this process is uid ${process.getuid!()} gid ${process.getgid!()} CapEff ${capMask('CapEff').toString(16)}, not what uid/gid/cap ask for`);
     }
     delete process.env[DROPPED_MARKER]; // not passed on to the vassals
-    return Promise.resolve();
+    return;
   }
   const eff = capMask('CapEff');
   const setid = (1n << CAP_SETUID) | (1n << CAP_SETGID);
   if ((eff & setid) !== setid) throw new PrivilegeError(`emperor options uid/gid: changing to uid ${target.uid} gid ${target.gid} needs CAP_SETUID and CAP_SETGID, and this process (uid ${process.getuid!()}) lacks them: start the emperor as root`);
   const missing = target.caps & ~eff;
   if (missing) throw new PrivilegeError(`emperor option cap asks for ${capNames(missing)}, which this process (uid ${process.getuid!()}) does not hold`);
-  return new Promise<void>(() => startDropped(target));
+  execDropped(target);
 }
 
-function startDropped(target: Target): void {
+/** Re-execs this very process (same pid, so a service manager keeps tracking it) through emperor-setpriv. */
+function execDropped(target: Target): never {
   const env = {
     ...process.env,
     [DROPPED_MARKER]: '1',
     EMPEROR_SETPRIV_EXEC: process.execPath,
     EMPEROR_SETPRIV: `${target.uid} ${target.gid} ${target.groups.join(',')} ${target.caps.toString(16)}`,
   };
-  const child = native.spawn(
-    { file: setprivExecutable(), argv: [process.argv0, ...process.execArgv, ...process.argv.slice(1)], env, cwd: process.cwd(), fds: [0, 1, 2], deathSignal: 'SIGKILL' },
-    ({ code, signal }) => {
-      if (code === 127) process.stderr.write(`emperor: the privilege drop to uid ${target.uid} gid ${target.gid} failed before the emperor started (emperor-setpriv exit 127)\n`);
-      process.exit(code ?? 128 + native.signalNumber(signal!));
-    },
-  );
-  // the real emperor has its own session: a terminal's Ctrl-C reaches it once, through this process
-  for (const sig of FORWARDED_SIGNALS) process.on(sig, () => child.kill(sig));
+  return native.execve(setprivExecutable(), [process.argv0, ...process.execArgv, ...process.argv.slice(1)], env);
 }
 
 function capNames(mask: bigint): string {

@@ -6,6 +6,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   emperor::InitChildHandle(env, exports);
   emperor::InitSpawn(env, exports);
   emperor::InitFdOps(env, exports);
+  emperor::InitExec(env, exports);
   return exports;
 }
 NODE_API_MODULE(emperor_native, Init)

@@ -130,7 +130,10 @@ void child_setup_and_exec(const ChildSetup& s) {
   if (s.ambient && s.set_uid && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail(s, "keepcaps", errno);
   if (s.set_gid && syscall(SYS_setresgid, s.gid, s.gid, s.gid) < 0) fail(s, "setresgid", errno);
   if (s.set_uid && syscall(SYS_setresuid, s.uid, s.uid, s.uid) < 0) fail(s, "setresuid", errno);
+  // Ambient capabilities survive a non-root to non-root uid change and execve: a capability-limited emperor's
+  // own (setuid, setgid) must never pass into a child that did not ask for them. EINVAL: a kernel without them.
   if (s.ambient) raise_ambient(s);
+  else if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) fail(s, "cap_ambient_clear", errno);
   if (s.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(s, "no_new_privs", errno);
   // Linux clears the death signal on every credential change, so it is armed only now.
   arm_death_signal(s);

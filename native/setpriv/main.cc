@@ -4,8 +4,9 @@
 //   EMPEROR_SETPRIV       "UID GID G1,G2,... CAPMASK": become UID/GID with these groups, keeping only CAPMASK
 //                         (bounding set and ambient, so they survive the exec as a non-root uid)
 // Without EMPEROR_SETPRIV it only empties the ambient set: a capability-holding emperor's ambient caps would
-// otherwise pass through a non-root uid change into its vassals.
+// otherwise pass into what it runs through child_process (a tenant's @(exec://) in a config).
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,10 +80,12 @@ int main(int argc, char** argv) {
   }
 
   emperor::ChildSetup s;
+  // the emperor re-execs itself in place through here: same pid, same parent, same session, same stdio
   s.new_session = false;
-  // the uid change clears the death signal the spawner armed: arm it again for the same parent
-  s.pdeathsig = SIGKILL;
-  s.expected_ppid = getppid();
+  int stdio[3];
+  for (int fd = 0; fd < 3; fd++) stdio[fd] = fcntl(fd, F_GETFD) < 0 ? -1 : fd;  // a closed one stays closed
+  s.nfds = 3;
+  s.fd_map = stdio;
   s.set_groups = true;
   s.ngroups = int(spec.groups.size());
   s.groups = spec.groups.data();

@@ -2,6 +2,7 @@
 // add_exported_option): env options, then the command line with config files expanded inline and logic blocks
 // decided as each line is read, then the $() @() %() passes, then `inherit` files appended.
 import { spawnSync } from 'node:child_process';
+import { withoutAmbientCaps } from '../privileges';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from './errors';
@@ -92,7 +93,8 @@ export class Resolver {
     this.env = opts.env ?? process.env;
     this.isReload = opts.isReload ?? false;
     const id = opts.identity;
-    if (id && id.uid !== 0 && process.getuid?.() === 0) this.actAs = { uid: id.uid, gid: id.gid };
+    // a tenant's @(exec://) runs as the tenant whenever that is not who we are (a capability-limited emperor too)
+    if (id && id.uid !== 0 && id.uid !== process.getuid?.()) this.actAs = { uid: id.uid, gid: id.gid };
     this.table = baseTable(this.facts, BigInt(Date.now()) * 1000n);
   }
 
@@ -340,7 +342,9 @@ export class Resolver {
     const fail = (what: string): never => { throw new ConfigError(opt.file, opt.line, `@(${name}): ${what}`, opt.key); };
     let text: string;
     if (name.startsWith('exec://')) {
-      const r = spawnSync('/bin/sh', ['-c', name.slice(7)], { cwd: this.facts.cwd, env: this.env, encoding: 'utf8', timeout: 10000, maxBuffer: MAX_CONFIG_BYTES, stdio: ['ignore', 'pipe', 'ignore'], ...this.actAs });
+      // through emperor-setpriv when this emperor holds ambient capabilities, so the command never inherits them
+      const sh = withoutAmbientCaps('/bin/sh', this.env as Record<string, string>);
+      const r = spawnSync(sh.file, ['-c', name.slice(7)], { argv0: '/bin/sh', cwd: this.facts.cwd, env: sh.env, encoding: 'utf8', timeout: 10000, maxBuffer: MAX_CONFIG_BYTES, stdio: ['ignore', 'pipe', 'ignore'], ...this.actAs });
       if (r.error) fail(`command failed: ${r.error.message}`);
       text = r.stdout;
     } else if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(name)) {

@@ -9,7 +9,7 @@ import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
 import { InitLink, compilePlan, initExecutable, isNativeVassal } from '../vassal';
 import type { JailPlan, StepReport } from '../vassal';
-import { checkSpawnPrivileges, withoutAmbientCaps } from '../privileges';
+import { checkSpawnPrivileges } from '../privileges';
 import { UwsgiChannel } from './protocol';
 import type { EmperorOptions } from './options';
 import { ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials } from './tyrant';
@@ -108,7 +108,7 @@ export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchConte
   const mountPropagation = isNative && !ctx.namespaces.includes('mount') ? ('slave' as const) : undefined;
   const identity = owner ? tyrantSpawnOptions(owner, namespaces, userns, isNative) : { namespaces, ...credentials };
   checkSpawnPrivileges(src.name, identity);
-  const exe = withoutAmbientCaps(file, isNative ? ctx.env : { ...ctx.env, UWSGI_EMPEROR_FD: '3' });
+  const env = isNative ? ctx.env : { ...ctx.env, UWSGI_EMPEROR_FD: '3' };
 
   const [ours, theirs] = native.socketpair();
   let cgroup: string | undefined;
@@ -116,7 +116,7 @@ export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchConte
   try {
     cgroup = ctx.makeCgroup?.(src.name);
     child = native.spawn(
-      { file: exe.file, argv, env: exe.env, mountPropagation, cwd: src.dir, fds: [ctx.devNull, 1, 2, theirs], cgroup, deathSignal: 'SIGKILL', ...identity },
+      { file, argv, env, mountPropagation, cwd: src.dir, fds: [ctx.devNull, 1, 2, theirs], cgroup, deathSignal: 'SIGKILL', ...identity },
       on.exit,
     );
   } catch (e) {
