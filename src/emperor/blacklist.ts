@@ -57,7 +57,7 @@ export class Blacklist {
       e.levelUs = Math.floor(e.levelUs / 2);
     }
     e.attempt++;
-    if (e.attempt === 2) vassalLogger(name).warn({ event: 'throttled' }, `unloyal bad behaving vassal found: ${name} throttling it...`);
+    if (e.attempt === 2) vassalLogger(name).warn({ event: 'unloyal' }, `unloyal bad behaving vassal found: ${name} throttling it...`);
   }
 
   /** Milliseconds until `name` may be spawned; 0 = now. */
