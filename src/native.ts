@@ -100,6 +100,7 @@ interface Addon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount(target: string, flags: number): void;
   execve(file: string, argv: string[], env: string[]): never;
+  statSources(paths: string[], nofollow: boolean, tyrantNofollow: boolean): Promise<Float64Array>;
 }
 
 // dist/src/native.js and src/native.ts sit at different depths: find the package root by its package.json.
@@ -273,6 +274,18 @@ export function socketpair(): [number, number] {
 
 export function closeFd(fd: number): void {
   addon().closeFd(fd);
+}
+
+/** What statSources() reports per path: [kind (0 none, 1 file, 2 symlink to a file), mtimeMs, uid, gid]. */
+export const STAT_FIELDS = 4;
+
+/**
+ * lstat (and stat through a symlink) of many vassal configs in one threadpool task: a rescan costs one round trip
+ * to the threadpool instead of one per file. The rules (what counts as a vassal file, whose mtime and owner) are
+ * the monitors' (src/monitors/stat-source.ts).
+ */
+export function statSources(paths: string[], nofollow: boolean, tyrantNofollow: boolean): Promise<Float64Array> {
+  return addon().statSources(paths, nofollow, tyrantNofollow);
 }
 
 /**

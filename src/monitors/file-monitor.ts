@@ -15,7 +15,7 @@ export interface Candidate {
 const QUIET_MS = 8;
 /** A name that keeps getting events is still checked this soon (the detection target is 50 ms). */
 const MAX_WAIT_MS = 30;
-/** stat() calls in flight during a full scan: enough to keep libuv's threadpool busy, few enough to leave it room. */
+/** stat() calls of watched directories in flight at once: enough to keep libuv's threadpool busy, few enough to leave it room. */
 const STAT_WIDTH = 64;
 
 interface Known extends VassalSource {
@@ -212,14 +212,14 @@ export abstract class FileMonitor implements Monitor {
   }
 
   private async check(batch: readonly Candidate[]): Promise<void> {
-    const stats = await statSources(batch.map((c) => c.path), this.opts, STAT_WIDTH);
+    const stats = await statSources(batch.map((c) => c.path), this.opts);
     batch.forEach((c, i) => this.apply(c, stats[i]));
   }
 
   private async fullScan(): Promise<void> {
     const cands = await this.listCandidates();
     if (!cands || !this.events) return;
-    const stats = await statSources(cands.map((c) => c.path), this.opts, STAT_WIDTH);
+    const stats = await statSources(cands.map((c) => c.path), this.opts);
     const seen = new Set<string>();
     cands.forEach((c, i) => {
       seen.add(c.name);

@@ -1,7 +1,6 @@
 // stat() of one vassal config the way uWSGI's scanners decide "is this a vassal, and what is its mtime/owner"
 // (reference §1.3, §5).
-import * as fs from 'node:fs';
-import type { Stats } from 'node:fs';
+import * as native from '../native';
 
 export interface SourceStat {
   mtimeMs: number;
@@ -16,48 +15,22 @@ export interface StatModes {
   tyrantNofollow: boolean;
 }
 
-type StatCb = (err: NodeJS.ErrnoException | null, st: Stats) => void;
-
 /**
- * The stat of one entry, by callback: a full rescan stats every vassal file, and callback fs calls cost about half
- * the CPU of fs.promises ones (measured: 5,000 lstats 53 ms against 117 ms). Still async, never *Sync: a hung NFS or
- * FUSE mount must block a threadpool thread, not the emperor's event loop.
+ * The stat of each entry, the way uWSGI's scanners decide "is this a vassal, and what is its mtime and owner": null
+ * when the entry is not (or no longer) a vassal: missing, not a regular file, or a dangling symlink (skipped in both
+ * modes, as uWSGI does). With nofollow the mtime is the link's own, so `touch --no-dereference` reloads one vassal
+ * of a shared skeleton; the owner is the link's only with tyrantNofollow.
  *
- * null when the entry is not (or no longer) a vassal: missing, not a regular file, or a dangling symlink (skipped in
- * both modes, as uWSGI does). With nofollow the mtime is the link's own, so `touch --no-dereference` reloads one
- * vassal of a shared skeleton; the owner is the link's only with tyrantNofollow.
+ * All of them in one threadpool task of the addon: per-file fs.lstat calls cost a threadpool round trip each, which
+ * made a 1,000-file rescan most of the emperor's idle CPU. Still never *Sync: a hung NFS or FUSE mount blocks a
+ * threadpool thread, not the emperor's event loop.
  */
-function statOne(path: string, modes: StatModes, done: (r: SourceStat | null) => void): void {
-  const onLstat: StatCb = (err, l) => {
-    if (err) return done(null);
-    if (l.isFile()) return done({ mtimeMs: l.mtimeMs, uid: l.uid, gid: l.gid, symlink: false });
-    if (!l.isSymbolicLink()) return done(null);
-    fs.stat(path, ((err2, t) => {
-      if (err2 || !t.isFile()) return done(null);
-      const timeOf = modes.nofollow ? l : t;
-      const ownerOf = modes.tyrantNofollow ? l : t;
-      done({ mtimeMs: timeOf.mtimeMs, uid: ownerOf.uid, gid: ownerOf.gid, symlink: true });
-    }) as StatCb);
-  };
-  fs.lstat(path, onLstat);
-}
-
-/** statOne over many paths with at most `width` in flight; results in input order. */
-export function statSources(paths: readonly string[], modes: StatModes, width: number): Promise<(SourceStat | null)[]> {
-  const out = new Array<SourceStat | null>(paths.length);
-  if (paths.length === 0) return Promise.resolve(out);
-  return new Promise((resolve) => {
-    let next = 0;
-    let done = 0;
-    const launch = (): void => {
-      const i = next++;
-      statOne(paths[i], modes, (r) => {
-        out[i] = r;
-        if (++done === paths.length) resolve(out);
-        else if (next < paths.length) launch();
-      });
-    };
-    for (let k = 0; k < Math.min(width, paths.length); k++) launch();
+export async function statSources(paths: readonly string[], modes: StatModes): Promise<(SourceStat | null)[]> {
+  if (paths.length === 0) return [];
+  const raw = await native.statSources([...paths], modes.nofollow, modes.tyrantNofollow);
+  return paths.map((_, i) => {
+    const f = i * native.STAT_FIELDS;
+    return raw[f] === 0 ? null : { mtimeMs: raw[f + 1], uid: raw[f + 2], gid: raw[f + 3], symlink: raw[f] === 2 };
   });
 }
 
