@@ -88,16 +88,21 @@ function get(url: string): Promise<string> {
   });
 }
 
+/** dir/app.zip holding index.html ("ok"), made by zip(1) (fuse-zip needs real file modes), and an empty dir/app. */
+function zipApp(dir: string): void {
+  fs.chmodSync(dir, 0o755);
+  fs.mkdirSync(path.join(dir, 'src'));
+  fs.writeFileSync(path.join(dir, 'src/index.html'), 'ok');
+  execFileSync('zip', ['-q', '-r', path.join(dir, 'app.zip'), '.'], { cwd: path.join(dir, 'src') });
+  fs.mkdirSync(path.join(dir, 'app'));
+}
+
 async function fuseRecovery(rounds: number): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-bench-init-'));
   const times: number[] = [];
   let current: Running | undefined;
   try {
-    fs.chmodSync(dir, 0o755);
-    fs.mkdirSync(path.join(dir, 'src'));
-    fs.writeFileSync(path.join(dir, 'src/index.html'), 'ok');
-    execFileSync('zip', ['-q', '-r', path.join(dir, 'app.zip'), '.'], { cwd: path.join(dir, 'src') });
-    fs.mkdirSync(path.join(dir, 'app'));
+    zipApp(dir);
     const app = path.resolve(__dirname, '../test/fixtures/vassal/http-app.js');
     const plan = compilePlan(cfg(path.join(dir, 'zip.ini'), [
       `exec-pre-jail = fuse-zip -r -o allow_other ${dir}/app.zip ${dir}/app`,
@@ -170,11 +175,7 @@ async function fileToServing(label: string, cmd: string[], dir: string, vassal: 
 async function creationToServing(rounds: number): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-bench-init-'));
   try {
-    fs.chmodSync(dir, 0o755);
-    fs.mkdirSync(path.join(dir, 'src'));
-    fs.writeFileSync(path.join(dir, 'src/index.html'), 'ok');
-    execFileSync('zip', ['-q', '-r', path.join(dir, 'app.zip'), '.'], { cwd: path.join(dir, 'src') });
-    fs.mkdirSync(path.join(dir, 'app'));
+    zipApp(dir);
     fs.writeFileSync(path.join(dir, 'app.py'), `def application(env, start):\n    start('200 OK', [])\n    return [open('${dir}/app' + env['PATH_INFO'], 'rb').read()]\n`);
     const common = `exec-pre-jail = fuse-zip -r -o allow_other ${dir}/app.zip ${dir}/app\nmountpoint-check = ${dir}/app\nhttp-socket = 127.0.0.1:20301\nuid = nobody\ngid = nogroup\n`;
     const app = path.resolve(__dirname, '../test/fixtures/vassal/http-app.js');
