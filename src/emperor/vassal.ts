@@ -205,7 +205,10 @@ export class Vassal extends EventEmitter {
   killNow(): void {
     const inst = this.instance;
     if (!inst) return;
-    if (!(inst.cgroup && killCgroup(inst.cgroup))) inst.child.kill('SIGKILL');
+    if (!(inst.cgroup && killCgroup(inst.cgroup))) {
+      inst.child.kill('SIGKILL');
+      killProcessGroup(inst.child.pid);
+    }
   }
 
   private stopInstance(): void {
@@ -302,7 +305,10 @@ export class Vassal extends EventEmitter {
     this.heartbeatTimer = undefined;
     this.clearTimer();
     inst.close();
+    // what the vassal left behind dies with it: its cgroup, or without cgroup v2 its process group (every vassal
+    // starts a session of its own, so the group is its; Linux keeps a pid that still names a group from reuse)
     if (inst.cgroup) drainAndRemove(inst.cgroup);
+    else killProcessGroup(inst.child.pid);
     this.lastExit = info.signal ? `killed by ${info.signal}` : `exit ${info.code}`;
     const stopping = this.state === 'stopping';
     this.log.info({ event: 'exit', code: info.code, signal: info.signal, requested: stopping }, `vassal ${this.lastExit}`);
@@ -387,6 +393,14 @@ export class Vassal extends EventEmitter {
   /** The SIGUSR1 line, uWSGI's wording. */
   statusLine(): string {
     return `vassal instance ${this.name} (last modified ${this.lastMod}) status ${this.state === 'stopping' ? 1 : 0} loyal ${+this.loyal} zerg 0 state ${this.state} pid ${this.pid}`;
+  }
+}
+
+function killProcessGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    /* ESRCH: nobody left in the group */
   }
 }
 
