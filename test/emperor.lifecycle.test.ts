@@ -129,3 +129,40 @@ test('a crash-looping vassal is throttled, and SIGURG clears the blacklist', asy
   await emperor.waitEvent('blacklist-cleared');
   await emperor.waitEvent('spawned', 'crash.ini', before + 1, 5000 - (Date.now() - first));
 });
+
+test("the Emperor doc's skeleton: app1.ini and app2.ini link to app.skel, and with nofollow touching one link reloads only that vassal", async (t) => {
+  const dir = tmpdir('skel');
+  fs.writeFileSync(path.join(dir, 'app.skel'), '[uwsgi]\nunprivileged-binary-patch-arg = exec sleep 1000\n');
+  for (const n of ['app1.ini', 'app2.ini']) fs.symlinkSync('app.skel', path.join(dir, n));
+  const emperor = new EmperorProcess(['--emperor', dir, '--emperor-nofollow']);
+  t.after(() => emperor.kill());
+  await emperor.waitEvent('spawned', 'app1.ini');
+  await emperor.waitEvent('spawned', 'app2.ini');
+  assert.equal(emperor.events('spawned', 'app.skel').length, 0, 'the skeleton itself is not a vassal');
+  const later = new Date(Date.now() + 5000);
+  fs.lutimesSync(path.join(dir, 'app1.ini'), later, later);
+  await emperor.waitEvent('reload', 'app1.ini');
+  // give a wrong reload of app2 (a shared target's mtime) time to show
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(emperor.events('reload', 'app2.ini').length, 0, 'touch --no-dereference reloads one vassal of the skeleton');
+});
+
+test('a glob:// monitor: vassals named by their paths, the pattern shown as the monitor', async (t) => {
+  const dir = tmpdir('glob');
+  const stats = '127.0.0.1:20502';
+  for (const sub of ['a', 'b']) {
+    fs.mkdirSync(path.join(dir, sub));
+    fs.writeFileSync(path.join(dir, sub, 'app.ini'), '[uwsgi]\nunprivileged-binary-patch-arg = exec sleep 1000\n');
+  }
+  fs.writeFileSync(path.join(dir, 'a', 'other.ini'), '[uwsgi]\nunprivileged-binary-patch-arg = exec sleep 1000\n');
+  const pattern = `${dir}/*/app.ini`;
+  const emperor = new EmperorProcess(['--emperor', `glob://${pattern}`, '--emperor-stats', stats]);
+  t.after(() => emperor.kill());
+  const blob = await until(async () => {
+    const b = await fetchStats(stats);
+    return b.vassals.length === 2 && b.vassals.every((v: any) => v.state === 'running') ? b : undefined;
+  }, 'both globbed vassals running');
+  assert.deepEqual(blob.vassals.map((v: any) => v.id).sort(), [path.join(dir, 'a/app.ini'), path.join(dir, 'b/app.ini')]);
+  assert.deepEqual(blob.emperor, [pattern]);
+  assert.equal(blob.vassals[0].monitor, pattern);
+});
