@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { findCgroup2Mount, ownCgroupPath } from '../../src/emperor/cgroup';
 
 const CLI = path.resolve(__dirname, '../../src/cli.js');
 
@@ -88,7 +89,7 @@ export class EmperorProcess {
     return taggedPids(this.tag).filter((p) => p !== this.pid);
   }
 
-  /** SIGKILL the emperor and everything tagged, then wait for it. Safe to call twice. */
+  /** SIGKILL the emperor and everything tagged, then wait for it and remove its cgroup directory. Safe to call twice. */
   async kill(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;
@@ -98,6 +99,19 @@ export class EmperorProcess {
       } catch {
         /* gone */
       }
+    }
+    // a SIGKILLed emperor cannot remove its cgroup directory (the next emperor's sweep would): the test does
+    const mount = findCgroup2Mount();
+    const own = ownCgroupPath();
+    if (mount && own !== undefined) {
+      const base = path.join(mount, own, `emperor.${this.pid}`);
+      await until(() => {
+        for (const d of fs.existsSync(base) ? fs.readdirSync(base, { withFileTypes: true }) : []) {
+          if (d.isDirectory()) fs.rmdirSync(path.join(base, d.name));
+        }
+        if (fs.existsSync(base)) fs.rmdirSync(base);
+        return true;
+      }, `the removal of ${base}`, 5000).catch(() => undefined);
     }
   }
 }
