@@ -1,9 +1,8 @@
+// The one typed door to the C++ addon. Nothing else in the project loads the .node file.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-
-// The one typed door to the C++ addon. Nothing else in the project loads the .node file.
-// CONTRACT (implemented by the native-core work; other modules code against these types):
+import { builtFile } from './package-info';
 
 export type Namespace = 'mount' | 'pid' | 'net' | 'ipc' | 'uts' | 'user' | 'cgroup';
 
@@ -103,20 +102,11 @@ interface Addon {
   statSources(paths: string[], nofollow: boolean, tyrantNofollow: boolean): Promise<Float64Array>;
 }
 
-// dist/src/native.js and src/native.ts sit at different depths: find the package root by its package.json.
-function packageRoot(): string {
-  for (let dir = __dirname; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`emperor: no package.json above ${__dirname}`);
-  }
-}
-
 let loaded: Addon | undefined;
 // Loaded on first use, so that modules needing only parseMountFlags() & co. work without a built addon.
 function addon(): Addon {
   if (!loaded) {
-    const file = path.join(packageRoot(), 'build', 'Release', 'emperor_native.node');
-    loaded = require(file) as Addon;
+    loaded = require(builtFile('emperor_native.node')) as Addon;
   }
   return loaded;
 }
@@ -144,9 +134,15 @@ export function signalNumber(sig: NodeJS.Signals | number): number {
   return n;
 }
 
-function signalName(n: number): NodeJS.Signals {
+export function signalName(n: number): NodeJS.Signals {
   for (const [name, num] of Object.entries(os.constants.signals)) if (num === n) return name as NodeJS.Signals;
   return `SIG${n}` as NodeJS.Signals;  // realtime signals have no name in Node
+}
+
+/** 'ENOENT' for 2: the code Node would give a positive errno. */
+export function errnoCode(n: number): string {
+  for (const [name, num] of Object.entries(os.constants.errno)) if (num === n) return name;
+  return `E${n}`;
 }
 
 // uWSGI's capability names (utils.c uwsgi_cap_list) in kernel order, then the ones Linux added since.

@@ -16,3 +16,8 @@ export function packageRoot(): string {
 export function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
+
+/** A file the native build produced (build/Release/NAME): the addon, emperor-init, emperor-setpriv. */
+export function builtFile(name: string): string {
+  return path.join(packageRoot(), 'build', 'Release', name);
+}

@@ -4,8 +4,8 @@
 // for it, forwarding signals and its exit status. Also: the capability checks that turn a bare EPERM into an
 // error naming the missing capability.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as native from './native';
+import { builtFile } from './package-info';
 import { idOf, supplementaryGroups, userOf } from './emperor/tyrant';
 
 /** Set in the real emperor's environment, so it does not start itself again. */
@@ -58,7 +58,7 @@ function capMask(field: 'CapEff' | 'CapAmb' | 'CapPrm', pid: number | 'self' = '
 }
 
 function setprivExecutable(): string {
-  return path.resolve(__dirname, '..', '..', 'build', 'Release', 'emperor-setpriv');
+  return builtFile('emperor-setpriv');
 }
 
 /**

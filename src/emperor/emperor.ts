@@ -16,6 +16,8 @@ const VERSION = packageVersion();
 
 export class Emperor {
   readonly vassals = new Map<string, Vassal>();
+  /** Sources re-added while their old vassal was still stopping, by key. */
+  private readonly comeback = new Map<string, VassalSource>();
   private readonly monitors: Monitor[] = [];
   private readonly blacklist: Blacklist;
   private readonly log: Logger = logger();
@@ -73,7 +75,10 @@ export class Emperor {
       m.start({
         add: (src) => this.add(src, ctxBase),
         change: (src) => this.vassals.get(key(src))?.fileChanged(src),
-        remove: (src) => this.vassals.get(key(src))?.remove(),
+        remove: (src) => {
+          this.comeback.delete(key(src));
+          this.vassals.get(key(src))?.remove();
+        },
       });
     }
     this.log.info({ event: 'start', emperor: this.opts.emperor, version: VERSION }, 'emperor started');
@@ -85,14 +90,18 @@ export class Emperor {
     const k = key(src);
     const existing = this.vassals.get(k);
     if (existing) {
-      // removed and re-added before the old instance died: it comes back once the old one is gone
-      existing.once('gone', () => this.add(src, ctxBase));
+      // removed and re-added before the old instance died: it comes back once the old one is gone (unless the
+      // file goes again meanwhile; only the latest appearance counts)
+      this.comeback.set(k, src);
       return;
     }
     const v = new Vassal(src, { ...ctxBase, log: vassalLogger(src.name) });
     this.vassals.set(k, v);
     v.once('gone', () => {
       if (this.vassals.get(k) === v) this.vassals.delete(k);
+      const back = this.comeback.get(k);
+      this.comeback.delete(k);
+      if (back) this.add(back, ctxBase);
       if (this.ragnarokAt && this.vassals.size === 0) this.buried();
     });
     v.start();

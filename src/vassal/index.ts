@@ -1,12 +1,12 @@
 // Native vassals: the jail plan compiler and the emperor's link to each vassal's init.
-import * as path from 'node:path';
+import { builtFile } from '../package-info';
 
 export { compilePlan, isNativeVassal } from './compile';
 export { InitLink, DEFAULT_MERCY_MS, type AppEvent, type StepReport } from './link';
 export { formatPlan, type JailPlan, type PlanStep, type StepOrigin } from './plan';
 export { INIT_EXIT_MOUNTPOINT, INIT_EXIT_PROTOCOL, INIT_EXIT_STEP_FAILED } from './wire';
 
-/** Absolute path of build/Release/emperor-init (this file is dist/src/vassal/index.js). */
+/** Absolute path of the vassal init executable. */
 export function initExecutable(): string {
-  return path.resolve(__dirname, '..', '..', '..', 'build', 'Release', 'emperor-init');
+  return builtFile('emperor-init');
 }

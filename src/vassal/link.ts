@@ -1,7 +1,7 @@
 // The emperor's side of its conversation with one vassal init (wire format in wire.ts).
 import { EventEmitter } from 'node:events';
 import type * as net from 'node:net';
-import * as os from 'node:os';
+import { errnoCode, signalName } from '../native';
 import type { JailPlan, PlanStep } from './plan';
 import { decodeStepReport, encodePlan, frame, FrameReader, mercyBody } from './wire';
 
@@ -25,10 +25,6 @@ export type AppEvent = { pid: number } | { exit: { code: number | null; signal: 
 /** How long the app gets between SIGTERM and SIGKILL on stop() and reload(), unless given. */
 export const DEFAULT_MERCY_MS = 5000;
 
-const errnoNames = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v, k]));
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(os.constants.signals).map(([k, v]) => [v, k as NodeJS.Signals]),
-);
 
 export declare interface InitLink {
   on(event: 'step' | 'failed', fn: (r: StepReport) => void): this;
@@ -95,7 +91,7 @@ export class InitLink extends EventEmitter {
       if (!raw.ok) {
         if (raw.errno) {
           report.errno = -raw.errno;  // negative, as in Node's SystemError
-          report.code = errnoNames.get(raw.errno) ?? `E${raw.errno}`;
+          report.code = errnoCode(raw.errno);
         }
         report.syscall = raw.syscall;
         if (raw.path) report.path = raw.path;
@@ -108,7 +104,7 @@ export class InitLink extends EventEmitter {
       const code = body.readUInt32LE(0);
       const sig = body.readUInt32LE(4);
       this.emit('app', {
-        exit: { code: code === 0xffffffff ? null : code, signal: sig ? (signalNames.get(sig) ?? null) : null },
+        exit: { code: code === 0xffffffff ? null : code, signal: sig ? signalName(sig) : null },
       });
     } else if (type === 'p') {
       for (const b of body) this.emit('protocol', b);
