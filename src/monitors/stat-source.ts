@@ -2,18 +2,9 @@
 // (reference §1.3, §5).
 import * as native from '../native';
 
-export interface SourceStat {
-  mtimeMs: number;
-  uid: number;
-  gid: number;
-  /** The entry is a symlink (its target may change without an event in the watched directory). */
-  symlink: boolean;
-}
+import type { SourceStat, StatModes } from './types';
 
-export interface StatModes {
-  nofollow: boolean;
-  tyrantNofollow: boolean;
-}
+export type { SourceStat, StatModes } from './types';
 
 /**
  * The stat of each entry, the way uWSGI's scanners decide "is this a vassal, and what is its mtime and owner": null

@@ -1,5 +1,6 @@
 // The imperial monitor contract: a source of vassal configurations. dir:// and glob:// implement it today;
 // a distributed store plugs in beside them by implementing the same three methods.
+import type { HostError } from '../host-error';
 
 export interface VassalSource {
   /** The vassal id. dir monitor: the bare entry name ('app1.ini'); glob monitor: the path as the pattern yields it. */
@@ -38,4 +39,36 @@ export interface MonitorOptions {
   tyrantNofollow: boolean;
   freqSeconds: number;
   extraExtensions: string[];
+}
+
+/** What a scan learns of one candidate path (the rule is in stat-source.ts). */
+export interface SourceStat {
+  mtimeMs: number;
+  uid: number;
+  gid: number;
+  /** The entry is a symlink (its target may change without an event in the watched directory). */
+  symlink: boolean;
+}
+
+export interface StatModes {
+  nofollow: boolean;
+  tyrantNofollow: boolean;
+}
+
+/**
+ * The filesystem as a monitor sees it, injected by the emperor. Every call runs outside the emperor's event loop
+ * (in an agent process), within a time budget, and fails with HostError (src/host-error.ts): a directory on a hung
+ * mount costs a monitor one timeout, never the emperor's responsiveness.
+ */
+export interface MonitorFs {
+  /** Entry names of a directory, without '.' and '..'. */
+  readdir(dir: string): Promise<string[]>;
+  /** The inode of a directory (to notice it being replaced), or null when it is missing or not a directory. */
+  dirIno(dir: string): Promise<number | null>;
+  realpath(path: string): Promise<string>;
+  /**
+   * Per path: its SourceStat, null when it is not (or no longer) a vassal, or a HostError when that one path could
+   * not be looked at in time (ETIMEDOUT); the paths after a hung one are still answered.
+   */
+  statSources(paths: readonly string[], modes: StatModes): Promise<Array<SourceStat | HostError | null>>;
 }

@@ -1,0 +1,27 @@
+// What the config language asks of the world, injected by whoever resolves a config: the emperor's reader process
+// (through agents holding the vassal's credentials), the CLI, the tests. The language itself never opens a file or
+// starts a process, so it cannot block, read more than it may, or read with rights the vassal does not have.
+import type { HostStat } from '../host-error';
+
+export type { HostStat } from '../host-error';
+export { HostError } from '../host-error';
+
+/**
+ * Every path is absolute. Each call is bounded in time (the host's budget for the whole resolution) and throws
+ * HostError; nothing else.
+ */
+export interface ConfigHost {
+  /** A regular file's bytes, at most `limit` (more: EFBIG). Anything but a regular file: ENOTREG / EISDIR. */
+  readFile(path: string, limit: number): Buffer;
+  /** stat (follow) or lstat; null when there is nothing to see there (ENOENT, EACCES, ENOTDIR, ELOOP, ...). */
+  stat(path: string, follow: boolean): HostStat | null;
+  /** realpath(3). */
+  realpath(path: string): string;
+  /** The names in a directory, without '.' and '..', in no particular order. */
+  readdir(path: string): string[];
+  /** access(path, X_OK), as the vassal. */
+  isExecutable(path: string): boolean;
+  /** `/bin/sh -c command` in cwd, stdin from /dev/null, stderr discarded: its stdout (at most `limit` bytes, more:
+   *  EFBIG), whatever its exit status (as uWSGI). Its whole process group is killed when it ends or times out. */
+  exec(command: string, cwd: string, limit: number): Buffer;
+}

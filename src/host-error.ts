@@ -1,0 +1,37 @@
+// The error every filesystem or command access made on a vassal's behalf fails with (config reads, monitor scans):
+// a leaf module, so the pure layers (src/config, src/monitors) and the processes that do the access share it.
+
+/**
+ * code: an errno name ('ENOENT', 'EACCES', ...) or one of
+ * - 'ETIMEDOUT': the access did not finish within its time budget (a hung mount, a slow command);
+ * - 'ENOTREG': the path is not a regular file (a FIFO, a device, a socket): refused, never opened for reading;
+ * - 'EFBIG': more bytes than the limit were read (counted as read, never taken from stat);
+ * - 'EAGENT': the process doing the access died or answered nonsense.
+ * message is complete and names the path ("timed out after 5 s reading /mnt/x.ini").
+ */
+export class HostError extends Error {
+  readonly code: string;
+  readonly path?: string;
+  /** ETIMEDOUT: settles once the access that hung is over (the process stuck on it has exited). */
+  readonly settled?: Promise<void>;
+
+  constructor(code: string, message: string, opts: { path?: string; settled?: Promise<void> } = {}) {
+    super(message);
+    this.name = 'HostError';
+    this.code = code;
+    if (opts.path !== undefined) this.path = opts.path;
+    if (opts.settled) this.settled = opts.settled;
+  }
+}
+
+export type FileType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block' | 'unknown';
+
+export interface HostStat {
+  type: FileType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
