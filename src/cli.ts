@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 // emperor: run an emperor (the default command), show a running one's status, or resolve a config file.
 import { Command, CommanderError, Option } from 'commander';
+import { AgentPool } from './agent/host';
 import { ConfigError, formatConfigJson, formatShowConfig, isTrue, loadConfig, readEmperorConfig } from './config';
 import { Emperor } from './emperor/emperor';
 import { OPTION_TABLE, OptionError, finalizeOptions, mergeRaw, rawFromConfig, type RawOptions } from './emperor/options';
 import { logger } from './log';
 import { packageVersion } from './package-info';
 import { PrivilegeError, dropPrivileges } from './privileges';
+import { binaryRealpath, vassalFacts } from './reader/facts';
 import { fetchStats, formatStatusTable } from './stats';
-import { compilePlan, formatPlan, isNativeVassal } from './vassal';
+import { compilePlan, formatPlan, isNativeVassal, pickShell } from './vassal';
 
 const USAGE_ERROR = 2;
+/** The CLI reads files as its user, through an agent like the emperor's readers, with the same default budget. */
+const CLI_BUDGET_MS = 5000;
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -36,7 +40,14 @@ function buildProgram(): Command {
     program.option(`--${fmt} <file>`, `read emperor options from a ${fmt === 'config' ? 'config' : fmt} file ([uwsgi] section, as uWSGI)`);
   }
   program.action(async (cmdOpts: Record<string, unknown>) => {
-    const opts = emperorOptions(program, cmdOpts);
+    const agents = new AgentPool({ env: process.env as Record<string, string> });
+    let opts;
+    try {
+      opts = emperorOptions(program, cmdOpts, agents);
+    } finally {
+      // before a re-exec through emperor-setpriv: no agent of this process image may outlive it as a stray child
+      await agents.close();
+    }
     dropPrivileges(opts);
     const code = await new Emperor(opts).run();
     process.exit(code);
@@ -59,24 +70,31 @@ function buildProgram(): Command {
     .option('--json', 'print JSON with the file and line of every option')
     .option('--plan', "print a native vassal's jail plan, step by step")
     .option('--reload', 'resolve as on a reload (if-reload blocks on, if-not-reload off)')
-    .action((file: string, o: { json?: boolean; plan?: boolean; reload?: boolean }) => {
-      const cfg = loadConfig(file, { isReload: !!o.reload });
-      for (const w of cfg.warnings) process.stderr.write(`warning: ${w.file}:${w.line}: ${w.message}\n`);
-      if (o.plan) {
-        if (!isNativeVassal(cfg)) throw new CommanderError(1, 'emperor.notNative', `${file} is a uWSGI vassal (no *-binary-patch option): it has no jail plan, uWSGI runs it`);
-        process.stdout.write(formatPlan(compilePlan(cfg, { vassal: file, firstRun: !o.reload })));
-      } else process.stdout.write(o.json ? formatConfigJson(cfg) : formatShowConfig(cfg));
+    .action(async (file: string, o: { json?: boolean; plan?: boolean; reload?: boolean }) => {
+      const agents = new AgentPool({ env: process.env as Record<string, string> });
+      try {
+        const host = agents.host(null, CLI_BUDGET_MS);
+        const cfg = loadConfig(file, { host, isReload: !!o.reload, facts: vassalFacts(null, binaryRealpath('uwsgi', process.env.PATH)) });
+        for (const w of cfg.warnings) process.stderr.write(`warning: ${w.file}:${w.line}: ${w.message}\n`);
+        if (o.plan) {
+          if (!isNativeVassal(cfg)) throw new CommanderError(1, 'emperor.notNative', `${file} is a uWSGI vassal (no *-binary-patch option): it has no jail plan, uWSGI runs it`);
+          const shell = pickShell(cfg.options, (p) => host.isExecutable(p));
+          process.stdout.write(formatPlan(compilePlan(cfg, { vassal: file, firstRun: !o.reload, shell })));
+        } else process.stdout.write(o.json ? formatConfigJson(cfg) : formatShowConfig(cfg));
+      } finally {
+        await agents.close();
+      }
     });
   return program;
 }
 
 /** The emperor's options: its own config file first, the command line over it. */
-function emperorOptions(program: Command, cmdOpts: Record<string, unknown>) {
+function emperorOptions(program: Command, cmdOpts: Record<string, unknown>, agents: AgentPool) {
   const fromFile: RawOptions[] = [];
   for (const fmt of ['ini', 'yaml', 'json', 'config']) {
     const file = cmdOpts[fmt];
     if (typeof file !== 'string') continue;
-    const cfg = readEmperorConfig(file);
+    const cfg = readEmperorConfig(file, agents.host(null, CLI_BUDGET_MS), vassalFacts(null, binaryRealpath('uwsgi', process.env.PATH)));
     for (const w of cfg.warnings) logger().warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
     const { raw, ignored } = rawFromConfig(cfg.options, isTrue);
     for (const o of ignored) logger().debug({ event: 'option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key} is not an emperor option; ignored`);

@@ -119,11 +119,12 @@ export function checkSpawnPrivileges(vassal: string, spawn: Pick<native.SpawnOpt
 }
 
 /**
- * A process holding ambient capabilities passes them to its children through a uid change between non-root
- * uids; such an emperor starts each vassal through emperor-setpriv, which empties the ambient set first.
- * Returns the file and environment to spawn with.
+ * The ambient capabilities this process holds (a capability-limited emperor's setuid, setgid), by number: the
+ * config readers keep them, to start their agents as each tenant.
  */
-export function withoutAmbientCaps(file: string, env: Record<string, string>): { file: string; env: Record<string, string> } {
-  if (capMask('CapAmb') === 0n) return { file, env };
-  return { file: setprivExecutable(), env: { ...env, EMPEROR_SETPRIV_EXEC: file } };
+export function heldAmbientCaps(): number[] {
+  const amb = capMask('CapAmb');
+  const out: number[] = [];
+  for (let n = 0; n < 64; n++) if (amb & (1n << BigInt(n))) out.push(n);
+  return out;
 }

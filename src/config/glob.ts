@@ -1,6 +1,7 @@
 // A small glob(3) for `for-glob` (GLOB_MARK | GLOB_NOCHECK): *, ? and [...] per path segment, sorted results.
-import * as fs from 'node:fs';
+// Directories are listed and entries looked at through the host, as the vassal.
 import * as path from 'node:path';
+import type { ConfigHost } from './host';
 
 function segmentRegex(seg: string): RegExp {
   let re = '^';
@@ -22,21 +23,26 @@ function segmentRegex(seg: string): RegExp {
 
 const magic = (seg: string): boolean => /[*?[]/.test(seg);
 
-export function globSync(pattern: string, cwd: string): string[] {
+/** Stops a pattern like /a/*\/*\/* from listing a whole tree. */
+export const MAX_GLOB_MATCHES = 100_000;
+
+export function globSync(pattern: string, cwd: string, host: ConfigHost): string[] {
   const absolute = pattern.startsWith('/');
   const segs = pattern.split('/').filter((s) => s !== '');
   let found: string[] = [absolute ? '/' : ''];
   for (const seg of segs) {
     const next: string[] = [];
     for (const base of found) {
-      const dir = path.resolve(cwd, base || '.');
       if (!magic(seg)) {
         const p = base === '' ? seg : base.endsWith('/') ? base + seg : `${base}/${seg}`;
-        if (fs.existsSync(path.resolve(cwd, p))) next.push(p);
+        if (host.stat(path.resolve(cwd, p), true)) next.push(p);
         continue;
       }
       let names: string[];
-      try { names = fs.readdirSync(dir); } catch { continue; }
+      try { names = host.readdir(path.resolve(cwd, base || '.')); } catch (e) {
+        if ((e as { code?: string }).code === 'ETIMEDOUT') throw e;
+        continue;
+      }
       const re = segmentRegex(seg);
       for (const n of names.sort()) {
         if (n.startsWith('.') && !seg.startsWith('.')) continue;
@@ -44,10 +50,8 @@ export function globSync(pattern: string, cwd: string): string[] {
       }
     }
     found = next;
-    if (found.length > 100000) break;
+    if (found.length > MAX_GLOB_MATCHES) break;
   }
   if (found.length === 0 || (found.length === 1 && found[0] === (absolute ? '/' : '') && segs.length > 0)) return [pattern];
-  return found.map((p) => {
-    try { return fs.statSync(path.resolve(cwd, p)).isDirectory() && !p.endsWith('/') ? p + '/' : p; } catch { return p; }
-  });
+  return found.map((p) => (!p.endsWith('/') && host.stat(path.resolve(cwd, p), true)?.type === 'dir' ? p + '/' : p));
 }

@@ -1,15 +1,20 @@
 // The config language: uWSGI vassal files read exactly as uWSGI reads them, resolved to one ordered option list.
 import { ConfigError } from './errors';
 import { resolve } from './resolver';
+import type { ConfigHost } from './host';
+import type { FactsInput } from './magic';
 import type { ConfigOption, LoadOptions, ResolvedConfig } from './types';
 
 export * from './types';
 export { ConfigError } from './errors';
+export { HostError, type ConfigHost, type HostStat } from './host';
+export type { FactsInput } from './magic';
+export { MAX_CONFIG_BYTES, MAX_RESOLVED_BYTES } from './source';
 export { formatShowConfig, formatConfigJson } from './format';
 export { vassalEnvironment, isVassalFile, isTrue } from './vassal-env';
 
 /** Resolves a vassal file (path, maybe with :section). Synchronous; throws ConfigError and nothing else. */
-export function loadConfig(spec: string, opts: LoadOptions = {}): ResolvedConfig {
+export function loadConfig(spec: string, opts: LoadOptions): ResolvedConfig {
   try {
     return resolve(spec, opts);
   } catch (e) {
@@ -20,8 +25,8 @@ export function loadConfig(spec: string, opts: LoadOptions = {}): ResolvedConfig
 }
 
 /** The emperor's own --ini/--yaml/--json file: the same reader, section [uwsgi], this process's environment. */
-export function readEmperorConfig(spec: string): ResolvedConfig {
-  return loadConfig(spec);
+export function readEmperorConfig(spec: string, host: ConfigHost, facts?: FactsInput): ResolvedConfig {
+  return loadConfig(spec, { host, facts });
 }
 
 /** The value uWSGI applies for a scalar option: the last one. */

@@ -1,10 +1,10 @@
 // uWSGI's magic variables (%n, %d, %p, ...): the table is refilled for every config file read, and substituted over
 // the file's raw text before any parsing, so they work in keys and section names too (core/uwsgi.c
 // config_magic_table_fill, core/utils.c magic_sub).
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from './errors';
+import type { ConfigHost } from './host';
 import type { ConfigWarning } from './types';
 
 export type MagicTable = Map<string, string>;
@@ -65,26 +65,26 @@ export function splitSection(spec: string): { file: string; section?: string } {
 /**
  * Refills the per-file variables for `spec` (relative names resolve against cwd, as uWSGI's open() does) and returns
  * the absolute path (%p). `first` freezes the uppercase variables. ":section" alone keeps the previous file.
+ * The lookups go through the host, as the vassal; a host failure other than "nothing there" is thrown (HostError).
  */
-export function fillTable(t: MagicTable, spec: string, facts: ProcessFacts, first: boolean, origin: { file: string; line: number; option?: string }): string {
+export function fillTable(t: MagicTable, spec: string, facts: ProcessFacts, first: boolean, origin: { file: string; line: number; option?: string }, host: ConfigHost): string {
   const { file, section } = splitSection(spec);
   t.set('o', file);
   if (file !== '') {
     const onDisk = path.resolve(facts.cwd, file);
     let full: string;
-    let isLink = false;
-    try { isLink = fs.lstatSync(onDisk).isSymbolicLink(); } catch { /* realpath below reports it */ }
-    if (isLink) {
+    if (host.stat(onDisk, false)?.type === 'symlink') {
       // uWSGI keeps a symlink's own name (so app1.ini -> app.skel gives %n = app1), prefixed by cwd when relative
       full = file.startsWith('/') ? file : `${facts.cwd}/${file}`;
     } else {
-      try { full = fs.realpathSync(onDisk); } catch (e) {
-        throw new ConfigError(origin.file, origin.line, `realpath() of ${file} failed: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, origin.option);
+      try { full = host.realpath(onDisk); } catch (e) {
+        if ((e as { code?: string }).code === 'ETIMEDOUT') throw e;
+        throw new ConfigError(origin.file, origin.line, `realpath() of ${file} failed: ${(e as { code?: string }).code ?? String(e)}`, origin.option);
       }
     }
     t.set('p', full);
     t.set('j', djb33xHex(full));
-    try { t.set('i', String(fs.lstatSync(full).ino)); } catch { t.set('i', ''); }
+    t.set('i', String(host.stat(full, false)?.ino ?? ''));
     const s = full.slice(full.lastIndexOf('/') + 1);
     const d = full.slice(0, full.length - s.length);
     t.set('s', s);
@@ -147,46 +147,26 @@ export function substituteMagic(text: string, t: MagicTable, file: string, warni
   }
 }
 
-let cachedFacts: Omit<ProcessFacts, 'cwd' | 'binaryPath' | 'hostname' | 'uid' | 'gid' | 'user' | 'group'> | undefined;
-let cachedBinary: string | undefined;
-const nameCache = new Map<string, string>();
+/** What the caller knows of the vassal and the host; the language looks nothing up itself. */
+export type FactsInput = Partial<Omit<ProcessFacts, 'cwd'>>;
 
-function nameFromDb(db: string, id: number): string {
-  const key = `${db}:${id}`;
-  const hit = nameCache.get(key);
-  if (hit !== undefined) return hit;
-  let name = String(id);
-  try {
-    for (const row of fs.readFileSync(db, 'utf8').split('\n')) {
-      const f = row.split(':');
-      if (f.length > 2 && f[2] === String(id)) { name = f[0]; break; }
-    }
-  } catch { /* uWSGI falls back to the number too */ }
-  nameCache.set(key, name);
-  return name;
-}
+let onlineCpus: number | undefined;
 
-function defaultBinary(): string {
-  if (cachedBinary !== undefined) return cachedBinary;
-  cachedBinary = '';
-  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
-    try { cachedBinary = fs.realpathSync(path.join(dir || '.', 'uwsgi')); break; } catch { /* next */ }
-  }
-  return cachedBinary;
-}
-
-export function processFacts(opts: { cwd?: string; binaryPath?: string; hostname?: string; identity?: { uid: number; gid: number; user?: string; group?: string } }): ProcessFacts {
-  cachedFacts ??= { cpus: Math.max(1, os.cpus().length), version: '2.0.21-debian' };
-  const uid = opts.identity?.uid ?? process.getuid?.() ?? 0;
-  const gid = opts.identity?.gid ?? process.getgid?.() ?? 0;
+export function processFacts(opts: { cwd?: string; facts?: FactsInput }): ProcessFacts {
+  const f = opts.facts ?? {};
+  onlineCpus ??= Math.max(1, os.cpus().length);
+  const uid = f.uid ?? process.getuid?.() ?? 0;
+  const gid = f.gid ?? process.getgid?.() ?? 0;
   return {
-    ...cachedFacts,
+    cpus: f.cpus ?? onlineCpus,
+    version: f.version ?? '2.0.21-debian',
     cwd: path.resolve(opts.cwd ?? process.cwd()),
-    binaryPath: opts.binaryPath ?? defaultBinary(),
-    hostname: opts.hostname ?? os.hostname(),
+    binaryPath: f.binaryPath ?? '',
+    hostname: f.hostname ?? os.hostname(),
     uid,
     gid,
-    user: opts.identity?.user ?? nameFromDb('/etc/passwd', uid),
-    group: opts.identity?.group ?? nameFromDb('/etc/group', gid),
+    // uWSGI falls back to the number when the id has no name
+    user: f.user ?? String(uid),
+    group: f.group ?? String(gid),
   };
 }

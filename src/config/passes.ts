@@ -1,7 +1,7 @@
 // The three passes uWSGI runs over every option not yet applied, after all files are read: $(ENV), @(file) and
 // %(placeholder) (core/utils.c uwsgi_apply_config_pass, core/config.c uwsgi_manage_placeholder).
 import { ConfigError } from './errors';
-import { MAX_CONFIG_BYTES } from './source';
+import { MAX_RESOLVED_BYTES } from './source';
 
 export interface PassOption { key: string; value: string; file: string; line: number; configured: boolean }
 
@@ -37,7 +37,7 @@ export function expandValue(value: string, symbol: string, hook: PassHook, where
         const replacement = hook(value.substr(keyStart, has - 2));
         if (replacement === undefined) { has = 0; continue; }
         value = value.slice(0, keyStart - 2) + replacement + value.slice(keyStart + has - 1);
-        if (++count > MAX_SUBSTITUTIONS || value.length > MAX_CONFIG_BYTES) {
+        if (++count > MAX_SUBSTITUTIONS || value.length > MAX_RESOLVED_BYTES) {
           throw new ConfigError(where.file, where.line, `${symbol}(...) expansion does not end (uWSGI would loop forever)`, where.key);
         }
         has = 0;
@@ -52,10 +52,13 @@ export function expandValue(value: string, symbol: string, hook: PassHook, where
   return value;
 }
 
-export function applyPass(options: PassOption[], symbol: string, hook: (name: string, opt: PassOption) => string | undefined): void {
+/** Expands every option not yet applied; `grew` hears how much each one grew, so the caller can bound the total. */
+export function applyPass(options: PassOption[], symbol: string, hook: (name: string, opt: PassOption) => string | undefined, grew: (bytes: number, opt: PassOption) => void): void {
   for (const opt of options) {
     if (opt.configured || !opt.value.includes(symbol)) continue;
+    const before = opt.value.length;
     opt.value = expandValue(opt.value, symbol, (name) => hook(name, opt), opt);
+    grew(opt.value.length - before, opt);
   }
 }
 

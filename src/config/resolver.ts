@@ -1,19 +1,17 @@
 // Resolves one vassal config the way uWSGI builds its option list (core/uwsgi.c uwsgi_setup, core/config.c
 // add_exported_option): env options, then the command line with config files expanded inline and logic blocks
 // decided as each line is read, then the $() @() %() passes, then `inherit` files appended.
-import { spawnSync } from 'node:child_process';
-import { withoutAmbientCaps } from '../privileges';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from './errors';
 import { globSync } from './glob';
+import { HostError, type ConfigHost } from './host';
 import { baseTable, fillTable, processFacts, splitSection, substituteMagic, type MagicTable, type ProcessFacts } from './magic';
 import type { RawOption } from './parse-ini';
 import { parseIni } from './parse-ini';
 import { JsonSyntaxError, parseJson } from './parse-json';
 import { YamlSyntaxError, parseYaml } from './parse-yaml';
 import { applyPass, placeholder, type PassOption } from './passes';
-import { MAX_CONFIG_BYTES, readConfigText, type ReadOrigin } from './source';
+import { decodeConfigText, MAX_CONFIG_BYTES, MAX_RESOLVED_BYTES, type ReadOrigin } from './source';
 import type { ConfigFormat, ConfigWarning, LoadOptions, ResolvedConfig } from './types';
 
 /** uWSGI options flagged UWSGI_OPT_IMMEDIATE (2.0.21 core): run at parse time, skipped by the passes. */
@@ -75,9 +73,10 @@ export class Resolver {
   private readonly facts: ProcessFacts;
   private readonly env: NodeJS.ProcessEnv;
   private readonly isReload: boolean;
-  /** Set when a root emperor reads for an unprivileged vassal: reads and commands happen with its rights. */
-  private readonly actAs?: { uid: number; gid: number };
+  private readonly host: ConfigHost;
   private readonly table: MagicTable;
+  /** Bytes of every key and value so far, against MAX_RESOLVED_BYTES. */
+  private resolvedBytes = 0;
   private logic: Logic | undefined;
   private running = false;
   private firstRound = false;
@@ -92,9 +91,7 @@ export class Resolver {
     this.facts = processFacts(opts);
     this.env = opts.env ?? process.env;
     this.isReload = opts.isReload ?? false;
-    const id = opts.identity;
-    // a tenant's @(exec://) runs as the tenant whenever that is not who we are (a capability-limited emperor too)
-    if (id && id.uid !== 0 && id.uid !== process.getuid?.()) this.actAs = { uid: id.uid, gid: id.gid };
+    this.host = opts.host;
     this.table = baseTable(this.facts, BigInt(Date.now()) * 1000n);
   }
 
@@ -113,6 +110,7 @@ export class Resolver {
       }
     }
     if (this.options.length >= MAX_OPTIONS) throw new ConfigError(file, line, `more than ${MAX_OPTIONS} options`, key);
+    this.grow(key.length + value.length, { file, line, option: key });
     const opt: Opt = { key, value, file, line, configured: placeholderOnly };
     this.options.push(opt);
     if (this.customOptions.has(key)) {
@@ -186,7 +184,7 @@ export class Resolver {
     }
     if (this.loading.length >= MAX_INCLUDE_DEPTH) throw new ConfigError(where.file, where.line, `includes nested deeper than ${MAX_INCLUDE_DEPTH}`, origin?.option);
     const freeze = mayFreezeUpper && !this.firstRound;
-    const shown = fillTable(this.table, spec, this.facts, freeze, where);
+    const shown = this.io(where, () => fillTable(this.table, spec, this.facts, freeze, where, this.host));
     if (freeze) {
       // the first file read by a loader option (never by include) is the vassal file itself
       this.firstRound = true;
@@ -194,13 +192,15 @@ export class Resolver {
     }
     const readPath = path.resolve(this.facts.cwd, file);
     let real = readPath;
-    try { real = fs.realpathSync(readPath); } catch { /* readConfigText reports it */ }
+    try { real = this.host.realpath(readPath); } catch (e) {
+      if ((e as HostError).code === 'ETIMEDOUT') throw this.blame(e as HostError, where);
+      // a missing file: the read below says so
+    }
     const id = `${real}:${section ?? ''}`;
     if (this.loading.includes(id)) {
       throw new ConfigError(where.file, where.line, `include cycle: ${spec} is already being read (${this.loading.map((x) => x.replace(/:$/, '')).join(' -> ')})`, origin?.option);
     }
-    this.mayRead(readPath, where, origin?.option);
-    const text = readConfigText(readPath, shown, origin);
+    const text = decodeConfigText(this.io(origin ?? { file: shown, line: 0 }, () => this.host.readFile(readPath, MAX_CONFIG_BYTES)), shown);
     if (format === 'ini') this.lastIni = file;
     const sub = substituteMagic(text, this.table, shown, this.warnings);
     const want = section === undefined || section === '' ? 'uwsgi' : section;
@@ -235,14 +235,26 @@ export class Resolver {
     }
   }
 
-  /** Mode-bit check for the vassal's uid/gid (uWSGI's vassal would get EACCES); a missing file is reported later. */
-  private mayRead(p: string, where: { file: string; line: number }, option?: string): void {
-    if (!this.actAs) return;
-    let st: fs.Stats;
-    try { st = fs.statSync(p); } catch { return; }
-    const { uid, gid } = this.actAs;
-    const bit = st.uid === uid ? 0o400 : st.gid === gid ? 0o040 : 0o004;
-    if (!(st.mode & bit)) throw new ConfigError(where.file, where.line, `${p}: permission denied for uid ${uid}`, option);
+  /** Runs one host call for the line at `where`: a HostError becomes a ConfigError naming that line. */
+  private io<T>(where: ReadOrigin, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof HostError) throw this.blame(e, where);
+      throw e;
+    }
+  }
+
+  private blame(e: HostError, where: ReadOrigin): ConfigError {
+    return new ConfigError(where.file, where.line, e.message, where.option, e.code);
+  }
+
+  /** Counts resolved bytes, so that no file (or expansion) makes the option list grow without end. */
+  private grow(bytes: number, where: ReadOrigin): void {
+    this.resolvedBytes += bytes;
+    if (this.resolvedBytes > MAX_RESOLVED_BYTES) {
+      throw new ConfigError(where.file, where.line, `the resolved options pass the ${MAX_RESOLVED_BYTES}-byte limit`, where.option);
+    }
   }
 
   private firstValue(name: string): string | undefined {
@@ -259,11 +271,9 @@ export class Resolver {
     return false;
   }
 
-  private testPath(p: string, what: 'exists' | 'file' | 'dir'): boolean {
-    try {
-      const st = fs.statSync(path.resolve(this.facts.cwd, p));
-      return what === 'exists' || (what === 'file' ? st.isFile() : st.isDirectory());
-    } catch { return false; }
+  private testPath(p: string, what: 'exists' | 'file' | 'dir', l: Logic): boolean {
+    const st = this.io({ file: l.file, line: l.line, option: l.key }, () => this.host.stat(path.resolve(this.facts.cwd, p), true));
+    return st !== null && (what === 'exists' || st.type === what);
   }
 
   /** The logic function of the open block (core/config.c uwsgi_logic_opt_*): re-adds the line if its test holds. */
@@ -279,7 +289,7 @@ export class Resolver {
         for (const tok of arg.split(' ')) if (tok !== '') readd(tok);
         return true;
       case 'for-glob':
-        for (const p of globSync(arg, this.facts.cwd)) readd(p);
+        for (const p of this.io({ file: l.file, line: l.line, option: l.key }, () => globSync(arg, this.facts.cwd, this.host))) readd(p);
         return true;
       case 'for-times': {
         const n = parseInt(arg, 10) || 0;
@@ -289,12 +299,12 @@ export class Resolver {
       }
       case 'for-readline': {
         let text: string;
-        this.mayRead(path.resolve(this.facts.cwd, arg), l, l.key);
-        try { text = fs.readFileSync(path.resolve(this.facts.cwd, arg), 'utf8'); } catch (e) {
-          this.warnings.push({ file: l.file, line: l.line, message: `for-readline: cannot open ${arg}: ${(e as NodeJS.ErrnoException).code}` });
+        try { text = this.host.readFile(path.resolve(this.facts.cwd, arg), MAX_CONFIG_BYTES).toString('utf8'); } catch (e) {
+          // uWSGI skips a list it cannot open; a hung mount, a device or an oversized list is an error here
+          if (!(e instanceof HostError) || ['ETIMEDOUT', 'ENOTREG', 'EFBIG', 'EAGENT'].includes(e.code)) throw e instanceof HostError ? this.blame(e, { file: l.file, line: l.line, option: l.key }) : e;
+          this.warnings.push({ file: l.file, line: l.line, message: `for-readline: ${e.message}` });
           return false;
         }
-        if (text.length > MAX_CONFIG_BYTES) throw new ConfigError(l.file, l.line, `${arg} is over the size limit`, l.key);
         const parts = text.split(/(?<=\n)/);
         for (const part of parts) {
           // fgets(1024) hands over at most 1023 bytes at a time
@@ -313,11 +323,11 @@ export class Resolver {
         this.add(key, value, file, line);
         return true;
       case 'if-exists': case 'if-not-exists':
-        return this.testPath(arg, 'exists') === (l.kind === 'if-exists') ? readd(arg) : false;
+        return this.testPath(arg, 'exists', l) === (l.kind === 'if-exists') ? readd(arg) : false;
       case 'if-file': case 'if-not-file':
-        return this.testPath(arg, 'file') === (l.kind === 'if-file') ? readd(arg) : false;
+        return this.testPath(arg, 'file', l) === (l.kind === 'if-file') ? readd(arg) : false;
       case 'if-dir': case 'if-not-dir':
-        return this.testPath(arg, 'dir') === (l.kind === 'if-dir') ? readd(arg) : false;
+        return this.testPath(arg, 'dir', l) === (l.kind === 'if-dir') ? readd(arg) : false;
       case 'if-plugin': case 'if-not-plugin':
         return this.pluginLoaded(arg) === (l.kind === 'if-plugin') ? readd(arg) : false;
       case 'if-hostname': case 'if-not-hostname':
@@ -339,38 +349,29 @@ export class Resolver {
   }
 
   private atRead(name: string, opt: Opt): string {
-    const fail = (what: string): never => { throw new ConfigError(opt.file, opt.line, `@(${name}): ${what}`, opt.key); };
-    let text: string;
-    if (name.startsWith('exec://')) {
-      // through emperor-setpriv when this emperor holds ambient capabilities, so the command never inherits them
-      const sh = withoutAmbientCaps('/bin/sh', this.env as Record<string, string>);
-      const r = spawnSync(sh.file, ['-c', name.slice(7)], { argv0: '/bin/sh', cwd: this.facts.cwd, env: sh.env, encoding: 'utf8', timeout: 10000, maxBuffer: MAX_CONFIG_BYTES, stdio: ['ignore', 'pipe', 'ignore'], ...this.actAs });
-      if (r.error) fail(`command failed: ${r.error.message}`);
-      text = r.stdout;
-    } else if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(name)) {
-      return fail('only files and exec:// are supported');
-    } else {
-      try {
-        const p = path.resolve(this.facts.cwd, name);
-        this.mayRead(p, opt, opt.key);
-        if (fs.statSync(p).size > MAX_CONFIG_BYTES) fail('file is over the size limit');
-        text = fs.readFileSync(p, 'utf8');
-      } catch (e) {
-        if (e instanceof ConfigError) throw e;
-        return fail(`cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-      }
+    const where = { file: opt.file, line: opt.line, option: opt.key };
+    let bytes: Buffer;
+    try {
+      if (name.startsWith('exec://')) bytes = this.host.exec(name.slice(7), this.facts.cwd, MAX_CONFIG_BYTES);
+      else if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(name)) throw new ConfigError(opt.file, opt.line, `@(${name}): only files and exec:// are supported`, opt.key);
+      else bytes = this.host.readFile(path.resolve(this.facts.cwd, name), MAX_CONFIG_BYTES);
+    } catch (e) {
+      if (e instanceof HostError) throw new ConfigError(where.file, where.line, `@(${name}): ${e.message}`, where.option, e.code);
+      throw e;
     }
+    const text = bytes.toString('utf8');
     const last = text[text.length - 1];
     return last === '\n' || last === '\r' ? text.slice(0, -1) : text;
   }
 
   /** The passes and the late `inherit` loads; returns the options in order. */
   finish(): void {
-    applyPass(this.options, '$', (name) => (name === '' ? undefined : this.env[name]));
-    applyPass(this.options, '@', (name, opt) => this.atRead(name, opt));
+    const grew = (delta: number, o: Opt) => this.grow(delta, { file: o.file, line: o.line, option: o.key });
+    applyPass(this.options, '$', (name) => (name === '' ? undefined : this.env[name]), grew);
+    applyPass(this.options, '@', (name, opt) => this.atRead(name, opt), grew);
     const first = new Map<string, Opt>();
     for (const o of this.options) if (!first.has(o.key)) first.set(o.key, o);
-    applyPass(this.options, '%', (name) => placeholder(name, (k) => first.get(k)?.value));
+    applyPass(this.options, '%', (name) => placeholder(name, (k) => first.get(k)?.value), grew);
     // uwsgi_configure: non-immediate options apply in order; `inherit` appends its file's options at the end
     for (let i = 0; i < this.options.length; i++) {
       const o = this.options[i];
@@ -381,7 +382,7 @@ export class Resolver {
   }
 }
 
-export function resolve(spec: string, opts: LoadOptions = {}): ResolvedConfig {
+export function resolve(spec: string, opts: LoadOptions): ResolvedConfig {
   const r = new Resolver(opts);
   const cmd = '<command line>';
   r.addEnvOptions();

@@ -1,8 +1,11 @@
-// Reading a config file's bytes under the limits uWSGI does not enforce: size, type, UTF-8.
-import * as fs from 'node:fs';
+// A config file's bytes as text, under the limits uWSGI does not enforce: size, type and UTF-8. The bytes come from
+// the host (src/config/host.ts), which reads regular files only and counts what it really read.
 import { ConfigError } from './errors';
 
+/** Per file read (includes, @() files, for-readline lists, exec:// output). */
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+/** The whole resolved option list (keys and values) of one vassal: what the emperor is sent and keeps. */
+export const MAX_RESOLVED_BYTES = 4 * 1024 * 1024;
 
 /** Where a read was asked from, so a missing include names the line that wanted it. */
 export interface ReadOrigin { file: string; line: number; option?: string }
@@ -22,18 +25,8 @@ function firstBadLine(buf: Buffer): number {
   return 1;
 }
 
-/** Reads `path` (already resolved) as UTF-8 text; every failure is a ConfigError pointing at `origin` or the file. */
-export function readConfigText(path: string, shownName: string, origin?: ReadOrigin): string {
-  const blame = (what: string): ConfigError => origin
-    ? new ConfigError(origin.file, origin.line, `${shownName}: ${what}`, origin.option)
-    : new ConfigError(shownName, 0, what);
-  let st: fs.Stats;
-  try { st = fs.statSync(path); } catch (e) { throw blame(`cannot open: ${(e as NodeJS.ErrnoException).code ?? String(e)}`); }
-  if (st.isDirectory()) throw blame('is a directory, not a config file');
-  if (st.size > MAX_CONFIG_BYTES) throw new ConfigError(shownName, 0, `file is ${st.size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`);
-  let buf: Buffer;
-  try { buf = fs.readFileSync(path); } catch (e) { throw blame(`cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`); }
-  if (buf.length > MAX_CONFIG_BYTES) throw new ConfigError(shownName, 0, `file is over the ${MAX_CONFIG_BYTES}-byte limit`);
+/** The file's bytes as UTF-8 text; a bad sequence is a ConfigError at its line. */
+export function decodeConfigText(buf: Buffer, shownName: string): string {
   try {
     return utf8.decode(buf);
   } catch {

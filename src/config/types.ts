@@ -1,4 +1,6 @@
 // The resolved config model: what every consumer (emperor, jail plan compiler, CLI) reads. Never raw text.
+import type { ConfigHost } from './host';
+import type { FactsInput } from './magic';
 
 export interface ConfigOption {
   key: string;
@@ -25,6 +27,8 @@ export interface ResolvedConfig {
 }
 
 export interface LoadOptions {
+  /** Every file read, stat and command of the resolution goes through it, with the vassal's rights. */
+  host: ConfigHost;
   /** Decides if-reload / if-not-reload (uWSGI's UWSGI_RELOADS). Default false. */
   isReload?: boolean;
   /** vassal-set / --set values ("key=value"), applied as uWSGI applies --set before the file. */
@@ -41,18 +45,13 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Directory relative names resolve against (the emperor chdirs into the vassal dir). Default process.cwd(). */
   cwd?: string;
-  /** %b (default: the realpath of `uwsgi` found in PATH, as uWSGI reports its own binary). */
-  binaryPath?: string;
   /** How to read the top-level file. Default: from its extension (.ini, .yml/.yaml, .json/.js, .xml), else ini. */
   format?: ConfigFormat;
   /**
-   * The vassal's credentials (e.g. the file owner under emperor-tyrant): %u %U %g %G, and, when it is not root while
-   * we are, who reads included and @() files (by their mode bits) and runs @(exec://), as uWSGI's vassal process
-   * would. Default: this process's.
+   * Who the vassal is and where it runs, for %u %U %g %G %h %b %k and if-hostname: given by the caller (the
+   * language looks nothing up). Default: this process's uid/gid (names = the numbers), os.hostname(), %b empty.
    */
-  identity?: { uid: number; gid: number; user?: string; group?: string };
-  /** For if-hostname and %h. Default os.hostname(). */
-  hostname?: string;
+  facts?: FactsInput;
 }
 
 export type ConfigFormat = 'ini' | 'yaml' | 'json' | 'xml';

@@ -2,12 +2,16 @@
 import * as fs from 'node:fs';
 import { vassalEnvironment } from '../config';
 import { logger, vassalLogger, type Logger } from '../log';
-import { createMonitor } from '../monitors';
+import { AsyncAgent } from '../agent/async';
+import { createMonitor, MonitorSpecError } from '../monitors';
 import type { Monitor, VassalSource } from '../monitors/types';
+import { binaryRealpath } from '../reader/facts';
+import { ConfigReader } from '../reader/pool';
 import { startStatsServer } from '../stats';
 import { Blacklist } from './blacklist';
 import { CgroupTree } from './cgroup';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
+import { heldAmbientCaps } from '../privileges';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
 import { Vassal, type VassalContext } from './vassal';
 import { packageVersion } from '../package-info';
@@ -22,6 +26,8 @@ export class Emperor {
   private readonly blacklist: Blacklist;
   private readonly log: Logger = logger();
   private cgroups?: CgroupTree;
+  private reader?: ConfigReader;
+  private scanner?: AsyncAgent;
   private stats?: { close(): Promise<void>; address: string };
   private ragnarokAt = 0;
   private mercyTimer?: NodeJS.Timeout;
@@ -37,18 +43,21 @@ export class Emperor {
   async run(): Promise<number> {
     const namespaces = parseCloneFlags(this.opts.useClone);
     if (this.opts.emperor.length === 0) throw new OptionError('no vassal source: give --emperor DIR (or dir://DIR, glob://PATTERN)');
+    // the monitors look at directories through an agent process: a hung mount costs a timeout, never the loop
+    this.scanner = new AsyncAgent({ budgetMs: this.opts.configTimeoutSeconds * 1000 });
     for (const spec of this.opts.emperor) {
       try {
-        this.monitors.push(
-          createMonitor(spec, {
-            nofollow: this.opts.nofollow,
-            tyrantNofollow: this.opts.tyrantNofollow,
-            freqSeconds: this.opts.freqSeconds,
-            extraExtensions: this.opts.extraExtensions,
-          }),
-        );
+        const monitorOpts = {
+          nofollow: this.opts.nofollow,
+          tyrantNofollow: this.opts.tyrantNofollow,
+          freqSeconds: this.opts.freqSeconds,
+          extraExtensions: this.opts.extraExtensions,
+        };
+        this.monitors.push(await createMonitor(spec, monitorOpts, this.scanner));
       } catch (e) {
-        throw new OptionError((e as Error).message);
+        this.scanner.close();
+        if (e instanceof MonitorSpecError) throw new OptionError(e.message);
+        throw e;
       }
     }
     const { tree, reason } = CgroupTree.create();
@@ -56,6 +65,7 @@ export class Emperor {
     if (!tree) this.log.warn({ event: 'no-cgroup', reason }, `cgroup v2 not usable (${reason}): a stop kills the vassal's process group and pid namespace only`);
     this.devNull = fs.openSync('/dev/null', 'r');
     const env = vassalEnvironment(process.env);
+    this.reader = new ConfigReader({ env, budgetMs: this.opts.configTimeoutSeconds * 1000, log: this.log, devNull: this.devNull, capAmbient: heldAmbientCaps() });
     if (this.opts.stats) {
       this.stats = await startStatsServer(this.opts.stats, () => this.snapshot());
       this.log.info({ event: 'stats', address: this.stats.address }, `stats server on ${this.stats.address}`);
@@ -66,6 +76,8 @@ export class Emperor {
       namespaces,
       env,
       devNull: this.devNull,
+      reader: this.reader,
+      binaryPath: binaryRealpath(this.opts.binaryPath, env.PATH),
       makeCgroup: tree ? (name: string) => tree.makeInstanceDir(name) : undefined,
       blacklist: this.blacklist,
       credentialsFor: (src: VassalSource) => this.credentialsFor(src),
@@ -155,6 +167,8 @@ export class Emperor {
     clearTimeout(this.mercyTimer);
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
     this.cgroups?.destroy();
+    this.reader?.close();
+    this.scanner?.close();
     fs.closeSync(this.devNull);
     const finish = () => {
       this.log.info({ event: 'buried', seconds: (Date.now() - this.ragnarokAt) / 1000 }, 'The Emperor is buried.');
@@ -179,6 +193,7 @@ export class Emperor {
       blacklist: this.blacklist.entries(),
       emperor_impl: 'emperor',
       ragnarok: this.ragnarokAt ? 1 : 0,
+      monitor_errors: this.monitors.flatMap((m) => m.errors.map((e) => ({ monitor: m.id, ...e }))),
     };
   }
 }

@@ -3,12 +3,12 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { loadConfig } from '../config';
-import type { LoadOptions, ResolvedConfig } from '../config/types';
+import type { ResolvedConfig } from '../config/types';
 import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
+import type { ConfigReader, ReadResult } from '../reader/pool';
 import { InitLink, compilePlan, initExecutable, isNativeVassal } from '../vassal';
-import type { JailPlan, StepReport } from '../vassal';
+import type { JailPlan, PlanStep, StepReport } from '../vassal';
 import { checkSpawnPrivileges } from '../privileges';
 import { UwsgiChannel } from './protocol';
 import type { EmperorOptions } from './options';
@@ -22,6 +22,10 @@ export interface LaunchContext {
   /** Where the instance's cgroup directory is made; undefined where cgroup v2 is not usable. */
   makeCgroup?: (vassal: string) => string;
   devNull: number;
+  /** Resolves vassal configs off the event loop, with the vassal's rights. */
+  reader: ConfigReader;
+  /** %b of every vassal config: the uWSGI binary, resolved once at start. */
+  binaryPath: string;
 }
 
 export interface InstanceEvents {
@@ -39,10 +43,15 @@ export interface Instance {
   readonly child: native.Child;
   readonly native: boolean;
   readonly cgroup?: string;
-  /** Graceful restart in place: byte 1 to uWSGI; for a native vassal a reload plan run in the same namespaces. */
-  reload(): void;
+  /**
+   * Graceful restart in place: byte 1 to uWSGI; a native vassal runs the reload plan of `next` (its config read
+   * with isReload) in the same namespaces. Throws ConfigError when that plan does not compile.
+   */
+  reload(next?: ReadConfig): void;
   stop(graceful: boolean): void;
   close(): void;
+  /** Native vassals: the jail-plan step the init is running now (for a timeout's message). */
+  currentStep(): PlanStep | undefined;
 }
 
 /** uWSGI's argv flag by extension (emperor.c: .ini -> --ini, .yml/.yaml -> --yaml, .js/.json -> --json, .xml -> --xml). */
@@ -55,36 +64,39 @@ function configFlag(name: string): string {
   return '--config';
 }
 
-function loadOptionsFor(src: MonitorSource, ctx: LaunchContext, isReload: boolean): LoadOptions {
-  return {
+/**
+ * Reads the vassal's config as uWSGI's vassal reads it: by the name the monitor found, relative to the vassal's
+ * directory (so %o is 'app1.ini', not a path), in a reader process, with its owner's rights in tyrant mode.
+ */
+export function requestConfig(src: MonitorSource, ctx: LaunchContext, credentials: Credentials, isReload: boolean): Promise<ReadResult> {
+  const owner = ctx.opts.tyrant ? ownerOf(credentials) : undefined;
+  return ctx.reader.read({
+    spec: src.name,
+    cwd: src.dir,
     isReload,
+    identity: owner ? { uid: owner.uid, gid: owner.gid, groups: owner.groups } : null,
     set: ctx.opts.vassalSet,
     includes: ctx.opts.vassalsInclude,
     includesBefore: ctx.opts.vassalsIncludeBefore,
     inherits: ctx.opts.vassalsInherit,
     inheritsBefore: ctx.opts.vassalsInheritBefore,
-    env: ctx.env,
-    cwd: src.dir,
-    binaryPath: ctx.opts.binaryPath,
-    // a tenant's config reads included and @() files, and runs @(exec://), with its owner's rights, not ours
-    identity: ctx.opts.tyrant ? { uid: src.uid, gid: src.gid } : undefined,
-  };
+    binaryPath: ctx.binaryPath,
+  });
 }
 
-/**
- * Reads the vassal's config as uWSGI's vassal reads it: by the name the monitor found, relative to the vassal's
- * directory (so %o is 'app1.ini', not a path). Throws ConfigError (file, line) for a broken one.
- */
-export function readVassalConfig(src: MonitorSource, ctx: LaunchContext, isReload: boolean): ResolvedConfig {
-  return loadConfig(src.name, loadOptionsFor(src, ctx, isReload));
+/** A config as the reader resolved it, with the shell its hooks run under. */
+export interface ReadConfig {
+  config: ResolvedConfig;
+  shell: string;
 }
 
-export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchContext, credentials: Credentials, on: InstanceEvents): Instance {
+export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext, credentials: Credentials, on: InstanceEvents): Instance {
+  const cfg = read.config;
   const { opts } = ctx;
   const isNative = isNativeVassal(cfg);
   const owner = opts.tyrant ? ownerOf(credentials) : undefined;
   // everything that can fail on the config is decided before any fd or cgroup exists
-  const firstPlan = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true }) : undefined;
+  const firstPlan = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true, shell: read.shell }) : undefined;
   const userns = owner !== undefined && (firstPlan ? wantsUserNamespace(ctx.namespaces, firstPlan) : ctx.namespaces.includes('user'));
   const planFor = (p: JailPlan) => (owner ? tyrantPlan(p, owner, userns) : p);
   const plan = firstPlan && planFor(firstPlan);
@@ -140,9 +152,13 @@ export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchConte
       child,
       native: true,
       cgroup,
-      reload: () => link.reload(planFor(compilePlan(readVassalConfig(src, ctx, true), { vassal: src.name, firstRun: false }))),
+      reload: (next) => {
+        if (!next) throw new TypeError(`vassal ${src.name}: a native reload needs the config read for it`);
+        link.reload(planFor(compilePlan(next.config, { vassal: src.name, firstRun: false, shell: next.shell })));
+      },
       stop: () => link.stop(),
       close: () => link.close(),
+      currentStep: () => link.currentStep(),
     };
   }
   const channel = new UwsgiChannel(socket);
@@ -154,5 +170,6 @@ export function launch(src: MonitorSource, cfg: ResolvedConfig, ctx: LaunchConte
     reload: () => channel.reload(),
     stop: (graceful) => channel.stop(graceful),
     close: () => channel.close(),
+    currentStep: () => undefined,
   };
 }

@@ -23,6 +23,8 @@ export const OPTION_TABLE: OptionSpec[] = [
   { key: 'emperor-curse-tolerance', kind: 'number', def: 30, arg: 'seconds', help: 'mercy: SIGKILL a stopped vassal still alive after this long' },
   { key: 'reload-mercy', kind: 'number', def: 30, arg: 'seconds', help: 'Ragnarok: SIGKILL whatever is still alive after this long' },
   { key: 'emperor-loyal-after', kind: 'number', def: 3, arg: 'seconds', help: 'a vassal that never speaks the protocol is loyal after this much uptime' },
+  { key: 'emperor-config-timeout', kind: 'number', def: 5, arg: 'seconds', help: "time to read one vassal's config, every include and command of it (a hung mount), and for each directory scan" },
+  { key: 'emperor-jail-timeout', kind: 'number', def: 60, arg: 'seconds', help: "a native vassal whose jail plan has not started its app after this long is killed and retried" },
   { key: 'emperor-stats', kind: 'string', aliases: ['emperor-stats-server'], arg: 'addr', help: 'serve JSON stats on host:port or a unix socket path' },
   { key: 'emperor-nofollow', kind: 'bool', help: "use a symlink's own mtime (touch --no-dereference reloads one vassal)" },
   { key: 'emperor-use-clone', kind: 'string', arg: 'flags', help: 'namespaces for every vassal: fs,net,ipc,pid,uts,user' },
@@ -51,6 +53,8 @@ export interface EmperorOptions {
   curseToleranceSeconds: number;
   reloadMercySeconds: number;
   loyalAfterSeconds: number;
+  configTimeoutSeconds: number;
+  jailTimeoutSeconds: number;
   stats?: string;
   nofollow: boolean;
   useClone?: string;
@@ -121,6 +125,11 @@ export function finalizeOptions(raw: RawOptions): EmperorOptions {
     if (!Number.isFinite(n) || n < 0) throw new OptionError(`option --${k}: "${String(v)}" is not a non-negative number`);
     return n;
   };
+  const positive = (k: string) => {
+    const n = num(k);
+    if (n === 0) throw new OptionError(`option --${k}: must be more than 0 seconds`);
+    return n;
+  };
   const bool = (k: string) => last(k) === true;
   const str = (k: string) => {
     const v = last(k);
@@ -135,6 +144,8 @@ export function finalizeOptions(raw: RawOptions): EmperorOptions {
     curseToleranceSeconds: num('emperor-curse-tolerance'),
     reloadMercySeconds: num('reload-mercy'),
     loyalAfterSeconds: num('emperor-loyal-after'),
+    configTimeoutSeconds: positive('emperor-config-timeout'),
+    jailTimeoutSeconds: positive('emperor-jail-timeout'),
     stats: str('emperor-stats'),
     nofollow: bool('emperor-nofollow'),
     useClone: str('emperor-use-clone'),

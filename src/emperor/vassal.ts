@@ -1,27 +1,38 @@
 // One vassal: the state machine that owns every transition of one config source's instances.
 //
-//   throttled/broken/exiled --start--> starting --(app up)--> running --reload--> running
-//        ^                                |                       |
-//        +----------- death -------------+-----------------------+--stop--> stopping --exit--> gone
+//   throttled/broken/exiled --start--> starting --(config read, exec'd, app up)--> running --reload--> running
+//        ^                                |                                            |
+//        +----------- death -------------+--------------------------------------------+--stop--> stopping --exit--> gone
 //
 // Only this class changes a vassal's state; the emperor feeds it events (file changes, signals) and the instance
-// feeds it process events (exit, protocol bytes, jail-plan step reports).
+// feeds it process events (exit, protocol bytes, jail-plan step reports). Nothing here waits: the config is read by
+// the reader processes and the spawn's outcome arrives later, so `starting` covers both.
 import { EventEmitter } from 'node:events';
-import type { ResolvedConfig } from '../config/types';
+import type { ConfigError } from '../config/errors';
 import type { Logger } from '../log';
 import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
-import { INIT_EXIT_STEP_FAILED, type StepReport } from '../vassal';
+import type { ReadResult } from '../reader/pool';
+import type { StepReport } from '../vassal';
 import { FROM_VASSAL } from './protocol';
 import { killCgroup, drainAndRemove } from './cgroup';
-import { launch, readVassalConfig, type Instance, type LaunchContext } from './launch';
-import type { CredentialsOrRefusal } from './tyrant';
+import { launch, requestConfig, type Instance, type LaunchContext } from './launch';
+import type { Credentials, CredentialsOrRefusal } from './tyrant';
 import type { Blacklist } from './blacklist';
 
 export type VassalState = 'starting' | 'running' | 'stopping' | 'throttled' | 'broken' | 'exiled' | 'refused' | 'gone';
 
 /** uWSGI's exit code for "do not respawn me" (UWSGI_EXILE_CODE). */
 const EXILE_CODE = 26;
+
+/** Config read failures worth retrying on their own (a hung mount, no process to be had); others wait for an edit. */
+const TRANSIENT = new Set(['ETIMEDOUT', 'EAGAIN', 'EBUSY']);
+
+/** Why an instance did not come up: its exit then means a broken config, or (transient) a retry after a throttle. */
+interface StartFailure {
+  message: string;
+  transient: boolean;
+}
 
 export interface VassalContext extends LaunchContext {
   blacklist: Blacklist;
@@ -38,11 +49,16 @@ export class Vassal extends EventEmitter {
   private timer?: NodeJS.Timeout;
   private loyalTimer?: NodeJS.Timeout;
   private heartbeatTimer?: NodeJS.Timeout;
+  private jailTimer?: NodeJS.Timeout;
   private removing = false;
   private restartAfterStop = false;
   private setupError?: string;
-  /** This instance's jail plan failed: its exit is a broken config, not an app death. */
-  private planFailed = false;
+  /** The config read in flight for a start (its sequence number), 0 when none: a newer read or a removal voids it. */
+  private reading = 0;
+  private readSeq = 0;
+  private reloadSeq = 0;
+  /** Set when this instance failed to start: decides what its exit means. */
+  private failure?: StartFailure;
   private lastExit?: string;
 
   // uWSGI's per-instance stats fields (reference §6), unix seconds
@@ -102,7 +118,7 @@ export class Vassal extends EventEmitter {
 
   private spawnNow(): void {
     this.clearTimer();
-    if (this.removing || this.instance) return;
+    if (this.removing || this.instance || this.reading) return;
     const creds = this.ctx.credentialsFor(this.source);
     if ('refused' in creds) {
       // once per refusal: touching a file that is still root-owned does not repeat the line
@@ -111,11 +127,32 @@ export class Vassal extends EventEmitter {
       this.setupError = creds.refused;
       return;
     }
-    let cfg: ResolvedConfig;
+    const seq = ++this.readSeq;
+    this.reading = seq;
+    this.state = 'starting';
+    void requestConfig(this.source, this.ctx, creds, false).then((r) => {
+      if (this.reading !== seq) return; // an edit started a newer read, or the vassal went
+      this.reading = 0;
+      if ('error' in r) this.notStarted(r.error);
+      else this.launchWith(r, creds);
+    });
+  }
+
+  private notStarted(err: ConfigError): void {
+    if (err.code === 'ESHUTDOWN') return;
+    if (!TRANSIENT.has(err.code)) return this.brokenBy(err.message);
+    // a hung mount or a missing process: tried again after a throttle that grows, as for a crash loop
+    this.setupError = err.message;
+    this.log.error({ event: 'config-timeout', error: err.message, code: err.code }, `config not read, retrying: ${err.message}`);
+    if (!this.ctx.opts.noBlacklist) this.ctx.blacklist.add(this.name, Date.now());
+    this.start();
+  }
+
+  private launchWith(read: Exclude<ReadResult, { error: ConfigError }>, creds: Credentials): void {
+    for (const w of read.config.warnings) this.log.warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
+    let inst: Instance;
     try {
-      cfg = readVassalConfig(this.source, this.ctx, false);
-      for (const w of cfg.warnings) this.log.warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
-      this.instance = launch(this.source, cfg, this.ctx, creds, {
+      inst = launch(this.source, read, this.ctx, creds, {
         exit: (info) => this.onExit(info),
         protocol: (byte) => this.onProtocol(byte),
         step: (report) => this.onStep(report),
@@ -126,22 +163,55 @@ export class Vassal extends EventEmitter {
       this.brokenBy(describeSetupError(e));
       return;
     }
+    this.instance = inst;
     const now = Date.now();
     this.state = 'starting';
-    this.setupError = undefined;
-    this.planFailed = false;
+    this.failure = undefined;
     this.startedAtMs = now;
     this.firstRun ||= secs(now);
     this.lastRun = secs(now);
     this.cursedAt = 0;
     this.ready = this.accepting = false;
     this.lastHeartbeat = 0;
-    if (!this.instance.native) this.state = 'running';
-    this.log.info({ event: 'spawned', pid: this.pid, native: this.instance.native, cgroup: this.instance.cgroup }, 'vassal spawned');
+    inst.child.started.then(
+      () => {
+        // a uWSGI vassal runs once exec'd; a native one once its init reports the app
+        if (this.instance === inst && !inst.native && this.state === 'starting') this.running();
+      },
+      (err: NativeError) => {
+        if (this.instance !== inst) return;
+        // the exit follows: a setup that hung is retried, any other setup failure is a config to fix
+        this.failure = { message: describeSetupError(err), transient: err.code === 'ETIMEDOUT' };
+        this.log.error({ event: 'setup-error', error: this.failure.message }, `vassal not started: ${this.failure.message}`);
+      },
+    );
+    if (inst.native) this.armJailTimer(inst);
+    this.log.info({ event: 'spawned', pid: this.pid, native: inst.native, cgroup: inst.cgroup }, 'vassal spawned');
     // a program that never speaks the protocol earns loyalty by staying up: a crash after a day of service is
     // then respawned at once instead of being throttled like a start-up crash loop
     const loyalAfter = this.ctx.opts.loyalAfterSeconds * 1000;
     if (!this.loyal) this.loyalTimer = setTimeout(() => this.becomeLoyal('uptime'), loyalAfter);
+  }
+
+  private running(): void {
+    this.state = 'running';
+    this.setupError = undefined;
+  }
+
+  /** A jail plan that does not reach its app in time (a step stuck on a hung mount) is killed and retried. */
+  private armJailTimer(inst: Instance): void {
+    clearTimeout(this.jailTimer);
+    const seconds = this.ctx.opts.jailTimeoutSeconds;
+    this.jailTimer = setTimeout(() => {
+      if (this.instance !== inst) return;
+      const step = inst.currentStep();
+      const where = step ? `${step.origin.file}:${step.origin.line}: ${step.origin.option}: ${step.op}` : 'the vassal init';
+      const message = `${where} did not finish within ${seconds} s (a hung mount?): the vassal is killed and retried`;
+      this.failure = { message, transient: true };
+      this.setupError = message;
+      this.log.error({ event: 'jail-timeout', seconds, step: step?.op, where: step && `${step.origin.file}:${step.origin.line}` }, message);
+      this.killNow();
+    }, seconds * 1000);
   }
 
   private brokenBy(message: string): void {
@@ -164,7 +234,9 @@ export class Vassal extends EventEmitter {
       return;
     }
     if (!this.instance) {
-      // an explicit edit of a throttled, broken or exiled vassal is the admin asking for it now
+      // an explicit edit of a throttled, broken or exiled vassal is the admin asking for it now; a read in flight
+      // is of the old content, so it is read again
+      this.reading = 0;
       this.clearTimer();
       this.spawnNow();
       return;
@@ -172,18 +244,31 @@ export class Vassal extends EventEmitter {
     this.reload('config changed');
   }
 
-  /** Graceful restart in place (file touch, SIGHUP, missed heartbeats). */
+  /** Graceful restart in place (file touch, SIGHUP, missed heartbeats); a native vassal's config is read again. */
   reload(reason: string): void {
     const inst = this.instance;
     if (!inst || this.state === 'stopping') return;
+    if (!inst.native) return this.reloaded(inst, reason, undefined);
+    const creds = this.ctx.credentialsFor(this.source);
+    if ('refused' in creds) return; // an owner change stops the vassal on its own
+    const seq = ++this.reloadSeq;
+    void requestConfig(this.source, this.ctx, creds, true).then((r) => {
+      if (this.instance !== inst || seq !== this.reloadSeq || this.state === 'stopping') return;
+      this.reloaded(inst, reason, r);
+    });
+  }
+
+  private reloaded(inst: Instance, reason: string, read: ReadResult | undefined): void {
     try {
-      inst.reload();
+      if (read && 'error' in read) throw read.error;
+      inst.reload(read);
     } catch (e) {
-      // a config that no longer compiles: keep the running app, show the error
+      // a config that no longer reads or compiles: keep the running app, show the error
       this.setupError = describeSetupError(e);
       this.log.error({ event: 'reload-refused', error: this.setupError }, `reload refused, the running instance is kept: ${this.setupError}`);
       return;
     }
+    if (inst.native) this.armJailTimer(inst);
     this.respawns++;
     this.lastRun = secs(Date.now());
     this.ready = this.accepting = false;
@@ -193,6 +278,7 @@ export class Vassal extends EventEmitter {
   /** The config source is gone: stop for good. */
   remove(): void {
     this.removing = true;
+    this.reading = 0;
     this.clearTimer();
     if (!this.instance) {
       this.finish();
@@ -230,12 +316,12 @@ export class Vassal extends EventEmitter {
       case FROM_VASSAL.spawned:
         this.ready = true;
         this.lastReady = now;
-        if (this.state === 'starting') this.state = 'running';
+        if (this.state === 'starting') this.running();
         break;
       case FROM_VASSAL.accepting:
         this.accepting = true;
         this.lastAccepting = now;
-        if (this.state === 'starting') this.state = 'running';
+        if (this.state === 'starting') this.running();
         break;
       case FROM_VASSAL.loyal:
         this.becomeLoyal('protocol');
@@ -276,15 +362,19 @@ export class Vassal extends EventEmitter {
     else this.log.error(fields, `${where}: ${report.origin.option}: ${report.step} failed: ${report.message}`);
   }
 
-  /** A fatal plan step failed: the init exits, and the vassal is shown as a broken config, not a crash loop. */
+  /**
+   * A fatal plan step failed: the init exits, and the vassal is shown as a broken config, not a crash loop. This
+   * report, not the init's exit code, says so: an app may exit with any code of its own.
+   */
   private onStepFailed(report: StepReport): void {
     const detail = [report.code, report.syscall, report.path].filter(Boolean).join(' ');
-    this.planFailed = true;
-    this.setupError = `${report.origin.file}:${report.origin.line}: ${report.origin.option}: ${report.step} failed${detail ? ` (${detail})` : ''}: ${report.message}`;
+    this.failure = { message: `${report.origin.file}:${report.origin.line}: ${report.origin.option}: ${report.step} failed${detail ? ` (${detail})` : ''}: ${report.message}`, transient: false };
+    this.setupError = this.failure.message;
   }
 
   private onAppStarted(pid: number): void {
-    if (this.state === 'starting') this.state = 'running';
+    clearTimeout(this.jailTimer);
+    if (this.state === 'starting') this.running();
     this.log.info({ event: 'app-started', app_pid: pid }, 'app started');
   }
 
@@ -302,6 +392,7 @@ export class Vassal extends EventEmitter {
     this.instance = undefined;
     clearTimeout(this.loyalTimer);
     clearTimeout(this.heartbeatTimer);
+    clearTimeout(this.jailTimer);
     this.heartbeatTimer = undefined;
     this.clearTimer();
     inst.close();
@@ -313,11 +404,13 @@ export class Vassal extends EventEmitter {
     const stopping = this.state === 'stopping';
     this.log.info({ event: 'exit', code: info.code, signal: info.signal, requested: stopping }, `vassal ${this.lastExit}`);
     this.ready = this.accepting = false;
+    const failure = this.failure;
+    this.failure = undefined;
     if (this.removing) return this.finish();
-    // the init's own exit code says so too, should its last report have been lost with the socket
-    if ((this.planFailed || (inst.native && info.code === INIT_EXIT_STEP_FAILED)) && !stopping) {
-      // a jail-plan step failed: that is a broken config, not an app crash loop
+    if (failure && !failure.transient && !stopping) {
+      // a jail-plan step or the exec failed: that is a broken config, not an app crash loop
       this.state = 'broken';
+      this.setupError = failure.message;
       return;
     }
     if (stopping && this.restartAfterStop) {

@@ -1,22 +1,23 @@
 // dir://: one directory, no recursion (uWSGI's uwsgi_imperial_monitor_directory); vassal names are bare entry names.
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { MonitorOptions } from './types';
+import { MonitorFs, MonitorOptions } from './types';
 import { Candidate, FileMonitor } from './file-monitor';
 import { isVassalFile } from '../config/vassal-env';
 
 export class DirMonitor extends FileMonitor {
   /** `dir` must be the directory's realpath: uWSGI shows and chdirs into that. */
-  constructor(private readonly dir: string, opts: MonitorOptions) {
-    super(dir, dir, opts);
+  constructor(private readonly dir: string, opts: MonitorOptions, fs: MonitorFs) {
+    super(dir, dir, opts, fs);
   }
 
   protected async listCandidates(): Promise<Candidate[] | null> {
     await this.syncWatches([this.dir]);
+    if (this.isHung(this.dir)) return null;
     let names: string[];
     try {
-      names = await fsp.readdir(this.dir);
+      names = await this.fs.readdir(this.dir);
     } catch (err) {
+      if (this.hungOn(this.dir, err)) return null;
       const code = (err as NodeJS.ErrnoException).code;
       // the directory itself is gone: so are its vassals. Any other error (EACCES, EIO on NFS) keeps them running.
       if (code === 'ENOENT' || code === 'ENOTDIR') return [];

@@ -1,10 +1,13 @@
 // The engine shared by the filesystem monitors (dir://, glob://): inotify (fs.watch per directory) for speed, a
 // periodic full rescan as the safety net (inotify overflow, NFS, a watched directory removed and recreated), and one
 // serialized queue of checks so a rescan and a burst of events can never race each other into a wrong add/remove.
-import { watch, promises as fsp, FSWatcher } from 'node:fs';
+// Every listing and stat goes through the injected MonitorFs (an agent process, with a time budget): a path on a
+// hung mount costs one timeout, then is left alone (its vassal kept as it is) until the access that hung is over.
+import { watch, FSWatcher } from 'node:fs';
+import type { HostError } from '../host-error';
 import { logger, Logger } from '../log';
-import { Monitor, MonitorEvents, MonitorOptions, VassalSource } from './types';
-import { mapBatched, SourceStat, statSources } from './stat-source';
+import { Monitor, MonitorEvents, MonitorFs, MonitorOptions, MonitorSpecError, SourceStat, VassalSource } from './types';
+import { mapBatched } from './stat-source';
 
 export interface Candidate {
   name: string;
@@ -46,6 +49,8 @@ export abstract class FileMonitor implements Monitor {
   private queue: Promise<void> = Promise.resolve();
   private fullScanQueued = false;
   private stopped = false;
+  /** Paths whose last access timed out, until that access is over (the stuck agent exited): path -> its error. */
+  private readonly hung = new Map<string, string>();
 
   /** The scanner argument as uWSGI shows it in stats (the "emperor" list and each vassal's "monitor"). */
   readonly id: string;
@@ -55,9 +60,10 @@ export abstract class FileMonitor implements Monitor {
     protected readonly vassalDir: string,
     monitorArg: string,
     protected readonly opts: MonitorOptions,
+    protected readonly fs: MonitorFs,
   ) {
     this.id = monitorArg;
-    if (!(opts.freqSeconds > 0)) throw new Error(`--emperor ${monitorArg}: emperor-freq must be a positive number of seconds, got ${opts.freqSeconds}`);
+    if (!(opts.freqSeconds > 0)) throw new MonitorSpecError(`--emperor ${monitorArg}: emperor-freq must be a positive number of seconds, got ${opts.freqSeconds}`);
     this.log = logger().child({ monitor: monitorArg });
   }
 
@@ -93,6 +99,35 @@ export abstract class FileMonitor implements Monitor {
     this.watchers.clear();
     this.pending.clear();
     this.pendingFullSince = null;
+  }
+
+  /** Paths this monitor cannot look at now (a hung mount), with why. */
+  get errors(): Array<{ path: string; error: string }> {
+    return [...this.hung].map(([path, error]) => ({ path, error }));
+  }
+
+  /** Whether `path` is left alone because an access to it is still stuck. */
+  protected isHung(path: string): boolean {
+    return this.hung.has(path);
+  }
+
+  /**
+   * A timed-out access: said once, the path left alone until the access that hung is over, then looked at again.
+   * Returns false for any other error, for the caller to handle.
+   */
+  protected hungOn(path: string, err: unknown): boolean {
+    const e = err as HostError;
+    if (e?.code !== 'ETIMEDOUT') return false;
+    if (!this.hung.has(path)) {
+      this.hung.set(path, e.message);
+      this.log.error({ event: 'monitor-timeout', path, error: e.message }, `${e.message}: left as it is until it answers`);
+      void (e.settled ?? Promise.resolve()).then(() => {
+        if (!this.hung.delete(path) || !this.events) return;
+        this.log.info({ event: 'monitor-recovered', path }, `${path} answers again`);
+        this.requestRescan();
+      });
+    }
+    return true;
   }
 
   /** Schedules a debounced check of one name. */
@@ -135,17 +170,19 @@ export abstract class FileMonitor implements Monitor {
         this.watchers.delete(dir);
       }
     }
-    const inos = await mapBatched(dirs, STAT_WIDTH, async (d) => {
+    const inos = await mapBatched(dirs, STAT_WIDTH, async (d): Promise<number | null | 'hung'> => {
+      if (this.isHung(d)) return 'hung';
       try {
-        const st = await fsp.stat(d);
-        return st.isDirectory() ? st.ino : null;
-      } catch {
-        return null;
+        return await this.fs.dirIno(d);
+      } catch (err) {
+        return this.hungOn(d, err) ? 'hung' : null;
       }
     });
     if (!this.events) return;
     dirs.forEach((dir, i) => {
       const ino = inos[i];
+      // a directory that does not answer keeps its watch (if any) until it does
+      if (ino === 'hung') return;
       const cur = this.watchers.get(dir);
       if (cur && cur.ino === ino) return;
       if (cur) {
@@ -212,25 +249,48 @@ export abstract class FileMonitor implements Monitor {
   }
 
   private async check(batch: readonly Candidate[]): Promise<void> {
-    const stats = await statSources(batch.map((c) => c.path), this.opts);
-    batch.forEach((c, i) => this.apply(c, stats[i]));
+    for (const [c, st] of await this.statAll(batch)) this.apply(c, st);
   }
 
   private async fullScan(): Promise<void> {
     const cands = await this.listCandidates();
     if (!cands || !this.events) return;
-    const stats = await statSources(cands.map((c) => c.path), this.opts);
     const seen = new Set<string>();
-    cands.forEach((c, i) => {
+    for (const [c, st] of await this.statAll(cands)) {
       seen.add(c.name);
-      this.apply(c, stats[i]);
-    });
-    for (const k of [...this.known.values()]) if (!seen.has(k.name)) this.apply(k, null);
+      this.apply(c, st);
+    }
+    // a vassal under a directory that did not answer is not gone, only unseen
+    for (const k of [...this.known.values()]) if (!seen.has(k.name) && !this.underHung(k.path)) this.apply(k, null);
   }
 
-  private apply(c: Candidate, st: SourceStat | null): void {
+  private underHung(p: string): boolean {
+    for (const h of this.hung.keys()) if (p === h || p.startsWith(h.endsWith('/') ? h : `${h}/`)) return true;
+    return false;
+  }
+
+  /** The stat of each candidate; one that hangs (now or still) is 'hung': its vassal stays as it is. */
+  private async statAll(cands: readonly Candidate[]): Promise<Array<[Candidate, SourceStat | null | 'hung']>> {
+    const asked = cands.filter((c) => !this.isHung(c.path));
+    let answers: Array<SourceStat | HostError | null>;
+    try {
+      answers = await this.fs.statSources(asked.map((c) => c.path), this.opts);
+    } catch (err) {
+      // the agent itself failed (not one path): nothing learned, everything kept
+      this.log.error({ event: 'monitor-error', error: (err as Error).message }, `cannot look at the vassal files: ${(err as Error).message}`);
+      return cands.map((c) => [c, 'hung']);
+    }
+    const byPath = new Map<string, SourceStat | null | 'hung'>();
+    asked.forEach((c, i) => {
+      const a = answers[i];
+      byPath.set(c.path, a instanceof Error ? (this.hungOn(c.path, a) ? 'hung' : null) : a);
+    });
+    return cands.map((c) => [c, byPath.get(c.path) ?? 'hung']);
+  }
+
+  private apply(c: Candidate, st: SourceStat | null | 'hung'): void {
     const ev = this.events;
-    if (!ev) return;
+    if (!ev || st === 'hung') return;
     const old = this.known.get(c.name);
     if (!st) {
       if (!old) return;

@@ -1,8 +1,7 @@
 // glob(3) patterns as uWSGI's glob monitor uses them (no GLOB_PERIOD, no GLOB_BRACE, backslash escapes): '*', '?'
 // and '[...]' ('!' or '^' negates, ranges) within one path segment; a leading '.' only matched by a literal '.'.
-// The walk is written once as a generator that asks for directory listings, so the same code runs synchronously
-// (createMonitor's "is this exactly one directory" decision at start-up) and asynchronously (every rescan).
-import { readdirSync, promises as fsp } from 'node:fs';
+// The walk is written once as a generator that asks for directory listings, answered by the caller's lister (the
+// monitors' MonitorFs: an agent process with a time budget).
 import * as path from 'node:path';
 import { mapBatched } from './stat-source';
 
@@ -144,27 +143,15 @@ function* walk(g: ParsedGlob, cwd: string): Generator<string[], GlobWalk, (strin
   return { matches: prefixes.map((name) => ({ name, path: path.resolve(cwd, name) })), dirs };
 }
 
-export async function expandGlob(g: ParsedGlob, cwd: string, width: number): Promise<GlobWalk> {
-  const it = walk(g, cwd);
-  let step = it.next([]);
-  while (!step.done) {
-    const listings = await mapBatched(step.value, width, (d) => fsp.readdir(d).catch(() => null));
-    step = it.next(listings);
-  }
-  return step.value;
-}
+/** Lists a directory: its entry names, or null when it cannot be listed. */
+export type Lister = (dir: string) => Promise<string[] | null>;
 
-export function expandGlobSync(g: ParsedGlob, cwd: string): GlobWalk {
+export async function expandGlob(g: ParsedGlob, cwd: string, width: number, list: Lister): Promise<GlobWalk> {
   const it = walk(g, cwd);
   let step = it.next([]);
   while (!step.done) {
-    step = it.next(step.value.map((d) => {
-      try {
-        return readdirSync(d);
-      } catch {
-        return null;
-      }
-    }));
+    const listings = await mapBatched(step.value, width, list);
+    step = it.next(listings);
   }
   return step.value;
 }

@@ -1,51 +1,59 @@
 // Chooses the imperial monitor for one --emperor value, by uWSGI's rule (reference §1.1).
-import { existsSync, realpathSync, statSync } from 'node:fs';
-import { Monitor, MonitorOptions } from './types';
+import * as path from 'node:path';
+import { Monitor, MonitorFs, MonitorOptions, MonitorSpecError } from './types';
 import { DirMonitor } from './dir-monitor';
 import { GlobMonitor } from './glob-monitor';
-import { expandGlobSync, hasMagic, parseGlob } from './glob-pattern';
+import { expandGlob, hasMagic, parseGlob } from './glob-pattern';
 
-export type { Monitor, MonitorEvents, MonitorOptions, VassalSource } from './types';
+export type { Monitor, MonitorEvents, MonitorFs, MonitorOptions, VassalSource } from './types';
+export { MonitorSpecError } from './types';
 
-function isDir(p: string): boolean {
+/** true: a directory; false: not one (missing, a file); 'hung': it did not answer (taken as a directory). */
+async function dirState(fs: MonitorFs, p: string): Promise<boolean | 'hung'> {
   try {
-    return statSync(p).isDirectory();
-  } catch {
+    return (await fs.dirIno(p)) !== null;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ETIMEDOUT') return 'hung';
     return false;
   }
 }
 
-function dirMonitor(dir: string, spec: string, opts: MonitorOptions): Monitor {
+async function dirMonitor(dir: string, spec: string, opts: MonitorOptions, fs: MonitorFs): Promise<Monitor> {
   let real: string;
   try {
-    real = realpathSync(dir);
+    real = await fs.realpath(dir);
   } catch (err) {
-    throw new Error(`--emperor ${spec}: ${(err as Error).message}`);
+    // a directory on a hung mount is watched as named; its scans time out until it answers
+    if ((err as { code?: string }).code !== 'ETIMEDOUT') throw new MonitorSpecError(`--emperor ${spec}: ${(err as Error).message}`);
+    real = path.resolve(dir);
   }
-  if (!isDir(real)) throw new Error(`--emperor ${spec}: ${real} is not a directory`);
-  return new DirMonitor(real, opts);
+  if ((await dirState(fs, real)) === false) throw new MonitorSpecError(`--emperor ${spec}: ${real} is not a directory`);
+  return new DirMonitor(real, opts, fs);
 }
 
 /**
  * 'dir://x' and 'glob://x' name their monitor. A plain value is expanded as a glob: exactly one match that is a
  * directory makes a dir monitor on it, anything else (no match, several, a file) a glob monitor; so a directory that
- * does not exist yet is a glob matching nothing, as in uWSGI.
+ * does not exist yet is a glob matching nothing, as in uWSGI. Every look at the filesystem goes through `fs`.
  */
-export function createMonitor(spec: string, opts: MonitorOptions): Monitor {
+export async function createMonitor(spec: string, opts: MonitorOptions, fs: MonitorFs): Promise<Monitor> {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(spec);
+  const cwd = process.cwd();
   if (scheme) {
     const rest = spec.slice(scheme[0].length);
     switch (scheme[1].toLowerCase()) {
       case 'dir':
-        return dirMonitor(rest, spec, opts);
+        return dirMonitor(rest, spec, opts, fs);
       case 'glob':
-        return new GlobMonitor(rest, process.cwd(), opts);
+        return new GlobMonitor(rest, cwd, opts, fs);
       default:
-        throw new Error(`--emperor ${spec}: unknown imperial monitor '${scheme[1]}://' (known: dir://, glob://)`);
+        throw new MonitorSpecError(`--emperor ${spec}: unknown imperial monitor '${scheme[1]}://' (known: dir://, glob://)`);
     }
   }
-  if (!hasMagic(spec)) return isDir(spec) ? dirMonitor(spec, spec, opts) : new GlobMonitor(spec, process.cwd(), opts);
-  const found = expandGlobSync(parseGlob(spec), process.cwd()).matches.filter((m) => existsSync(m.path));
-  if (found.length === 1 && isDir(found[0].path)) return dirMonitor(found[0].path, spec, opts);
-  return new GlobMonitor(spec, process.cwd(), opts);
+  if (!hasMagic(spec)) return (await dirState(fs, path.resolve(cwd, spec))) ? dirMonitor(spec, spec, opts, fs) : new GlobMonitor(spec, cwd, opts, fs);
+  const walk = await expandGlob(parseGlob(spec), cwd, 8, (d) => fs.readdir(d).catch(() => null));
+  const found: string[] = [];
+  for (const m of walk.matches) if (await dirState(fs, m.path)) found.push(m.path);
+  if (found.length === 1 && walk.matches.length === 1) return dirMonitor(found[0], spec, opts, fs);
+  return new GlobMonitor(spec, cwd, opts, fs);
 }

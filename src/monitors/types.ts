@@ -2,6 +2,11 @@
 // a distributed store plugs in beside them by implementing the same three methods.
 import type { HostError } from '../host-error';
 
+/** An --emperor value that names no usable monitor. */
+export class MonitorSpecError extends Error {
+  readonly code = 'EMONITORSPEC';
+}
+
 export interface VassalSource {
   /** The vassal id. dir monitor: the bare entry name ('app1.ini'); glob monitor: the path as the pattern yields it. */
   name: string;
@@ -27,6 +32,8 @@ export interface MonitorEvents {
 
 export interface Monitor {
   readonly id: string;
+  /** Paths it cannot look at now (a hung mount: their vassals are kept as they are), with why. */
+  readonly errors: Array<{ path: string; error: string }>;
   start(events: MonitorEvents): void;
   /** A full rescan now (it also runs every freqSeconds on its own). */
   rescan(): void;

@@ -2,7 +2,6 @@
 // env, asap, shared sockets, pre-jail, [privileged patch], in-jail, unshare, post-jail, chroot, pivot_root,
 // unshare2, as-root, sockets, chdir, uid/gid/groups, cap, as-user, mountpoint checks, [unprivileged patch];
 // as-user-atexit steps are kept by the init for the stop.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfigError } from '../config/errors';
 import type { ConfigOption, ResolvedConfig } from '../config/types';
@@ -76,19 +75,13 @@ function origin(o: ConfigOption): { file: string; line: number; option: string }
   return { file: o.file, line: o.line, option: o.key };
 }
 
-/** The first executable --binsh, as uWSGI picks it; /bin/sh by default. */
-function shellOf(options: ConfigOption[]): string {
+/**
+ * The first --binsh the vassal may execute, as uWSGI picks it; /bin/sh by default. The check is the caller's (the
+ * config reader asks as the vassal), so compiling stays free of file access.
+ */
+export function pickShell(options: readonly ConfigOption[], isExecutable: (file: string) => boolean): string {
   for (const o of options) if (o.key === 'binsh' && isExecutable(o.value)) return o.value;
   return '/bin/sh';
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** "host:port", ":port", "[v6]:port", or a unix path (with '@' for the abstract namespace). */
@@ -121,8 +114,8 @@ function appStep(o: ConfigOption, shell: string, cfg: ResolvedConfig): StepDraft
  * unshare, chroot, pivot_root, socket binding) are left out, their effects stay in the init; the caller loads the config with isReload for
  * if-reload/if-not-reload. Throws ConfigError naming file, line and option.
  */
-export function compilePlan(cfg: ResolvedConfig, opts: { vassal: string; firstRun: boolean }): JailPlan {
-  const b = new PlanBuilder(cfg.options, shellOf(cfg.options));
+export function compilePlan(cfg: ResolvedConfig, opts: { vassal: string; firstRun: boolean; shell: string }): JailPlan {
+  const b = new PlanBuilder(cfg.options, opts.shell);
   const first = opts.firstRun;
   const patches = b.all(...PRIVILEGED, ...UNPRIVILEGED);
   if (patches.length === 0) throw new ConfigError(cfg.file, 0, 'not a native vassal: no privileged-binary-patch[-arg] or unprivileged-binary-patch[-arg]');

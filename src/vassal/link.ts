@@ -36,6 +36,8 @@ export declare interface InitLink {
 export class InitLink extends EventEmitter {
   private readonly reader = new FrameReader();
   private plan: JailPlan | undefined;
+  /** Index of the last step the init reported, in the plan it runs now. */
+  private lastReported = -1;
   private closed = false;
 
   constructor(private readonly socket: net.Socket) {
@@ -53,6 +55,7 @@ export class InitLink extends EventEmitter {
   /** First run: the init executes every step, then runs the app. */
   start(plan: JailPlan): void {
     this.plan = plan;
+    this.lastReported = -1;
     this.send(frame('P', encodePlan(plan.steps)));
   }
 
@@ -60,6 +63,7 @@ export class InitLink extends EventEmitter {
    *  namespaces, starts the app again. */
   reload(plan: JailPlan, mercyMs = DEFAULT_MERCY_MS): void {
     this.plan = plan;
+    this.lastReported = -1;
     this.send(frame('R', Buffer.concat([mercyBody(mercyMs), encodePlan(plan.steps)])));
   }
 
@@ -72,6 +76,11 @@ export class InitLink extends EventEmitter {
     this.socket.destroy();
   }
 
+  /** The step the init is running now, as far as its reports tell (the one after the last reported). */
+  currentStep(): PlanStep | undefined {
+    return this.plan?.steps.find((s, i) => i > this.lastReported && !s.atexit);
+  }
+
   private send(buf: Buffer): void {
     if (!this.closed) this.socket.write(buf);
   }
@@ -80,6 +89,7 @@ export class InitLink extends EventEmitter {
     if (type === 's') {
       const raw = decodeStepReport(body);
       const step = this.plan?.steps[raw.index];
+      if (step && !step.atexit) this.lastReported = Math.max(this.lastReported, raw.index);
       const report: StepReport = {
         index: raw.index,
         ok: raw.ok,

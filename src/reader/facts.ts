@@ -1,0 +1,23 @@
+// What a config's magic variables say about the vassal and the host (%u %U %g %G %h %b), known to the process that
+// resolves it; the config language itself looks nothing up.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import type { FactsInput } from '../config';
+import { resolveExecutable } from '../native';
+import { groupName, userName } from '../tables/passwd';
+
+/** The facts for a vassal running as `identity` (null: as this process). */
+export function vassalFacts(identity: { uid: number; gid: number } | null, binaryPath: string): FactsInput {
+  const uid = identity?.uid ?? process.getuid!();
+  const gid = identity?.gid ?? process.getgid!();
+  return { uid, gid, user: userName(uid), group: groupName(gid), hostname: os.hostname(), binaryPath };
+}
+
+/** %b: the realpath of the uWSGI binary the emperor runs, as uWSGI reports its own; '' when there is none. */
+export function binaryRealpath(binary: string, PATH: string | undefined): string {
+  try {
+    return fs.realpathSync(resolveExecutable(binary, PATH));
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,60 @@
+// The config reader process: resolves vassal configs for the emperor, off its event loop. It holds no state that
+// matters (the emperor kills and restarts it at will), reads every file and runs every command through agents that
+// hold the vassal owner's credentials, and answers with the resolved options or the error with its file and line.
+import * as net from 'node:net';
+import { ConfigError, loadConfig } from '../config';
+import { AgentPool } from '../agent/host';
+import { isNativeVassal, pickShell } from '../vassal';
+import { vassalFacts } from './facts';
+import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadRequest } from './protocol';
+
+const CONTROL_FD = 3;
+
+const agents = new AgentPool({ env: process.env as Record<string, string> });
+
+function answer(req: ReadRequest): ReadAnswer {
+  const host = agents.host(req.identity, req.budgetMs);
+  try {
+    const config = loadConfig(req.spec, {
+      host,
+      cwd: req.cwd,
+      isReload: req.isReload,
+      set: req.set,
+      includes: req.includes,
+      includesBefore: req.includesBefore,
+      inherits: req.inherits,
+      inheritsBefore: req.inheritsBefore,
+      facts: vassalFacts(req.identity, req.binaryPath),
+    });
+    // binsh is looked at only for native vassals, and as the vassal
+    const shell = isNativeVassal(config) ? pickShell(config.options, (p) => host.isExecutable(p)) : '/bin/sh';
+    return { id: req.id, config, shell };
+  } catch (e) {
+    const err = e instanceof ConfigError ? e : new ConfigError(req.spec, 0, `internal error: ${(e as Error).message}`);
+    return { id: req.id, error: { file: err.file, line: err.line, option: err.option, reason: err.reason, code: err.code } };
+  }
+}
+
+function serve(): void {
+  const sock = new net.Socket({ fd: CONTROL_FD, readable: true, writable: true });
+  let buf = '';
+  sock.setEncoding('utf8');
+  sock.on('data', (chunk: string) => {
+    buf += chunk;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const req = JSON.parse(buf.slice(0, nl)) as ReadRequest;
+      buf = buf.slice(nl + 1);
+      let line = JSON.stringify(answer(req));
+      if (line.length > MAX_ANSWER_BYTES) {
+        line = JSON.stringify({ id: req.id, error: { file: req.spec, line: 0, reason: `the resolved config is over ${MAX_ANSWER_BYTES} bytes`, code: 'EFBIG' } });
+      }
+      sock.write(`${line}\n`);
+    }
+  });
+  // the emperor went away (or closed us as idle): nothing left to do
+  sock.on('end', () => process.exit(0));
+  sock.on('error', () => process.exit(0));
+}
+
+serve();
