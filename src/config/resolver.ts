@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { withoutAmbientCaps } from '../privileges';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { formatOfName } from '../tables/formats';
 import { ConfigError } from './errors';
 import { globSync } from './glob';
 import { baseTable, fillTable, processFacts, splitSection, substituteMagic, type MagicTable, type ProcessFacts } from './magic';
@@ -54,11 +55,7 @@ const MAX_INCLUDE_DEPTH = 64;
 
 /** The reader uWSGI picks from how a file name ends. */
 function formatOfPath(file: string): ConfigFormat | undefined {
-  if (file.endsWith('.ini')) return 'ini';
-  if (file.endsWith('.yml') || file.endsWith('.yaml')) return 'yaml';
-  if (file.endsWith('.json') || file.endsWith('.js')) return 'json';
-  if (file.endsWith('.xml')) return 'xml';
-  return undefined;
+  return formatOfName(file);
 }
 
 export function formatFromName(name: string): ConfigFormat | undefined {

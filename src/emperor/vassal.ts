@@ -12,7 +12,7 @@ import type { Logger } from '../log';
 import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
 import { INIT_EXIT_STEP_FAILED, type StepReport } from '../vassal';
-import { FROM_VASSAL } from './protocol';
+import { FROM_VASSAL } from '../tables/protocol';
 import { killCgroup, drainAndRemove } from './cgroup';
 import { launch, readVassalConfig, type Instance, type LaunchContext } from './launch';
 import type { CredentialsOrRefusal } from './tyrant';
