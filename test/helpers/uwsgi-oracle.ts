@@ -1,5 +1,5 @@
 // Real uWSGI as the oracle: `uwsgi ... --show-config` run in a throwaway sandbox (new namespaces, nobody, private
-// /tmp), stopped right after the resolution by an unknown --clock (see shared/corpus/uwsgi-configs/README.md).
+// /tmp), stopped right after the resolution by an unknown --clock (see test/fixtures/corpus/README.md).
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
