@@ -24,7 +24,7 @@ function withoutTrailer(lines: string[] | undefined, dir: string): string[] | un
 
 export function assertUwsgiInstalled(): void {
   try {
-    execFileSync(UWSGI, ['--version'], { stdio: 'pipe' });
+    execFileSync(UWSGI, ['--version'], { stdio: 'pipe', timeout: 30000 });
   } catch (e) {
     throw new Error(`real uWSGI (${UWSGI}) is needed as the oracle and is missing or broken: install uwsgi-core (.ci/run does). ${String(e)}`);
   }
