@@ -30,5 +30,9 @@ function collect(dir) {
 const filter = process.argv.slice(2);
 let files = collect(path.join(root, 'dist/test')).sort();
 if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], { stdio: 'inherit', cwd: root });
+// A hung test fails at this bound instead of hanging CI. Node 20 applies it to each test file as a whole too (the
+// slowest files, emperor.robustness and native.cycles, take about 40 s alone), hence the margin for a busy machine.
+const TEST_TIMEOUT_MS = 180_000;
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', `--test-timeout=${TEST_TIMEOUT_MS}`, '--test-reporter=spec', ...files],
+  { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);

@@ -3,8 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { builtFile } from './package-info';
+import type { Namespace } from './tables/namespaces';
 
-export type Namespace = 'mount' | 'pid' | 'net' | 'ipc' | 'uts' | 'user' | 'cgroup';
+export type { Namespace };
 
 export interface SpawnOptions {
   /** Absolute path given to execve (no PATH search in the child; use resolveExecutable() first). */

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as native from './native';
 import { builtFile } from './package-info';
-import { idOf, supplementaryGroups, userOf } from './emperor/tyrant';
+import { gidOf, supplementaryGroups, uidOf, userOf } from './tables/passwd';
 
 /** Set in the real emperor's environment, so it does not start itself again. */
 const DROPPED_MARKER = 'EMPEROR_PRIVILEGES_DROPPED';
@@ -36,10 +36,10 @@ export interface Target {
 export function resolveTarget(o: PrivilegeOptions): Target | undefined {
   if (o.uid === undefined && o.gid === undefined && o.cap === undefined) return undefined;
   if (o.uid === undefined) throw new PrivilegeError('emperor options gid/cap need uid: the emperor drops its privileges only together with its uid');
-  const uid = idOf(o.uid, '/etc/passwd');
+  const uid = uidOf(o.uid);
   if (uid === undefined) throw new PrivilegeError(`emperor option uid: unknown user '${o.uid}'`);
   const user = userOf(uid);
-  const gid = o.gid !== undefined ? idOf(o.gid, '/etc/group') : user?.gid;
+  const gid = o.gid !== undefined ? gidOf(o.gid) : user?.gid;
   if (gid === undefined) throw new PrivilegeError(o.gid !== undefined ? `emperor option gid: unknown group '${o.gid}'` : `emperor option uid: uid ${uid} has no passwd entry, so give gid too`);
   let caps = 0n;
   for (const name of (o.cap ?? '').split(/[,\s]+/).filter(Boolean)) {

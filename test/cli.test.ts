@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmperorProcess, tmpdir, until } from './helpers/emperor-process';
+import { EmperorProcess, tmpdir } from './helpers/emperor-process';
+import { until } from './helpers/wait';
 
 const CLI = path.resolve(__dirname, '../src/cli.js');
 

@@ -1,4 +1,4 @@
-// The 66 real-world configs that uWSGI 2.0.21 resolved (shared/corpus/uwsgi-configs): each must resolve here to
+// The 66 real-world configs that uWSGI 2.0.21 resolved (test/fixtures/corpus): each must resolve here to
 // exactly the option list uWSGI printed, laid out and run with the same environment as the capture.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -6,10 +6,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { formatShowConfig, loadConfig, type ConfigFormat } from '../src/config';
+import { CONFIG_FILE_TYPES } from '../src/tables/formats';
 import { NOBODY, ORACLE_ENV, showConfigLines } from './helpers/uwsgi-oracle';
 
-// the corpus sits beside the repository (../shared), as the issue names it
-const corpusDir = path.resolve(__dirname, '../../../shared/corpus/uwsgi-configs');
+const corpusDir = path.resolve(__dirname, '../../test/fixtures/corpus');
 
 /** The capture's %I: the inode of the file in the capture machine's layout. */
 const CAPTURED_INODE: Record<string, string> = { 'unbit__uwsgi.it__shortcuts.ini': '1458389' };
@@ -26,8 +26,9 @@ function expectedFor(saved: string, root: string): { format: ConfigFormat; lines
   const cmd = out.split('\n').find((l) => l.startsWith('# uwsgi '));
   assert.ok(cmd, `${saved}: no command line in the capture header`);
   const args = cmd.slice('# uwsgi '.length).split(' ');
-  const at = args.findIndex((a) => a === '--ini' || a === '--yaml' || a === '--json');
-  const format = ({ '--ini': 'ini', '--yaml': 'yaml', '--json': 'json' } as const)[args[at] as '--ini'];
+  const at = args.findIndex((a) => CONFIG_FILE_TYPES.some((t) => t.flag === a));
+  assert.ok(at >= 0, `${saved}: no config file flag in the capture header`);
+  const format = CONFIG_FILE_TYPES.find((t) => t.flag === args[at])!.format;
   const trailing = args.slice(at + 2).filter((a) => a.startsWith('--')).length;
   const leading = args.slice(0, at).filter((a) => a.startsWith('--')).length;
   const lines = showConfigLines(out);

@@ -10,7 +10,7 @@ import { ConfigError, loadConfig } from '../src/config';
 const CASES = 5000;
 const BUDGET_MS = 30_000;
 const FIXTURES = path.resolve(__dirname, '../../test/fixtures/config');
-const CORPUS = path.resolve(__dirname, '../../../shared/corpus/uwsgi-configs');
+const CORPUS = path.resolve(__dirname, '../../test/fixtures/corpus');
 
 /** mulberry32: small, seeded, good enough to spread cases. */
 function prng(seed: number): () => number {

@@ -6,7 +6,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStats } from '../src/stats';
-import { EmperorProcess, httpGet, tmpdir, until } from './helpers/emperor-process';
+import { EmperorProcess, httpGet, tmpdir } from './helpers/emperor-process';
+import { until } from './helpers/wait';
 
 const APP = path.join(__dirname, 'fixtures/vassal/http-app.js');
 
@@ -24,7 +25,7 @@ test('the tutorial fuse-zip vassal: the mount is private, and killing fuse-zip r
   fs.mkdirSync(src);
   fs.writeFileSync(path.join(src, 'index.html'), 'hello from the zip\n');
   const archive = path.join(dir, 'app.zip');
-  execFileSync('zip', ['-q', '-r', archive, '.'], { cwd: src });
+  execFileSync('zip', ['-q', '-r', archive, '.'], { cwd: src, timeout: 30000 });
   const appdir = path.join(dir, 'app');
   fs.mkdirSync(appdir);
   const vassals = path.join(dir, 'vassals');
@@ -50,7 +51,7 @@ test('the tutorial fuse-zip vassal: the mount is private, and killing fuse-zip r
   t.after(async () => {
     await emperor.kill();
     // should the test fail halfway, a FUSE mount must not outlive it
-    if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${appdir} `)) execFileSync('umount', ['-l', appdir]);
+    if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${appdir} `)) execFileSync('umount', ['-l', appdir], { timeout: 30000 });
   });
 
   const serving = () => until(async () => (await httpGet(20551, '127.0.0.1', '/index.html')) === 'hello from the zip\n', 'the app serving the zipped file');

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStats } from '../src/stats';
-import { EmperorProcess, childrenOf, httpGet, tmpdir, until } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, httpGet, tmpdir } from './helpers/emperor-process';
+import { until } from './helpers/wait';
 
 const HELLO = path.resolve(__dirname, '../../examples/apps/hello.js');
 
@@ -61,7 +62,7 @@ test('a native vassal is spawned, reloaded on touch, respawned after kill -9, st
   assert.equal(await httpGet(20501), undefined, 'nothing serves after removal');
 
   emperor.child.kill('SIGTERM');
-  const exit = await emperor.exited;
+  const exit = await emperor.waitExit();
   assert.equal(exit.code, 0);
   assert.equal(emperor.events('buried').length, 1);
 });
@@ -105,7 +106,7 @@ test('a real uWSGI vassal speaks the protocol: ready, loyal after its first requ
   assert.equal(v.deaths, 1);
 
   emperor.child.kill('SIGINT');
-  assert.equal((await emperor.exited).code, 0);
+  assert.equal((await emperor.waitExit()).code, 0);
   assert.deepEqual(emperor.taggedPids(), [], 'Ragnarok leaves no uWSGI process');
 });
 

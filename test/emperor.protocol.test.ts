@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStats } from '../src/stats';
-import { EmperorProcess, tmpdir, until } from './helpers/emperor-process';
+import { EmperorProcess, tmpdir } from './helpers/emperor-process';
+import { until } from './helpers/wait';
 
 const HELPER = path.resolve(__dirname, '../src/vassal/helper.js');
 

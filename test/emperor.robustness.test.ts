@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStats } from '../src/stats';
-import { EmperorProcess, tmpdir, until } from './helpers/emperor-process';
+import { EmperorProcess, tmpdir } from './helpers/emperor-process';
+import { until } from './helpers/wait';
 
 const SLEEPER = "unprivileged-binary-patch-arg = sh -c 'sleep 1000 & exec sleep 1000'\n";
 
@@ -26,7 +27,7 @@ test('the emperor SIGKILLed with 20 vassals running leaves none of their process
   // each native vassal is init + sh-exec'd sleep + a background sleep; each uWSGI vassal a master and two workers
   await until(() => emperor.taggedPids().length >= 18 * 3 + 2 * 3, 'every vassal process up', 20000);
   process.kill(emperor.pid, 'SIGKILL');
-  await emperor.exited;
+  await emperor.waitExit();
   const left = await until(() => emperor.taggedPids().length === 0 && [], 'every vassal process gone', 10000).catch(() => emperor.taggedPids());
   assert.deepEqual(left, [], `processes left behind: ${left.join(' ')}`);
 });
@@ -133,7 +134,7 @@ test('signals: HUP reloads every vassal, USR1 logs each one, TERM is Ragnarok an
   await emperor.waitLog((l) => l.filter((x) => x.event === 'status').length >= 2, 'two status lines');
   assert.match(emperor.events('status')[0].msg, /^vassal instance [ab]\.ini \(last modified \d+\)/);
   process.kill(emperor.pid, 'SIGTERM');
-  const exit = await emperor.exited;
+  const exit = await emperor.waitExit();
   assert.equal(exit.code, 0);
   assert.ok(emperor.events('ragnarok').length === 1 && emperor.events('buried').length === 1);
   assert.deepEqual(emperor.taggedPids(), []);

@@ -5,11 +5,11 @@ import { openFdCount, start, zombieChildren } from './helpers/native-proc';
 
 test('2,000 spawn/exit cycles of /bin/true leak no fd and leave no zombie', async () => {
   const warm = start({ file: '/bin/true', argv: ['true'], env: [] }); // loads the addon, opens libuv's epoll fds
-  await warm.exit;
+  await warm.waitExit();
   const before = openFdCount();
   for (let i = 0; i < 2000; i++) {
     const run = start({ file: '/bin/true', argv: ['true'], env: [] });
-    assert.deepEqual(await run.exit, { code: 0, signal: null });
+    assert.deepEqual(await run.waitExit(), { code: 0, signal: null });
   }
   assert.equal(openFdCount(), before);
   assert.deepEqual(zombieChildren(process.pid), []);

@@ -6,6 +6,7 @@ import { spawn as cpSpawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { SpawnOptions } from '../src/native';
 import { helperScript, killIfAlive, procStat, procStatus, waitChildren, waitGone } from './helpers/native-proc';
+import { within } from './helpers/wait';
 
 /** Starts a Node process that spawns opts through the addon; returns it and the vassal's pid. */
 async function holder(t: { after: (fn: () => Promise<void> | void) => void }, opts: SpawnOptions) {
@@ -14,7 +15,7 @@ async function holder(t: { after: (fn: () => Promise<void> | void) => void }, op
   let out = '';
   proc.stdout!.setEncoding('utf8');
   while (!out.includes('\n')) {
-    const [chunk] = (await Promise.race([once(proc.stdout!, 'data'), once(proc, 'exit')])) as [string];
+    const [chunk] = (await within(Promise.race([once(proc.stdout!, 'data'), once(proc, 'exit')]), 10000, 'the spawner to print the pid')) as [string];
     if (typeof chunk !== 'string') throw new Error('the spawner exited before printing a pid');
     out += chunk;
   }
@@ -27,7 +28,7 @@ async function holder(t: { after: (fn: () => Promise<void> | void) => void }, op
 async function killHolder(proc: ReturnType<typeof cpSpawn>) {
   const exited = once(proc, 'exit');
   proc.kill('SIGKILL');
-  await exited;
+  await within(exited, 10000, `the spawner (pid ${proc.pid}) to die of SIGKILL`);
 }
 
 test('the vassal dies with the Node process that spawned it', async (t) => {

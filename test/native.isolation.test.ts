@@ -44,7 +44,7 @@ test('mount namespace: a tmpfs mounted inside never shows in the host mountinfo'
   assert.ok(inside.includes(` ${dir} `), 'the child mounted its tmpfs');
   assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `));
   run.child.kill('SIGKILL');
-  await run.exit;
+  await run.waitExit();
 });
 
 test('net namespace: only lo', async () => {
@@ -63,7 +63,7 @@ test('user namespace with uid/gid maps: root inside, the mapped uid outside', as
   assert.equal(st.Gid, '100000\t100000\t100000\t100000');
   assert.equal(fs.readFileSync(`/proc/${run.child.pid}/uid_map`, 'utf8').trim().split(/\s+/).join(' '), '0 100000 65536');
   run.child.kill('SIGKILL');
-  await run.exit;
+  await run.waitExit();
 
   const { stdout } = await capture({
     env, file: SH, argv: ['sh', '-c', 'id -u; id -g; cat /proc/self/setgroups'], namespaces: ['user'], uidMap: '0 100000 65536', gidMap: '0 100000 65536', uid: 1000, gid: 1000,
@@ -90,7 +90,7 @@ test('uid, gid, groups, bounding and ambient capabilities, no_new_privs as asked
   assert.equal(st.CapBnd, hex((1n << BigInt(nbs)) | (1n << BigInt(kill))));
   assert.equal(st.NoNewPrivs, '1');
   run.child.kill('SIGKILL');
-  await run.exit;
+  await run.waitExit();
 });
 
 test('without credentials asked, the child keeps root, full caps, its groups and NoNewPrivs 0', async (t) => {
@@ -103,7 +103,7 @@ test('without credentials asked, the child keeps root, full caps, its groups and
   assert.equal(st.CapBnd, procStatus(process.pid).CapBnd);
   assert.equal(st.CapAmb, '0000000000000000');
   run.child.kill('SIGKILL');
-  await run.exit;
+  await run.waitExit();
 });
 
 test('cgroup: the child starts inside the given cgroup v2 directory', async (t) => {
@@ -114,7 +114,7 @@ test('cgroup: the child starts inside the given cgroup v2 directory', async (t) 
   const run = start({ env, file: '/bin/sleep', argv: ['sleep', '100'], cgroup: dir });
   t.after(async () => {
     killIfAlive(run.child.pid);
-    await run.exit;
+    await run.waitExit();
     fs.rmdirSync(dir);
   });
   assert.deepEqual(fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim().split('\n').map(Number), [run.child.pid]);
@@ -140,5 +140,5 @@ test('every namespace asked for is new, every other one is the parent\'s', async
     else assert.equal(its, mine, ns);
   }
   run.child.kill('SIGKILL');
-  await run.exit;
+  await run.waitExit();
 });

@@ -10,6 +10,7 @@ import {
   capabilityNumber, parseMountFlags, resolveExecutable, signalNumber, spawn, type NativeError, type SpawnOptions,
 } from '../src/native';
 import { capture, helperScript, killIfAlive, procStatus, start, waitGone, zombieChildren } from './helpers/native-proc';
+import { within } from './helpers/wait';
 
 const SH = '/bin/sh';
 const base = { env: { PATH: '/usr/bin:/bin' } };
@@ -49,7 +50,7 @@ test('kill() goes through the pidfd; onExit reports the signal; kill after exit 
   const run = start({ ...base, file: '/bin/sleep', argv: ['sleep', '100'] });
   assert.equal(run.child.alive, true);
   assert.equal(run.child.kill('SIGTERM'), true);
-  assert.deepEqual(await run.exit, { code: null, signal: 'SIGTERM' });
+  assert.deepEqual(await run.waitExit(), { code: null, signal: 'SIGTERM' });
   assert.equal(run.child.alive, false);
   assert.equal(run.child.kill('SIGKILL'), false);
 });
@@ -63,7 +64,7 @@ test('the child starts with default dispositions and an empty signal mask', asyn
   assert.equal(st.SigIgn, '0000000000000000');
   assert.equal(st.SigBlk, '0000000000000000');
   run.child.kill('SIGKILL');
-  await run.exit;
+  await run.waitExit();
 });
 
 test('a new session by default, and none when setsid is false', async (t) => {
@@ -75,7 +76,7 @@ test('a new session by default, and none when setsid is false', async (t) => {
   assert.equal(sid(b.child.pid), sid(process.pid));
   a.child.kill('SIGKILL');
   b.child.kill('SIGKILL');
-  await Promise.all([a.exit, b.exit]);
+  await Promise.all([a.waitExit(), b.waitExit()]);
 });
 
 test('setup failures come back as NativeErrors with code, errno, syscall, path and step', async (t) => {
@@ -111,8 +112,8 @@ test('setup failures come back as NativeErrors with code, errno, syscall, path a
 
 test('an unprivileged Node process gets EPERM from clone3 for a namespace, thrown with step clone3', () => {
   const r = spawnSync(process.execPath, [helperScript('native-spawner'), 'try',
-    JSON.stringify({ file: '/bin/true', argv: ['true'], env: [], namespaces: ['net'] })], { uid: 65534, gid: 65534, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
+    JSON.stringify({ file: '/bin/true', argv: ['true'], env: [], namespaces: ['net'] })], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.status, 0, r.error ? String(r.error) : r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { error: { code: 'EPERM', errno: -os.constants.errno.EPERM, syscall: 'clone3', step: 'clone3' } });
 });
 
@@ -129,8 +130,8 @@ test('spawn refuses to run on a worker thread', async () => {
      catch (e) { parentPort.postMessage(e.code); }`,
     { eval: true },
   );
-  const msg = await new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
-  await worker.terminate();
+  const msg = await within(new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); }), 10000, 'the worker\'s answer');
+  await within(worker.terminate(), 10000, 'the worker to stop');
   assert.equal(msg, 'ERR_NOT_MAIN_THREAD');
 });
 
@@ -189,7 +190,7 @@ test('waitGone sees a killed child disappear', async () => {
   const run = start({ ...base, file: '/bin/sleep', argv: ['sleep', '100'] });
   assert.equal(await waitGone(run.child.pid, 50), false);
   run.child.kill('SIGKILL');
-  await run.exit;
+  await run.waitExit();
   assert.equal(await waitGone(run.child.pid, 1000), true);
 });
 

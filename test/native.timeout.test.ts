@@ -19,7 +19,7 @@ test('a setup that hangs is killed after setupTimeout and reported as ETIMEDOUT'
   fs.mkdirSync(path.join(dir, 'src', 'sub'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'src', 'sub', 'f'), 'x');
   fs.mkdirSync(mnt);
-  execFileSync('zip', ['-qr', path.join(dir, 'a.zip'), 'sub'], { cwd: path.join(dir, 'src') });
+  execFileSync('zip', ['-qr', path.join(dir, 'a.zip'), 'sub'], { cwd: path.join(dir, 'src'), timeout: 30000 });
   const daemon = cpSpawn('fuse-zip', ['-f', '-r', path.join(dir, 'a.zip'), mnt], { stdio: 'ignore' });
   t.after(async () => {
     killIfAlive(daemon.pid!);

@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fetchStats, parseStatsAddress, startStatsServer } from '../src/stats';
+import { within } from './helpers/wait';
 
 function tmpdir(t: { after(fn: () => void): void }): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-stats-'));
@@ -127,8 +128,7 @@ test('fetchStats reads a real uWSGI emperor (the layout our stats keep)', async 
     const gone = new Promise((res) => uw.once('exit', res));
     uw.kill('SIGINT'); // Ragnarok
     const timer = setTimeout(() => uw.kill('SIGKILL'), 5000);
-    await gone;
-    clearTimeout(timer);
+    await within(gone, 10000, `the uWSGI emperor (pid ${uw.pid}) to exit`).finally(() => clearTimeout(timer));
   });
   let blob: any = null;
   for (let i = 0; i < 100 && !(blob?.blacklist?.length > 0); i++) {

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmperorProcess, childrenOf, tmpdir, until } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, tmpdir } from './helpers/emperor-process';
+import { until } from './helpers/wait';
 import { createUser, procIdentity } from './helpers/users';
 
 const APP = path.join(__dirname, 'fixtures/vassal/http-app.js');
@@ -31,7 +32,7 @@ test("a tenant's fuse-zip vassal: mounted inside its own user namespace as its o
   fs.mkdirSync(src);
   fs.writeFileSync(path.join(src, 'index.html'), 'hello from the zip\n');
   const archive = path.join(dir, 'app001.zip');
-  execFileSync('zip', ['-q', '-r', archive, '.'], { cwd: src });
+  execFileSync('zip', ['-q', '-r', archive, '.'], { cwd: src, timeout: 30000 });
   fs.chmodSync(archive, 0o644);
   const appdir = path.join(dir, 'app');
   fs.mkdirSync(appdir, { mode: 0o755 });

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmperorProcess, childrenOf, httpGet, tmpdir, until } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, httpGet, tmpdir } from './helpers/emperor-process';
+import { until } from './helpers/wait';
 import { SETUID_SETGID, createUser, procIdentity, type TestUser } from './helpers/users';
 
 const PARANOID_UID = 10000;
@@ -73,7 +74,7 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
   assert.ok(tenants.length >= 4, `the vassals run (${tenants.join(',')})`);
   process.kill(emperorPid, 'SIGKILL');
   await until(() => launcher.taggedPids().length === 0, 'nothing of the tenants left after the emperor is SIGKILLed');
-  assert.equal((await launcher.exited).signal, 'SIGKILL');
+  assert.equal((await launcher.waitExit()).signal, 'SIGKILL');
 });
 
 test('paranoid emperor: SIGTERM is Ragnarok as usual: it buries its vassals and exits 0', async (t) => {
@@ -90,6 +91,6 @@ test('paranoid emperor: SIGTERM is Ragnarok as usual: it buries its vassals and 
   await launcher.waitEvent('app-started', 'app.ini');
   launcher.child.kill('SIGTERM');
   await launcher.waitEvent('buried');
-  assert.equal((await launcher.exited).code, 0);
+  assert.equal((await launcher.waitExit()).code, 0);
   assert.deepEqual(launcher.taggedPids(), []);
 });

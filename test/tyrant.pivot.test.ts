@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmperorProcess, childrenOf, tmpdir, until } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, tmpdir } from './helpers/emperor-process';
+import { until } from './helpers/wait';
 import { createUser, procIdentity } from './helpers/users';
 
 test("a tenant's vassal pivot_roots into its own busybox tree inside its user namespace", async (t) => {

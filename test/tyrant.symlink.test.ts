@@ -7,7 +7,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmperorProcess, childrenOf, tmpdir, until } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, tmpdir } from './helpers/emperor-process';
+import { until } from './helpers/wait';
 import { createUser, procIdentity, type TestUser } from './helpers/users';
 
 interface Setup {

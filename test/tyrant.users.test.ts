@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmperorProcess, childrenOf, httpGet, tmpdir, until } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, httpGet, tmpdir } from './helpers/emperor-process';
+import { until } from './helpers/wait';
 import { createGroup, createUser, procIdentity, type TestUser } from './helpers/users';
 
 const SLEEPER = 'unprivileged-binary-patch-arg = exec sleep 3600';

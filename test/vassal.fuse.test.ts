@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { INIT_EXIT_MOUNTPOINT } from '../src/vassal';
-import { childrenOf, planOf, startInit, tmpdir, waitFor, type RunningInit, get } from './fixtures/vassal/harness';
+import { childrenOf, planOf, startInit, tmpdir, type RunningInit, get } from './fixtures/vassal/harness';
+import { until } from './helpers/wait';
 
 const APP = path.join(__dirname, 'fixtures/vassal/http-app.js');
 const ROOT_DIR = path.resolve(__dirname, '../..');
@@ -18,7 +19,7 @@ function makeZip(dir: string, files: Record<string, string>): string {
   fs.mkdirSync(src);
   for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(src, name), text);
   const archive = path.join(dir, 'app.zip');
-  execFileSync('zip', ['-q', '-r', archive, '.'], { cwd: src });
+  execFileSync('zip', ['-q', '-r', archive, '.'], { cwd: src, timeout: 30000 });
   return archive;
 }
 
@@ -57,7 +58,7 @@ test('fuse-zip app mount: private to the vassal, and a dead FUSE daemon destroys
   const plan = planOf(file, tutorialVassal(dir, archive, appdir, 20210));
 
   const first = startInit(t, plan);
-  await waitFor('ready', () => first.protocol.includes(5));
+  await until(() => first.protocol.includes(5), 'ready');
   assert.equal((await get('http://127.0.0.1:20210/index.html')).body, 'hello from the zip\n');
   assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${appdir} `), false);
   assert.deepEqual(fs.readdirSync(appdir), []);
@@ -65,7 +66,7 @@ test('fuse-zip app mount: private to the vassal, and a dead FUSE daemon destroys
   const [daemon] = fuseDaemons(first, 'fuse-zip');
   assert.ok(daemon, 'fuse-zip runs as a child of the init');
   process.kill(daemon, 'SIGKILL');
-  assert.deepEqual(await first.exited, { code: INIT_EXIT_MOUNTPOINT, signal: null });
+  assert.deepEqual(await first.waitExit(), { code: INIT_EXIT_MOUNTPOINT, signal: null });
   const report = first.steps.find((s) => !s.ok);
   // a dead FUSE daemon answers ENOTCONN (ECONNABORTED once the kernel has aborted the connection)
   assert.deepEqual([report?.step, report?.syscall, report?.path, report?.origin.line], ['mountpoint-check', 'statfs', appdir, 2]);
@@ -74,10 +75,10 @@ test('fuse-zip app mount: private to the vassal, and a dead FUSE daemon destroys
 
   // What the emperor does next: a fresh instance, with the mount back.
   const second = startInit(t, plan);
-  await waitFor('ready again', () => second.protocol.includes(5));
+  await until(() => second.protocol.includes(5), 'ready again');
   assert.equal((await get('http://127.0.0.1:20210/index.html')).body, 'hello from the zip\n');
   second.link.stop(2000);
-  await second.exited;
+  await second.waitExit();
 });
 
 test('a hung (SIGSTOPped) FUSE daemon fails the check within its bound instead of hanging the init', async (t) => {
@@ -87,7 +88,7 @@ test('a hung (SIGSTOPped) FUSE daemon fails the check within its bound instead o
   const appdir = path.join(dir, 'app');
   fs.mkdirSync(appdir);
   const init = startInit(t, planOf(path.join(dir, 'a.ini'), tutorialVassal(dir, archive, appdir, 20212)));
-  await waitFor('ready', () => init.protocol.includes(5));
+  await until(() => init.protocol.includes(5), 'ready');
   const [daemon] = fuseDaemons(init, 'fuse-zip');
   process.kill(daemon, 'SIGSTOP');
   t.after(() => {
@@ -95,7 +96,7 @@ test('a hung (SIGSTOPped) FUSE daemon fails the check within its bound instead o
       process.kill(daemon, 'SIGKILL');
     } catch { /* gone with the namespace */ }
   });
-  assert.deepEqual(await init.exited, { code: INIT_EXIT_MOUNTPOINT, signal: null });
+  assert.deepEqual(await init.waitExit(), { code: INIT_EXIT_MOUNTPOINT, signal: null });
   const report = init.steps.find((s) => !s.ok);
   assert.deepEqual([report?.step, report?.code, report?.path], ['mountpoint-check', 'ETIMEDOUT', appdir]);
 });
@@ -110,13 +111,13 @@ test('exec-as-user-atexit = fusermount -u commits a write through a read-write f
     `exec-as-user-atexit = fusermount -u ${appdir}`,
     `unprivileged-binary-patch-arg = echo new > ${appdir}/new.txt && printf '\\001' >&$UWSGI_EMPEROR_FD && exec sleep 30`,
   ]));
-  await waitFor('the write', () => init.protocol.includes(1));
-  assert.doesNotMatch(execFileSync('zip', ['-sf', archive], { encoding: 'utf8' }), /new\.txt/);
+  await until(() => init.protocol.includes(1), 'the write');
+  assert.doesNotMatch(execFileSync('zip', ['-sf', archive], { encoding: 'utf8', timeout: 30000 }), /new\.txt/);
   init.link.stop(3000);
-  await init.exited;
+  await init.waitExit();
   const atexit = init.steps.find((s) => s.origin.option === 'exec-as-user-atexit');
   assert.equal(atexit?.ok, true);
-  assert.match(execFileSync('zip', ['-sf', archive], { encoding: 'utf8' }), /new\.txt/);
+  assert.match(execFileSync('zip', ['-sf', archive], { encoding: 'utf8', timeout: 30000 }), /new\.txt/);
 });
 
 test('a reload restarts the app in the same namespaces, keeping the FUSE mount and the socket', async (t) => {
@@ -129,30 +130,30 @@ test('a reload restarts the app in the same namespaces, keeping the FUSE mount a
   const file = path.join(dir, 'a.ini');
   const lines = tutorialVassal(dir, archive, appdir, 20213, [`exec-as-root = echo run >> ${counter}`]);
   const init = startInit(t, planOf(file, lines));
-  const firstPid = await init.appStarted;
-  await waitFor('ready', () => init.protocol.includes(5));
+  const firstPid = await init.waitApp();
+  await until(() => init.protocol.includes(5), 'ready');
   const [daemon] = fuseDaemons(init, 'fuse-zip');
   init.protocol.length = 0;
 
   init.link.reload(planOf(file, lines, false), 2000);
-  const secondPid = await waitFor('the new app', () => {
+  const secondPid = await until(() => {
     const started = init.apps.filter((a) => 'pid' in a);
     return started.length === 2 && (started[1] as { pid: number }).pid;
-  });
+  }, 'the new app');
   assert.notEqual(secondPid, firstPid);
-  await waitFor('ready after reload', () => init.protocol.includes(5));
+  await until(() => init.protocol.includes(5), 'ready after reload');
   assert.equal((await get('http://127.0.0.1:20213/index.html')).body, 'kept\n');
   assert.deepEqual(fuseDaemons(init, 'fuse-zip'), [daemon], 'the same FUSE daemon, not a second mount');
   assert.equal(fs.readFileSync(counter, 'utf8'), 'run\nrun\n', 'as-root runs again, pre-jail does not');
   init.link.stop(2000);
-  await init.exited;
+  await init.waitExit();
 });
 
 test('unionfs-fuse copy-on-write roots over one shared base, entered with pivot_root', { timeout: 30000 }, async (t) => {
   const dir = tmpdir(t, 'unionfs');
   const base = path.join(dir, 'base');
-  execFileSync(path.join(ROOT_DIR, 'scripts/make-rootfs.sh'), [base]);
-  const baseListing = execFileSync('find', [base], { encoding: 'utf8' });
+  execFileSync(path.join(ROOT_DIR, 'scripts/make-rootfs.sh'), [base], { timeout: 30000 });
+  const baseListing = execFileSync('find', [base], { encoding: 'utf8', timeout: 30000 });
   const tenant = (name: string, other: string): string[] => {
     const cow = path.join(dir, `cow-${name}`);
     const root = path.join(dir, `root-${name}`);
@@ -170,9 +171,9 @@ test('unionfs-fuse copy-on-write roots over one shared base, entered with pivot_
     ];
   };
   const a = startInit(t, planOf(path.join(dir, 'a.ini'), tenant('a', 'b')));
-  assert.deepEqual(await a.exited, { code: 0, signal: null });
+  assert.deepEqual(await a.waitExit(), { code: 0, signal: null });
   const b = startInit(t, planOf(path.join(dir, 'b.ini'), tenant('b', 'a')));
-  assert.deepEqual(await b.exited, { code: 0, signal: null });
+  assert.deepEqual(await b.waitExit(), { code: 0, signal: null });
 
   assert.equal(fs.readFileSync(path.join(dir, 'cow-a/written-by-a'), 'utf8'), 'a\n');
   assert.equal(fs.readFileSync(path.join(dir, 'cow-b/written-by-b'), 'utf8'), 'b\n');
@@ -180,6 +181,6 @@ test('unionfs-fuse copy-on-write roots over one shared base, entered with pivot_
   assert.equal(fs.existsSync(path.join(dir, 'cow-a/tmp/leak')) || fs.existsSync(path.join(dir, 'cow-b/tmp/leak')), false);
   assert.doesNotMatch(fs.readFileSync(path.join(dir, 'cow-b/tmp/ls-b'), 'utf8'), /written-by-a/);
   assert.match(fs.readFileSync(path.join(dir, 'cow-b/tmp/ls-b'), 'utf8'), /written-by-b/);
-  assert.equal(execFileSync('find', [base], { encoding: 'utf8' }), baseListing, 'the shared base is unchanged');
+  assert.equal(execFileSync('find', [base], { encoding: 'utf8', timeout: 30000 }), baseListing, 'the shared base is unchanged');
   assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(path.join(dir, 'root-a')), false);
 });

@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { INIT_EXIT_STEP_FAILED } from '../src/vassal';
-import { childrenOf, planOf, processState, startInit, tmpdir, waitFor } from './fixtures/vassal/harness';
+import { childrenOf, planOf, processState, startInit, tmpdir } from './fixtures/vassal/harness';
+import { until } from './helpers/wait';
 
 test('an exec-only plan runs the app as pid 2 and the init exits with its status', async (t) => {
   const dir = tmpdir(t, 'exec');
@@ -14,7 +15,7 @@ test('an exec-only plan runs the app as pid 2 and the init exits with its status
     `exec-as-root = echo root-hook $$ > ${out}.hook`,
     `unprivileged-binary-patch-arg = echo "$$ $UWSGI_EMPEROR_FD" > ${out}; printf '\\001\\021' >&$UWSGI_EMPEROR_FD; exit 3`,
   ]));
-  assert.deepEqual(await init.exited, { code: 3, signal: null });
+  assert.deepEqual(await init.waitExit(), { code: 3, signal: null });
   assert.equal(fs.readFileSync(`${out}.hook`, 'utf8'), 'root-hook 2\n');  // the hook ran first, as the init's child
   assert.equal(fs.readFileSync(out, 'utf8'), '3 3\n');  // the app: pid 3 (after the hook), protocol fd 3
   assert.deepEqual(init.steps.map((s) => [s.origin.line, s.origin.option, s.step, s.ok]), [
@@ -34,18 +35,18 @@ test('the init reaps an orphaned grandchild and forwards signals', async (t) => 
   const init = startInit(t, planOf(file, [
     `unprivileged-binary-patch-arg = (sh -c 'sleep 0.2; echo $$ > ${orphan}' &); trap 'echo usr1 >> ${usr1}' USR1; while :; do sleep 0.05; done`,
   ]));
-  await init.appStarted;
+  await init.waitApp();
   const initPid = init.child.pid;
-  await waitFor('the orphan', () => fs.existsSync(orphan) && fs.readFileSync(orphan, 'utf8').endsWith('\n'));
+  await until(() => fs.existsSync(orphan) && fs.readFileSync(orphan, 'utf8').endsWith('\n'), 'the orphan');
   await new Promise((r) => setTimeout(r, 100));
   const kids = childrenOf(initPid);
   assert.equal(kids.length, 1, `init children: ${kids.map((k) => `${k}:${processState(k)}`).join(' ')}`);
   assert.notEqual(processState(kids[0]), 'Z');
 
   init.child.kill('SIGUSR1');
-  await waitFor('SIGUSR1 at the app', () => fs.existsSync(usr1));
+  await until(() => fs.existsSync(usr1), 'SIGUSR1 at the app');
   init.child.kill('SIGTERM');
-  assert.deepEqual(await init.exited, { code: 128 + 15, signal: null });
+  assert.deepEqual(await init.waitExit(), { code: 128 + 15, signal: null });
   assert.deepEqual(init.apps.at(-1), { exit: { code: null, signal: 'SIGTERM' } });
 });
 
@@ -57,24 +58,24 @@ test('without a pid namespace the init is a subreaper and still exits 128+signal
     `exec-as-root = sleep 60 & echo $! > ${daemonPid}`,
     `unprivileged-binary-patch-arg = (sleep 0.1; echo x > ${orphan}) & exec sleep 30`,
   ]), []);
-  await init.appStarted;
+  await init.waitApp();
   const daemon = Number(fs.readFileSync(daemonPid, 'utf8'));
   t.after(() => processState(daemon) && process.kill(daemon, 'SIGKILL'));
-  await waitFor('the orphan', () => fs.existsSync(orphan));
-  await waitFor('the orphan reaped', () => childrenOf(init.child.pid).length === 2);
+  await until(() => fs.existsSync(orphan), 'the orphan');
+  await until(() => childrenOf(init.child.pid).length === 2, 'the orphan reaped');
   assert.ok(childrenOf(init.child.pid).includes(daemon), 'the hook\'s daemon was reparented to the init');
   init.child.kill('SIGINT');
-  assert.deepEqual(await init.exited, { code: 128 + 2, signal: null });
+  assert.deepEqual(await init.waitExit(), { code: 128 + 2, signal: null });
   // SIGKILLed by the init before it exited: at most a zombie for the host's init to reap.
-  await waitFor('the daemon gone with the vassal', () => ['Z', undefined].includes(processState(daemon)) || undefined, 2000);
+  await until(() => ['Z', undefined].includes(processState(daemon)) || undefined, 'the daemon gone with the vassal', 2000);
 });
 
 test('stop() sends SIGTERM to the app and the init exits', async (t) => {
   const dir = tmpdir(t, 'stop');
   const init = startInit(t, planOf(path.join(dir, 'a.ini'), ['unprivileged-binary-patch-arg = exec sleep 30']));
-  await init.appStarted;
+  await init.waitApp();
   init.link.stop(2000);
-  assert.deepEqual(await init.exited, { code: 128 + 15, signal: null });
+  assert.deepEqual(await init.waitExit(), { code: 128 + 15, signal: null });
 });
 
 test('an app that ignores SIGTERM is killed after the mercy', async (t) => {
@@ -82,18 +83,18 @@ test('an app that ignores SIGTERM is killed after the mercy', async (t) => {
   const init = startInit(t, planOf(path.join(dir, 'a.ini'), [
     `unprivileged-binary-patch-arg = trap '' TERM; printf '\\001' >&$UWSGI_EMPEROR_FD; while :; do sleep 0.05; done`,
   ]));
-  await waitFor('the trap', () => init.protocol.includes(1));
+  await until(() => init.protocol.includes(1), 'the trap');
   init.link.stop(200);
-  assert.deepEqual(await init.exited, { code: 128 + 9, signal: null });
+  assert.deepEqual(await init.waitExit(), { code: 128 + 9, signal: null });
 });
 
 test('when the emperor goes away the init kills the app and exits', async (t) => {
   const dir = tmpdir(t, 'lost');
   const init = startInit(t, planOf(path.join(dir, 'a.ini'), ['unprivileged-binary-patch-arg = exec sleep 30']));
-  await init.appStarted;
-  const appHostPid = await waitFor('the app process', () => childrenOf(init.child.pid)[0]);
+  await init.waitApp();
+  const appHostPid = await until(() => childrenOf(init.child.pid)[0], 'the app process');
   init.link.close();
-  const e = await init.exited;
+  const e = await init.waitExit();
   assert.notEqual(e.code, 0);
   assert.equal(processState(appHostPid), undefined);
 });
@@ -107,7 +108,7 @@ test('a failing hook command stops the vassal with the step-failed exit code, na
     `exec-as-user = touch ${ran}`,
     'unprivileged-binary-patch-arg = exec sleep 30',
   ]));
-  assert.deepEqual(await init.exited, { code: INIT_EXIT_STEP_FAILED, signal: null });
+  assert.deepEqual(await init.waitExit(), { code: INIT_EXIT_STEP_FAILED, signal: null });
   assert.equal(init.failed.length, 1);
   assert.equal(init.reportsAtExit, 1, 'the report is read before the exit can be seen');
   const f = init.failed[0];
@@ -120,7 +121,7 @@ test('a failing hook command stops the vassal with the step-failed exit code, na
 test('an app that cannot be executed is reported as a failed step with ENOENT', async (t) => {
   const dir = tmpdir(t, 'enoent');
   const init = startInit(t, planOf(path.join(dir, 'a.ini'), [`unprivileged-binary-patch = ${dir}/missing-program`]));
-  assert.deepEqual(await init.exited, { code: INIT_EXIT_STEP_FAILED, signal: null });
+  assert.deepEqual(await init.waitExit(), { code: INIT_EXIT_STEP_FAILED, signal: null });
   assert.equal(init.failed.length, 1);
   assert.deepEqual([init.failed[0].step, init.failed[0].code, init.failed[0].syscall, init.failed[0].path], ['app', 'ENOENT', 'execve', `${dir}/missing-program`]);
 });

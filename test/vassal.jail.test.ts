@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { ConfigError } from '../src/config/errors';
 import { INIT_EXIT_STEP_FAILED } from '../src/vassal';
-import { planOf, startInit, tmpdir, waitFor, get } from './fixtures/vassal/harness';
+import { planOf, startInit, tmpdir, get } from './fixtures/vassal/harness';
+import { until } from './helpers/wait';
 
 const APP = path.join(__dirname, 'fixtures/vassal/http-app.js');
 const ROOT_DIR = path.resolve(__dirname, '../..');
@@ -28,8 +29,8 @@ test('a vassal mounts inside its own namespace, drops to nobody with a capabilit
     'cap = net_bind_service',
     `unprivileged-binary-patch-arg = exec ${process.execPath} ${APP} ${mnt}`,
   ]));
-  await init.appStarted;
-  await waitFor('ready', () => init.protocol.includes(5));
+  await init.waitApp();
+  await until(() => init.protocol.includes(5), 'ready');
   const who = JSON.parse((await get('http://127.0.0.1:20201/whoami')).body);
   assert.equal(who.uid, 65534);
   assert.equal(who.gid, 65534);
@@ -39,9 +40,9 @@ test('a vassal mounts inside its own namespace, drops to nobody with a capabilit
   assert.equal((await get('http://127.0.0.1:20201/hello')).body, 'mounted');
   // The tmpfs exists only in the vassal's mount namespace.
   assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${mnt} `), false);
-  await waitFor('loyal', () => init.protocol.includes(17));
+  await until(() => init.protocol.includes(17), 'loyal');
   init.link.stop(2000);
-  assert.deepEqual(await init.exited, { code: 0, signal: null });
+  assert.deepEqual(await init.waitExit(), { code: 0, signal: null });
 });
 
 test('as-user hooks run with the vassal user\'s identity', async (t) => {
@@ -53,7 +54,7 @@ test('as-user hooks run with the vassal user\'s identity', async (t) => {
     `hook-as-user = mkdir:${dir}/denied`,
     'unprivileged-binary-patch-arg = exec sleep 30',
   ]));
-  assert.deepEqual(await init.exited, { code: INIT_EXIT_STEP_FAILED, signal: null });
+  assert.deepEqual(await init.waitExit(), { code: INIT_EXIT_STEP_FAILED, signal: null });
   assert.deepEqual([init.failed[0].step, init.failed[0].code, init.failed[0].syscall, init.failed[0].path], ['mkdir', 'EACCES', 'mkdir', `${dir}/denied`]);
 });
 
@@ -66,9 +67,9 @@ test('http-socket on port 80 in a net namespace serves from an unprivileged uid'
     'gid = nogroup',
     `unprivileged-binary-patch-arg = exec ${process.execPath} ${APP} /`,
   ]), ['pid', 'mount', 'net']);
-  await init.appStarted;
-  await waitFor('ready', () => init.protocol.includes(5));
-  const out = execFileSync('nsenter', ['-t', String(init.child.pid), '-n', 'busybox', 'wget', '-qO-', 'http://127.0.0.1:80/whoami'], { encoding: 'utf8' });
+  await init.waitApp();
+  await until(() => init.protocol.includes(5), 'ready');
+  const out = execFileSync('nsenter', ['-t', String(init.child.pid), '-n', 'busybox', 'wget', '-qO-', 'http://127.0.0.1:80/whoami'], { encoding: 'utf8', timeout: 30000 });
   const who = JSON.parse(out);
   assert.equal(who.uid, 65534);
   assert.equal(who.capEff, '0000000000000000');
@@ -78,7 +79,7 @@ test('http-socket on port 80 in a net namespace serves from an unprivileged uid'
 test('pivot_root into a busybox rootfs with /proc remounted, /dev bound and the old root detached', async (t) => {
   const dir = tmpdir(t, 'pivot');
   const root = path.join(dir, 'root');
-  execFileSync(path.join(ROOT_DIR, 'scripts/make-rootfs.sh'), [root]);
+  execFileSync(path.join(ROOT_DIR, 'scripts/make-rootfs.sh'), [root], { timeout: 30000 });
   const init = startInit(t, planOf(path.join(dir, 'a.ini'), [
     `hook-pre-jail = mount:none ${root} ${root} bind`,
     `pivot_root = ${root} ${root}/.old_root`,
@@ -89,7 +90,7 @@ test('pivot_root into a busybox rootfs with /proc remounted, /dev bound and the 
     'gid = nogroup',
     "unprivileged-binary-patch-arg = { id -u; ls /; cat /proc/1/comm; ls /.old_root | wc -l; test -c /dev/null && echo dev; } > /tmp/out",
   ]));
-  assert.deepEqual(await init.exited, { code: 0, signal: null });
+  assert.deepEqual(await init.waitExit(), { code: 0, signal: null });
   const out = fs.readFileSync(path.join(root, 'tmp/out'), 'utf8').split('\n');
   assert.equal(out[0], '65534');  // 'nobody' resolved from the jail's own /etc/passwd
   assert.ok(out.includes('bin') && out.includes('etc') && !out.includes('usr'), out.join(' '));
@@ -111,7 +112,7 @@ test('each failure mode names its step, syscall and errno', async (t) => {
   ];
   for (const [what, lines, expected] of cases) {
     const init = startInit(t, planOf(file, [...lines, 'unprivileged-binary-patch-arg = exec sleep 30']));
-    assert.deepEqual(await init.exited, { code: INIT_EXIT_STEP_FAILED, signal: null }, what);
+    assert.deepEqual(await init.waitExit(), { code: INIT_EXIT_STEP_FAILED, signal: null }, what);
     assert.equal(init.failed.length, 1, what);
     const f = init.failed[0];
     assert.deepEqual([f.step, f.code, f.syscall, f.path], expected, what);
@@ -151,7 +152,7 @@ test('sockets arrive in plan order from fd 3, named in LISTEN_FDNAMES, with the 
     `unprivileged-binary-patch-arg = echo "$LISTEN_FDS $LISTEN_FDNAMES $UWSGI_EMPEROR_FD $LISTEN_PID $$" > ${out}; ls /proc/self/fd > ${out}.fds; ` +
       `readlink /proc/self/fd/3 /proc/self/fd/4 /proc/self/fd/5 >> ${out}.fds`,
   ]));
-  assert.deepEqual(await init.exited, { code: 0, signal: null });
+  assert.deepEqual(await init.waitExit(), { code: 0, signal: null });
   const [fds, names, emperorFd, listenPid, pid] = fs.readFileSync(out, 'utf8').trim().split(' ');
   assert.deepEqual([fds, names, emperorFd], ['2', 'shared-socket:socket', '5']);  // shared sockets are bound first
   assert.equal(listenPid, pid);

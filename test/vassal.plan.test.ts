@@ -59,6 +59,8 @@ test('the privileged patch runs right after pre-jail, as root, as in uWSGI', () 
   const plan = planOf('/v/p.ini', ['exec-pre-jail = echo pre', 'uid = nobody', 'exec-as-root = echo later', 'privileged-binary-patch = /usr/bin/myapp']);
   assert.deepEqual(plan.steps.map((s) => `${s.origin.line}:${s.op}`), ['1:exec', '4:app']);
   assert.deepEqual(plan.steps[1].args, ['/usr/bin/myapp', '--ini', '/v/p.ini']);
+  // an --emperor-extra-extension file: uWSGI's emperor runs it with --config, and so does the patch
+  assert.deepEqual(planOf('/v/p.conf', ['privileged-binary-patch = /usr/bin/myapp']).steps[0].args, ['/usr/bin/myapp', '--config', '/v/p.conf']);
 });
 
 test('formatPlan shows one step per line with file:line, hiding private hooks', () => {

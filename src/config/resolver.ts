@@ -2,6 +2,7 @@
 // add_exported_option): env options, then the command line with config files expanded inline and logic blocks
 // decided as each line is read, then the $() @() %() passes, then `inherit` files appended.
 import * as path from 'node:path';
+import { formatOfName } from '../tables/formats';
 import { ConfigError } from './errors';
 import { globSync } from './glob';
 import { HostError, type ConfigHost } from './host';
@@ -52,11 +53,7 @@ const MAX_INCLUDE_DEPTH = 64;
 
 /** The reader uWSGI picks from how a file name ends. */
 function formatOfPath(file: string): ConfigFormat | undefined {
-  if (file.endsWith('.ini')) return 'ini';
-  if (file.endsWith('.yml') || file.endsWith('.yaml')) return 'yaml';
-  if (file.endsWith('.json') || file.endsWith('.js')) return 'json';
-  if (file.endsWith('.xml')) return 'xml';
-  return undefined;
+  return formatOfName(file);
 }
 
 export function formatFromName(name: string): ConfigFormat | undefined {

@@ -1,4 +1,5 @@
 // What the emperor hands a vassal besides its file: the environment rewrite and the vassal file name rule.
+import { isConfigExtension } from '../tables/formats';
 
 /**
  * UWSGI_VASSAL_xxx=v becomes UWSGI_xxx=v, as Emperor.rst says (uWSGI 2.0.21's code reads a shifted env slot and
@@ -16,11 +17,9 @@ export function vassalEnvironment(env: NodeJS.ProcessEnv): Record<string, string
   return out;
 }
 
-const VASSAL_EXTENSIONS = ['.xml', '.ini', '.yml', '.yaml', '.js', '.json'];
-
 /** uwsgi_emperor_is_valid: a known (or extra) extension and a name shorter than 255 bytes. */
 export function isVassalFile(name: string, extraExtensions: string[] = []): boolean {
-  if (!VASSAL_EXTENSIONS.some((e) => name.endsWith(e)) && !extraExtensions.some((e) => e !== '' && name.endsWith(e))) return false;
+  if (!isConfigExtension(name) && !extraExtensions.some((e) => e !== '' && name.endsWith(e))) return false;
   return Buffer.byteLength(name) < 255;
 }
 

@@ -2,7 +2,6 @@
 // vassal (our init executing the jail plan). Both come back as an Instance with the same channel surface.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import * as path from 'node:path';
 import type { ResolvedConfig } from '../config/types';
 import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
@@ -10,6 +9,7 @@ import type { ConfigReader, ReadResult } from '../reader/pool';
 import { InitLink, compilePlan, initExecutable, isNativeVassal } from '../vassal';
 import type { JailPlan, PlanStep, StepReport } from '../vassal';
 import { checkSpawnPrivileges } from '../privileges';
+import { configFlagOf } from '../tables/formats';
 import { UwsgiChannel } from './protocol';
 import type { EmperorOptions } from './options';
 import { ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials } from './tyrant';
@@ -52,16 +52,6 @@ export interface Instance {
   close(): void;
   /** Native vassals: the jail-plan step the init is running now (for a timeout's message). */
   currentStep(): PlanStep | undefined;
-}
-
-/** uWSGI's argv flag by extension (emperor.c: .ini -> --ini, .yml/.yaml -> --yaml, .js/.json -> --json, .xml -> --xml). */
-function configFlag(name: string): string {
-  const ext = path.extname(name).toLowerCase();
-  if (ext === '.ini') return '--ini';
-  if (ext === '.yml' || ext === '.yaml') return '--yaml';
-  if (ext === '.js' || ext === '.json') return '--json';
-  if (ext === '.xml') return '--xml';
-  return '--config';
 }
 
 /**
@@ -108,7 +98,7 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
         ...opts.vassalsInheritBefore.flatMap((f) => ['--inherit', f]),
         ...opts.vassalsIncludeBefore.flatMap((f) => ['--include', f]),
         ...opts.vassalSet.flatMap((kv) => ['--set', kv]),
-        configFlag(src.name),
+        configFlagOf(src.name),
         src.name,
         ...opts.vassalsInherit.flatMap((f) => ['--inherit', f]),
         ...opts.vassalsInclude.flatMap((f) => ['--include', f]),

@@ -1,6 +1,7 @@
 // The emperor's options: one table serves the command line (commander) and the emperor's own config file
 // (--ini/--yaml/--json, read with the vassal config reader), so a user's existing emperor.ini works unchanged.
 import type { ConfigOption } from '../config/types';
+import { NAMESPACE_WORDS, namespaceOf, type Namespace } from '../tables/namespaces';
 
 type Kind = 'list' | 'string' | 'number' | 'bool';
 
@@ -166,18 +167,13 @@ export function finalizeOptions(raw: RawOptions): EmperorOptions {
   };
 }
 
-/** uWSGI's namespace words (utils.c uwsgi_unshare_list) mapped onto the addon's names. */
-const CLONE_WORDS: Record<string, 'mount' | 'pid' | 'net' | 'ipc' | 'uts' | 'user' | 'cgroup'> = {
-  fs: 'mount', ns: 'mount', mount: 'mount', mnt: 'mount',
-  pid: 'pid', net: 'net', ipc: 'ipc', uts: 'uts', user: 'user', cgroup: 'cgroup',
-};
-
-export function parseCloneFlags(words: string | undefined): Array<(typeof CLONE_WORDS)[string]> {
+/** emperor-use-clone's uWSGI words as the namespaces spawn() creates. */
+export function parseCloneFlags(words: string | undefined): Namespace[] {
   if (!words) return [];
-  const out = new Set<(typeof CLONE_WORDS)[string]>();
+  const out = new Set<Namespace>();
   for (const w of words.split(/[,\s]+/).filter(Boolean)) {
-    const ns = CLONE_WORDS[w];
-    if (!ns) throw new OptionError(`emperor-use-clone: unknown namespace "${w}" (known: ${Object.keys(CLONE_WORDS).join(', ')})`);
+    const ns = namespaceOf(w);
+    if (!ns) throw new OptionError(`emperor-use-clone: unknown namespace "${w}" (known: ${NAMESPACE_WORDS.join(', ')})`);
     out.add(ns);
   }
   return [...out];

@@ -1,20 +1,7 @@
-// The uWSGI emperor protocol: one byte per message on the UWSGI_EMPEROR_FD socketpair (reference §2.1).
+// The uWSGI emperor protocol with a real uWSGI vassal: one byte per message on the UWSGI_EMPEROR_FD socketpair.
 import { EventEmitter } from 'node:events';
 import type * as net from 'node:net';
-
-/** Emperor -> vassal. */
-export const TO_VASSAL = { stop: 0, reload: 1, gracefulStop: 2 } as const;
-
-/** Vassal -> emperor. */
-export const FROM_VASSAL = {
-  spawned: 1,
-  configRequest: 2,
-  accepting: 5,
-  loyal: 17,
-  voluntaryShutdown: 22,
-  heartbeat: 26,
-  broodlordSos: 30,
-} as const;
+import { TO_VASSAL } from '../tables/protocol';
 
 /** The channel to a real uWSGI instance: raw protocol bytes both ways. */
 export class UwsgiChannel extends EventEmitter {

@@ -2,10 +2,11 @@
 // A tenant's file never buys more than its owner has on the host: its own uid/gid/cap options cannot raise it, its
 // as-root work runs only as root of its own user namespace (mapped to the owner), and no_new_privs keeps setuid
 // binaries from giving it more.
-import * as fs from 'node:fs';
 import { ConfigError } from '../config';
 import type { VassalSource } from '../monitors/types';
 import type { Namespace, SpawnOptions } from '../native';
+import { CLONE_NEWUSER } from '../tables/namespaces';
+import { gidOf, supplementaryGroups, uidOf } from '../tables/passwd';
 import type { JailPlan, PlanStep } from '../vassal';
 
 /** The credentials a vassal is spawned with (nothing outside tyrant mode: it inherits the emperor's). */
@@ -34,39 +35,6 @@ export function tyrantCredentials(src: VassalSource): CredentialsOrRefusal {
 export function ownerOf(creds: Credentials): Owner | undefined {
   return creds.uid === undefined || creds.gid === undefined ? undefined : { uid: creds.uid, gid: creds.gid, groups: creds.groups ?? [creds.gid] };
 }
-
-function readTable(file: string): string[][] {
-  try {
-    return fs.readFileSync(file, 'utf8').split('\n').map((l) => l.split(':'));
-  } catch {
-    return []; // no passwd/group files: numeric ids only
-  }
-}
-
-/** A uid's passwd entry (name, primary gid), if it has one. */
-export function userOf(uid: number): { name: string; gid: number } | undefined {
-  const f = readTable('/etc/passwd').find((e) => e.length >= 4 && Number(e[2]) === uid);
-  return f ? { name: f[0], gid: Number(f[3]) } : undefined;
-}
-
-/** The owner's supplementary groups, as initgroups would give them (read from /etc/group, no NSS modules). */
-export function supplementaryGroups(uid: number, gid: number): number[] {
-  const groups = new Set<number>([gid]);
-  const user = userOf(uid)?.name;
-  if (user) {
-    for (const f of readTable('/etc/group')) if (f.length >= 4 && f[3].split(',').includes(user)) groups.add(Number(f[2]));
-  }
-  return [...groups];
-}
-
-/** A uid/gid option's value as a number: numeric, or a name from /etc/passwd (/etc/group); undefined if unknown. */
-export function idOf(value: string, table: '/etc/passwd' | '/etc/group'): number | undefined {
-  if (/^\d+$/.test(value)) return Number(value);
-  const f = readTable(table).find((e) => e[0] === value);
-  return f ? Number(f[2]) : undefined;
-}
-
-const CLONE_NEWUSER = 0x10000000;
 
 // Options whose work uWSGI does as root (reference §9.5: the phases before the privilege drop, the jail itself).
 const AS_ROOT_PHASE = /^(?:hook|exec|mount|umount)-(?:asap|pre-jail|in-jail|post-jail|as-root)$/;
@@ -122,14 +90,14 @@ export function tyrantPlan(plan: JailPlan, owner: Owner, userns: boolean): JailP
 
 function checkCredsStep(step: PlanStep, owner: Owner): void {
   const [uid, gid, addGids] = step.args;
-  if (uid && idOf(uid, '/etc/passwd') !== owner.uid) {
+  if (uid && uidOf(uid) !== owner.uid) {
     refuse(step, `uid '${uid}' in tyrant mode: the vassal runs as its file's owner (uid ${owner.uid}) and cannot choose another user; remove the option or name the owner`);
   }
-  if (gid && idOf(gid, '/etc/group') !== owner.gid) {
+  if (gid && gidOf(gid) !== owner.gid) {
     refuse(step, `gid '${gid}' in tyrant mode: the vassal runs with its file's group (gid ${owner.gid}); remove the option or name that group`);
   }
   for (const g of (addGids ?? '').split(',').filter(Boolean)) {
-    const id = idOf(g, '/etc/group');
+    const id = gidOf(g);
     if (id === undefined || !owner.groups.includes(id)) {
       refuse(step, `add-gid '${g}' in tyrant mode: the vassal gets its owner's groups (${owner.groups.join(',')}) and no others`);
     }

@@ -14,7 +14,7 @@ import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
 import type { ReadResult } from '../reader/pool';
 import type { StepReport } from '../vassal';
-import { FROM_VASSAL } from './protocol';
+import { FROM_VASSAL } from '../tables/protocol';
 import { killCgroup, drainAndRemove } from './cgroup';
 import { launch, requestConfig, type Instance, type LaunchContext } from './launch';
 import type { Credentials, CredentialsOrRefusal } from './tyrant';

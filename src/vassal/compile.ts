@@ -2,10 +2,11 @@
 // env, asap, shared sockets, pre-jail, [privileged patch], in-jail, unshare, post-jail, chroot, pivot_root,
 // unshare2, as-root, sockets, chdir, uid/gid/groups, cap, as-user, mountpoint checks, [unprivileged patch];
 // as-user-atexit steps are kept by the init for the stop.
-import * as path from 'node:path';
 import { ConfigError } from '../config/errors';
 import type { ConfigOption, ResolvedConfig } from '../config/types';
 import { capabilityNumber } from '../native';
+import { configFlagOf } from '../tables/formats';
+import { cloneFlagOf, UNSHARE_WORDS } from '../tables/namespaces';
 import { execStep, hookStep, mountStep, type StepDraft, umountStep } from './hooks';
 import type { JailPlan, PlanStep } from './plan';
 
@@ -15,12 +16,6 @@ const UNPRIVILEGED = ['unprivileged-binary-patch', 'unprivileged-binary-patch-ar
 export function isNativeVassal(cfg: ResolvedConfig): boolean {
   return cfg.options.some((o) => PRIVILEGED.includes(o.key) || UNPRIVILEGED.includes(o.key));
 }
-
-// uWSGI's unshare names (utils.c uwsgi_unshare_list) plus cgroup.
-const CLONE_FLAGS: Record<string, number> = {
-  files: 0x400, fs: 0x20000, ns: 0x20000, mount: 0x20000, mnt: 0x20000, sysvsem: 0x40000, cgroup: 0x02000000,
-  uts: 0x04000000, ipc: 0x08000000, user: 0x10000000, pid: 0x20000000, net: 0x40000000, io: 0x80000000,
-};
 
 const MOUNTPOINT_CHECK = ['mountpoint-check', 'check-mountpoint', 'check-mount', 'mount-check'];
 // Phases that happen inside a uWSGI master or its workers: a native app has neither, so they would never run.
@@ -60,8 +55,8 @@ class PlanBuilder {
     for (const o of this.all(key)) {
       let flags = 0;
       for (const name of o.value.split(',').map((s) => s.trim()).filter(Boolean)) {
-        const f = CLONE_FLAGS[name];
-        if (f === undefined) throw new ConfigError(o.file, o.line, `unknown namespace '${name}' (${Object.keys(CLONE_FLAGS).join(', ')})`, o.key);
+        const f = cloneFlagOf(name);
+        if (f === undefined) throw new ConfigError(o.file, o.line, `unknown namespace '${name}' (${UNSHARE_WORDS.join(', ')})`, o.key);
         flags |= f;
       }
       this.add(o, { op: 'unshare', args: [String(flags >>> 0)] });
@@ -104,9 +99,7 @@ function appStep(o: ConfigOption, shell: string, cfg: ResolvedConfig): StepDraft
   if (o.value.trim() === '') throw new ConfigError(o.file, o.line, 'needs a command', o.key);
   if (o.key.endsWith('-arg')) return { op: 'app', args: [shell, '-c', o.value] };
   // uWSGI execvp()s the command with its own original argv: the way the emperor called it on this file.
-  const ext = path.extname(cfg.file).slice(1);
-  const flag = ext === 'yml' ? 'yaml' : ext === 'js' ? 'json' : ext || 'ini';
-  return { op: 'app', args: [o.value.trim(), `--${flag}`, cfg.spec] };
+  return { op: 'app', args: [o.value.trim(), configFlagOf(cfg.file), cfg.spec] };
 }
 
 /**

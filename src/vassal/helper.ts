@@ -2,7 +2,7 @@
 // UWSGI_EMPEROR_FD the vassal init gives the app. Outside a vassal every call is a no-op returning false.
 import * as fs from 'node:fs';
 
-import { FROM_VASSAL } from '../emperor/protocol';
+import { FROM_VASSAL } from '../tables/protocol';
 
 const { spawned: READY, accepting: ACCEPTING, loyal: LOYAL, voluntaryShutdown: VOLUNTARY_SHUTDOWN, heartbeat: HEARTBEAT } = FROM_VASSAL;
 

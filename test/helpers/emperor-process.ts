@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findCgroup2Mount, ownCgroupPath } from '../../src/emperor/cgroup';
+import { until, within } from './wait';
 
 const CLI = path.resolve(__dirname, '../../src/cli.js');
 
@@ -17,11 +18,17 @@ export interface LogEvent {
   [k: string]: unknown;
 }
 
+type Exit = { code: number | null; signal: NodeJS.Signals | null };
+
 export class EmperorProcess {
   readonly tag = randomUUID();
   readonly logs: LogEvent[] = [];
   readonly child: ChildProcess;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly exit: Promise<Exit>;
+  /** Set once the process has exited. */
+  private exitStatus?: Exit;
+  /** Settles when the process has exited and its stdout and stderr are closed. */
+  private readonly closed: Promise<void>;
   private stderr = '';
   private waiters: Array<() => void> = [];
 
@@ -47,7 +54,12 @@ export class EmperorProcess {
       this.wake();
     });
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => { this.wake(); resolve({ code, signal }); }));
+    this.exit = new Promise((resolve) => this.child.on('exit', (code, signal) => {
+      this.exitStatus = { code, signal };
+      this.wake();
+      resolve({ code, signal });
+    }));
+    this.closed = new Promise((resolve) => this.child.on('close', () => resolve()));
   }
 
   get pid(): number {
@@ -68,16 +80,40 @@ export class EmperorProcess {
     return this.logs.filter((l) => l.event === event && (vassal === undefined || l.vassal === vassal));
   }
 
-  /** Resolves when pred() holds on the log, rejects after timeoutMs with the log tail to explain why. */
+  private tail(): string {
+    return `last log lines:\n${this.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${this.stderr}`;
+  }
+
+  /**
+   * Resolves when pred() holds on the log. Rejects at once when the emperor has exited without it (with its exit
+   * status), else after timeoutMs, with the log tail and stderr to explain why.
+   */
   async waitLog(pred: (logs: LogEvent[]) => boolean, what: string, timeoutMs = 15000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!pred(this.logs)) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last log lines:\n${this.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${this.stderr}`);
+      if (this.exitStatus) {
+        // what it wrote just before exiting may still be in the pipe (a vassal holding the pipe open keeps 'close' away)
+        await Promise.race([this.closed, new Promise((r) => setTimeout(r, 200))]);
+        if (pred(this.logs)) return;
+        const { code, signal } = this.exitStatus;
+        throw new Error(`the emperor (pid ${this.pid}) exited with ${signal ?? `code ${code}`} before ${what}; ${this.tail()}`);
+      }
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; ${this.tail()}`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, 100);
         this.waiters.push(() => { clearTimeout(t); r(); });
       });
     }
+  }
+
+  /**
+   * Its exit status once it has exited. The default bound outlasts the default --reload-mercy (30 s), after which
+   * Ragnarok SIGKILLs whatever vassal is still alive and the emperor exits.
+   */
+  waitExit(timeoutMs = 35000): Promise<Exit> {
+    return within(this.exit, timeoutMs, `the emperor (pid ${this.pid}) to exit`).catch((e: Error) => {
+      throw new Error(`${e.message}; ${this.tail()}`);
+    });
   }
 
   waitEvent(event: string, vassal?: string, count = 1, timeoutMs?: number): Promise<void> {
@@ -92,7 +128,7 @@ export class EmperorProcess {
   /** SIGKILL the emperor and everything tagged, then wait for it and remove its cgroup directory. Safe to call twice. */
   async kill(): Promise<void> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    await this.exited;
+    await this.waitExit(10000);
     for (const p of this.taggedPids()) {
       try {
         process.kill(p, 'SIGKILL');
@@ -137,22 +173,6 @@ export function tmpdir(prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `emperor-${prefix}-`));
   fs.chmodSync(dir, 0o755);
   return dir;
-}
-
-export async function until<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      // not up yet (a stats socket not listening, a file not written): keep polling, report it at the end
-      lastError = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export async function httpGet(port: number, host = '127.0.0.1', urlPath = '/'): Promise<string | undefined> {

@@ -3,20 +3,26 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { closeFd, socketpair, spawn, type Child, type ExitInfo, type SpawnOptions } from '../../src/native';
+import { within } from './wait';
 
 export interface Run {
   child: Child;
-  exit: Promise<ExitInfo>;
+  /** How the child ended; rejects if it has not within timeoutMs. */
+  waitExit(timeoutMs?: number): Promise<ExitInfo>;
 }
 
 export function start(opts: SpawnOptions): Run {
   let resolve!: (info: ExitInfo) => void;
   const exit = new Promise<ExitInfo>((r) => (resolve = r));
-  return { child: spawn(opts, resolve), exit };
+  const child = spawn(opts, resolve);
+  return { child, waitExit: (timeoutMs = 10000) => within(exit, timeoutMs, `${opts.argv.join(' ')} (pid ${child.pid}) to exit`) };
 }
 
-/** Runs opts to completion with its stdout on a socketpair; returns what it printed and how it ended. */
-export async function capture(opts: Omit<SpawnOptions, 'fds'>): Promise<{ stdout: string; exit: ExitInfo }> {
+/**
+ * Runs opts to completion with its stdout on a socketpair; returns what it printed and how it ended. A child that
+ * has not exited and closed its stdout within timeoutMs is SIGKILLed, and the error shows what it printed.
+ */
+export async function capture(opts: Omit<SpawnOptions, 'fds'>, timeoutMs = 10000): Promise<{ stdout: string; exit: ExitInfo }> {
   const [mine, theirs] = socketpair();
   let run: Run;
   try {
@@ -29,9 +35,21 @@ export async function capture(opts: Omit<SpawnOptions, 'fds'>): Promise<{ stdout
   }
   const sock = new net.Socket({ fd: mine, readable: true, writable: false });
   const chunks: Buffer[] = [];
-  for await (const chunk of sock) chunks.push(chunk as Buffer);
-  sock.destroy();
-  return { stdout: Buffer.concat(chunks).toString('utf8'), exit: await run.exit };
+  const printed = (): string => Buffer.concat(chunks).toString('utf8');
+  const eof = new Promise<void>((resolve, reject) => {
+    sock.on('data', (c: Buffer) => chunks.push(c));
+    sock.on('end', resolve);
+    sock.on('error', reject);
+  });
+  try {
+    const [, exit] = await Promise.all([within(eof, timeoutMs, `${opts.argv.join(' ')} to close its stdout`), run.waitExit(timeoutMs)]);
+    return { stdout: printed(), exit };
+  } catch (err) {
+    run.child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}; it printed ${JSON.stringify(printed())}`);
+  } finally {
+    sock.destroy();
+  }
 }
 
 /** /proc/PID/status as a map of its "Key:\tvalue" lines. */

@@ -15,7 +15,7 @@ export interface TestUser {
 function run(cmd: string, args: string[]): void {
   for (let attempt = 0; ; attempt++) {
     try {
-      execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30000 });
       return;
     } catch (e) {
       const stderr = String((e as { stderr?: Buffer }).stderr ?? '');

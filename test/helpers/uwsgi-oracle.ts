@@ -1,5 +1,5 @@
 // Real uWSGI as the oracle: `uwsgi ... --show-config` run in a throwaway sandbox (new namespaces, nobody, private
-// /tmp), stopped right after the resolution by an unknown --clock (see shared/corpus/uwsgi-configs/README.md).
+// /tmp), stopped right after the resolution by an unknown --clock (see test/fixtures/corpus/README.md).
 import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,7 +24,7 @@ function withoutTrailer(lines: string[] | undefined, dir: string): string[] | un
 
 export function assertUwsgiInstalled(): void {
   try {
-    execFileSync(UWSGI, ['--version'], { stdio: 'pipe' });
+    execFileSync(UWSGI, ['--version'], { stdio: 'pipe', timeout: 30000 });
   } catch (e) {
     throw new Error(`real uWSGI (${UWSGI}) is needed as the oracle and is missing or broken: install uwsgi-core (.ci/run does). ${String(e)}`);
   }
