@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { capabilityNumber } from '../src/native';
-import { capture, cgroup2Mount, killIfAlive, procStatus, start } from './helpers/native-proc';
+import { capture, cgroup2Mount, killIfAlive, procStatus, start, started, within } from './helpers/native-proc';
 
 const SH = '/bin/sh';
 const env = { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' };
@@ -28,7 +28,7 @@ test('uts namespace: its own hostname, the host keeps its own', async () => {
 test('mount namespace: a tmpfs mounted inside never shows in the host mountinfo', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-mntns-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const run = start({
+  const run = await started({
     env, file: SH, argv: ['sh', '-c', `mount -t tmpfs native-test-tmpfs ${dir} && grep -c ' ${dir} ' /proc/self/mountinfo && exec sleep 100`],
     namespaces: ['mount'],
     fds: [0, 2, 2],
@@ -44,7 +44,7 @@ test('mount namespace: a tmpfs mounted inside never shows in the host mountinfo'
   assert.ok(inside.includes(` ${dir} `), 'the child mounted its tmpfs');
   assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${dir} `));
   run.child.kill('SIGKILL');
-  await run.exit;
+  await within(run.exit, 5000, 'the child to exit');
 });
 
 test('net namespace: only lo', async () => {
@@ -54,7 +54,7 @@ test('net namespace: only lo', async () => {
 });
 
 test('user namespace with uid/gid maps: root inside, the mapped uid outside', async (t) => {
-  const run = start({
+  const run = await started({
     env, file: '/bin/sleep', argv: ['sleep', '100'], namespaces: ['user', 'pid', 'mount'], uidMap: '0 100000 65536', gidMap: '0 100000 65536',
   });
   t.after(() => killIfAlive(run.child.pid));
@@ -63,7 +63,7 @@ test('user namespace with uid/gid maps: root inside, the mapped uid outside', as
   assert.equal(st.Gid, '100000\t100000\t100000\t100000');
   assert.equal(fs.readFileSync(`/proc/${run.child.pid}/uid_map`, 'utf8').trim().split(/\s+/).join(' '), '0 100000 65536');
   run.child.kill('SIGKILL');
-  await run.exit;
+  await within(run.exit, 5000, 'the child to exit');
 
   const { stdout } = await capture({
     env, file: SH, argv: ['sh', '-c', 'id -u; id -g; cat /proc/self/setgroups'], namespaces: ['user'], uidMap: '0 100000 65536', gidMap: '0 100000 65536', uid: 1000, gid: 1000,
@@ -74,7 +74,7 @@ test('user namespace with uid/gid maps: root inside, the mapped uid outside', as
 test('uid, gid, groups, bounding and ambient capabilities, no_new_privs as asked', async (t) => {
   const nbs = capabilityNumber('net_bind_service');
   const kill = capabilityNumber('kill');
-  const run = start({
+  const run = await started({
     env, file: '/bin/sleep', argv: ['sleep', '100'], uid: 65534, gid: 65534, groups: [100, 200],
     capBounding: [nbs, kill], capAmbient: [nbs], noNewPrivs: true,
   });
@@ -90,11 +90,11 @@ test('uid, gid, groups, bounding and ambient capabilities, no_new_privs as asked
   assert.equal(st.CapBnd, hex((1n << BigInt(nbs)) | (1n << BigInt(kill))));
   assert.equal(st.NoNewPrivs, '1');
   run.child.kill('SIGKILL');
-  await run.exit;
+  await within(run.exit, 5000, 'the child to exit');
 });
 
 test('without credentials asked, the child keeps root, full caps, its groups and NoNewPrivs 0', async (t) => {
-  const run = start({ env, file: '/bin/sleep', argv: ['sleep', '100'], groups: [] });
+  const run = await started({ env, file: '/bin/sleep', argv: ['sleep', '100'], groups: [] });
   t.after(() => killIfAlive(run.child.pid));
   const st = procStatus(run.child.pid);
   assert.equal(st.Uid, '0\t0\t0\t0');
@@ -103,7 +103,7 @@ test('without credentials asked, the child keeps root, full caps, its groups and
   assert.equal(st.CapBnd, procStatus(process.pid).CapBnd);
   assert.equal(st.CapAmb, '0000000000000000');
   run.child.kill('SIGKILL');
-  await run.exit;
+  await within(run.exit, 5000, 'the child to exit');
 });
 
 test('cgroup: the child starts inside the given cgroup v2 directory', async (t) => {
@@ -111,10 +111,10 @@ test('cgroup: the child starts inside the given cgroup v2 directory', async (t) 
   assert.ok(root, 'a cgroup2 hierarchy is mounted (see testing-notes.md)');
   const dir = path.join(root, `native-test-${randomUUID().slice(0, 8)}`);
   fs.mkdirSync(dir);
-  const run = start({ env, file: '/bin/sleep', argv: ['sleep', '100'], cgroup: dir });
+  const run = await started({ env, file: '/bin/sleep', argv: ['sleep', '100'], cgroup: dir });
   t.after(async () => {
     killIfAlive(run.child.pid);
-    await run.exit;
+    await within(run.exit, 5000, 'the child to exit');
     fs.rmdirSync(dir);
   });
   assert.deepEqual(fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim().split('\n').map(Number), [run.child.pid]);
@@ -131,7 +131,7 @@ test('cgroup: a missing directory is an ENOENT naming it', () => {
 test('every namespace asked for is new, every other one is the parent\'s', async (t) => {
   const all = ['mnt', 'pid', 'net', 'ipc', 'uts', 'user', 'cgroup'] as const;
   const asked = { ipc: 'ipc', cgroup: 'cgroup', uts: 'uts' } as const;
-  const run = start({ env, file: '/bin/sleep', argv: ['sleep', '100'], namespaces: Object.values(asked) });
+  const run = await started({ env, file: '/bin/sleep', argv: ['sleep', '100'], namespaces: Object.values(asked) });
   t.after(() => killIfAlive(run.child.pid));
   for (const ns of all) {
     const mine = fs.readlinkSync(`/proc/self/ns/${ns}`);
@@ -140,5 +140,5 @@ test('every namespace asked for is new, every other one is the parent\'s', async
     else assert.equal(its, mine, ns);
   }
   run.child.kill('SIGKILL');
-  await run.exit;
+  await within(run.exit, 5000, 'the child to exit');
 });

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { closeFd, socketpair, spawn, type Child, type ExitInfo, type SpawnOptions } from '../../src/native';
+import { closeFd, socketpair, spawn, type Child, type ExitInfo, type NativeError, type SpawnOptions } from '../../src/native';
 
 export interface Run {
   child: Child;
@@ -13,6 +13,43 @@ export function start(opts: SpawnOptions): Run {
   let resolve!: (info: ExitInfo) => void;
   const exit = new Promise<ExitInfo>((r) => (resolve = r));
   return { child: spawn(opts, resolve), exit };
+}
+
+/** p, or a rejection saying what did not happen within ms milliseconds. */
+export async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Starts opts and waits (bounded) until it has exec'd; a setup failure rejects. */
+export async function started(opts: SpawnOptions): Promise<Run> {
+  const run = start(opts);
+  try {
+    await within(run.child.started, 5000, `pid ${run.child.pid} to exec ${opts.file}`);
+  } catch (err) {
+    killIfAlive(run.child.pid);
+    throw err;
+  }
+  return run;
+}
+
+/** The setup failure of opts (bounded), and the exit that follows it. */
+export async function setupFailure(opts: SpawnOptions): Promise<{ error: NativeError; exit: ExitInfo }> {
+  const run = start(opts);
+  const outcome = await within(run.child.started.then(() => undefined, (e: NativeError) => e), 5000, `the setup outcome of pid ${run.child.pid}`);
+  if (outcome === undefined) {
+    run.child.kill('SIGKILL');
+    await within(run.exit, 5000, `pid ${run.child.pid} to exit`);
+    throw new Error(`the setup of ${opts.file} did not fail`);
+  }
+  return { error: outcome, exit: await within(run.exit, 5000, `pid ${run.child.pid} to exit after its setup failure`) };
 }
 
 /** Runs opts to completion with its stdout on a socketpair; returns what it printed and how it ended. */
@@ -29,9 +66,19 @@ export async function capture(opts: Omit<SpawnOptions, 'fds'>): Promise<{ stdout
   }
   const sock = new net.Socket({ fd: mine, readable: true, writable: false });
   const chunks: Buffer[] = [];
-  for await (const chunk of sock) chunks.push(chunk as Buffer);
-  sock.destroy();
-  return { stdout: Buffer.concat(chunks).toString('utf8'), exit: await run.exit };
+  const read = async () => {
+    for await (const chunk of sock) chunks.push(chunk as Buffer);
+  };
+  try {
+    await within(run.child.started, 5000, `pid ${run.child.pid} to exec ${opts.file}`);
+    await within(read(), 10000, `the output of ${opts.file} to end`);
+  } catch (err) {
+    killIfAlive(run.child.pid);
+    throw err;
+  } finally {
+    sock.destroy();
+  }
+  return { stdout: Buffer.concat(chunks).toString('utf8'), exit: await within(run.exit, 5000, `pid ${run.child.pid} to exit`) };
 }
 
 /** /proc/PID/status as a map of its "Key:\tvalue" lines. */
