@@ -49,9 +49,10 @@ export interface Child {
   readonly alive: boolean;
   kill(signal?: NodeJS.Signals | number): boolean;
   /**
-   * Resolves once the child has exec'd opts.file; rejects with a NativeError when its setup failed (a step in the
-   * child, a step of the parent such as the uid_map write, or the setupTimeout). Settles before onExit runs, its
-   * reactions included. Never an unhandled rejection when ignored.
+   * Resolves once the child has exec'd opts.file (or died with no failure to report: killed before it got there);
+   * rejects with a NativeError when its setup failed (a step in the child, a step of the parent such as the uid_map
+   * write, or the setupTimeout). Settles before onExit runs, its reactions included. Never an unhandled rejection
+   * when ignored.
    */
   readonly started: Promise<void>;
 }
@@ -281,7 +282,7 @@ export function spawn(opts: SpawnOptions, onExit: (info: ExitInfo) => void): Chi
   };
   let settle!: (err: NativeError | undefined) => void;
   const started = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
-  started.catch(() => {});
+  started.catch(() => {}); // handled here: a caller that only cares about onExit never gets an unhandledRejection
   const handle = addon().spawn(normalized, settle, (code, signal) => {
     onExit({ code, signal: signal === null ? null : signalName(signal) });
   });

@@ -5,16 +5,16 @@ import assert from 'node:assert/strict';
 import { spawn as cpSpawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { SpawnOptions } from '../src/native';
-import { helperScript, killIfAlive, procStat, procStatus, waitChildren, waitGone } from './helpers/native-proc';
+import { helperScript, killIfAlive, procStat, procStatus, waitChildren, waitGone, within } from './helpers/native-proc';
 
-/** Starts a Node process that spawns opts through the addon; returns it and the vassal's pid. */
+/** Starts a Node process that spawns opts through the addon; returns it and the vassal's pid, once exec'd. */
 async function holder(t: { after: (fn: () => Promise<void> | void) => void }, opts: SpawnOptions) {
   const proc = cpSpawn(process.execPath, [helperScript('native-spawner'), 'hold', JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => killIfAlive(proc.pid!));
   let out = '';
   proc.stdout!.setEncoding('utf8');
   while (!out.includes('\n')) {
-    const [chunk] = (await Promise.race([once(proc.stdout!, 'data'), once(proc, 'exit')])) as [string];
+    const [chunk] = (await within(Promise.race([once(proc.stdout!, 'data'), once(proc, 'exit')]), 10000, 'the spawner to print a pid')) as [string];
     if (typeof chunk !== 'string') throw new Error('the spawner exited before printing a pid');
     out += chunk;
   }
@@ -27,7 +27,7 @@ async function holder(t: { after: (fn: () => Promise<void> | void) => void }, op
 async function killHolder(proc: ReturnType<typeof cpSpawn>) {
   const exited = once(proc, 'exit');
   proc.kill('SIGKILL');
-  await exited;
+  await within(exited, 5000, 'the spawner to die');
 }
 
 test('the vassal dies with the Node process that spawned it', async (t) => {

@@ -190,6 +190,15 @@ test('a throwing onExit becomes an uncaughtException, and the loop goes on', () 
   assert.equal(r.status, 0);
 });
 
+test('a setup failure nobody awaits is no unhandled rejection', () => {
+  const native = path.resolve(__dirname, '../src/native.js');
+  const script = `require(${JSON.stringify(native)}).spawn({ file: '/bin/true', argv: ['true'], env: [], cwd: '/nonexistent/dir' },
+    (e) => console.log('exit ' + e.code));`;
+  const r = spawnSync(process.execPath, ['--unhandled-rejections=strict', '-e', script], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.stdout, 'exit 127\n', r.stderr);
+  assert.equal(r.status, 0);
+});
+
 test('option errors are TypeErrors naming the option', () => {
   assert.throws(() => spawn({ ...base, file: 'true', argv: ['true'] }, () => {}), /absolute path/);
   assert.throws(() => spawn({ ...base, file: '/bin/true', argv: ['true'], hostname: 'x' }, () => {}), /needs the 'uts' namespace/);
