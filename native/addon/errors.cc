@@ -34,13 +34,15 @@ Napi::Object NativeError(Napi::Env env, int err, const char* syscall, const char
   if (step) fields.Set("step", step);
   Napi::FunctionReference& cls = env.GetInstanceData<AddonData>()->error_class;
   // Only src/native.ts loads the addon, and it hands the class over first: anything else is a build mistake.
-  if (cls.IsEmpty()) Napi::Error::Fatal("emperor NativeError", "setErrorClass() was not called: load the addon through src/native.ts");
+  if (cls.IsEmpty())
+    Napi::Error::Fatal("emperor NativeError", "setErrorClass() was not called: load the addon through src/native.ts");
   return cls.New({Napi::String::New(env, message), fields});
 }
 
 Napi::Value ThrowNativeError(Napi::Env env, int err, const char* syscall, const char* path, const char* step) {
   Napi::Object e = NativeError(env, err, syscall, path, step);
-  if (!e.IsEmpty()) napi_throw(env, e);  // empty: the constructor threw, and that exception is pending
+  // empty: the constructor threw (that exception is pending), or JS can no longer run (the environment is going)
+  if (!e.IsEmpty()) napi_throw(env, e);
   return env.Undefined();
 }
 
