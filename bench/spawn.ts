@@ -6,9 +6,11 @@ import { spawn, type SpawnOptions } from '../src/native';
 
 const RUNS = Number(process.argv[2] ?? 500);
 
+// spawn() returns before the exec: the time runs to the exit, and a failed setup (which settles `started` before
+// the exit) fails the run.
 function addonRun(opts: Omit<SpawnOptions, 'file' | 'argv' | 'env'>): () => Promise<void> {
-  return () => new Promise((resolve) => {
-    spawn({ file: '/bin/true', argv: ['true'], env: [], fds: [-1, -1, 2], ...opts }, () => resolve());
+  return () => new Promise((resolve, reject) => {
+    spawn({ file: '/bin/true', argv: ['true'], env: [], fds: [-1, -1, 2], ...opts }, () => resolve()).started.catch(reject);
   });
 }
 

@@ -49,16 +49,33 @@ export interface Child {
   /** false once the process is gone (the pidfd then refuses signals). */
   readonly alive: boolean;
   kill(signal?: NodeJS.Signals | number): boolean;
+  /**
+   * Resolves once the child has exec'd opts.file (or died with no failure to report: killed before it got there);
+   * rejects with a NativeError when its setup failed (a step in the child, a step of the parent such as the uid_map
+   * write, or the setupTimeout). Settles before onExit runs, its reactions included. Never an unhandled rejection
+   * when ignored.
+   */
+  readonly started: Promise<void>;
 }
 
-/** Error thrown for a failed syscall, shaped like Node's SystemError. */
-export interface NativeError extends Error {
+/** A failed syscall, shaped like Node's SystemError; every error the addon throws or reports is one. */
+export class NativeError extends Error {
   code: string;
+  /** Negative, as Node's SystemError.errno. */
   errno: number;
   syscall: string;
-  path?: string;
-  /** The setup step in the child that failed ('execve', 'setresuid', 'chdir', 'clone3', ...). */
-  step?: string;
+  declare path?: string;
+  /** The setup step that failed ('execve', 'setresuid', 'chdir', 'uid_map', 'clone3', 'setup_timeout', ...). */
+  declare step?: string;
+
+  constructor(message: string, fields: { code: string; errno: number; syscall: string; path?: string; step?: string }) {
+    super(message);
+    this.code = fields.code;
+    this.errno = fields.errno;
+    this.syscall = fields.syscall;
+    if (fields.path !== undefined) this.path = fields.path;
+    if (fields.step !== undefined) this.step = fields.step;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -68,8 +85,9 @@ export interface SpawnOptions {
   /** With the 'mount' namespace: the propagation applied recursively to / first. Default 'private' (as unshare(1)),
    *  so mounts made inside never reach the host. */
   mountPropagation?: 'private' | 'slave' | 'shared' | 'unchanged';
-  /** Milliseconds the (synchronous) spawn waits for the child to reach execve before it kills it and throws
-   *  ETIMEDOUT with step 'setup_timeout' (e.g. a cwd on a hung FUSE mount). Default 10000; 0 waits forever. */
+  /** Milliseconds the child has to reach execve; then it is sent SIGKILL and `started` rejects with ETIMEDOUT, step
+   *  'setup_timeout' (e.g. a cwd on a hung FUSE mount; onExit still runs, whenever the kernel lets the child die).
+   *  Default 10000; 0 = no limit. */
   setupTimeout?: number;
   // uid/gid: in a new user namespace with maps they default to 0 (the namespace's root), so that the maps apply.
 }
@@ -94,7 +112,12 @@ interface NormalizedSpawnOptions extends Omit<SpawnOptions, 'env' | 'deathSignal
 }
 
 interface Addon {
-  spawn(opts: NormalizedSpawnOptions, onExit: (code: number | null, signal: number | null) => void): AddonChild;
+  setErrorClass(cls: typeof NativeError): void;
+  spawn(
+    opts: NormalizedSpawnOptions,
+    onStarted: (err: NativeError | undefined) => void,
+    onExit: (code: number | null, signal: number | null) => void,
+  ): AddonChild;
   socketpair(): [number, number];
   closeFd(fd: number): void;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
@@ -108,6 +131,7 @@ let loaded: Addon | undefined;
 function addon(): Addon {
   if (!loaded) {
     loaded = require(builtFile('emperor_native.node')) as Addon;
+    loaded.setErrorClass(NativeError);
   }
   return loaded;
 }
@@ -116,13 +140,7 @@ function addon(): Addon {
 export function nativeError(code: string, syscall: string, opts: { path?: string; step?: string } = {}): NativeError {
   const errno = (os.constants.errno as Record<string, number>)[code];
   const where = opts.path !== undefined ? ` '${opts.path}'` : '';
-  const err = new Error(`${code}: ${syscall}${where}`) as NativeError;
-  err.code = code;
-  err.errno = errno === undefined ? 0 : -errno;
-  err.syscall = syscall;
-  if (opts.path !== undefined) err.path = opts.path;
-  if (opts.step !== undefined) err.step = opts.step;
-  return err;
+  return new NativeError(`${code}: ${syscall}${where}`, { code, errno: errno === undefined ? 0 : -errno, syscall, ...opts });
 }
 
 export function signalNumber(sig: NodeJS.Signals | number): number {
@@ -215,7 +233,10 @@ export function resolveExecutable(name: string, PATH: string = process.env.PATH 
 }
 
 class NativeChild implements Child {
-  constructor(private readonly handle: AddonChild) {}
+  constructor(
+    private readonly handle: AddonChild,
+    readonly started: Promise<void>,
+  ) {}
   get pid(): number {
     return this.handle.pid;
   }
@@ -241,9 +262,11 @@ function envList(env: SpawnOptions['env']): string[] {
 }
 
 /**
- * Starts opts.file in a fresh process set up as asked. Synchronous: returns once execve succeeded, or throws the
- * child's setup failure as a NativeError (the failed child already reaped). onExit runs once, on the main thread.
- * Main JS thread only (throws ERR_NOT_MAIN_THREAD in a worker).
+ * Starts opts.file in a fresh process set up as asked. Returns as soon as the child exists, without waiting for it
+ * (its setup may hang on a mount that never answers): `started` says how the setup ended, and onExit runs once, on
+ * the main thread, after `started` has settled, for every child returned, a failed one included. Throws only for
+ * bad options (TypeError) and when no child could be made (clone3/clone, pipe2... as a NativeError). Main JS thread
+ * only (throws ERR_NOT_MAIN_THREAD in a worker).
  */
 export function spawn(opts: SpawnOptions, onExit: (info: ExitInfo) => void): Child {
   if (typeof opts.file !== 'string' || !path.isAbsolute(opts.file)) {
@@ -258,10 +281,13 @@ export function spawn(opts: SpawnOptions, onExit: (info: ExitInfo) => void): Chi
     env: envList(opts.env),
     deathSignal: signalNumber(opts.deathSignal ?? 'SIGKILL'),
   };
-  const handle = addon().spawn(normalized, (code, signal) => {
+  let settle!: (err: NativeError | undefined) => void;
+  const started = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+  started.catch(() => {}); // handled here: a caller that only cares about onExit never gets an unhandledRejection
+  const handle = addon().spawn(normalized, settle, (code, signal) => {
     onExit({ code, signal: signal === null ? null : signalName(signal) });
   });
-  return new NativeChild(handle);
+  return new NativeChild(handle, started);
 }
 
 /** An AF_UNIX SOCK_STREAM pair, both ends close-on-exec (pass one to a child through SpawnOptions.fds). */

@@ -139,3 +139,30 @@ test('signals: HUP reloads every vassal, USR1 logs each one, TERM is Ragnarok an
   assert.ok(emperor.events('ragnarok').length === 1 && emperor.events('buried').length === 1);
   assert.deepEqual(emperor.taggedPids(), []);
 });
+
+test('an exec that fails in the child (reported after spawn() returned) shows the vassal broken, not respawned nor throttled', async (t) => {
+  const dir = tmpdir('execfail');
+  const bin = tmpdir('execfail-bin');
+  t.after(() => fs.rmSync(bin, { recursive: true, force: true }));
+  const stats = `${dir}.stats.sock`;
+  // a binary-path that exists (so the emperor spawns it) but that the kernel refuses to exec: EACCES in the child
+  const binary = path.join(bin, 'uwsgi');
+  fs.writeFileSync(binary, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, 'app.ini'), '[uwsgi]\nhttp-socket = 127.0.0.1:0\n');
+  const emperor = new EmperorProcess(['--emperor', dir, '--binary-path', binary, '--emperor-stats', stats]);
+  t.after(async () => {
+    await emperor.kill();
+    fs.rmSync(stats, { force: true });
+  });
+  await emperor.waitEvent('setup-error', 'app.ini');
+  await emperor.waitEvent('exit', 'app.ini');
+  const error = String(emperor.events('setup-error', 'app.ini')[0].error);
+  assert.equal(error, `execve failed (EACCES ${binary}): EACCES: Permission denied, execve '${binary}'`);
+  const app = await until(async () => (await fetchStats(stats)).vassals.find((v: any) => v.id === 'app.ini'), 'the vassal in the stats');
+  assert.deepEqual([app.state, app.setup_error, app.deaths], ['broken', error, 0]);
+  // the exit of the failed child is no crash: no respawn, no blacklist
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(emperor.events('spawned', 'app.ini').length, 1);
+  assert.deepEqual(emperor.events('throttled', 'app.ini'), []);
+  assert.equal((await fetchStats(stats)).vassals.find((v: any) => v.id === 'app.ini').state, 'broken');
+});

@@ -8,7 +8,7 @@ import type { SpawnOptions } from '../src/native';
 import { helperScript, killIfAlive, procStat, procStatus, waitChildren, waitGone } from './helpers/native-proc';
 import { within } from './helpers/wait';
 
-/** Starts a Node process that spawns opts through the addon; returns it and the vassal's pid. */
+/** Starts a Node process that spawns opts through the addon; returns it and the vassal's pid, once exec'd. */
 async function holder(t: { after: (fn: () => Promise<void> | void) => void }, opts: SpawnOptions) {
   const proc = cpSpawn(process.execPath, [helperScript('native-spawner'), 'hold', JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => killIfAlive(proc.pid!));

@@ -60,7 +60,14 @@ test('clone3 refused: the fallback still writes the user namespace maps', () => 
   assert.deepEqual((result as { exit: unknown }).exit, { code: 0, signal: null });
 });
 
-test('a setup failure on the fallback path is still reported with its step', () => {
+test('a setup failure on the fallback path is still reported with its step, through started, before the exit', () => {
   const { result } = tryWithoutClone3(os.constants.errno.ENOSYS, { file: '/bin/true', argv: ['true'], env: [], cwd: '/nonexistent' });
-  assert.deepEqual(result, { error: { code: 'ENOENT', errno: -os.constants.errno.ENOENT, syscall: 'chdir', step: 'chdir' } });
+  assert.deepEqual(result.error, { code: 'ENOENT', errno: -os.constants.errno.ENOENT, syscall: 'chdir', step: 'chdir' });
+  assert.deepEqual(result.exit, { code: 127, signal: null });
+});
+
+test('a parent step failing on the fallback path (uid_map): started rejects, the killed child exits', () => {
+  const { result } = tryWithoutClone3(os.constants.errno.ENOSYS, { file: '/bin/true', argv: ['true'], env: [], namespaces: ['user'], uidMap: 'bad' });
+  assert.deepEqual(result.error, { code: 'EINVAL', errno: -os.constants.errno.EINVAL, syscall: 'write', step: 'uid_map' });
+  assert.deepEqual(result.exit, { code: null, signal: 'SIGKILL' });
 });

@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { capabilityNumber } from '../src/native';
-import { capture, cgroup2Mount, killIfAlive, procStatus, start } from './helpers/native-proc';
+import { capture, cgroup2Mount, killIfAlive, procStatus, start, started } from './helpers/native-proc';
+import { within } from './helpers/wait';
 
 const SH = '/bin/sh';
 const env = { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' };
@@ -28,7 +29,7 @@ test('uts namespace: its own hostname, the host keeps its own', async () => {
 test('mount namespace: a tmpfs mounted inside never shows in the host mountinfo', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-mntns-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const run = start({
+  const run = await started({
     env, file: SH, argv: ['sh', '-c', `mount -t tmpfs native-test-tmpfs ${dir} && grep -c ' ${dir} ' /proc/self/mountinfo && exec sleep 100`],
     namespaces: ['mount'],
     fds: [0, 2, 2],
@@ -54,7 +55,7 @@ test('net namespace: only lo', async () => {
 });
 
 test('user namespace with uid/gid maps: root inside, the mapped uid outside', async (t) => {
-  const run = start({
+  const run = await started({
     env, file: '/bin/sleep', argv: ['sleep', '100'], namespaces: ['user', 'pid', 'mount'], uidMap: '0 100000 65536', gidMap: '0 100000 65536',
   });
   t.after(() => killIfAlive(run.child.pid));
@@ -74,7 +75,7 @@ test('user namespace with uid/gid maps: root inside, the mapped uid outside', as
 test('uid, gid, groups, bounding and ambient capabilities, no_new_privs as asked', async (t) => {
   const nbs = capabilityNumber('net_bind_service');
   const kill = capabilityNumber('kill');
-  const run = start({
+  const run = await started({
     env, file: '/bin/sleep', argv: ['sleep', '100'], uid: 65534, gid: 65534, groups: [100, 200],
     capBounding: [nbs, kill], capAmbient: [nbs], noNewPrivs: true,
   });
@@ -94,7 +95,7 @@ test('uid, gid, groups, bounding and ambient capabilities, no_new_privs as asked
 });
 
 test('without credentials asked, the child keeps root, full caps, its groups and NoNewPrivs 0', async (t) => {
-  const run = start({ env, file: '/bin/sleep', argv: ['sleep', '100'], groups: [] });
+  const run = await started({ env, file: '/bin/sleep', argv: ['sleep', '100'], groups: [] });
   t.after(() => killIfAlive(run.child.pid));
   const st = procStatus(run.child.pid);
   assert.equal(st.Uid, '0\t0\t0\t0');
@@ -111,7 +112,7 @@ test('cgroup: the child starts inside the given cgroup v2 directory', async (t) 
   assert.ok(root, 'a cgroup2 hierarchy is mounted (see testing-notes.md)');
   const dir = path.join(root, `native-test-${randomUUID().slice(0, 8)}`);
   fs.mkdirSync(dir);
-  const run = start({ env, file: '/bin/sleep', argv: ['sleep', '100'], cgroup: dir });
+  const run = await started({ env, file: '/bin/sleep', argv: ['sleep', '100'], cgroup: dir });
   t.after(async () => {
     killIfAlive(run.child.pid);
     await run.waitExit();
@@ -131,7 +132,7 @@ test('cgroup: a missing directory is an ENOENT naming it', () => {
 test('every namespace asked for is new, every other one is the parent\'s', async (t) => {
   const all = ['mnt', 'pid', 'net', 'ipc', 'uts', 'user', 'cgroup'] as const;
   const asked = { ipc: 'ipc', cgroup: 'cgroup', uts: 'uts' } as const;
-  const run = start({ env, file: '/bin/sleep', argv: ['sleep', '100'], namespaces: Object.values(asked) });
+  const run = await started({ env, file: '/bin/sleep', argv: ['sleep', '100'], namespaces: Object.values(asked) });
   t.after(() => killIfAlive(run.child.pid));
   for (const ns of all) {
     const mine = fs.readlinkSync(`/proc/self/ns/${ns}`);

@@ -1,4 +1,5 @@
-// spawn() basics: exec, exit reporting, kill through the pidfd, signal dispositions, fds/env/cwd, setup failures.
+// spawn() basics: exec, exit reporting, kill through the pidfd, signal dispositions, fds/env/cwd, setup failures
+// (reported through `started`, before the exit).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -7,9 +8,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
-  capabilityNumber, parseMountFlags, resolveExecutable, signalNumber, spawn, type NativeError, type SpawnOptions,
+  NativeError, capabilityNumber, parseMountFlags, resolveExecutable, signalNumber, spawn, type SpawnOptions,
 } from '../src/native';
-import { capture, helperScript, killIfAlive, procStatus, start, waitGone, zombieChildren } from './helpers/native-proc';
+import {
+  capture, helperScript, killIfAlive, procStat, procStatus, setupFailure, start, started, waitGone, zombieChildren,
+} from './helpers/native-proc';
 import { within } from './helpers/wait';
 
 const SH = '/bin/sh';
@@ -19,16 +22,6 @@ function tmpdir(t: { after: (fn: () => void) => void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-spawn-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-function spawnError(opts: SpawnOptions): NativeError {
-  try {
-    const child = spawn(opts, () => {});
-    child.kill('SIGKILL');
-  } catch (err) {
-    return err as NativeError;
-  }
-  throw new Error('spawn did not throw');
 }
 
 test('runs the program with argv, env, cwd and the fd map, and reports its exit code', async (t) => {
@@ -47,7 +40,7 @@ test('closes every fd outside the map, including fd 0 when the map says -1', asy
 });
 
 test('kill() goes through the pidfd; onExit reports the signal; kill after exit returns false', async () => {
-  const run = start({ ...base, file: '/bin/sleep', argv: ['sleep', '100'] });
+  const run = await started({ ...base, file: '/bin/sleep', argv: ['sleep', '100'] });
   assert.equal(run.child.alive, true);
   assert.equal(run.child.kill('SIGTERM'), true);
   assert.deepEqual(await run.waitExit(), { code: null, signal: 'SIGTERM' });
@@ -58,7 +51,7 @@ test('kill() goes through the pidfd; onExit reports the signal; kill after exit 
 test('the child starts with default dispositions and an empty signal mask', async (t) => {
   // Node itself ignores SIGPIPE: the child must not inherit that.
   assert.notEqual(BigInt('0x' + procStatus(process.pid).SigIgn), 0n);
-  const run = start({ ...base, file: '/bin/sleep', argv: ['sleep', '100'] });
+  const run = await started({ ...base, file: '/bin/sleep', argv: ['sleep', '100'] });
   t.after(() => killIfAlive(run.child.pid));
   const st = procStatus(run.child.pid);
   assert.equal(st.SigIgn, '0000000000000000');
@@ -69,9 +62,10 @@ test('the child starts with default dispositions and an empty signal mask', asyn
 
 test('a new session by default, and none when setsid is false', async (t) => {
   const sid = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[3]);
-  const a = start({ ...base, file: '/bin/sleep', argv: ['sleep', '100'] });
-  const b = start({ ...base, file: '/bin/sleep', argv: ['sleep', '100'], setsid: false });
-  t.after(() => { killIfAlive(a.child.pid); killIfAlive(b.child.pid); });
+  const a = await started({ ...base, file: '/bin/sleep', argv: ['sleep', '100'] });
+  t.after(() => killIfAlive(a.child.pid));
+  const b = await started({ ...base, file: '/bin/sleep', argv: ['sleep', '100'], setsid: false });
+  t.after(() => killIfAlive(b.child.pid));
   assert.equal(sid(a.child.pid), a.child.pid);
   assert.equal(sid(b.child.pid), sid(process.pid));
   a.child.kill('SIGKILL');
@@ -79,46 +73,95 @@ test('a new session by default, and none when setsid is false', async (t) => {
   await Promise.all([a.waitExit(), b.waitExit()]);
 });
 
-test('setup failures come back as NativeErrors with code, errno, syscall, path and step', async (t) => {
+test('setup failures arrive through started as NativeErrors with code, errno, syscall, path and step', async (t) => {
   const dir = tmpdir(t);
-  let e = spawnError({ ...base, file: path.join(dir, 'missing'), argv: ['x'] });
+  let { error: e, exit } = await setupFailure({ ...base, file: path.join(dir, 'missing'), argv: ['x'] });
+  assert.ok(e instanceof NativeError);
   assert.equal(e.code, 'ENOENT');
   assert.equal(e.errno, -os.constants.errno.ENOENT);
   assert.equal(e.syscall, 'execve');
   assert.equal(e.step, 'execve');
   assert.equal(e.path, path.join(dir, 'missing'));
+  assert.deepEqual(exit, { code: 127, signal: null }, 'the child gave up with 127 after its report');
 
-  e = spawnError({ ...base, file: '/bin/true', argv: ['true'], cwd: path.join(dir, 'nowhere') });
-  assert.deepEqual([e.code, e.syscall, e.step, e.path], ['ENOENT', 'chdir', 'chdir', path.join(dir, 'nowhere')]);
+  ({ error: e, exit } = await setupFailure({ ...base, file: '/bin/true', argv: ['true'], cwd: path.join(dir, 'nowhere') }));
+  assert.ok(e instanceof NativeError);
+  assert.deepEqual([e.code, e.errno, e.syscall, e.step, e.path], ['ENOENT', -os.constants.errno.ENOENT, 'chdir', 'chdir', path.join(dir, 'nowhere')]);
+  assert.deepEqual(exit, { code: 127, signal: null });
 
   const plain = path.join(dir, 'script');
   fs.writeFileSync(plain, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
-  e = spawnError({ ...base, file: plain, argv: ['script'] });
+  ({ error: e } = await setupFailure({ ...base, file: plain, argv: ['script'] }));
   assert.deepEqual([e.code, e.step], ['EACCES', 'execve']);
 
-  e = spawnError({ ...base, file: '/bin/true', argv: ['true'], fds: [0, 1, 2, 19999] });
+  ({ error: e } = await setupFailure({ ...base, file: '/bin/true', argv: ['true'], fds: [0, 1, 2, 19999] }));
   assert.deepEqual([e.code, e.syscall, e.step], ['EBADF', 'dup2', 'fd_map']);
 
   // In a user namespace only mapped ids exist: uid 1000 is not in "0 0 1".
-  e = spawnError({ ...base, file: '/bin/true', argv: ['true'], namespaces: ['user'], uidMap: '0 0 1', gidMap: '0 0 1', uid: 1000 });
+  ({ error: e } = await setupFailure({ ...base, file: '/bin/true', argv: ['true'], namespaces: ['user'], uidMap: '0 0 1', gidMap: '0 0 1', uid: 1000 }));
   assert.deepEqual([e.code, e.syscall, e.step], ['EINVAL', 'setresuid', 'setresuid']);
-  e = spawnError({ ...base, file: '/bin/true', argv: ['true'], namespaces: ['user'], uidMap: '0 0 1', gidMap: '0 0 1', gid: 1000 });
+  ({ error: e } = await setupFailure({ ...base, file: '/bin/true', argv: ['true'], namespaces: ['user'], uidMap: '0 0 1', gidMap: '0 0 1', gid: 1000 }));
   assert.deepEqual([e.code, e.step], ['EINVAL', 'setresgid']);
-
-  // A bad map is refused by the kernel when the parent writes it.
-  e = spawnError({ ...base, file: '/bin/true', argv: ['true'], namespaces: ['user'], uidMap: 'not a map' });
-  assert.deepEqual([e.code, e.step, e.path?.endsWith('/uid_map')], ['EINVAL', 'uid_map', true]);
 });
 
-test('an unprivileged Node process gets EPERM from clone3 for a namespace, thrown with step clone3', () => {
+test('a uid_map the kernel refuses (a step of the parent) rejects started, then the killed child exits', async () => {
+  const { error: e, exit } = await setupFailure({ ...base, file: '/bin/true', argv: ['true'], namespaces: ['user'], uidMap: 'not a map' });
+  assert.ok(e instanceof NativeError);
+  assert.deepEqual([e.code, e.errno, e.syscall, e.step, e.path?.endsWith('/uid_map')], ['EINVAL', -os.constants.errno.EINVAL, 'write', 'uid_map', true]);
+  assert.deepEqual(exit, { code: null, signal: 'SIGKILL' });
+});
+
+test('a program that exits 127 on its own has started: its exit is not a setup failure', async () => {
+  const run = start({ ...base, file: SH, argv: ['sh', '-c', 'exit 127'] });
+  await within(run.child.started, 5000, 'sh to exec');
+  assert.deepEqual(await run.waitExit(5000), { code: 127, signal: null });
+});
+
+test('started settles, and its reactions have run, before onExit', async () => {
+  const cases: Array<[string, SpawnOptions, string]> = [
+    ['exec', { ...base, file: '/bin/true', argv: ['true'] }, 'started'],
+    ['a failed chdir', { ...base, file: '/bin/true', argv: ['true'], cwd: '/nonexistent/dir' }, 'failed'],
+    ['a failed uid_map write', { ...base, file: '/bin/true', argv: ['true'], namespaces: ['user'], uidMap: 'bad' }, 'failed'],
+  ];
+  for (const blockLoop of [false, true]) {
+    for (const [what, opts, outcome] of cases) {
+      const events: string[] = [];
+      let exited!: () => void;
+      const exit = new Promise<void>((r) => (exited = r));
+      const child = spawn(opts, () => {
+        events.push('exit');
+        exited();
+      });
+      void (async () => {
+        try {
+          await child.started;
+          events.push('started');
+        } catch {
+          events.push('failed');
+        }
+        await null;
+        events.push('reaction after another await');
+      })();
+      if (blockLoop) {
+        // the loop sees the report pipe and the pidfd ready at once: the outcome must still come first
+        const deadline = Date.now() + 5000;
+        while (procStat(child.pid)?.state !== 'Z') assert.ok(Date.now() < deadline, `pid ${child.pid} did not exit`);
+      }
+      await within(exit, 5000, `the exit after ${what}`);
+      assert.deepEqual(events, [outcome, 'reaction after another await', 'exit'], `${what}${blockLoop ? ', loop blocked' : ''}`);
+    }
+  }
+});
+
+test('an unprivileged Node process gets EPERM from clone3 for a namespace, thrown at once with step clone3', () => {
   const r = spawnSync(process.execPath, [helperScript('native-spawner'), 'try',
     JSON.stringify({ file: '/bin/true', argv: ['true'], env: [], namespaces: ['net'] })], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 10000 });
   assert.equal(r.status, 0, r.error ? String(r.error) : r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { error: { code: 'EPERM', errno: -os.constants.errno.EPERM, syscall: 'clone3', step: 'clone3' } });
 });
 
-test('a failed spawn leaves no zombie behind', () => {
-  for (let i = 0; i < 20; i++) spawnError({ ...base, file: '/nonexistent/x', argv: ['x'] });
+test('a failed spawn leaves no zombie behind', async () => {
+  for (let i = 0; i < 20; i++) await setupFailure({ ...base, file: '/nonexistent/x', argv: ['x'] });
   assert.deepEqual(zombieChildren(process.pid), []);
 });
 
@@ -148,6 +191,15 @@ test('a throwing onExit becomes an uncaughtException, and the loop goes on', () 
   assert.equal(r.status, 0);
 });
 
+test('a setup failure nobody awaits is no unhandled rejection', () => {
+  const native = path.resolve(__dirname, '../src/native.js');
+  const script = `require(${JSON.stringify(native)}).spawn({ file: '/bin/true', argv: ['true'], env: [], cwd: '/nonexistent/dir' },
+    (e) => console.log('exit ' + e.code));`;
+  const r = spawnSync(process.execPath, ['--unhandled-rejections=strict', '-e', script], { encoding: 'utf8', timeout: 10000 });
+  assert.equal(r.stdout, 'exit 127\n', r.stderr);
+  assert.equal(r.status, 0);
+});
+
 test('option errors are TypeErrors naming the option', () => {
   assert.throws(() => spawn({ ...base, file: 'true', argv: ['true'] }, () => {}), /absolute path/);
   assert.throws(() => spawn({ ...base, file: '/bin/true', argv: ['true'], hostname: 'x' }, () => {}), /needs the 'uts' namespace/);
@@ -163,6 +215,7 @@ test('resolveExecutable searches PATH like execvp and throws ENOENT/execve', (t)
   assert.equal(resolveExecutable('tool', `/nonexistent:${dir}`), path.join(dir, 'tool'));
   assert.equal(resolveExecutable('sh', '/bin'), '/bin/sh');
   const e = (() => { try { resolveExecutable('noexec', dir); } catch (err) { return err as NativeError; } return null; })();
+  assert.ok(e instanceof NativeError);
   assert.deepEqual([e?.code, e?.errno, e?.syscall, e?.step, e?.path], ['ENOENT', -os.constants.errno.ENOENT, 'execve', 'execve', 'noexec']);
 });
 
@@ -187,7 +240,7 @@ test('capabilityNumber and signalNumber', () => {
 });
 
 test('waitGone sees a killed child disappear', async () => {
-  const run = start({ ...base, file: '/bin/sleep', argv: ['sleep', '100'] });
+  const run = await started({ ...base, file: '/bin/sleep', argv: ['sleep', '100'] });
   assert.equal(await waitGone(run.child.pid, 50), false);
   run.child.kill('SIGKILL');
   await run.waitExit();

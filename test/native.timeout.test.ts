@@ -1,42 +1,73 @@
-// A child stuck before exec (its cwd on a FUSE mount whose daemon is stopped) must not freeze the emperor: spawn
-// kills it after setupTimeout and throws ETIMEDOUT with step 'setup_timeout'.
+// A child stuck before exec in a FUSE request that its daemon read and never answers sleeps uninterruptibly: not
+// even SIGKILL ends it. It must not freeze the emperor: spawn() returns at once, `started` rejects with ETIMEDOUT
+// after setupTimeout while the loop keeps turning, and the exit is reported whenever the kernel lets the child die.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn as cpSpawn } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, umount, type NativeError } from '../src/native';
-import { killIfAlive, waitGone, zombieChildren } from './helpers/native-proc';
+import { performance } from 'node:perf_hooks';
+import { NativeError, spawn, type ExitInfo } from '../src/native';
+import { mountHungFs } from './helpers/hungfs';
+import { killIfAlive, openFdCount, procStat, start, zombieChildren } from './helpers/native-proc';
+import { within } from './helpers/wait';
 
-function isMounted(dir: string): boolean {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
+const SETUP_TIMEOUT = 300;
+
+/** Polls (bounded) until /proc/PID/stat shows `state`. */
+async function untilState(pid: number, state: string, what: string): Promise<void> {
+  await within((async () => {
+    while (procStat(pid)?.state !== state) await new Promise((r) => setTimeout(r, 10));
+  })(), 5000, what);
 }
 
-test('a setup that hangs is killed after setupTimeout and reported as ETIMEDOUT', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-timeout-'));
-  const mnt = path.join(dir, 'mnt');
-  fs.mkdirSync(path.join(dir, 'src', 'sub'), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'src', 'sub', 'f'), 'x');
-  fs.mkdirSync(mnt);
-  execFileSync('zip', ['-qr', path.join(dir, 'a.zip'), 'sub'], { cwd: path.join(dir, 'src'), timeout: 30000 });
-  const daemon = cpSpawn('fuse-zip', ['-f', '-r', path.join(dir, 'a.zip'), mnt], { stdio: 'ignore' });
-  t.after(async () => {
-    killIfAlive(daemon.pid!);
-    await waitGone(daemon.pid!);
-    if (isMounted(mnt)) umount(mnt, 'detach');
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  for (let i = 0; i < 500 && !isMounted(mnt); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(isMounted(mnt), 'fuse-zip mounted the archive');
-  process.kill(daemon.pid!, 'SIGSTOP');
+test('a child hung in a FUSE request: started rejects with ETIMEDOUT on time, the loop never stops, the exit comes on release', async (t) => {
+  const hung = await mountHungFs();
+  t.after(() => hung.release());
+  const warm = start({ file: '/bin/true', argv: ['true'], env: [] }); // loads the addon, opens libuv's epoll fds
+  await warm.waitExit(5000);
+  const fdsBefore = openFdCount();
 
-  let err: NativeError | undefined;
-  try {
-    spawn({ file: '/bin/true', argv: ['true'], env: [], cwd: path.join(mnt, 'sub'), setupTimeout: 300 }, () => {});
-  } catch (e) {
-    err = e as NativeError;
-  }
-  assert.deepEqual([err?.code, err?.errno, err?.step], ['ETIMEDOUT', -os.constants.errno.ETIMEDOUT, 'setup_timeout']);
-  assert.deepEqual(zombieChildren(process.pid).filter((pid) => pid !== daemon.pid), []);
+  let last = performance.now();
+  let maxGap = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+  }, 10);
+  t.after(() => clearInterval(ticker));
+
+  let exitInfo: ExitInfo | undefined;
+  let exited!: () => void;
+  const exit = new Promise<void>((r) => (exited = r));
+  const t0 = performance.now();
+  // cwd below the mount: the child's chdir sends a LOOKUP that hungfs reads and never answers
+  const child = spawn({ file: '/bin/true', argv: ['true'], env: [], cwd: path.join(hung.dir, 'sub'), setupTimeout: SETUP_TIMEOUT }, (info) => {
+    exitInfo = info;
+    exited();
+  });
+  const returnedAfter = performance.now() - t0;
+  t.after(() => killIfAlive(child.pid));
+  assert.ok(returnedAfter < 100, `spawn() returned after ${returnedAfter.toFixed(1)} ms`);
+
+  const err = await within(child.started.then(() => new Error('started resolved'), (e: unknown) => e), 5000, 'started to reject');
+  const rejectedAfter = performance.now() - t0;
+  assert.ok(err instanceof NativeError, String(err));
+  assert.deepEqual([err.code, err.errno, err.syscall, err.step], ['ETIMEDOUT', -os.constants.errno.ETIMEDOUT, 'spawn', 'setup_timeout']);
+  assert.ok(rejectedAfter <= SETUP_TIMEOUT + 100, `started rejected ${rejectedAfter.toFixed(1)} ms after the call`);
+
+  // SIGKILLed, and still there: asleep in the request, uninterruptibly, until the daemon goes
+  await untilState(child.pid, 'D', `pid ${child.pid} in state D after the SIGKILL`);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(procStat(child.pid)?.state, 'D');
+  assert.equal(child.alive, true);
+  assert.equal(exitInfo, undefined);
+
+  await hung.release();
+  await within(exit, 5000, 'the exit once the mount is released');
+  clearInterval(ticker);
+  assert.ok(maxGap < 100, `the loop stalled for ${maxGap.toFixed(1)} ms`);
+  assert.deepEqual(exitInfo, { code: null, signal: 'SIGKILL' });
+  assert.equal(child.alive, false);
+  assert.deepEqual(zombieChildren(process.pid).filter((pid) => pid !== hung.daemonPid), []);
+  assert.equal(openFdCount(), fdsBefore, 'every fd of the spawn closed');
 });

@@ -1,19 +1,26 @@
-// Registration of each concern's exports, and the error shape they share.
+// Registration of each concern's exports, the per-environment data they share, and the error shape.
 #pragma once
 #include <napi.h>
 
 namespace emperor {
 
+// One per Node environment (the main thread, each worker), as the instance data.
+struct AddonData {
+  Napi::FunctionReference child_handle;  // the ChildHandle class
+  Napi::FunctionReference error_class;   // src/native.ts's NativeError, handed over through setErrorClass()
+};
+
+void InitErrors(Napi::Env env, Napi::Object exports);
 void InitSpawn(Napi::Env env, Napi::Object exports);
 void InitChildHandle(Napi::Env env, Napi::Object exports);
 void InitFdOps(Napi::Env env, Napi::Object exports);
 void InitExec(Napi::Env env, Napi::Object exports);
 void InitStatBatch(Napi::Env env, Napi::Object exports);
 
-// A Node-SystemError-shaped Error: code ('ENOENT'), errno (negative, as Node's SystemError.errno), syscall, and path
-// and step when given. err is a positive errno.
-Napi::Error NativeError(Napi::Env env, int err, const char* syscall, const char* path = nullptr,
-                        const char* step = nullptr);
+// A NativeError (src/native.ts), shaped like Node's SystemError: code ('ENOENT'), errno (negative, as Node's
+// SystemError.errno), syscall, and path and step when given. err is a positive errno.
+Napi::Object NativeError(Napi::Env env, int err, const char* syscall, const char* path = nullptr,
+                         const char* step = nullptr);
 // Throws NativeError(...) and returns undefined, for `return ThrowNativeError(...)` in exports.
 Napi::Value ThrowNativeError(Napi::Env env, int err, const char* syscall, const char* path = nullptr,
                              const char* step = nullptr);

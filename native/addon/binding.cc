@@ -3,6 +3,8 @@
 #include "addon.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new emperor::AddonData());
+  emperor::InitErrors(env, exports);
   emperor::InitChildHandle(env, exports);
   emperor::InitSpawn(env, exports);
   emperor::InitFdOps(env, exports);

@@ -1,13 +1,32 @@
-// The JS-side handle of one spawned child: its pidfd watched by a uv_poll on the main loop, kill() through the pidfd.
+// The JS-side handle of one spawned child, watched on the main loop from clone to exit: first its setup (the report
+// pipe and a deadline), then its pidfd. kill() goes through the pidfd.
 #pragma once
 #include <napi.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include <string>
 
 namespace emperor {
 
-// Starts watching pidfd and stores the JS handle in *out; returns 0, or a libuv error (then the pidfd is still the
-// caller's). onExit(code: number|null, signal: number|null) runs once, on the main JS thread; the pidfd is closed
-// after it.
-int NewChildHandle(Napi::Env env, pid_t pid, int pidfd, Napi::Function onExit, Napi::Object* out);
+// What the outcome of the child's setup (clone to execve) is read from.
+struct SetupWatch {
+  int report_fd = -1;       // read end of the close-on-exec report pipe: EOF = execve done, a SetupFailure = failed
+  uint32_t timeout_ms = 0;  // then SIGKILL and ETIMEDOUT; 0 = no deadline
+  std::string file, cwd;    // the `path` of an execve or a chdir failure
+  // A step the parent failed itself after clone (a uid_map write...), the child already SIGKILLed: the outcome,
+  // whatever the pipe says.
+  int parent_err = 0;
+  const char* parent_step = nullptr;
+  std::string parent_path;
+};
+
+// Starts watching the child and stores the JS handle in *out; returns 0, or a libuv error (then pidfd and
+// setup.report_fd are still the caller's, and nothing watches the child). onStarted(error?: NativeError) runs once
+// with the setup outcome, then onExit(code: number|null, signal: number|null) once, each on the main JS thread
+// through its own napi_make_callback, so the promise reactions to the first have run before the second. Both fds
+// are closed once no longer watched.
+int NewChildHandle(Napi::Env env, pid_t pid, int pidfd, SetupWatch setup, Napi::Function onStarted,
+                   Napi::Function onExit, Napi::Object* out);
 
 }  // namespace emperor

@@ -1,17 +1,14 @@
 // spawn(): clone3 (or clone + pidfd_open), the parent's share of the setup (uid/gid maps, cgroup.procs on the
-// fallback path), and the synchronous wait on the close-on-exec report pipe. The child's share is
-// child_setup_and_exec() in native/common.
+// fallback path), then the child is handed to a ChildHandle that reports on the event loop how its setup ended and
+// when it exits. Nothing here waits for the child. The child's share is child_setup_and_exec() in native/common.
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
-#include <string.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -29,9 +26,6 @@
 #endif
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
-#endif
-#ifndef P_PIDFD
-#define P_PIDFD 3
 #endif
 
 namespace emperor {
@@ -213,16 +207,6 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
   return true;
 }
 
-// The syscall behind each child step name, for the error's `syscall` field.
-const char* StepSyscall(const char* step) {
-  static const char* const kPrctl[] = {"capbset_drop", "keepcaps", "cap_ambient_raise", "no_new_privs", "pdeathsig"};
-  for (const char* s : kPrctl)
-    if (strcmp(step, s) == 0) return "prctl";
-  if (strcmp(step, "fd_map") == 0) return "dup2";
-  if (strcmp(step, "mount_propagation") == 0) return "mount";
-  return step;
-}
-
 int WriteFile(const std::string& path, const std::string& text) {
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return errno;
@@ -232,38 +216,27 @@ int WriteFile(const std::string& path, const std::string& text) {
   return err;
 }
 
-void Reap(int pidfd) {
-  siginfo_t si;
-  while (waitid(static_cast<idtype_t>(P_PIDFD), pidfd, &si, WEXITED) < 0 && errno == EINTR) {
-  }
-}
-
-void KillAndReap(int pidfd) {
-  syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-  Reap(pidfd);
-}
-
-int64_t NowMs() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
-
 void CloseIf(int& fd) {
   if (fd >= 0) close(fd);
   fd = -1;
 }
 
 [[noreturn]] void RunChild(const Plan& p, int sync_rd, int sync_wr) {
-  if (sync_wr >= 0) close(sync_wr);
-  if (sync_rd >= 0) {
-    // Wait until the parent has written the id maps / cgroup.procs; EOF means it gave up (or died).
-    char c;
-    ssize_t n;
-    do n = read(sync_rd, &c, 1); while (n < 0 && errno == EINTR);
-    if (n != 1) _exit(127);
-  }
+  close(sync_wr);
+  // Parked until the parent watches us and has written the id maps / cgroup.procs; EOF means it gave up (or died).
+  char c;
+  ssize_t n;
+  do n = read(sync_rd, &c, 1); while (n < 0 && errno == EINTR);
+  if (n != 1) _exit(127);
   child_setup_and_exec(p.setup);
+}
+
+// Closing the sync pipe makes the child, parked in its read() and doing nothing else yet, _exit(127) at once: this
+// is the one wait for a child on the main thread, and it is bounded by that.
+void AbandonParked(int& sync_wr, pid_t pid) {
+  CloseIf(sync_wr);
+  while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
 }
 
 // The parent's steps between clone and "go": returns 0 or errno, naming the failing step/path.
@@ -297,6 +270,7 @@ int ParentSteps(const Plan& p, pid_t pid, bool cgroup_by_write, const char** ste
   return 0;
 }
 
+// spawn(options, onStarted, onExit): see NewChildHandle for the two callbacks.
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (syscall(SYS_gettid) != getpid()) {
@@ -306,11 +280,14 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     e.ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  if (!info[0].IsObject() || !info[1].IsFunction()) return ThrowTypeError(env, "spawn(options, onExit)");
+  if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsFunction())
+    return ThrowTypeError(env, "spawn(options, onStarted, onExit)");
   Plan p;
   if (!ReadPlan(env, info[0].As<Napi::Object>(), &p)) return env.Undefined();
   ChildSetup& s = p.setup;
 
+  // The child always waits on the sync pipe until the parent has its pidfd watched and its own steps done: any
+  // failure of the parent's before that then ends the child at once, wherever its setup would have taken it.
   int report[2] = {-1, -1}, sync[2] = {-1, -1};
   int cgroup_fd = -1, parent_pidfd = -1;
   auto close_all = [&] {
@@ -318,7 +295,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     CloseIf(cgroup_fd), CloseIf(parent_pidfd);
   };
   if (pipe2(report, O_CLOEXEC) < 0) return ThrowNativeError(env, errno, "pipe2");
-  if (((p.ns_flags & CLONE_NEWUSER) || p.has_cgroup) && pipe2(sync, O_CLOEXEC) < 0) {
+  if (pipe2(sync, O_CLOEXEC) < 0) {
     int e = errno;
     close_all();
     return ThrowNativeError(env, e, "pipe2");
@@ -366,9 +343,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
       cgroup_by_write = p.has_cgroup;
       if ((pidfd = syscall(SYS_pidfd_open, pid, 0)) < 0) {
         int e = errno;
-        kill(pid, SIGKILL);
-        while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-        }
+        AbandonParked(sync[1], static_cast<pid_t>(pid));
         pthread_sigmask(SIG_SETMASK, &old, nullptr);
         close_all();
         return ThrowNativeError(env, e, "pidfd_open");
@@ -382,68 +357,29 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     return ThrowNativeError(env, clone_err, clone_call, nullptr, clone_call);
   }
 
-  const char* step = nullptr;
-  std::string path;
-  if (int e = ParentSteps(p, static_cast<pid_t>(pid), cgroup_by_write, &step, &path)) {
-    KillAndReap(pidfd);
+  SetupWatch setup;
+  setup.report_fd = report[0];
+  setup.timeout_ms = p.setup_timeout_ms;
+  setup.file = p.file;
+  setup.cwd = p.cwd;
+  setup.parent_err = ParentSteps(p, static_cast<pid_t>(pid), cgroup_by_write, &setup.parent_step, &setup.parent_path);
+  Napi::Object handle;
+  if (int r = NewChildHandle(env, static_cast<pid_t>(pid), pidfd, setup, info[1].As<Napi::Function>(),
+                             info[2].As<Napi::Function>(), &handle)) {
+    AbandonParked(sync[1], static_cast<pid_t>(pid));
     close(pidfd);
     close_all();
-    return ThrowNativeError(env, e, "write", path.c_str(), step);
+    return ThrowNativeError(env, -r, "uv_poll_init");
   }
-  if (sync[1] >= 0) {
+  if (setup.parent_err) {
+    // Reported through onStarted like the child's own failures, and the exit through the pidfd as always.
+    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+  } else {
     char go = 1;
     while (write(sync[1], &go, 1) < 0 && errno == EINTR) {
     }
-    CloseIf(sync[1]);
   }
-
-  // EOF without a record: execve succeeded (the pipe is close-on-exec).
-  SetupFailure rec{};
-  size_t got = 0;
-  bool timed_out = false;
-  const int64_t deadline = NowMs() + p.setup_timeout_ms;
-  while (got < sizeof rec) {
-    int wait = -1;
-    if (p.setup_timeout_ms) {
-      int64_t left = deadline - NowMs();
-      if (left <= 0) {
-        timed_out = true;
-        break;
-      }
-      wait = static_cast<int>(left);
-    }
-    struct pollfd pfd{report[0], POLLIN, 0};
-    int r = poll(&pfd, 1, wait);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) break;
-    if (r == 0) continue;  // the deadline check above decides
-    ssize_t n = read(report[0], reinterpret_cast<char*>(&rec) + got, sizeof rec - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  if (timed_out) {
-    // A child stuck before exec (a chdir or execve into a hung FUSE mount) must not freeze the event loop.
-    KillAndReap(pidfd);
-    close(pidfd);
-    close_all();
-    return ThrowNativeError(env, ETIMEDOUT, "spawn", nullptr, "setup_timeout");
-  }
-  CloseIf(report[0]);
-  if (got == sizeof rec) {
-    Reap(pidfd);
-    close(pidfd);
-    rec.step[sizeof rec.step - 1] = '\0';
-    const char* where = strcmp(rec.step, "execve") == 0 ? s.file : strcmp(rec.step, "chdir") == 0 ? s.cwd : nullptr;
-    return ThrowNativeError(env, rec.err, StepSyscall(rec.step), where, rec.step);
-  }
-
-  Napi::Object handle;
-  if (int r = NewChildHandle(env, static_cast<pid_t>(pid), pidfd, info[1].As<Napi::Function>(), &handle)) {
-    KillAndReap(pidfd);
-    close(pidfd);
-    return ThrowNativeError(env, -r, "uv_poll_init");
-  }
+  CloseIf(sync[1]);
   return handle;
 }
 

@@ -122,6 +122,8 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
       on.exit,
     );
   } catch (e) {
+    // bad options or no child at all; a failed setup rejects child.started instead (vassal.ts), and the exit that
+    // follows closes `ours` and removes the cgroup through the instance, as for any exit
     native.closeFd(ours);
     if (cgroup) fs.rmdirSync(cgroup);
     throw e;

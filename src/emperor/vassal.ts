@@ -191,6 +191,20 @@ export class Vassal extends EventEmitter {
     // then respawned at once instead of being throttled like a start-up crash loop
     const loyalAfter = this.ctx.opts.loyalAfterSeconds * 1000;
     if (!this.loyal) this.loyalTimer = setTimeout(() => this.becomeLoyal('uptime'), loyalAfter);
+    const inst = this.instance;
+    inst.child.started.catch((e: unknown) => this.onSetupFailed(inst, e));
+  }
+
+  /**
+   * spawn() no longer throws a setup failure (exec, chdir, credentials, uid_map, setup timeout): `started` rejects
+   * with it, before the exit. It means what the throw meant: a broken config, and the exit that follows is no crash
+   * (planFailed keeps it from the blacklist and from a respawn). A stop already under way decides on its own.
+   */
+  private onSetupFailed(inst: Instance, e: unknown): void {
+    if (this.instance !== inst || this.state === 'stopping') return;
+    clearTimeout(this.loyalTimer);
+    this.planFailed = true;
+    this.brokenBy(describeSetupError(e));
   }
 
   private running(): void {

@@ -4,13 +4,14 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { FactsInput } from '../config';
 import { resolveExecutable } from '../native';
-import { groupName, userName } from '../tables/passwd';
+import { groupNameOf, userOf } from '../tables/passwd';
 
 /** The facts for a vassal running as `identity` (null: as this process). */
 export function vassalFacts(identity: { uid: number; gid: number } | null, binaryPath: string): FactsInput {
   const uid = identity?.uid ?? process.getuid!();
   const gid = identity?.gid ?? process.getgid!();
-  return { uid, gid, user: userName(uid), group: groupName(gid), hostname: os.hostname(), binaryPath };
+  // uWSGI falls back to the number when the id has no name
+  return { uid, gid, user: userOf(uid)?.name ?? String(uid), group: groupNameOf(gid) ?? String(gid), hostname: os.hostname(), binaryPath };
 }
 
 /** %b: the realpath of the uWSGI binary the emperor runs, as uWSGI reports its own; '' when there is none. */

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { closeFd, socketpair, spawn, type Child, type ExitInfo, type SpawnOptions } from '../../src/native';
+import { closeFd, socketpair, spawn, type Child, type ExitInfo, type NativeError, type SpawnOptions } from '../../src/native';
 import { within } from './wait';
 
 export interface Run {
@@ -16,6 +16,30 @@ export function start(opts: SpawnOptions): Run {
   const exit = new Promise<ExitInfo>((r) => (resolve = r));
   const child = spawn(opts, resolve);
   return { child, waitExit: (timeoutMs = 10000) => within(exit, timeoutMs, `${opts.argv.join(' ')} (pid ${child.pid}) to exit`) };
+}
+
+/** Starts opts and waits (bounded) until it has exec'd; a setup failure rejects. */
+export async function started(opts: SpawnOptions): Promise<Run> {
+  const run = start(opts);
+  try {
+    await within(run.child.started, 5000, `pid ${run.child.pid} to exec ${opts.file}`);
+  } catch (err) {
+    killIfAlive(run.child.pid);
+    throw err;
+  }
+  return run;
+}
+
+/** The setup failure of opts (bounded), and the exit that follows it. */
+export async function setupFailure(opts: SpawnOptions): Promise<{ error: NativeError; exit: ExitInfo }> {
+  const run = start(opts);
+  const outcome = await within(run.child.started.then(() => undefined, (e: NativeError) => e), 5000, `the setup outcome of pid ${run.child.pid}`);
+  if (outcome === undefined) {
+    run.child.kill('SIGKILL');
+    await run.waitExit(5000);
+    throw new Error(`the setup of ${opts.file} did not fail`);
+  }
+  return { error: outcome, exit: await run.waitExit(5000) };
 }
 
 /**
@@ -42,6 +66,7 @@ export async function capture(opts: Omit<SpawnOptions, 'fds'>, timeoutMs = 10000
     sock.on('error', reject);
   });
   try {
+    await within(run.child.started, timeoutMs, `pid ${run.child.pid} to exec ${opts.file}`);
     const [, exit] = await Promise.all([within(eof, timeoutMs, `${opts.argv.join(' ')} to close its stdout`), run.waitExit(timeoutMs)]);
     return { stdout: printed(), exit };
   } catch (err) {
