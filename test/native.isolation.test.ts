@@ -7,7 +7,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { capabilityNumber } from '../src/native';
 import { capture, cgroup2Mount, killIfAlive, procStatus, start, started } from './helpers/native-proc';
-import { within } from './helpers/wait';
 
 const SH = '/bin/sh';
 const env = { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' };

@@ -181,7 +181,9 @@ export class Vassal extends EventEmitter {
       (err: NativeError) => {
         if (this.instance !== inst) return;
         // the exit follows: a setup that hung is retried, any other setup failure is a config to fix
+        clearTimeout(this.loyalTimer);
         this.failure = { message: describeSetupError(err), transient: err.code === 'ETIMEDOUT' };
+        this.setupError = this.failure.message;
         this.log.error({ event: 'setup-error', error: this.failure.message }, `vassal not started: ${this.failure.message}`);
       },
     );
@@ -191,20 +193,6 @@ export class Vassal extends EventEmitter {
     // then respawned at once instead of being throttled like a start-up crash loop
     const loyalAfter = this.ctx.opts.loyalAfterSeconds * 1000;
     if (!this.loyal) this.loyalTimer = setTimeout(() => this.becomeLoyal('uptime'), loyalAfter);
-    const inst = this.instance;
-    inst.child.started.catch((e: unknown) => this.onSetupFailed(inst, e));
-  }
-
-  /**
-   * spawn() no longer throws a setup failure (exec, chdir, credentials, uid_map, setup timeout): `started` rejects
-   * with it, before the exit. It means what the throw meant: a broken config, and the exit that follows is no crash
-   * (planFailed keeps it from the blacklist and from a respawn). A stop already under way decides on its own.
-   */
-  private onSetupFailed(inst: Instance, e: unknown): void {
-    if (this.instance !== inst || this.state === 'stopping') return;
-    clearTimeout(this.loyalTimer);
-    this.planFailed = true;
-    this.brokenBy(describeSetupError(e));
   }
 
   private running(): void {
