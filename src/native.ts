@@ -99,6 +99,7 @@ interface Addon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount(target: string, flags: number): void;
   execve(file: string, argv: string[], env: string[]): never;
+  processExiting(): void;
   statSources(paths: string[], nofollow: boolean, tyrantNofollow: boolean): Promise<Float64Array>;
 }
 
@@ -106,7 +107,9 @@ let loaded: Addon | undefined;
 // Loaded on first use, so that modules needing only parseMountFlags() & co. work without a built addon.
 function addon(): Addon {
   if (!loaded) {
-    loaded = require(builtFile('emperor_native.node')) as Addon;
+    const a = (loaded = require(builtFile('emperor_native.node')) as Addon);
+    // after 'exit' the loop turns only for Node's teardown, where a child's exit cannot be reported any more
+    process.once('exit', () => a.processExiting());
   }
   return loaded;
 }

@@ -18,6 +18,11 @@ namespace {
 
 class ChildHandle;
 
+// Set at the 'exit' event of the main thread, the only one that spawns: Node then tears its environment down and
+// turns the loop once more to close handles, with JS disallowed; reporting a child that exits right then aborted
+// (or crashed) the whole process.
+bool g_exiting = false;
+
 // Lives as long as the libuv handle; the JS handle points to it only while the child is alive.
 struct Watch {
   uv_poll_t poll;
@@ -68,6 +73,10 @@ void OnClosed(uv_handle_t* h) {
 
 void OnPidfdReadable(uv_poll_t* h, int status, int events) {
   Watch* w = static_cast<Watch*>(h->data);
+  if (g_exiting) {
+    uv_poll_stop(h);
+    return;
+  }
   siginfo_t si{};
   Napi::Env env(w->env);
   Napi::HandleScope scope(env);
@@ -95,6 +104,11 @@ void OnPidfdReadable(uv_poll_t* h, int status, int events) {
     // A throwing onExit becomes an uncaughtException, as with any event-loop callback.
     napi_fatal_exception(env, env.GetAndClearPendingException().Value());
   }
+}
+
+Napi::Value ProcessExiting(const Napi::CallbackInfo& info) {
+  if (syscall(SYS_gettid) == getpid()) g_exiting = true;
+  return info.Env().Undefined();
 }
 
 }  // namespace
@@ -134,6 +148,7 @@ void InitChildHandle(Napi::Env env, Napi::Object exports) {
           ChildHandle::InstanceMethod<&ChildHandle::Unref>("unref"),
       });
   env.SetInstanceData<Napi::FunctionReference>(new Napi::FunctionReference(Napi::Persistent(ctor)));
+  exports.Set("processExiting", Napi::Function::New(env, ProcessExiting, "processExiting"));
 }
 
 }  // namespace emperor
