@@ -101,6 +101,8 @@ interface Addon {
   execve(file: string, argv: string[], env: string[]): never;
   processExiting(): void;
   statSources(paths: string[], nofollow: boolean, tyrantNofollow: boolean): Promise<Float64Array>;
+  exchange(fd: number, request: Buffer, timeoutMs: number, maxFrame: number): Buffer;
+  receive(fd: number, timeoutMs: number, maxFrame: number): Buffer;
 }
 
 let loaded: Addon | undefined;
@@ -285,6 +287,21 @@ export const STAT_FIELDS = 4;
  */
 export function statSources(paths: string[], nofollow: boolean, tyrantNofollow: boolean): Promise<Float64Array> {
   return addon().statSources(paths, nofollow, tyrantNofollow);
+}
+
+/**
+ * Writes a whole request frame on an agent's socket (src/agent/wire.ts), then reads one answer frame and returns it
+ * without its length prefix. BLOCKS the calling thread for up to timeoutMs (the write and the read together): for
+ * processes that are not the emperor's event loop. Throws a NativeError: ETIMEDOUT; EPIPE (the agent was gone before
+ * the request was sent); ECONNRESET (it closed before answering in full); EPROTO (an answer over maxFrame bytes).
+ */
+export function exchange(fd: number, request: Buffer, timeoutMs: number, maxFrame: number): Buffer {
+  return addon().exchange(fd, request, timeoutMs, maxFrame);
+}
+
+/** The next frame of a streamed answer (after exchange() returned the first one); as exchange, without the write. */
+export function receive(fd: number, timeoutMs: number, maxFrame: number): Buffer {
+  return addon().receive(fd, timeoutMs, maxFrame);
 }
 
 /**

@@ -9,6 +9,7 @@ void InitChildHandle(Napi::Env env, Napi::Object exports);
 void InitFdOps(Napi::Env env, Napi::Object exports);
 void InitExec(Napi::Env env, Napi::Object exports);
 void InitStatBatch(Napi::Env env, Napi::Object exports);
+void InitExchange(Napi::Env env, Napi::Object exports);
 
 // A Node-SystemError-shaped Error: code ('ENOENT'), errno (negative, as Node's SystemError.errno), syscall, and path
 // and step when given. err is a positive errno.
