@@ -40,6 +40,13 @@ bool readable_by(int fd, int64_t deadline) {
   }
 }
 
+// The shell first: until it has called setsid() -pid names no group, and once it has a SIGKILL pending it can no
+// longer fork; then its group, for what it started before.
+void kill_all(pid_t pid) {
+  kill(pid, SIGKILL);
+  kill(-pid, SIGKILL);
+}
+
 [[noreturn]] void run_child(const std::string& command, int out) {
   setsid();
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -72,7 +79,7 @@ bool op_exec(const std::string& command, const std::string& cwd, uint32_t timeou
   int pidfd = pid > 0 ? int(syscall(SYS_pidfd_open, pid, 0)) : -1;
   if (pidfd < 0) {
     int err = pid < 0 ? fork_err : errno;
-    if (pid > 0) kill(-pid, SIGKILL);
+    if (pid > 0) kill_all(pid);
     close(out[0]);
     return send_errno(err);
   }
@@ -101,7 +108,7 @@ bool op_exec(const std::string& command, const std::string& cwd, uint32_t timeou
   // After EOF the shell gets what is left of the deadline to exit. It is reaped only after its group is killed: until
   // then its pid cannot be reused, so -pid names that group and nothing else.
   if (!err && !readable_by(pidfd, deadline)) err = ETIMEDOUT;
-  kill(-pid, SIGKILL);
+  kill_all(pid);
   int status = 0;
   if (readable_by(pidfd, now_ms() + kReapGraceMs)) waitpid(pid, &status, WNOHANG);
   close(pidfd);
