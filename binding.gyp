@@ -26,6 +26,17 @@
       "ldflags": ["-static"]
     },
     {
+      "target_name": "emperor-agent",
+      "type": "executable",
+      "sources": [
+        "<!@(ls -1 native/agent/*.cc 2>/dev/null)"
+      ],
+      "defines": ["_GNU_SOURCE"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-Os", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "ldflags": ["-static"]
+    },
+    {
       "target_name": "emperor-setpriv",
       "type": "executable",
       "sources": [

@@ -57,7 +57,7 @@ function rollup(pid: number): { rss: number; pss: number } {
 }
 
 async function memory(n: number): Promise<void> {
-  const plan = compilePlan(cfg('/bench/idle.ini', ['unprivileged-binary-patch-arg = exec sleep 3600']), { vassal: 'idle', firstRun: true });
+  const plan = compilePlan(cfg('/bench/idle.ini', ['unprivileged-binary-patch-arg = exec sleep 3600']), { vassal: 'idle', firstRun: true, shell: '/bin/sh' });
   const all: Running[] = [];
   const latency: number[] = [];
   try {
@@ -110,7 +110,7 @@ async function fuseRecovery(rounds: number): Promise<void> {
       'check-interval = 0.05',
       'http-socket = 127.0.0.1:20300',
       `unprivileged-binary-patch-arg = exec ${process.execPath} ${app} ${dir}/app`,
-    ]), { vassal: 'zip', firstRun: true });
+    ]), { vassal: 'zip', firstRun: true, shell: '/bin/sh' });
     const serving = async (): Promise<void> => {
       for (;;) {
         try {

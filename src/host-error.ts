@@ -6,13 +6,15 @@
  * - 'ETIMEDOUT': the access did not finish within its time budget (a hung mount, a slow command);
  * - 'ENOTREG': the path is not a regular file (a FIFO, a device, a socket): refused, never opened for reading;
  * - 'EFBIG': more bytes than the limit were read (counted as read, never taken from stat);
- * - 'EAGENT': the process doing the access died or answered nonsense.
+ * - 'EAGENT': the process doing the access died or answered nonsense;
+ * - 'EAGAIN': refused at once because too many earlier accesses as the same identity are still stuck; `settled` says
+ *   when one of them has ended.
  * message is complete and names the path ("timed out after 5 s reading /mnt/x.ini").
  */
 export class HostError extends Error {
   readonly code: string;
   readonly path?: string;
-  /** ETIMEDOUT: settles once the access that hung is over (the process stuck on it has exited). */
+  /** ETIMEDOUT, EAGAIN: settles once the access that hung is over (the process stuck on it has exited). */
   readonly settled?: Promise<void>;
 
   constructor(code: string, message: string, opts: { path?: string; settled?: Promise<void> } = {}) {

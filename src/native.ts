@@ -123,7 +123,8 @@ interface Addon {
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount(target: string, flags: number): void;
   execve(file: string, argv: string[], env: string[]): never;
-  statSources(paths: string[], nofollow: boolean, tyrantNofollow: boolean): Promise<Float64Array>;
+  exchange(fd: number, request: Buffer, timeoutMs: number, maxFrame: number): Buffer;
+  receive(fd: number, timeoutMs: number, maxFrame: number): Buffer;
 }
 
 let loaded: Addon | undefined;
@@ -299,16 +300,19 @@ export function closeFd(fd: number): void {
   addon().closeFd(fd);
 }
 
-/** What statSources() reports per path: [kind (0 none, 1 file, 2 symlink to a file), mtimeMs, uid, gid]. */
-export const STAT_FIELDS = 4;
-
 /**
- * lstat (and stat through a symlink) of many vassal configs in one threadpool task: a rescan costs one round trip
- * to the threadpool instead of one per file. The rules (what counts as a vassal file, whose mtime and owner) are
- * the monitors' (src/monitors/stat-source.ts).
+ * Writes a whole request frame on an agent's socket (src/agent/wire.ts), then reads one answer frame and returns it
+ * without its length prefix. BLOCKS the calling thread for up to timeoutMs (the write and the read together): for
+ * processes that are not the emperor's event loop. Throws a NativeError: ETIMEDOUT; EPIPE (the agent was gone before
+ * the request was sent); ECONNRESET (it closed before answering in full); EPROTO (an answer over maxFrame bytes).
  */
-export function statSources(paths: string[], nofollow: boolean, tyrantNofollow: boolean): Promise<Float64Array> {
-  return addon().statSources(paths, nofollow, tyrantNofollow);
+export function exchange(fd: number, request: Buffer, timeoutMs: number, maxFrame: number): Buffer {
+  return addon().exchange(fd, request, timeoutMs, maxFrame);
+}
+
+/** The next frame of a streamed answer (after exchange() returned the first one); as exchange, without the write. */
+export function receive(fd: number, timeoutMs: number, maxFrame: number): Buffer {
+  return addon().receive(fd, timeoutMs, maxFrame);
 }
 
 /**

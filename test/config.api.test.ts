@@ -5,8 +5,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  formatConfigJson, formatShowConfig, getOption, getOptions, isTrue, isVassalFile, loadConfig, readEmperorConfig, vassalEnvironment,
+  formatConfigJson, formatShowConfig, getOption, getOptions, isTrue, isVassalFile, readEmperorConfig, vassalEnvironment,
 } from '../src/config';
+import { load, testHost } from './helpers/config-host';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-config-api-'));
@@ -17,7 +18,7 @@ function tempDir(t: { after: (fn: () => void) => void }): string {
 test('getOption gives the last value, getOptions all of them in order, each with file and line', (t) => {
   const dir = tempDir(t);
   fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\nmaster = true\nhook-as-root = mount:proc none /proc\r\n\nmaster = false\nhook-as-root = exec:true\n');
-  const cfg = loadConfig('v.ini', { cwd: dir, env: {} });
+  const cfg = load('v.ini', { cwd: dir, env: {} });
   const file = path.join(dir, 'v.ini');
   assert.deepEqual(getOption(cfg, 'master'), { key: 'master', value: 'false', file, line: 5 });
   assert.deepEqual(getOptions(cfg, 'hook-as-root').map((o) => [o.value, o.line]), [['mount:proc none /proc', 3], ['exec:true', 6]]);
@@ -30,7 +31,7 @@ test('line numbers survive a "%" that joins two lines and options keep their own
   const dir = tempDir(t);
   fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\na = x %\nb = y\nc = 1\nini = %dinc.ini\n');
   fs.writeFileSync(path.join(dir, 'inc.ini'), '[uwsgi]\n\ninc = %n\n');
-  const cfg = loadConfig('v.ini', { cwd: dir, env: {} });
+  const cfg = load('v.ini', { cwd: dir, env: {} });
   assert.deepEqual(cfg.options.map((o) => [o.key, o.value, path.basename(o.file), o.line]), [
     ['ini', 'v.ini', '<command line>', 0], ['a', 'x b = y', 'v.ini', 2], ['c', '1', 'v.ini', 4], ['ini', `${dir}/inc.ini`, 'v.ini', 5], ['inc', 'inc', 'inc.ini', 3],
   ]);
@@ -43,7 +44,7 @@ test('emperor injections: UWSGI_* env first, then include-before, vassal-set, th
   fs.writeFileSync(path.join(dir, 'before.ini'), '[uwsgi]\nbefore = 1\n');
   const env = vassalEnvironment({ UWSGI_VASSAL_HARAKIRI: '30', UWSGI_RELOADS: '2', NOTIFY_SOCKET: '/x', PATH: '/bin' });
   assert.deepEqual(env, { PATH: '/bin', UWSGI_HARAKIRI: '30' });
-  const cfg = loadConfig('app1.ini', { cwd: dir, env, set: ['processes=8'], includes: ['defaults.ini'], includesBefore: ['before.ini'] });
+  const cfg = load('app1.ini', { cwd: dir, env, set: ['processes=8'], includes: ['defaults.ini'], includesBefore: ['before.ini'] });
   assert.deepEqual(cfg.options.map((o) => `${o.key}=${o.value}@${path.basename(o.file)}`), [
     'harakiri=30@<env>', 'include=before.ini@<command line>', 'before=1@before.ini', 'set=processes=8@<vassal-set>', 'processes=8@<vassal-set>',
     'ini=app1.ini@<command line>', 'vassal_name=app1@app1.ini', 'include=defaults.ini@<command line>',
@@ -55,8 +56,8 @@ test('emperor injections: UWSGI_* env first, then include-before, vassal-set, th
 test('if-not-reload is decided per start', (t) => {
   const dir = tempDir(t);
   fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\nif-not-reload =\nexec-as-user = fuse-zip -r /a.zip /app\nendif =\nif-reload =\nreloaded = 1\nendif =\n');
-  const first = loadConfig('v.ini', { cwd: dir, env: {} });
-  const again = loadConfig('v.ini', { cwd: dir, env: {}, isReload: true });
+  const first = load('v.ini', { cwd: dir, env: {} });
+  const again = load('v.ini', { cwd: dir, env: {}, isReload: true });
   assert.equal(getOptions(first, 'exec-as-user').length, 1);
   assert.equal(getOption(first, 'reloaded'), undefined);
   assert.equal(getOptions(again, 'exec-as-user').length, 0);
@@ -66,7 +67,7 @@ test('if-not-reload is decided per start', (t) => {
 test('show-config and json printing', (t) => {
   const dir = tempDir(t);
   fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\nsocket = :1\nempty =\n');
-  const cfg = loadConfig('v.ini', { cwd: dir, env: {} });
+  const cfg = load('v.ini', { cwd: dir, env: {} });
   assert.equal(formatShowConfig(cfg), ';uWSGI instance configuration\n[uwsgi]\nini = v.ini\nsocket = :1\nempty = \n;end of configuration\n');
   const json = JSON.parse(formatConfigJson(cfg)) as { options: { key: string; file: string; line: number }[] };
   assert.deepEqual(json.options[1], { key: 'socket', value: ':1', file: path.join(dir, 'v.ini'), line: 2 });
@@ -74,7 +75,7 @@ test('show-config and json printing', (t) => {
   const cwd = process.cwd();
   process.chdir(dir);
   try {
-    assert.equal(getOption(readEmperorConfig('emperor.yml'), 'emperor')?.value, '/etc/uwsgi/vassals');
+    assert.equal(getOption(readEmperorConfig('emperor.yml', testHost()), 'emperor')?.value, '/etc/uwsgi/vassals');
   } finally {
     process.chdir(cwd);
   }
@@ -97,19 +98,21 @@ test('for an unprivileged vassal, includes, @() files and @(exec://) use its rig
   fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\nwho = @(exec://id -u)\n\nini = secret.ini\n');
   fs.writeFileSync(path.join(dir, 'at.ini'), '[uwsgi]\nx = @(secret.ini)\n');
   const nobody = { uid: 65534, gid: 65534 };
-  assert.throws(() => loadConfig('v.ini', { cwd: dir, env: {}, identity: nobody }), (e: Error & { line?: number }) => /secret\.ini: permission denied for uid 65534/.test(e.message) && e.line === 4);
-  assert.throws(() => loadConfig('at.ini', { cwd: dir, env: {}, identity: nobody }), /permission denied/);
-  fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\nwho = @(exec://id -u)\n');
-  assert.equal(getOption(loadConfig('v.ini', { cwd: dir, env: { PATH: '/usr/bin:/bin' }, identity: nobody }), 'who')?.value, '65534');
-  assert.equal(getOption(loadConfig('secret.ini', { cwd: dir, env: {} }), 'secret')?.value, '1');
+  assert.throws(() => load('v.ini', { cwd: dir, env: {}, as: nobody }), (e: Error & { line?: number; code?: string }) => /secret\.ini: EACCES/.test(e.message) && e.line === 4 && e.code === 'EACCES');
+  assert.throws(() => load('at.ini', { cwd: dir, env: {}, as: nobody }), /@\(secret\.ini\): reading .*secret\.ini: EACCES/);
+  fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\nwho = @(exec://id -u)\nme = %u %U\n');
+  const asNobody = load('v.ini', { cwd: dir, env: { PATH: '/usr/bin:/bin' }, as: nobody });
+  assert.equal(getOption(asNobody, 'who')?.value, '65534');
+  assert.equal(getOption(asNobody, 'me')?.value, '65534 nobody');
+  assert.equal(getOption(load('secret.ini', { cwd: dir, env: {} }), 'secret')?.value, '1');
 });
 
 test('json and yaml options carry their own line', (t) => {
   const dir = tempDir(t);
   fs.writeFileSync(path.join(dir, 'v.json'), '{\n  "uwsgi": {\n    "socket": [":1",\n      ":2"],\n    "master": true\n  }\n}\n');
   fs.writeFileSync(path.join(dir, 'v.yml'), '# comment\nuwsgi:\n  socket: :1\n  env:\n    - A=1\n    - B=2\n');
-  const j = loadConfig('v.json', { cwd: dir, env: {} });
+  const j = load('v.json', { cwd: dir, env: {} });
   assert.deepEqual(j.options.slice(1).map((o) => [o.key, o.value, o.line]), [['socket', ':1', 3], ['socket', ':2', 4], ['master', '1', 5]]);
-  const y = loadConfig('v.yml', { cwd: dir, env: {} });
+  const y = load('v.yml', { cwd: dir, env: {} });
   assert.deepEqual(y.options.slice(1).map((o) => [o.key, o.value, o.line]), [['socket', ':1', 3], ['env', 'A=1', 5], ['env', 'B=2', 6]]);
 });

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { formatShowConfig, loadConfig, type ConfigFormat } from '../src/config';
+import { formatShowConfig, type ConfigFormat } from '../src/config';
+import { load } from './helpers/config-host';
 import { CONFIG_FILE_TYPES } from '../src/tables/formats';
 import { NOBODY, ORACLE_ENV, showConfigLines } from './helpers/uwsgi-oracle';
 
@@ -50,7 +51,7 @@ test('every corpus config uWSGI resolved resolves here to the same options', () 
       fs.mkdirSync(path.dirname(target), { recursive: true });
       fs.copyFileSync(path.join(corpusDir, e.saved), target);
       const { format, lines: expected } = expectedFor(e.saved, root);
-      const cfg = loadConfig(path.basename(target), { cwd: path.dirname(target), format, env: { ...ORACLE_ENV }, identity: NOBODY });
+      const cfg = load(path.basename(target), { cwd: path.dirname(target), format, env: { ...ORACLE_ENV }, as: NOBODY });
       let actual = formatShowConfig(cfg).split('\n').slice(2, -2);
       const inode = CAPTURED_INODE[e.saved];
       if (inode) actual = actual.map((l) => l.split(String(fs.statSync(target).ino)).join(inode));

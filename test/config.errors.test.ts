@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConfigError, loadConfig, type ResolvedConfig } from '../src/config';
+import { ConfigError, type ResolvedConfig } from '../src/config';
+import { load as loadAs } from './helpers/config-host';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-config-errors-'));
@@ -31,7 +32,7 @@ function failure(fn: () => unknown): ConfigError {
   assert.fail('expected a ConfigError');
 }
 
-const load = (dir: string, spec: string, env: NodeJS.ProcessEnv = {}): ResolvedConfig => loadConfig(spec, { cwd: dir, env });
+const load = (dir: string, spec: string, env: NodeJS.ProcessEnv = {}): ResolvedConfig => loadAs(spec, { cwd: dir, env });
 
 test('an if- block left open is an error at its line', (t) => {
   const dir = tempDir(t);

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ConfigError, loadConfig } from '../src/config';
+import { ConfigError } from '../src/config';
+import { load } from './helpers/config-host';
 
 const CASES = 5000;
 const BUDGET_MS = 30_000;
@@ -113,7 +114,7 @@ test('random and mutated configs never crash or hang, and fail only with a Confi
     const name = `v${n}.${ext}`;
     fs.writeFileSync(path.join(dir, name), text);
     try {
-      const cfg = loadConfig(name, { cwd: dir, env: { HOME: '/root', UWSGI_FUZZ: String(n) }, isReload: r() < 0.5, format: kind >= 3 ? 'ini' : undefined });
+      const cfg = load(name, { cwd: dir, env: { HOME: '/root', UWSGI_FUZZ: String(n) }, isReload: r() < 0.5, format: kind >= 3 ? 'ini' : undefined });
       counts.ok++;
       counts.warnings += cfg.warnings.length;
       for (const w of cfg.warnings) assert.ok(Number.isInteger(w.line) && w.line >= 0, `case ${n}: warning without a line: ${JSON.stringify(w)}`);

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { formatShowConfig, loadConfig, vassalEnvironment, type ConfigFormat } from '../src/config';
+import { formatShowConfig, vassalEnvironment, type ConfigFormat } from '../src/config';
+import { load } from './helpers/config-host';
 import { NOBODY, ORACLE_ENV, assertUwsgiInstalled, makeOracleDir, mapLimit, runUwsgiShowConfig } from './helpers/uwsgi-oracle';
 
 const FIXTURES = path.resolve(__dirname, '../../test/fixtures/config');
@@ -105,7 +106,7 @@ test('the fixture vassals resolve here exactly as real uWSGI resolves them', asy
     const spec = path.basename(c.file) + (c.section !== undefined ? `:${c.section}` : '');
     const format = c.format ?? (c.file.endsWith('.json') ? 'json' : c.file.endsWith('.yml') ? 'yaml' : 'ini');
     const run = await runUwsgiShowConfig(dir, oracleArgs(c, spec, format), c.env);
-    const cfg = loadConfig(spec, { cwd: dir, format, set: c.set, includes: c.includes, includesBefore: c.includesBefore, inherits: c.inherits, inheritsBefore: c.inheritsBefore, env: { ...ORACLE_ENV, ...c.env }, identity: NOBODY });
+    const cfg = load(spec, { cwd: dir, format, set: c.set, includes: c.includes, includesBefore: c.includesBefore, inherits: c.inherits, inheritsBefore: c.inheritsBefore, env: { ...ORACLE_ENV, ...c.env }, as: NOBODY });
     // uWSGI's log lines cannot show a value's own newlines: compare the printed lines, blank ones dropped on both sides
     return { c: `${spec} (${c.file})`, run, actual: formatShowConfig(cfg).split('\n').slice(2, -2).filter((l) => l !== '') };
   });

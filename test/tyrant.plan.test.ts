@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadConfig } from '../src/config';
+import { load } from './helpers/config-host';
 import { ConfigError } from '../src/config';
 import { tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Owner } from '../src/emperor/tyrant';
 import { compilePlan, type JailPlan } from '../src/vassal';
@@ -16,7 +16,7 @@ function planOf(t: TestContext, lines: string[]): { plan: JailPlan; file: string
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'v.ini');
   fs.writeFileSync(file, ['[uwsgi]', ...lines].join('\n') + '\n');
-  return { plan: compilePlan(loadConfig(file), { vassal: 'v.ini', firstRun: true }), file };
+  return { plan: compilePlan(load(file), { vassal: 'v.ini', firstRun: true, shell: '/bin/sh' }), file };
 }
 
 const APP = 'unprivileged-binary-patch-arg = exec sleep 60';

@@ -1,0 +1,68 @@
+// emperor-agent: opens what a vassal config names and runs its @(exec://) commands with the credentials it was
+// started with (a tenant's uid, gid and groups, no capabilities), so that the kernel decides what may be read; and
+// does the monitors' scans for the emperor, off its event loop. Its client abandons it (SIGKILL) when an answer is
+// late, so it may block anywhere: a FUSE request that never returns costs one agent, not the emperor.
+// Single-threaded; one request at a time on fd 3 until EOF. The wire format is documented in src/agent/wire.ts.
+#pragma once
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <string>
+
+namespace agent {
+
+constexpr int kSocketFd = 3;
+
+// The limits of src/agent/wire.ts.
+constexpr uint32_t kMaxRequest = 16u << 20;
+constexpr uint32_t kMaxLimit = 64u << 20;
+constexpr uint32_t kMaxDirNames = 262144;
+constexpr uint32_t kMaxDirBytes = 16u << 20;
+
+enum Op : uint8_t { kRead = 1, kStat = 2, kRealpath = 3, kReaddir = 4, kAccessX = 5, kExec = 6, kStatSources = 7 };
+enum Status : uint8_t { kOk = 0, kErrno = 1, kNotRegular = 2 };
+
+// A request's fields in order. Reading past the end, or leaving bytes unread (done()), makes it unreadable.
+class Reader {
+ public:
+  explicit Reader(const std::string& b) : b_(b) {}
+  uint8_t u8();
+  uint32_t u32();
+  std::string str();
+  size_t left() const { return b_.size() - p_; }
+  bool done() const { return ok_ && p_ == b_.size(); }
+
+ private:
+  bool need(size_t n);
+  const std::string& b_;
+  size_t p_ = 0;
+  bool ok_ = true;
+};
+
+// An answer frame being built; send() fills in the length prefix.
+struct Answer {
+  explicit Answer(Status s) : buf(4, '\0') { buf.push_back(char(s)); }
+  void u8(uint8_t v) { buf.push_back(char(v)); }
+  void u32(uint32_t v);
+  void u64(uint64_t v);
+  void str(const char* p, size_t n);
+  std::string buf;
+};
+
+// Each returns false when the client is gone (the agent then exits).
+bool send(Answer& a);
+bool send_errno(int err);
+
+// A string a path syscall would silently cut at its first NUL.
+inline bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
+// The ops, called once their fields are parsed; each sends its answer(s).
+bool op_read(const std::string& path, uint32_t limit);
+bool op_stat(const std::string& path, bool follow);
+bool op_realpath(const std::string& path);
+bool op_readdir(const std::string& path);
+bool op_access_x(const std::string& path);
+bool op_stat_source(const std::string& path, bool nofollow, bool tyrant_nofollow);
+bool op_exec(const std::string& command, const std::string& cwd, uint32_t timeout_ms, uint32_t limit);
+
+}  // namespace agent

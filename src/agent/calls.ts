@@ -1,0 +1,171 @@
+// Each agent op as a call: its request frame, what each of its answers is about (for messages), and what an answer
+// becomes. Shared by the blocking AgentHost (config resolution) and the emperor's AsyncAgent, so that both name
+// paths, refusals and limits the same way.
+import { constants } from 'node:os';
+import * as path from 'node:path';
+import { getSystemErrorMap } from 'node:util';
+import { HostError, type FileType, type HostStat } from '../host-error';
+import type { SourceStat, StatModes } from '../monitors/types';
+import { errnoCode } from '../native';
+import * as wire from './wire';
+
+export interface About {
+  /** What was being done, as messages say it: 'reading /etc/app.ini'. */
+  doing: string;
+  path: string;
+}
+
+export interface Call<T> {
+  readonly frame: Buffer;
+  /** Answers to expect: 1, or one per path for STAT_SOURCES. */
+  readonly count: number;
+  /** Longest valid answer frame; a longer one is refused unread. */
+  readonly maxAnswer: number;
+  /** Extra wait past the budget: the agent enforces this call's budget itself (EXEC) and then still answers. */
+  readonly graceMs: number;
+  about(i: number): About;
+  /** Answer i: its value; throws HostError for a refusal (an errno, not a regular file) and WireError for nonsense. */
+  decode(answer: Buffer, i: number): T;
+  /** The same call for answers from..count-1 only, to ask a fresh agent after answer from-1 hung. */
+  rest?(from: number): Call<T>;
+}
+
+const { EFBIG, ETIMEDOUT } = constants.errno;
+/** The agent kills and reaps an EXEC that ran out of time within ~100 ms; this is its answer's slack. */
+const EXEC_GRACE_MS = 500;
+
+const TYPE_NAMES: Record<FileType, string> = {
+  file: 'regular file', dir: 'directory', symlink: 'symlink', fifo: 'FIFO', socket: 'socket',
+  char: 'character device', block: 'block device', unknown: 'special file',
+};
+
+function seconds(ms: number): string {
+  return String(Math.round(ms) / 1000);
+}
+
+export function timedOut(budgetMs: number, about: About, settled: Promise<void>): HostError {
+  return new HostError('ETIMEDOUT', `timed out after ${seconds(budgetMs)} s ${about.doing}`, { path: about.path, settled });
+}
+
+/** The agent died, answered nonsense, or could not be started: 'EAGENT'. */
+export function agentFailed(about: About, why: string): HostError {
+  return new HostError('EAGENT', `${about.doing}: ${why}`, { path: about.path });
+}
+
+let errorTexts: Map<number, [string, string]> | undefined;  // Node builds a new map on each call
+
+function refused(about: About, errno: number): HostError {
+  const code = errnoCode(errno);
+  const text = (errorTexts ??= getSystemErrorMap()).get(-errno)?.[1];
+  return new HostError(code, `${about.doing}: ${code}${text ? ` (${text})` : ''}`, { path: about.path });
+}
+
+function absolute(p: string, about: About): void {
+  if (!path.isAbsolute(p)) throw new HostError('EINVAL', `${about.doing}: not an absolute path`, { path: about.path });
+}
+
+function encode(req: wire.Request, about: About): Buffer {
+  try {
+    return wire.encodeRequest(req);
+  } catch (e) {
+    throw new HostError('EINVAL', `${about.doing}: ${(e as Error).message}`, { path: about.path });
+  }
+}
+
+/** An OK answer's payload, or the errno of a refusal. */
+function payloadOrErrno(frame: Buffer): Buffer | number {
+  const a = wire.decodeAnswer(frame);
+  if (a.status === 'notreg') throw new wire.WireError('a not-a-regular-file answer to something else than a read');
+  return a.status === 'errno' ? a.errno : a.payload;
+}
+
+/** An OK answer's payload; a refusal becomes HostError (refuse() may name it better). */
+function payloadOf(frame: Buffer, about: About, refuse?: (errno: number) => HostError | undefined): Buffer {
+  const a = payloadOrErrno(frame);
+  if (typeof a === 'number') throw refuse?.(a) ?? refused(about, a);
+  return a;
+}
+
+function single<T>(req: wire.Request, about: About, decode: (frame: Buffer) => T, graceMs = 0): Call<T> {
+  absolute(about.path, about);
+  return { frame: encode(req, about), count: 1, maxAnswer: wire.maxAnswer(req), graceMs, about: () => about, decode };
+}
+
+export function readCall(p: string, limit: number): Call<Buffer> {
+  const about = { doing: `reading ${p}`, path: p };
+  return single({ op: 'read', path: p, limit }, about, (frame) => {
+    const a = wire.decodeAnswer(frame);
+    if (a.status === 'notreg') {
+      const code = a.type === 'dir' ? 'EISDIR' : 'ENOTREG';
+      throw new HostError(code, `${about.doing}: it is a ${TYPE_NAMES[a.type]}, not a regular file (not read)`, { path: p });
+    }
+    if (a.status === 'errno' && a.errno === EFBIG) throw new HostError('EFBIG', `${about.doing}: over the ${limit}-byte limit`, { path: p });
+    if (a.status === 'errno') throw refused(about, a.errno);
+    return wire.decodeRead(a.payload, limit);
+  });
+}
+
+/** stat/lstat; null for any errno answer (nothing to see there). */
+export function statCall(p: string, follow: boolean): Call<HostStat | null> {
+  const about = { doing: `looking at ${p}`, path: p };
+  return single({ op: 'stat', path: p, follow }, about, (frame) => {
+    const a = payloadOrErrno(frame);
+    return typeof a === 'number' ? null : wire.decodeStat(a);
+  });
+}
+
+export function realpathCall(p: string): Call<string> {
+  const about = { doing: `looking at ${p}`, path: p };
+  return single({ op: 'realpath', path: p }, about, (frame) => wire.decodePath(payloadOf(frame, about)));
+}
+
+export function readdirCall(p: string): Call<string[]> {
+  const about = { doing: `listing ${p}`, path: p };
+  const tooMany = (errno: number) => errno === EFBIG
+    ? new HostError('EFBIG', `${about.doing}: more than ${wire.MAX_DIR_NAMES} entries or ${wire.MAX_DIR_BYTES} bytes of names`, { path: p })
+    : undefined;
+  return single({ op: 'readdir', path: p }, about, (frame) => wire.decodeNames(payloadOf(frame, about, tooMany)));
+}
+
+/** access(X_OK) as the agent; false for any errno answer. */
+export function accessXCall(p: string): Call<boolean> {
+  const about = { doing: `looking at ${p}`, path: p };
+  return single({ op: 'accessX', path: p }, about, (frame) => {
+    const a = payloadOrErrno(frame);
+    if (typeof a === 'number') return false;
+    wire.decodeEmpty(a);
+    return true;
+  });
+}
+
+/** `/bin/sh -c command` in cwd; the agent enforces timeoutMs itself (budgetMs is what messages call it). */
+export function execCall(command: string, cwd: string, limit: number, timeoutMs: number, budgetMs: number): Call<Buffer> {
+  const about = { doing: `running '${command}' in ${cwd}`, path: cwd };
+  const limits = (errno: number) => {
+    if (errno === ETIMEDOUT) return timedOut(budgetMs, about, Promise.resolve());
+    if (errno === EFBIG) return new HostError('EFBIG', `${about.doing}: its output is over the ${limit}-byte limit`, { path: cwd });
+    return undefined;
+  };
+  const req: wire.Request = { op: 'exec', command, cwd, timeoutMs, limit };
+  return single(req, about, (frame) => wire.decodeExec(payloadOf(frame, about, limits), limit).stdout, EXEC_GRACE_MS);
+}
+
+/** One answer per path, streamed: the monitors' rule (src/monitors/stat-source.ts). */
+export function statSourcesCall(paths: readonly string[], modes: StatModes): Call<SourceStat | null> {
+  const about = (i: number) => ({ doing: `looking at ${paths[i]}`, path: paths[i] });
+  const req: wire.Request = { op: 'statSources', paths, nofollow: modes.nofollow, tyrantNofollow: modes.tyrantNofollow };
+  for (let i = 0; i < paths.length; i++) absolute(paths[i], about(i));
+  return {
+    frame: encode(req, { doing: `looking at ${paths.length} paths`, path: paths[0] }),
+    count: paths.length,
+    maxAnswer: wire.maxAnswer(req),
+    graceMs: 0,
+    about,
+    decode: (frame) => {
+      const a = payloadOrErrno(frame);
+      if (typeof a === 'number') throw new wire.WireError(`errno ${a} in a stat-sources answer, which has none`);
+      return wire.decodeSource(a);
+    },
+    rest: (from) => statSourcesCall(paths.slice(from), modes),
+  };
+}

@@ -1,0 +1,189 @@
+// The ConfigHost of a process that resolves vassal configs (the emperor's config reader, `emperor config`, tests):
+// every file is opened and every command run by an agent holding the vassal owner's credentials, drawn from a pool
+// with one live agent per identity. Blocking by design (native.exchange), so never on the emperor's event loop.
+import { performance } from 'node:perf_hooks';
+import type { ConfigHost } from '../config/host';
+import type { HostStat } from '../host-error';
+import * as native from '../native';
+import * as calls from './calls';
+import { AgentProcess, StuckAgents, describe, type AgentEnv, type Identity } from './process';
+import { WireError } from './wire';
+
+export type { Identity } from './process';
+
+export interface AgentPoolOptions {
+  /** The agents' environment, which @(exec://) commands run with. */
+  env: AgentEnv;
+  /** An agent unused for this long is closed. Default 30,000 ms. */
+  idleMs?: number;
+  /** Live agents at most; the least recently used is closed first. Default 32. */
+  maxAgents?: number;
+  /** Abandoned agents per identity still stuck, at most; beyond it calls fail at once with EAGAIN. Default 4. */
+  maxStuck?: number;
+}
+
+interface Live {
+  agent: AgentProcess;
+  usedAt: number;
+  /** It has answered before: a failure to deliver a request then means it died while idle. */
+  served: boolean;
+}
+
+export class AgentPool {
+  private readonly live = new Map<string, Live>();  // least recently used first
+  private readonly stuck = new Map<string, StuckAgents>();
+  private readonly idleMs: number;
+  private readonly maxAgents: number;
+  private readonly maxStuck: number;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: AgentPoolOptions) {
+    this.idleMs = opts.idleMs ?? 30000;
+    this.maxAgents = opts.maxAgents ?? 32;
+    this.maxStuck = opts.maxStuck ?? 4;
+  }
+
+  /** A host whose calls all share one deadline, now + budgetMs. identity null: this process's own. */
+  host(identity: Identity | null, budgetMs: number): ConfigHost {
+    return new AgentHost(this, identity, budgetMs);
+  }
+
+  /** Closes every live agent and stops waiting for stuck ones; calls fail with EAGENT from now on. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const [key, live] of this.live) this.drop(key, live);
+    for (const s of this.stuck.values()) s.release();
+  }
+
+  /** One call of an AgentHost; build gets the milliseconds left (the agent times EXEC itself). */
+  run<T>(identity: Identity | null, build: (leftMs: number) => calls.Call<T>, deadline: number, budgetMs: number): T {
+    const key = identity ? `${identity.uid}:${identity.gid}:${[...identity.groups].sort((a, b) => a - b).join(',')}` : '';
+    for (let retried = false; ; retried = true) {
+      const left = deadline - performance.now();
+      const call = build(Math.max(0, left));
+      const about = call.about(0);
+      if (left <= 0) throw calls.timedOut(budgetMs, about, Promise.resolve());
+      const live = this.acquire(key, identity, about);
+      let frame: Buffer;
+      try {
+        frame = native.exchange(live.agent.fd, call.frame, left + call.graceMs, call.maxAnswer);
+      } catch (e) {
+        const code = (e as native.NativeError).code;
+        if (code === 'ETIMEDOUT') throw calls.timedOut(budgetMs, about, this.abandon(key, live));
+        this.drop(key, live);
+        // one that died while idle (its tenant may kill it) never got the request: a fresh one gets it
+        if (code === 'EPIPE' && live.served && !retried) continue;
+        const why = code === 'EPROTO' ? `answered a frame over ${call.maxAnswer} bytes` : code === 'ECONNRESET' || code === 'EPIPE' ? 'exited before answering' : `failed (${code})`;
+        throw calls.agentFailed(about, `${live.agent.who} ${why}`);
+      }
+      live.served = true;
+      live.usedAt = performance.now();
+      try {
+        return call.decode(frame, 0);
+      } catch (e) {
+        if (!(e instanceof WireError)) throw e;
+        this.drop(key, live);
+        throw calls.agentFailed(about, `${live.agent.who} answered nonsense: ${e.message}`);
+      }
+    }
+  }
+
+  private acquire(key: string, identity: Identity | null, about: calls.About): Live {
+    if (this.closed) throw calls.agentFailed(about, 'the agent pool is closed');
+    const found = this.live.get(key);
+    if (found) {
+      this.live.delete(key);
+      this.live.set(key, found);
+      return found;
+    }
+    const stuck = this.stuck.get(key);
+    if (stuck?.full) throw stuck.fullError(about, identity);
+    let agent: AgentProcess;
+    try {
+      agent = AgentProcess.start(identity, this.opts.env);
+    } catch (e) {
+      throw calls.agentFailed(about, `cannot start an agent (${describe(identity)}): ${(e as Error).message}`);
+    }
+    const live: Live = { agent, usedAt: performance.now(), served: false };
+    this.live.set(key, live);
+    if (this.live.size > this.maxAgents) {
+      const [oldKey, oldest] = this.live.entries().next().value as [string, Live];
+      this.drop(oldKey, oldest);
+    }
+    this.schedule();
+    return live;
+  }
+
+  private drop(key: string, live: Live): void {
+    if (this.live.get(key) === live) this.live.delete(key);
+    native.closeFd(live.agent.fd);
+    live.agent.kill();
+  }
+
+  private abandon(key: string, live: Live): Promise<void> {
+    if (this.live.get(key) === live) this.live.delete(key);
+    native.closeFd(live.agent.fd);
+    const stuck = this.stuck.get(key) ?? new StuckAgents(this.maxStuck);
+    this.stuck.set(key, stuck);
+    const settled = stuck.abandon(live.agent);
+    void settled.then(() => {
+      if (stuck.size === 0 && this.stuck.get(key) === stuck) this.stuck.delete(key);
+    });
+    return settled;
+  }
+
+  // closes agents unused for idleMs, waking when the least recently used one would be
+  private schedule(): void {
+    if (this.timer || this.live.size === 0) return;
+    const oldest = (this.live.values().next().value as Live).usedAt;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const now = performance.now();
+      for (const [key, live] of this.live) {
+        if (now - live.usedAt < this.idleMs) break;
+        this.drop(key, live);
+      }
+      this.schedule();
+    }, Math.max(0, oldest + this.idleMs - performance.now()));
+    this.timer.unref();
+  }
+}
+
+/** The files and commands of one config resolution, as one identity, within one deadline for all of them. */
+export class AgentHost implements ConfigHost {
+  private readonly deadline: number;
+
+  constructor(private readonly pool: AgentPool, private readonly identity: Identity | null, private readonly budgetMs: number) {
+    this.deadline = performance.now() + budgetMs;
+  }
+
+  readFile(path: string, limit: number): Buffer {
+    return this.ask(() => calls.readCall(path, limit));
+  }
+
+  stat(path: string, follow: boolean): HostStat | null {
+    return this.ask(() => calls.statCall(path, follow));
+  }
+
+  realpath(path: string): string {
+    return this.ask(() => calls.realpathCall(path));
+  }
+
+  readdir(path: string): string[] {
+    return this.ask(() => calls.readdirCall(path));
+  }
+
+  isExecutable(path: string): boolean {
+    return this.ask(() => calls.accessXCall(path));
+  }
+
+  exec(command: string, cwd: string, limit: number): Buffer {
+    return this.ask((left) => calls.execCall(command, cwd, limit, left, this.budgetMs));
+  }
+
+  private ask<T>(build: (leftMs: number) => calls.Call<T>): T {
+    return this.pool.run(this.identity, build, this.deadline, this.budgetMs);
+  }
+}

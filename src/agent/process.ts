@@ -1,0 +1,132 @@
+// One emperor-agent process (native/agent), and the agents abandoned while stuck in the kernel.
+import * as fs from 'node:fs';
+import { HostError } from '../host-error';
+import * as native from '../native';
+import { builtFile } from '../package-info';
+import type { About } from './calls';
+
+/** Who an agent runs as: a vassal owner's real uid, gid and supplementary groups. */
+export interface Identity {
+  uid: number;
+  gid: number;
+  groups: readonly number[];
+}
+
+export type AgentEnv = native.SpawnOptions['env'];
+
+/** 'uid 1000', for messages. */
+export function describe(identity: Identity | null): string {
+  return identity ? `uid ${identity.uid}` : "this process's identity";
+}
+
+let devNull: number | undefined;
+
+export class AgentProcess {
+  private exitSeen = false;
+
+  private constructor(
+    private readonly child: native.Child,
+    /** Our end of the socketpair: blocking, close-on-exec, owned by whoever started the agent. */
+    readonly fd: number,
+    readonly who: string,
+    /** Resolves once the process has exited and been reaped. */
+    readonly exited: Promise<void>,
+  ) {}
+
+  /**
+   * Starts an agent with the given credentials (null: this process's own) and no way to gain privileges. Throws
+   * Error when it cannot be started; when spawn() reports setup failures asynchronously they show up instead as EOF
+   * on fd. The process is unref'd: a live agent never keeps this process alive.
+   */
+  static start(identity: Identity | null, env: AgentEnv): AgentProcess {
+    // stdin, stdout and stderr of every agent; /dev/null cannot hang, so it is opened once, synchronously
+    devNull ??= fs.openSync('/dev/null', 'r+');
+    const [mine, theirs] = native.socketpair();
+    let onExit!: () => void;
+    const exited = new Promise<void>((resolve) => (onExit = resolve));
+    let child: native.Child;
+    try {
+      child = native.spawn({
+        file: builtFile('emperor-agent'),
+        argv: ['emperor-agent'],
+        env,
+        cwd: '/',
+        fds: [devNull, devNull, devNull, theirs],
+        noNewPrivs: true,
+        deathSignal: 'SIGKILL',
+        ...(identity && { uid: identity.uid, gid: identity.gid, groups: [...identity.groups] }),
+      }, () => onExit());
+    } catch (e) {
+      native.closeFd(mine);
+      throw e;
+    } finally {
+      native.closeFd(theirs);
+    }
+    // an asynchronous spawn() rejects `started` on a setup failure, which this agent's client sees as EOF anyway
+    (child as { started?: Promise<unknown> }).started?.catch(() => {});
+    child.unref();
+    const agent = new AgentProcess(child, mine, `the agent (pid ${child.pid}, ${describe(identity)})`, exited);
+    void exited.then(() => (agent.exitSeen = true));
+    return agent;
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  /** SIGKILL. A process in an uninterruptible sleep (a hung FUSE request) exits only once the sleep ends. */
+  kill(): void {
+    if (!this.exitSeen) this.child.kill('SIGKILL');
+  }
+
+  /** Keep this process alive until the agent has exited (so that waiting on `exited` works), or stop doing so. */
+  ref(): void {
+    if (!this.exitSeen) this.child.ref();
+  }
+
+  unref(): void {
+    if (!this.exitSeen) this.child.unref();
+  }
+}
+
+/**
+ * Agents abandoned because an answer was late: SIGKILLed, and referenced until they have exited, which for one stuck
+ * on a hung mount is when that mount's daemon dies. At most `cap` of them: beyond it no agent is started (calls fail
+ * at once), so a hung mount costs a bounded number of processes.
+ */
+export class StuckAgents {
+  private readonly agents = new Set<AgentProcess>();
+  private held = true;
+
+  constructor(private readonly cap: number) {}
+
+  get size(): number {
+    return this.agents.size;
+  }
+
+  /** Kills agent and returns when it has exited. */
+  abandon(agent: AgentProcess): Promise<void> {
+    agent.kill();
+    this.agents.add(agent);
+    if (this.held) agent.ref();
+    void agent.exited.then(() => this.agents.delete(agent));
+    return agent.exited;
+  }
+
+  /** No agent may be started while so many are stuck. */
+  get full(): boolean {
+    return this.agents.size >= this.cap;
+  }
+
+  /** Why a call fails at once while full(): 'EAGAIN', settled when one of them has exited. */
+  fullError(about: About, identity: Identity | null): HostError {
+    const settled = Promise.race([...this.agents].map((a) => a.exited));
+    return new HostError('EAGAIN', `${about.doing}: ${this.agents.size} agents (${describe(identity)}) are still stuck on earlier accesses that timed out (a hung mount?); no other is started until one of them has exited`, { path: about.path, settled });
+  }
+
+  /** Stop keeping this process alive for them. */
+  release(): void {
+    this.held = false;
+    for (const a of this.agents) a.unref();
+  }
+}
