@@ -1,6 +1,6 @@
 // What a config read and a monitor rescan cost through an agent: a small file read through AgentHost (the agent
 // already running) beside readFileSync, starting an agent (spawn to first answer), and a stat of 1,000 vassal files
-// through the emperor's AsyncAgent beside the addon's one-threadpool-task statSources. Medians and p90 in ms.
+// through the emperor's AsyncAgent beside lstatSync of each in this process. Medians and p90 in ms.
 // Usage: node dist/bench/agent.js [runs]
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,7 +9,7 @@ import { AsyncAgent } from '../src/agent/async';
 import { AgentPool } from '../src/agent/host';
 import { AgentProcess } from '../src/agent/process';
 import { encodeRequest, maxAnswer } from '../src/agent/wire';
-import { closeFd, exchange, statSources } from '../src/native';
+import { closeFd, exchange } from '../src/native';
 
 const RUNS = Number(process.argv[2] ?? 1000);
 const FILES = 1000;
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
         exchange(a.fd, readReq, 5000, readMax);
         closeFd(a.fd);
       })],
-      [`addon statSources of ${FILES} files (threadpool)`, () => measure(Math.min(RUNS, 200), () => statSources(files, false, false))],
+      [`lstatSync of ${FILES} files, in process`, () => measure(Math.min(RUNS, 200), () => files.forEach((f) => fs.lstatSync(f)))],
       [`AsyncAgent.statSources of ${FILES} files`, () => measure(Math.min(RUNS, 200), () => agent.statSources(files, modes))],
     ];
     console.log(`agent costs, ${RUNS} runs (fewer for the slow rows), ms`);

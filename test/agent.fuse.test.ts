@@ -10,21 +10,12 @@ import { HostError } from '../src/host-error';
 import { agentPids, assertAgentsGone, expectHostError, hungMount, openTmpdir, testPool } from './helpers/agents';
 import { procStat } from './helpers/native-proc';
 import { createUser } from './helpers/users';
+import { until, within } from './helpers/wait';
 
 const MARGIN_MS = 400;
 
 function stuckAgents(): number[] {
   return agentPids().filter((pid) => procStat(pid)?.state === 'D');
-}
-
-async function within<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  let timer!: NodeJS.Timeout;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([p, late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 test("a tenant's read under a hung mount times out within its budget; a fresh agent serves the next call", async (t) => {
@@ -51,7 +42,7 @@ test("a tenant's read under a hung mount times out within its budget; a fresh ag
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(settled, false, 'settled waits for the stuck agent');
   await mount.release();
-  await within(5000, err.settled!, 'settled after release');
+  await within(err.settled!, 5000, 'settled after release');
   assert.equal(procStat(stuck), null, 'the abandoned agent exited and was reaped');
 });
 
@@ -63,8 +54,13 @@ test('stuck agents per identity are capped: beyond the cap calls fail at once wi
   fs.writeFileSync(path.join(dir, 'ok.ini'), 'fine\n');
 
   await expectHostError(() => pool.host(null, 300).readFile(hung, 100), 'ETIMEDOUT');
-  await expectHostError(() => pool.host(null, 300).stat(hung, true), 'ETIMEDOUT', /^timed out after 0\.3 s looking at /);
-  assert.equal(stuckAgents().length, 2);
+  // the same path again: it is still stuck, so it fails at once and strands no second agent
+  const again = Date.now();
+  await expectHostError(() => pool.host(null, 300).readFile(hung, 100), 'ETIMEDOUT', /^timed out after 0\.3 s reading .*x\.ini \(still not answering\)$/);
+  assert.ok(Date.now() - again < 100, 'nothing was waited for');
+  await until(() => stuckAgents().length === 1, 'the abandoned agent stuck in the mount', 5000);
+  await expectHostError(() => pool.host(null, 300).stat(path.join(mount.dir, 'y.ini'), true), 'ETIMEDOUT', /^timed out after 0\.3 s looking at /);
+  await until(() => stuckAgents().length === 2, 'two abandoned agents stuck in the mount', 5000);
   const started = Date.now();
   const full = await expectHostError(() => pool.host(null, 300).readFile(path.join(dir, 'ok.ini'), 100), 'EAGAIN',
     /^reading .*ok\.ini: 2 agents \(this process's identity\) are still stuck on earlier accesses that timed out/);
@@ -76,7 +72,7 @@ test('stuck agents per identity are capped: beyond the cap calls fail at once wi
   assert.equal(pool.host({ uid: tenant.uid, gid: tenant.gid, groups: [] }, 2000).readFile(path.join(dir, 'ok.ini'), 100).toString(), 'fine\n');
 
   await mount.release();
-  await within(5000, full.settled!, 'settled after release');
+  await within(full.settled!, 5000, 'settled after release');
   assert.equal(pool.host(null, 2000).readFile(path.join(dir, 'ok.ini'), 100).toString(), 'fine\n');
 });
 
@@ -122,7 +118,7 @@ test("the emperor's AsyncAgent: [ok, hung, ok] answers both ok paths, ETIMEDOUT 
   assert.equal(stuckAgents().length, 2);
 
   await mount.release();
-  await within(5000, (sh as HostError).settled!, 'settled after release');
+  await within((sh as HostError).settled!, 5000, 'settled after release');
 });
 
 test('AsyncAgent: calls queued behind a hung one are served by a fresh agent; its stuck cap fails calls at once', async (t) => {
@@ -145,6 +141,6 @@ test('AsyncAgent: calls queued behind a hung one are served by a fresh agent; it
   assert.ok(full instanceof HostError && full.code === 'EAGAIN', String(full));
   assert.ok(Date.now() - started < 100);
   await mount.release();
-  await within(5000, full.settled!, 'settled after release');
+  await within(full.settled!, 5000, 'settled after release');
   assert.deepEqual(await agent.statSources([dir], { nofollow: false, tyrantNofollow: false }), [null], 'a directory is not a vassal');
 });

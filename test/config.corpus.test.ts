@@ -46,6 +46,8 @@ test('every corpus config uWSGI resolved resolves here to the same options', () 
   const failures: string[] = [];
   for (const e of resolved) {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-config-corpus-'));
+    // read as nobody, the vassal uWSGI resolved them as: the kernel checks every directory on the way
+    fs.chmodSync(root, 0o755);
     try {
       const target = path.join(root, e.repoPath);
       fs.mkdirSync(path.dirname(target), { recursive: true });

@@ -75,5 +75,5 @@ test('the tutorial fuse-zip vassal: the mount is private, and killing fuse-zip r
   assert.ok(emperor.taggedPids().some((p) => comm(p) === 'fuse-zip'), 'a new fuse-zip serves the new instance');
 
   fs.unlinkSync(path.join(vassals, 'zip.ini'));
-  await until(() => emperor.taggedPids().length === 0, 'every process of the vassal gone, fuse-zip included');
+  await until(() => emperor.vassalPids().length === 0, 'every process of the vassal gone, fuse-zip included');
 });

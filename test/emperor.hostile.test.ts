@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStats } from '../src/stats';
-import { EmperorProcess, httpGet, tmpdir, until } from './helpers/emperor-process';
+import { EmperorProcess, httpGet, tmpdir } from './helpers/emperor-process';
+import { until } from './helpers/wait';
 import { probeStats } from './helpers/stats-probe';
 
 const APP = path.join(__dirname, 'fixtures/vassal/http-app.js');
@@ -22,21 +23,21 @@ test('/dev/zero, FIFOs and oversized files as config: each refused by name, no m
   const dir = tmpdir('hostile');
   const side = tmpdir('hostile-side');
   const stats = path.join(side, 'stats.sock');
-  t.after(() => {
+  fs.writeFileSync(path.join(dir, 'good.ini'), `[uwsgi]\nhttp-socket = 127.0.0.1:${PORT}\nunprivileged-binary-patch-arg = exec ${process.execPath} ${APP} /\n`);
+  const emperor = new EmperorProcess(['--emperor', dir, '--emperor-stats', stats]);
+  t.after(async () => {
+    await emperor.kill();
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(side, { recursive: true, force: true });
   });
-  fs.writeFileSync(path.join(dir, 'good.ini'), `[uwsgi]\nhttp-socket = 127.0.0.1:${PORT}\nunprivileged-binary-patch-arg = exec ${process.execPath} ${APP} /\n`);
-  const emperor = new EmperorProcess(['--emperor', dir, '--emperor-stats', stats]);
-  t.after(() => emperor.kill());
   await until(() => httpGet(PORT, '127.0.0.1', '/whoami'), 'the good vassal serving');
   const rssBefore = rssKb(emperor.pid);
-  const probe = probeStats(stats);
-
   execFileSync('mkfifo', [path.join(side, 'fifo.ini')]);
   execFileSync('mkfifo', [path.join(dir, 'itself.ini')]);
   fs.symlinkSync('/dev/zero', path.join(side, 'zero-link.ini'));
   fs.writeFileSync(path.join(side, 'big.ini'), Buffer.alloc(17 * 1024 * 1024, 'a'));
+  // from here on this process only probes and writes small files: a slow answer is the emperor's
+  const probe = probeStats(stats);
   const bad: Record<string, [string, RegExp]> = {
     'zero-include.ini': ['ini = /dev/zero', /\/dev\/zero.*(character device|not a regular file)/],
     'zero-at.ini': ['env = X=@(/dev/zero)', /@\(\/dev\/zero\).*(character device|not a regular file)/],

@@ -58,7 +58,7 @@ test('a native vassal is spawned, reloaded on touch, respawned after kill -9, st
 
   fs.unlinkSync(path.join(dir, 'app.ini'));
   await until(async () => (await fetchStats(stats)).vassals.length === 0, 'the vassal to be gone from the stats');
-  await until(() => emperor.taggedPids().length === 0, 'no process of the vassal left');
+  await until(() => emperor.vassalPids().length === 0, 'no process of the vassal left');
   assert.equal(await httpGet(20501), undefined, 'nothing serves after removal');
 
   emperor.child.kill('SIGTERM');

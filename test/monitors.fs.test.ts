@@ -1,6 +1,6 @@
 // dir:// and glob:// monitors on real directories: inotify-driven events, the rescan safety net, symlinks, nofollow,
 // owners, and createMonitor's choice of monitor.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,7 +9,8 @@ import { createMonitor } from '../src/monitors';
 import type { Monitor, MonitorEvents, MonitorOptions, VassalSource } from '../src/monitors/types';
 import { DirMonitor } from '../src/monitors/dir-monitor';
 import { GlobMonitor } from '../src/monitors/glob-monitor';
-import { expandGlobSync, parseGlob } from '../src/monitors/glob-pattern';
+import { expandGlob, parseGlob } from '../src/monitors/glob-pattern';
+import { AsyncAgent } from '../src/agent/async';
 
 type Kind = 'add' | 'change' | 'remove';
 interface Ev {
@@ -63,6 +64,9 @@ class Recorder implements MonitorEvents {
 // a long rescan period, so a test of an inotify path fails if only the safety-net rescan would have seen the change
 const OPTS: MonitorOptions = { nofollow: false, tyrantNofollow: false, freqSeconds: 600, extraExtensions: [] };
 const RESCANNING: MonitorOptions = { ...OPTS, freqSeconds: 1 };
+// the monitors look through an agent process, as in the emperor
+const FS = new AsyncAgent({ budgetMs: 5000 });
+after(() => FS.close());
 
 function tmpdir(t: { after(fn: () => void): void }): string {
   const d = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-mon-')));
@@ -97,7 +101,7 @@ test('dir monitor: existing files at start, add, touch, remove, non-vassal names
   const d = tmpdir(t);
   fs.writeFileSync(path.join(d, 'old.ini'), '[uwsgi]\n');
   fs.writeFileSync(path.join(d, 'README'), '');
-  const r = started(t, new DirMonitor(d, OPTS));
+  const r = started(t, new DirMonitor(d, OPTS, FS));
   const old = await r.waitFor('add', 'old.ini', 0);
   assert.deepEqual({ ...old.src, mtimeMs: 0 }, { name: 'old.ini', path: path.join(d, 'old.ini'), dir: d, mtimeMs: 0, uid: 0, gid: 0, monitor: d });
 
@@ -124,7 +128,7 @@ test('dir monitor: an editor-style write + rename is one change, a backdated mti
   const d = tmpdir(t);
   const p = path.join(d, 'app.ini');
   fs.writeFileSync(p, 'v1');
-  const r = started(t, new DirMonitor(d, RESCANNING));
+  const r = started(t, new DirMonitor(d, RESCANNING, FS));
   await r.waitFor('add', 'app.ini', 0);
 
   let since = r.mark();
@@ -150,7 +154,7 @@ test('dir monitor: an editor-style write + rename is one change, a backdated mti
 
 test('dir monitor: owner change is a change (tyrant mode decides), extra extensions count', async (t) => {
   const d = tmpdir(t);
-  const r = started(t, new DirMonitor(d, { ...OPTS, extraExtensions: ['.conf'] }));
+  const r = started(t, new DirMonitor(d, { ...OPTS, extraExtensions: ['.conf'] }, FS));
   fs.writeFileSync(path.join(d, 'app.conf'), '');
   await r.waitFor('add', 'app.conf', 0);
   const since = r.mark();
@@ -166,7 +170,7 @@ test('dir monitor, default mode: symlinks follow their target, dangling ones are
   fs.symlinkSync('app.skel', path.join(d, 'app1.ini'));
   fs.symlinkSync('app.skel', path.join(d, 'app2.ini'));
   fs.symlinkSync('/nonexistent/emperor-target.ini', path.join(d, 'dangling.ini'));
-  const r = started(t, new DirMonitor(d, OPTS));
+  const r = started(t, new DirMonitor(d, OPTS, FS));
   const a1 = await r.waitFor('add', 'app1.ini', 0);
   await r.waitFor('add', 'app2.ini', 0);
   assert.equal(a1.src.path, path.join(d, 'app1.ini'), 'the link itself is the path');
@@ -190,7 +194,7 @@ test('dir monitor, nofollow: the link\'s own mtime, so touch --no-dereference re
   fs.symlinkSync('app.skel', path.join(d, 'app2.ini'));
   fs.symlinkSync('missing.skel', path.join(d, 'dangling.ini'));
   fs.lchownSync(path.join(d, 'app1.ini'), 777, 778);
-  const r = started(t, new DirMonitor(d, { ...OPTS, nofollow: true, tyrantNofollow: true }));
+  const r = started(t, new DirMonitor(d, { ...OPTS, nofollow: true, tyrantNofollow: true }, FS));
   const a1 = await r.waitFor('add', 'app1.ini', 0);
   assert.equal(a1.src.uid, 777, 'tyrantNofollow: owner of the link');
   await r.waitFor('add', 'app2.ini', 0);
@@ -216,7 +220,7 @@ test('dir monitor: the periodic rescan catches what inotify cannot see, and surv
   fs.mkdirSync(vdir);
   fs.writeFileSync(path.join(outside, 'target.skel'), '');
   fs.symlinkSync(path.join(outside, 'target.skel'), path.join(vdir, 'ext.ini'));
-  const r = started(t, new DirMonitor(vdir, RESCANNING));
+  const r = started(t, new DirMonitor(vdir, RESCANNING, FS));
   await r.waitFor('add', 'ext.ini', 0);
 
   // the target lives in a directory nobody watches: only the rescan can see its new mtime
@@ -237,7 +241,7 @@ test('dir monitor: the periodic rescan catches what inotify cannot see, and surv
 
 test('a stopped monitor delivers nothing', async (t) => {
   const d = tmpdir(t);
-  const m = new DirMonitor(d, RESCANNING);
+  const m = new DirMonitor(d, RESCANNING, FS);
   const r = started(t, m);
   await fence(r, d);
   m.stop();
@@ -255,7 +259,7 @@ test('glob monitor: absolute pattern over subdirectories, names as the pattern s
   fs.writeFileSync(path.join(d, 'apps/a/app.ini'), '');
   fs.writeFileSync(path.join(d, 'apps/a/other.ini'), '');
   const pattern = `${d}/apps/*/app.ini`;
-  const r = started(t, new GlobMonitor(pattern, '/', OPTS));
+  const r = started(t, new GlobMonitor(pattern, '/', OPTS, FS));
   const a = await r.waitFor('add', `${d}/apps/a/app.ini`, 0);
   assert.deepEqual({ ...a.src, mtimeMs: 0 }, { name: `${d}/apps/a/app.ini`, path: `${d}/apps/a/app.ini`, dir: '/', mtimeMs: 0, uid: 0, gid: 0, monitor: pattern });
 
@@ -279,7 +283,7 @@ test('glob monitor: a relative pattern keeps relative names and resolves against
   fs.mkdirSync(path.join(d, 'conf'));
   fs.writeFileSync(path.join(d, 'conf/x.ini'), '');
   fs.writeFileSync(path.join(d, 'conf/.hidden.ini'), '');
-  const r = started(t, new GlobMonitor('conf/*.ini', d, OPTS));
+  const r = started(t, new GlobMonitor('conf/*.ini', d, OPTS, FS));
   const x = await r.waitFor('add', 'conf/x.ini', 0);
   assert.equal(x.src.path, path.join(d, 'conf/x.ini'));
   assert.equal(x.src.dir, d);
@@ -291,7 +295,7 @@ test('glob monitor: a relative pattern keeps relative names and resolves against
 
 test('glob monitor: a directory the pattern needs that appears later is found by the rescan, then watched', async (t) => {
   const d = tmpdir(t);
-  const r = started(t, new GlobMonitor(`${d}/later/*.ini`, '/', RESCANNING));
+  const r = started(t, new GlobMonitor(`${d}/later/*.ini`, '/', RESCANNING, FS));
   fs.mkdirSync(path.join(d, 'later'));
   fs.writeFileSync(path.join(d, 'later/first.ini'), '');
   await r.waitFor('add', `${d}/later/first.ini`, 0, 3500);
@@ -299,37 +303,37 @@ test('glob monitor: a directory the pattern needs that appears later is found by
   await r.waitFor('add', `${d}/later/second.ini`, 0, 3500);
 });
 
-test('glob patterns: classes, negation, ?, escapes, as glob(3)', (t) => {
+test('glob patterns: classes, negation, ?, escapes, as glob(3)', async (t) => {
   const d = tmpdir(t);
   for (const n of ['a1.ini', 'b2.ini', 'c3.ini', 'x.ini', '*.ini', '.d.ini']) fs.writeFileSync(path.join(d, n), '');
-  const names = (p: string): string[] => expandGlobSync(parseGlob(`${d}/${p}`), '/').matches.map((m) => path.basename(m.name));
-  assert.deepEqual(names('[ab]*.ini'), ['a1.ini', 'b2.ini']);
-  assert.deepEqual(names('[!ab]?.ini'), ['c3.ini']);
-  assert.deepEqual(names('[a-b][0-9].ini'), ['a1.ini', 'b2.ini']);
-  assert.deepEqual(names('?.ini'), ['*.ini', 'x.ini']);
-  assert.deepEqual(names('\\*.ini'), ['*.ini']);
-  assert.deepEqual(names('.*.ini'), ['.d.ini']);
-  assert.deepEqual(names('*'), ['*.ini', 'a1.ini', 'b2.ini', 'c3.ini', 'x.ini']);
+  const names = async (p: string): Promise<string[]> => (await expandGlob(parseGlob(`${d}/${p}`), '/', 8, (dir) => fs.promises.readdir(dir).catch(() => null))).matches.map((m) => path.basename(m.name));
+  assert.deepEqual(await names('[ab]*.ini'), ['a1.ini', 'b2.ini']);
+  assert.deepEqual(await names('[!ab]?.ini'), ['c3.ini']);
+  assert.deepEqual(await names('[a-b][0-9].ini'), ['a1.ini', 'b2.ini']);
+  assert.deepEqual(await names('?.ini'), ['*.ini', 'x.ini']);
+  assert.deepEqual(await names('\\*.ini'), ['*.ini']);
+  assert.deepEqual(await names('.*.ini'), ['.d.ini']);
+  assert.deepEqual(await names('*'), ['*.ini', 'a1.ini', 'b2.ini', 'c3.ini', 'x.ini']);
 });
 
-test('createMonitor chooses as uWSGI does', (t) => {
+test('createMonitor chooses as uWSGI does', async (t) => {
   const d = tmpdir(t);
   fs.mkdirSync(path.join(d, 'vassals'));
   fs.symlinkSync(path.join(d, 'vassals'), path.join(d, 'link'));
   // monitors that are never started hold no watcher or timer
-  const viaLink = createMonitor(path.join(d, 'link'), OPTS);
+  const viaLink = await createMonitor(path.join(d, 'link'), OPTS, FS);
   assert.ok(viaLink instanceof DirMonitor);
   assert.equal(viaLink.id, path.join(d, 'vassals'), 'dir monitor shows the realpath');
-  assert.ok(createMonitor(`dir://${d}/vassals`, OPTS) instanceof DirMonitor);
-  assert.ok(createMonitor(`${d}/vass*`, OPTS) instanceof DirMonitor, 'a pattern matching exactly one directory');
-  const missing = createMonitor(`${d}/not-yet`, OPTS);
+  assert.ok(await createMonitor(`dir://${d}/vassals`, OPTS, FS) instanceof DirMonitor);
+  assert.ok(await createMonitor(`${d}/vass*`, OPTS, FS) instanceof DirMonitor, 'a pattern matching exactly one directory');
+  const missing = await createMonitor(`${d}/not-yet`, OPTS, FS);
   assert.ok(missing instanceof GlobMonitor, 'a missing directory is a glob that matches nothing');
   assert.equal(missing.id, `${d}/not-yet`);
-  const g = createMonitor(`glob://${d}/*/*.ini`, OPTS);
+  const g = await createMonitor(`glob://${d}/*/*.ini`, OPTS, FS);
   assert.ok(g instanceof GlobMonitor);
   assert.equal(g.id, `${d}/*/*.ini`);
-  assert.ok(createMonitor(`${d}/*`, OPTS) instanceof GlobMonitor, 'two matches');
-  assert.throws(() => createMonitor(`dir://${d}/nope`, OPTS), /--emperor dir:\/\/.*nope.*no such file/i);
-  assert.throws(() => createMonitor('zmq://tcp://127.0.0.1:5555', OPTS), /unknown imperial monitor 'zmq:\/\/'/);
-  assert.throws(() => createMonitor(d, { ...OPTS, freqSeconds: 0 }), /emperor-freq must be a positive number/);
+  assert.ok(await createMonitor(`${d}/*`, OPTS, FS) instanceof GlobMonitor, 'two matches');
+  await assert.rejects(() => createMonitor(`dir://${d}/nope`, OPTS, FS), /--emperor dir:\/\/.*nope.*no such file/i);
+  await assert.rejects(() => createMonitor('zmq://tcp://127.0.0.1:5555', OPTS, FS), /unknown imperial monitor 'zmq:\/\/'/);
+  await assert.rejects(() => createMonitor(d, { ...OPTS, freqSeconds: 0 }, FS), /emperor-freq must be a positive number/);
 });

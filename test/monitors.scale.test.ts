@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createMonitor } from '../src/monitors';
+import { AsyncAgent } from '../src/agent/async';
 import type { VassalSource } from '../src/monitors/types';
 
 const OPTS = { nofollow: false, tyrantNofollow: false, freqSeconds: 600, extraExtensions: [] };
@@ -44,10 +45,14 @@ const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) 
 test('1,000 files added at once are each reported once; 2,000 present at start likewise; removal of all', async (t) => {
   const d = tmpdir(t);
   for (let i = 0; i < 2000; i++) fs.writeFileSync(path.join(d, `pre${i}.ini`), '');
-  const m = createMonitor(d, OPTS);
+  const fs_ = new AsyncAgent({ budgetMs: 5000 });
+  const m = await createMonitor(d, OPTS, fs_);
   const c = counter();
   m.start(c.events);
-  t.after(() => m.stop());
+  t.after(() => {
+    m.stop();
+    fs_.close();
+  });
   await c.until(() => c.counts.add.size === 2000, 10_000, '2,000 initial adds');
 
   for (let i = 0; i < 1000; i++) fs.writeFileSync(path.join(d, `new${i}.ini`), `[uwsgi]\nid = ${i}\n`);
@@ -68,17 +73,19 @@ test('1,000 files added at once are each reported once; 2,000 present at start l
 test('after stop() no watcher or timer keeps the process alive', async (t) => {
   const d = tmpdir(t);
   const mod = path.resolve(__dirname, '../src/monitors/index.js');
+  const agentMod = path.resolve(__dirname, '../src/agent/async.js');
   const script = `
     const fs = require('fs');
-    const m = require(${JSON.stringify(mod)}).createMonitor(${JSON.stringify(d)}, { nofollow: false, tyrantNofollow: false, freqSeconds: 1, extraExtensions: [] });
-    m.start({
+    const agent = new (require(${JSON.stringify(agentMod)}).AsyncAgent)({ budgetMs: 5000 });
+    require(${JSON.stringify(mod)}).createMonitor(${JSON.stringify(d)}, { nofollow: false, tyrantNofollow: false, freqSeconds: 1, extraExtensions: [] }, agent).then((m) => m.start({
       add(s) {
         m.stop();
+        agent.close();
         // one loop turn later: closed handles are gone after the close phase
         setImmediate(() => setImmediate(() => console.log(JSON.stringify({ added: s.name, handles: process.getActiveResourcesInfo() }))));
       },
       change() {}, remove() {},
-    });
+    }));
     setTimeout(() => fs.writeFileSync(${JSON.stringify(path.join(d, 'one.ini'))}, ''), 20).unref();
   `;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, EMPEROR_LOG_FORMAT: 'json' } });

@@ -70,7 +70,7 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
   const seen = await until(() => fs.existsSync(path.join(out, 'bob')) && fs.readFileSync(path.join(out, 'bob'), 'utf8'), "bob's @(exec://) output");
   assert.match(seen, new RegExp(`^${bob.uid} CapEff:\\s*0+ CapAmb:\\s*0+`), `@(exec://) in a tenant's file runs as the tenant, with no capability: ${seen}`);
 
-  const tenants = launcher.taggedPids().filter((p) => p !== emperorPid);
+  const tenants = launcher.vassalPids().filter((p) => p !== emperorPid);
   assert.ok(tenants.length >= 4, `the vassals run (${tenants.join(',')})`);
   process.kill(emperorPid, 'SIGKILL');
   await until(() => launcher.taggedPids().length === 0, 'nothing of the tenants left after the emperor is SIGKILLed');

@@ -7,7 +7,8 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStats } from '../src/stats';
-import { EmperorProcess, childrenOf, tmpdir, until } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, tmpdir } from './helpers/emperor-process';
+import { until } from './helpers/wait';
 import { createUser } from './helpers/users';
 
 function environOf(pid: number): Record<string, string> {

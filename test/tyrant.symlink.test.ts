@@ -75,6 +75,6 @@ test("--emperor-tyrant-nofollow: a link runs as the link's owner, and a root-own
   assert.equal(emperor.events('spawned', 'rootlink.ini').length, 0);
   // the emperor reads the config with the owner's rights: alice's link does not leak bob's private file to her
   await emperor.waitEvent('setup-error', 'peek.ini');
-  assert.match(String(emperor.events('setup-error', 'peek.ini')[0].error), new RegExp(`peek\\.ini: permission denied for uid ${alice.uid}`));
+  assert.match(String(emperor.events('setup-error', 'peek.ini')[0].error), /reading .*peek\.ini: EACCES/);
   assert.equal(emperor.events('spawned', 'peek.ini').length, 0);
 });

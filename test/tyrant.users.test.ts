@@ -105,5 +105,5 @@ test("a file whose owner changes while running is stopped, restarted as the new 
   await emperor.waitEvent('refused', 'app.ini');
   await until(() => !fs.existsSync(`/proc/${second}`), "bob's app to be stopped");
   assert.equal(emperor.events('app-started', 'app.ini').length, 2, 'not started as root');
-  await until(() => emperor.taggedPids().length === 0, 'no process of the vassal left');
+  await until(() => emperor.vassalPids().length === 0, 'no process of the vassal left');
 });

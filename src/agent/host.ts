@@ -3,7 +3,7 @@
 // with one live agent per identity. Blocking by design (native.exchange), so never on the emperor's event loop.
 import { performance } from 'node:perf_hooks';
 import type { ConfigHost } from '../config/host';
-import type { HostStat } from '../host-error';
+import { HostError, type HostStat } from '../host-error';
 import * as native from '../native';
 import * as calls from './calls';
 import { AgentProcess, StuckAgents, describe, type AgentEnv, type Identity } from './process';
@@ -18,7 +18,7 @@ export interface AgentPoolOptions {
   idleMs?: number;
   /** Live agents at most; the least recently used is closed first. Default 32. */
   maxAgents?: number;
-  /** Abandoned agents per identity still stuck, at most; beyond it calls fail at once with EAGAIN. Default 4. */
+  /** Abandoned agents per identity still stuck, at most; beyond it calls fail at once with EAGAIN. Default 16. */
   maxStuck?: number;
 }
 
@@ -32,6 +32,11 @@ interface Live {
 export class AgentPool {
   private readonly live = new Map<string, Live>();  // least recently used first
   private readonly stuck = new Map<string, StuckAgents>();
+  /**
+   * Paths whose access timed out, until the agent stuck on it has exited: asking again would only strand another
+   * agent, so a retry of the same include fails at once, and the agents left for other paths stay free.
+   */
+  private readonly hung = new Map<string, HostError>();
   private readonly idleMs: number;
   private readonly maxAgents: number;
   private readonly maxStuck: number;
@@ -41,7 +46,7 @@ export class AgentPool {
   constructor(private readonly opts: AgentPoolOptions) {
     this.idleMs = opts.idleMs ?? 30000;
     this.maxAgents = opts.maxAgents ?? 32;
-    this.maxStuck = opts.maxStuck ?? 4;
+    this.maxStuck = opts.maxStuck ?? 16;
   }
 
   /** A host whose calls all share one deadline, now + budgetMs. identity null: this process's own. */
@@ -65,13 +70,20 @@ export class AgentPool {
       const call = build(Math.max(0, left));
       const about = call.about(0);
       if (left <= 0) throw calls.timedOut(budgetMs, about, Promise.resolve());
+      const stillHung = this.hung.get(about.path);
+      if (stillHung) throw new HostError('ETIMEDOUT', `${stillHung.message} (still not answering)`, { path: about.path, settled: stillHung.settled });
       const live = this.acquire(key, identity, about);
       let frame: Buffer;
       try {
         frame = native.exchange(live.agent.fd, call.frame, left + call.graceMs, call.maxAnswer);
       } catch (e) {
         const code = (e as native.NativeError).code;
-        if (code === 'ETIMEDOUT') throw calls.timedOut(budgetMs, about, this.abandon(key, live));
+        if (code === 'ETIMEDOUT') {
+          const err = calls.timedOut(budgetMs, about, this.abandon(key, live));
+          this.hung.set(about.path, err);
+          void err.settled!.then(() => this.hung.delete(about.path));
+          throw err;
+        }
         this.drop(key, live);
         // one that died while idle (its tenant may kill it) never got the request: a fresh one gets it
         if (code === 'EPIPE' && live.served && !retried) continue;

@@ -197,7 +197,9 @@ export class Resolver {
     if (this.loading.includes(id)) {
       throw new ConfigError(where.file, where.line, `include cycle: ${spec} is already being read (${this.loading.map((x) => x.replace(/:$/, '')).join(' -> ')})`, origin?.option);
     }
-    const text = decodeConfigText(this.io(origin ?? { file: shown, line: 0 }, () => this.host.readFile(readPath, MAX_CONFIG_BYTES)), shown);
+    // an include is blamed on the line that names it; the vassal file itself (named by no line) on itself
+    const readBy = origin && origin.line > 0 ? origin : { file: shown, line: 0 };
+    const text = decodeConfigText(this.io(readBy, () => this.host.readFile(readPath, MAX_CONFIG_BYTES)), shown);
     if (format === 'ini') this.lastIni = file;
     const sub = substituteMagic(text, this.table, shown, this.warnings);
     const want = section === undefined || section === '' ? 'uwsgi' : section;

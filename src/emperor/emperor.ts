@@ -44,21 +44,21 @@ export class Emperor {
     const namespaces = parseCloneFlags(this.opts.useClone);
     if (this.opts.emperor.length === 0) throw new OptionError('no vassal source: give --emperor DIR (or dir://DIR, glob://PATTERN)');
     // the monitors look at directories through an agent process: a hung mount costs a timeout, never the loop
-    this.scanner = new AsyncAgent({ budgetMs: this.opts.configTimeoutSeconds * 1000 });
-    for (const spec of this.opts.emperor) {
-      try {
-        const monitorOpts = {
-          nofollow: this.opts.nofollow,
-          tyrantNofollow: this.opts.tyrantNofollow,
-          freqSeconds: this.opts.freqSeconds,
-          extraExtensions: this.opts.extraExtensions,
-        };
-        this.monitors.push(await createMonitor(spec, monitorOpts, this.scanner));
-      } catch (e) {
-        this.scanner.close();
-        if (e instanceof MonitorSpecError) throw new OptionError(e.message);
-        throw e;
-      }
+    // each hung path costs one stuck agent (the monitors leave it alone until that agent exits), a small process
+    this.scanner = new AsyncAgent({ budgetMs: this.opts.configTimeoutSeconds * 1000, maxStuck: 64 });
+    const monitorOpts = {
+      nofollow: this.opts.nofollow,
+      tyrantNofollow: this.opts.tyrantNofollow,
+      freqSeconds: this.opts.freqSeconds,
+      extraExtensions: this.opts.extraExtensions,
+    };
+    try {
+      // side by side: a source on a hung mount costs its own timeout, not the others' start
+      this.monitors.push(...(await Promise.all(this.opts.emperor.map((spec) => createMonitor(spec, monitorOpts, this.scanner!)))));
+    } catch (e) {
+      this.scanner.close();
+      if (e instanceof MonitorSpecError) throw new OptionError(e.message);
+      throw e;
     }
     const { tree, reason } = CgroupTree.create();
     this.cgroups = tree;

@@ -381,7 +381,8 @@ export class Vassal extends EventEmitter {
   }
 
   private becomeLoyal(how: 'protocol' | 'uptime'): void {
-    if (!this.instance) return;
+    // an instance that failed to start (a setup or jail step that hung, still dying) earns nothing by lasting
+    if (!this.instance || this.failure) return;
     if (!this.loyal) this.log.info({ event: 'loyal', how }, 'vassal is now loyal');
     this.loyal = true;
     this.lastLoyal = secs(Date.now());

@@ -283,9 +283,11 @@ export abstract class FileMonitor implements Monitor {
     const byPath = new Map<string, SourceStat | null | 'hung'>();
     asked.forEach((c, i) => {
       const a = answers[i];
-      byPath.set(c.path, a instanceof Error ? (this.hungOn(c.path, a) ? 'hung' : null) : a);
+      // a path that could not be looked at is not gone: its vassal is kept as it is (and a hung one left alone)
+      if (a instanceof Error) this.hungOn(c.path, a);
+      byPath.set(c.path, a instanceof Error ? 'hung' : a);
     });
-    return cands.map((c) => [c, byPath.get(c.path) ?? 'hung']);
+    return cands.map((c) => [c, byPath.has(c.path) ? (byPath.get(c.path) as SourceStat | null) : 'hung']);
   }
 
   private apply(c: Candidate, st: SourceStat | null | 'hung'): void {

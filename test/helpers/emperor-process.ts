@@ -120,9 +120,17 @@ export class EmperorProcess {
     return this.waitLog((l) => l.filter((x) => x.event === event && (vassal === undefined || x.vassal === vassal)).length >= count, `${count}x ${event}${vassal ? ` of ${vassal}` : ''}`, timeoutMs);
   }
 
-  /** Every live process carrying this emperor's tag in its environment (its vassals and their descendants). */
+  /**
+   * Every live process carrying this emperor's tag in its environment: its vassals and their descendants, and its
+   * own config readers and agents (they run with the vassal environment).
+   */
   taggedPids(): number[] {
     return taggedPids(this.tag).filter((p) => p !== this.pid);
+  }
+
+  /** The tagged processes that belong to vassals: not the emperor's config readers and agents. */
+  vassalPids(): number[] {
+    return this.taggedPids().filter((p) => !EMPEROR_HELPERS.has(argv0(p)));
   }
 
   /** SIGKILL the emperor and everything tagged, then wait for it and remove its cgroup directory. Safe to call twice. */
@@ -149,6 +157,17 @@ export class EmperorProcess {
         return true;
       }, `the removal of ${base}`, 5000).catch(() => undefined);
     }
+  }
+}
+
+/** argv[0] of the processes the emperor runs for itself (src/reader/pool.ts, src/agent/process.ts). */
+const EMPEROR_HELPERS = new Set(['emperor-reader', 'emperor-agent']);
+
+function argv0(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+  } catch {
+    return '';
   }
 }
 
