@@ -1,7 +1,9 @@
-// Fuzzing the reader with random and mutated configs (seeded, bounded in count and time): it never crashes or hangs,
-// and every failure is a ConfigError with a line number.
+// Fuzzing the reader with random and mutated configs (seeded, bounded in count and time), which also name devices, a
+// FIFO, /proc files, directories and symlinks to them: it never crashes or hangs, and every failure is a ConfigError
+// with a line number.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -31,7 +33,10 @@ const KEYS = ['socket', 'master', 'processes', 'env', 'hook-as-root', 'a', 'b', 
   'for-glob', '', ' ', '[uwsgi]', '[other]', ';', '#', '=', 'exit', 'xml'];
 const VALUES = ['1', 'true', '', '%n', '%d', '%(a)', '%(a + 1)', '%(b * a)', '$(HOME)', '$(NOPE)', '@(lines.txt)', '@(missing)',
   'inc.ini', 'a.json', 'b.yml', 'lines.txt', 'other.ini:sec', ':other', 'HOME', 'HOME=/', 'a=1', 'x y z', '3', '%', '%%', '%(',
-  '%(_)', '(', ')', '$(', '@(', '%z', '\u00e9', '\t', '\r', 'v.ini', 'glob*', 'nope.ini', '%(%(a))', '$($(HOME))', '%x%X%N'];
+  '%(_)', '(', ')', '$(', '@(', '%z', '\u00e9', '\t', '\r', 'v.ini', 'glob*', 'nope.ini', '%(%(a))', '$($(HOME))', '%x%X%N',
+  // what a hostile file names: devices, a FIFO, /proc, symlinks to them, directories
+  '/dev/zero', '/dev/null', '/dev/urandom', '/dev/stdin', 'fifo.ini', 'zero.ini', 'proc.ini', 'dir.ini', '/proc/self/status',
+  '/proc/self/environ', '/proc/self', '/dev', '@(/dev/zero)', '@(fifo.ini)', '@(/proc/self/status)', '@(zero.ini)', '@(/dev)'];
 const JUNK = ['\n', '\r\n', '\0', '\uFEFF', '"', '{', '}', '[', ']', ':', '- ', '  ', '\t', '%', '(', ')', '=', '#'];
 
 function pick<T>(r: () => number, xs: T[]): T {
@@ -100,6 +105,10 @@ test('random and mutated configs never crash or hang, and fail only with a Confi
   fs.writeFileSync(path.join(dir, 'a.json'), '{"uwsgi": {"j": "%n"}}');
   fs.writeFileSync(path.join(dir, 'b.yml'), 'uwsgi:\n  y: 1\n');
   fs.writeFileSync(path.join(dir, 'lines.txt'), 'one\ntwo\n');
+  execFileSync('mkfifo', [path.join(dir, 'fifo.ini')]);
+  fs.symlinkSync('/dev/zero', path.join(dir, 'zero.ini'));
+  fs.symlinkSync('/proc/self/status', path.join(dir, 'proc.ini'));
+  fs.mkdirSync(path.join(dir, 'dir.ini'));
   const corpus = seeds();
   assert.ok(corpus.length > 40);
   const r = prng(0x5eed);

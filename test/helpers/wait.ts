@@ -29,3 +29,19 @@ export async function until<T>(fn: () => T | undefined | false | Promise<T | und
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * Watches this process's event loop with a 10 ms ticker until the test ends; returns a function giving the longest
+ * gap between two ticks so far (a loop that waited on something shows as one long gap).
+ */
+export function loopLag(t: { after(fn: () => void): void }): () => number {
+  let last = performance.now();
+  let worst = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last);
+    last = now;
+  }, 10);
+  t.after(() => clearInterval(ticker));
+  return () => Math.max(worst, performance.now() - last);
+}
