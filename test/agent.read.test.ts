@@ -84,3 +84,24 @@ test('stat, realpath, readdir and isExecutable answer as the kernel does', async
   assert.equal(host.isExecutable(path.join(dir, 'missing')), false);
   await expectHostError(() => host.readFile('relative.ini', 10), 'EINVAL', /^reading relative\.ini: not an absolute path$/);
 });
+
+test('openConfig: lstat, realpath and read of one config file in one call, each part failing on its own', async (t) => {
+  const dir = openTmpdir(t, 'agent-load');
+  const host = testPool(t).host(null, 5000);
+  fs.writeFileSync(path.join(dir, 'real.ini'), '[uwsgi]\na = 1\n');
+  fs.symlinkSync('real.ini', path.join(dir, 'link.ini'));
+  fs.symlinkSync('/dev/zero', path.join(dir, 'zero.ini'));
+  const real = host.openConfig(path.join(dir, 'real.ini'), 1000);
+  assert.deepEqual([real.symlink, real.ino, real.real, String(real.bytes)], [false, fs.lstatSync(path.join(dir, 'real.ini')).ino, path.join(dir, 'real.ini'), '[uwsgi]\na = 1\n']);
+  const link = host.openConfig(path.join(dir, 'link.ini'), 1000);
+  assert.deepEqual([link.symlink, link.ino, link.real, String(link.bytes)], [true, fs.lstatSync(path.join(dir, 'link.ini')).ino, path.join(dir, 'real.ini'), '[uwsgi]\na = 1\n']);
+  const missing = host.openConfig(path.join(dir, 'nope.ini'), 1000);
+  assert.equal(missing.ino, undefined);
+  assert.equal((missing.real as { code?: string }).code, 'ENOENT');
+  assert.equal((missing.bytes as { code?: string }).code, 'ENOENT');
+  const zero = host.openConfig(path.join(dir, 'zero.ini'), 1000);
+  assert.deepEqual([zero.symlink, zero.real], [true, '/dev/zero']);
+  assert.match((zero.bytes as Error).message, /it is a character device, not a regular file \(not read\)/);
+  const big = host.openConfig(path.join(dir, 'real.ini'), 5);
+  assert.equal((big.bytes as { code?: string }).code, 'EFBIG');
+});

@@ -19,7 +19,7 @@ constexpr uint32_t kMaxLimit = 64u << 20;
 constexpr uint32_t kMaxDirNames = 262144;
 constexpr uint32_t kMaxDirBytes = 16u << 20;
 
-enum Op : uint8_t { kRead = 1, kStat = 2, kRealpath = 3, kReaddir = 4, kAccessX = 5, kExec = 6, kStatSources = 7 };
+enum Op : uint8_t { kRead = 1, kStat = 2, kRealpath = 3, kReaddir = 4, kAccessX = 5, kExec = 6, kStatSources = 7, kLoad = 8 };
 enum Status : uint8_t { kOk = 0, kErrno = 1, kNotRegular = 2 };
 
 // A request's fields in order. Reading past the end, or leaving bytes unread (done()), makes it unreadable.
@@ -46,6 +46,10 @@ struct Answer {
   void u32(uint32_t v);
   void u64(uint64_t v);
   void str(const char* p, size_t n);
+  // Fills in the length prefix.
+  void seal();
+  // Appends another answer, whole (length prefix included), to this one's payload.
+  void nest(Answer& part);
   std::string buf;
 };
 
@@ -56,10 +60,15 @@ bool send_errno(int err);
 // A string a path syscall would silently cut at its first NUL.
 inline bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
+// Answers built, not sent: LOAD sends three of them in one frame.
+Answer errno_answer(int err);
+Answer read_answer(const std::string& path, uint32_t limit);
+Answer stat_answer(const std::string& path, bool follow);
+Answer realpath_answer(const std::string& path);
+// lstat, realpath and read of one config file: what the config language needs of it, in one round trip.
+Answer load_answer(const std::string& path, uint32_t limit);
+
 // The ops, called once their fields are parsed; each sends its answer(s).
-bool op_read(const std::string& path, uint32_t limit);
-bool op_stat(const std::string& path, bool follow);
-bool op_realpath(const std::string& path);
 bool op_readdir(const std::string& path);
 bool op_access_x(const std::string& path);
 bool op_stat_source(const std::string& path, bool nofollow, bool tyrant_nofollow);

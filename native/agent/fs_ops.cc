@@ -26,10 +26,10 @@ uint8_t file_type(mode_t m) {
   }
 }
 
-bool send_not_regular(mode_t m) {
+Answer not_regular(mode_t m) {
   Answer a(kNotRegular);
   a.u8(file_type(m));
-  return send(a);
+  return a;
 }
 
 void put_mtime(Answer& a, const struct stat& st) {
@@ -37,25 +37,31 @@ void put_mtime(Answer& a, const struct stat& st) {
   a.u32(uint32_t(st.st_mtim.tv_nsec));
 }
 
-bool fail_closing(int fd, int err) {
+Answer fail_closing(int fd, int err) {
   close(fd);
-  return send_errno(err);
+  return errno_answer(err);
 }
 
 }  // namespace
 
-bool op_read(const std::string& path, uint32_t limit) {
+Answer errno_answer(int err) {
+  Answer a(kErrno);
+  a.u32(uint32_t(err));
+  return a;
+}
+
+Answer read_answer(const std::string& path, uint32_t limit) {
   // stat first: a device is never opened (opening one can have effects: a watchdog, a tape rewinding), a FIFO never
   // waited on; open's O_NONBLOCK and fstat cover a path swapped in between
   struct stat st;
-  if (stat(path.c_str(), &st) < 0) return send_errno(errno);
-  if (!S_ISREG(st.st_mode)) return send_not_regular(st.st_mode);
+  if (stat(path.c_str(), &st) < 0) return errno_answer(errno);
+  if (!S_ISREG(st.st_mode)) return not_regular(st.st_mode);
   int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) return send_errno(errno);
+  if (fd < 0) return errno_answer(errno);
   if (fstat(fd, &st) < 0) return fail_closing(fd, errno);
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return send_not_regular(st.st_mode);
+    return not_regular(st.st_mode);
   }
   Answer a(kOk);
   const size_t start = a.buf.size();
@@ -73,12 +79,12 @@ bool op_read(const std::string& path, uint32_t limit) {
     if (a.buf.size() - start > limit) return fail_closing(fd, EFBIG);
   }
   close(fd);
-  return send(a);
+  return a;
 }
 
-bool op_stat(const std::string& path, bool follow) {
+Answer stat_answer(const std::string& path, bool follow) {
   struct stat st;
-  if ((follow ? stat(path.c_str(), &st) : lstat(path.c_str(), &st)) < 0) return send_errno(errno);
+  if ((follow ? stat(path.c_str(), &st) : lstat(path.c_str(), &st)) < 0) return errno_answer(errno);
   Answer a(kOk);
   a.u8(file_type(st.st_mode));
   a.u32(st.st_mode);
@@ -87,15 +93,23 @@ bool op_stat(const std::string& path, bool follow) {
   a.u64(uint64_t(st.st_size));
   put_mtime(a, st);
   a.u64(st.st_ino);
-  return send(a);
+  return a;
 }
 
-bool op_realpath(const std::string& path) {
+Answer realpath_answer(const std::string& path) {
   char out[PATH_MAX];
-  if (!realpath(path.c_str(), out)) return send_errno(errno);
+  if (!realpath(path.c_str(), out)) return errno_answer(errno);
   Answer a(kOk);
   a.buf.append(out);
-  return send(a);
+  return a;
+}
+
+Answer load_answer(const std::string& path, uint32_t limit) {
+  Answer a(kOk), lst = stat_answer(path, false), real = realpath_answer(path), bytes = read_answer(path, limit);
+  a.nest(lst);
+  a.nest(real);
+  a.nest(bytes);
+  return a;
 }
 
 bool op_readdir(const std::string& path) {

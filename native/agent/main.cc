@@ -48,9 +48,18 @@ void Answer::str(const char* p, size_t n) {
   buf.append(p, n);
 }
 
+void Answer::seal() {
+  uint32_t len = uint32_t(buf.size() - 4);
+  for (int i = 0; i < 4; i++) buf[i] = char(len >> (8 * i));
+}
+
+void Answer::nest(Answer& part) {
+  part.seal();
+  buf += part.buf;
+}
+
 bool send(Answer& a) {
-  uint32_t len = uint32_t(a.buf.size() - 4);
-  for (int i = 0; i < 4; i++) a.buf[i] = char(len >> (8 * i));
+  a.seal();
   for (size_t off = 0; off < a.buf.size();) {
     // MSG_NOSIGNAL: a client gone is EPIPE here, not a SIGPIPE that the exec'd commands would inherit as ignored
     ssize_t n = ::send(kSocketFd, a.buf.data() + off, a.buf.size() - off, MSG_NOSIGNAL);
@@ -62,8 +71,7 @@ bool send(Answer& a) {
 }
 
 bool send_errno(int err) {
-  Answer a(kErrno);
-  a.u32(uint32_t(err));
+  Answer a = errno_answer(err);
   return send(a);
 }
 
@@ -113,18 +121,21 @@ bool dispatch(Reader& r) {
     return op_exec(command, cwd, timeout_ms, limit);
   }
   std::string path = r.str();
-  uint32_t limit = op == kRead ? r.u32() : 0;
+  uint32_t limit = op == kRead || op == kLoad ? r.u32() : 0;
   bool follow = op == kStat ? r.u8() != 0 : false;
   if (!r.done()) return false;
   if (has_nul(path) || limit > kMaxLimit) return send_errno(EINVAL);
+  Answer a(kOk);
   switch (op) {
-    case kRead: return op_read(path, limit);
-    case kStat: return op_stat(path, follow);
-    case kRealpath: return op_realpath(path);
+    case kRead: a = read_answer(path, limit); break;
+    case kStat: a = stat_answer(path, follow); break;
+    case kRealpath: a = realpath_answer(path); break;
+    case kLoad: a = load_answer(path, limit); break;
     case kReaddir: return op_readdir(path);
     case kAccessX: return op_access_x(path);
     default: return false;
   }
+  return send(a);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 import { constants } from 'node:os';
 import * as path from 'node:path';
 import { getSystemErrorMap } from 'node:util';
+import type { ConfigFile } from '../config/host';
 import { HostError, type FileType, type HostStat } from '../host-error';
 import type { SourceStat, StatModes } from '../monitors/types';
 import { errnoCode } from '../native';
@@ -91,17 +92,45 @@ function single<T>(req: wire.Request, about: About, decode: (frame: Buffer) => T
   return { frame: encode(req, about), count: 1, maxAnswer: wire.maxAnswer(req), graceMs, about: () => about, decode };
 }
 
+/** READ's answer frame: the bytes, or the HostError of a refusal. */
+function readAnswer(frame: Buffer, about: About, limit: number): Buffer {
+  const a = wire.decodeAnswer(frame);
+  if (a.status === 'notreg') {
+    const code = a.type === 'dir' ? 'EISDIR' : 'ENOTREG';
+    throw new HostError(code, `${about.doing}: it is a ${TYPE_NAMES[a.type]}, not a regular file (not read)`, { path: about.path });
+  }
+  if (a.status === 'errno' && a.errno === EFBIG) throw new HostError('EFBIG', `${about.doing}: over the ${limit}-byte limit`, { path: about.path });
+  if (a.status === 'errno') throw refused(about, a.errno);
+  return wire.decodeRead(a.payload, limit);
+}
+
 export function readCall(p: string, limit: number): Call<Buffer> {
   const about = { doing: `reading ${p}`, path: p };
-  return single({ op: 'read', path: p, limit }, about, (frame) => {
-    const a = wire.decodeAnswer(frame);
-    if (a.status === 'notreg') {
-      const code = a.type === 'dir' ? 'EISDIR' : 'ENOTREG';
-      throw new HostError(code, `${about.doing}: it is a ${TYPE_NAMES[a.type]}, not a regular file (not read)`, { path: p });
+  return single({ op: 'read', path: p, limit }, about, (frame) => readAnswer(frame, about, limit));
+}
+
+/** Each part's value, or the HostError that part failed with (a timeout fails the whole call instead). */
+export function loadCall(p: string, limit: number): Call<ConfigFile> {
+  const about = { doing: `reading ${p}`, path: p };
+  const looking = { doing: `looking at ${p}`, path: p };
+  const settle = <T>(f: () => T): T | HostError => {
+    try {
+      return f();
+    } catch (e) {
+      if (e instanceof HostError) return e;
+      throw e;
     }
-    if (a.status === 'errno' && a.errno === EFBIG) throw new HostError('EFBIG', `${about.doing}: over the ${limit}-byte limit`, { path: p });
-    if (a.status === 'errno') throw refused(about, a.errno);
-    return wire.decodeRead(a.payload, limit);
+  };
+  return single({ op: 'load', path: p, limit }, about, (frame) => {
+    const [lst, real, bytes] = wire.decodeLoad(payloadOf(frame, about));
+    const st = payloadOrErrno(lst);
+    const stat = typeof st === 'number' ? undefined : wire.decodeStat(st);
+    return {
+      symlink: stat?.type === 'symlink',
+      ino: stat?.ino,
+      real: settle(() => wire.decodePath(payloadOf(real, looking))),
+      bytes: settle(() => readAnswer(bytes, about, limit)),
+    };
   });
 }
 

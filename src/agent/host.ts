@@ -2,7 +2,7 @@
 // every file is opened and every command run by an agent holding the vassal owner's credentials, drawn from a pool
 // with one live agent per identity. Blocking by design (native.exchange), so never on the emperor's event loop.
 import { performance } from 'node:perf_hooks';
-import type { ConfigHost } from '../config/host';
+import type { ConfigFile, ConfigHost } from '../config/host';
 import { HostError, type HostStat } from '../host-error';
 import * as native from '../native';
 import * as calls from './calls';
@@ -173,6 +173,10 @@ export class AgentHost implements ConfigHost {
 
   readFile(path: string, limit: number): Buffer {
     return this.ask(() => calls.readCall(path, limit));
+  }
+
+  openConfig(path: string, limit: number): ConfigFile {
+    return this.ask(() => calls.loadCall(path, limit));
   }
 
   stat(path: string, follow: boolean): HostStat | null {

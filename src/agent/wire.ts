@@ -11,6 +11,7 @@
 //   5 ACCESS_X     str path                     access(X_OK)
 //   6 EXEC         str command, str cwd, u32 timeoutMs, u32 limit
 //   7 STAT_SOURCES u8 flags (1 nofollow, 2 tyrantNofollow), u32 count, count x str path
+//   8 LOAD         str path, u32 limit          LSTAT, REALPATH and READ of one config file, in one round trip
 // Answer: u8 status, then:
 //   0 OK      the op's payload
 //   1 ERRNO   u32 errno (ETIMEDOUT and EFBIG for EXEC's own timeout and limit, EFBIG for READ and READDIR's caps)
@@ -22,6 +23,7 @@
 //   ACCESS_X  nothing
 //   STAT_SOURCES  one answer frame per path, in request order, each OK with: u8 kind (0 not a vassal, 1 regular file,
 //             2 symlink to a regular file), i64 mtime s, u32 mtime ns, u32 uid, u32 gid
+//   LOAD      three whole answer frames (length prefix included): STAT's (follow = 0), REALPATH's and READ's
 // File types: 0 unknown, 1 file, 2 dir, 3 symlink, 4 fifo, 5 socket, 6 char, 7 block.
 // A request the agent cannot parse makes it exit; one it can parse but refuses (a NUL in a path, a limit over
 // MAX_LIMIT) is answered ERRNO EINVAL. Everything an agent answers is checked here as hostile input.
@@ -37,7 +39,7 @@ export const MAX_DIR_NAMES = 262144;
 export const MAX_DIR_BYTES = 16 << 20;
 const PATH_MAX = 4096;
 
-const OP = { read: 1, stat: 2, realpath: 3, readdir: 4, accessX: 5, exec: 6, statSources: 7 } as const;
+const OP = { read: 1, stat: 2, realpath: 3, readdir: 4, accessX: 5, exec: 6, statSources: 7, load: 8 } as const;
 const STATUS_OK = 0;
 const STATUS_ERRNO = 1;
 const STATUS_NOTREG = 2;
@@ -46,7 +48,7 @@ const STAT_BYTES = 1 + 4 * 3 + 8 + 8 + 4 + 8;
 const SOURCE_BYTES = 1 + 8 + 4 + 4 + 4;
 
 export type Request =
-  | { op: 'read'; path: string; limit: number }
+  | { op: 'read' | 'load'; path: string; limit: number }
   | { op: 'stat'; path: string; follow: boolean }
   | { op: 'realpath' | 'readdir' | 'accessX'; path: string }
   | { op: 'exec'; command: string; cwd: string; timeoutMs: number; limit: number }
@@ -105,6 +107,7 @@ export function encodeRequest(req: Request): Buffer {
   const w = new Writer().u8(OP[req.op]);
   switch (req.op) {
     case 'read':
+    case 'load':
       return w.str(req.path).u32(limitOf(req.limit)).frame();
     case 'stat':
       return w.str(req.path).u8(req.follow ? 1 : 0).frame();
@@ -130,6 +133,7 @@ export function maxAnswer(req: Request): number {
     accessX: () => 0,
     exec: () => 4 + (req as { limit: number }).limit,
     statSources: () => SOURCE_BYTES,
+    load: () => 3 * 5 + STAT_BYTES + PATH_MAX + (req as { limit: number }).limit,
   }[req.op]();
   return 1 + Math.max(4, payload);
 }
@@ -214,6 +218,21 @@ export function decodeNames(payload: Buffer): string[] {
   }
   if (at !== payload.length) throw new WireError('trailing bytes after the directory entries');
   return names;
+}
+
+/** LOAD's payload: its three answer frames, lstat, realpath and read, each without its length prefix. */
+export function decodeLoad(payload: Buffer): [Buffer, Buffer, Buffer] {
+  const parts: Buffer[] = [];
+  let at = 0;
+  for (let i = 0; i < 3; i++) {
+    if (payload.length - at < 4) throw new WireError('a truncated load answer');
+    const len = payload.readUInt32LE(at);
+    if (len === 0 || len > payload.length - at - 4) throw new WireError('a truncated load answer');
+    parts.push(payload.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  if (at !== payload.length) throw new WireError('trailing bytes after a load answer');
+  return parts as [Buffer, Buffer, Buffer];
 }
 
 export function decodeEmpty(payload: Buffer): void {

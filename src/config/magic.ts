@@ -4,7 +4,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from './errors';
-import type { ConfigHost } from './host';
+import type { ConfigFile } from './host';
 import type { ConfigWarning } from './types';
 
 export type MagicTable = Map<string, string>;
@@ -65,26 +65,24 @@ export function splitSection(spec: string): { file: string; section?: string } {
 /**
  * Refills the per-file variables for `spec` (relative names resolve against cwd, as uWSGI's open() does) and returns
  * the absolute path (%p). `first` freezes the uppercase variables. ":section" alone keeps the previous file.
- * The lookups go through the host, as the vassal; a host failure other than "nothing there" is thrown (HostError).
+ * `loaded` is what the host found of the file (ConfigHost.openConfig).
  */
-export function fillTable(t: MagicTable, spec: string, facts: ProcessFacts, first: boolean, origin: { file: string; line: number; option?: string }, host: ConfigHost): string {
+export function fillTable(t: MagicTable, spec: string, facts: ProcessFacts, first: boolean, origin: { file: string; line: number; option?: string }, loaded: ConfigFile): string {
   const { file, section } = splitSection(spec);
   t.set('o', file);
   if (file !== '') {
-    const onDisk = path.resolve(facts.cwd, file);
     let full: string;
-    if (host.stat(onDisk, false)?.type === 'symlink') {
+    if (loaded.symlink) {
       // uWSGI keeps a symlink's own name (so app1.ini -> app.skel gives %n = app1), prefixed by cwd when relative
       full = file.startsWith('/') ? file : `${facts.cwd}/${file}`;
+    } else if (typeof loaded.real === 'string') {
+      full = loaded.real;
     } else {
-      try { full = host.realpath(onDisk); } catch (e) {
-        if ((e as { code?: string }).code === 'ETIMEDOUT') throw e;
-        throw new ConfigError(origin.file, origin.line, `realpath() of ${file} failed: ${(e as { code?: string }).code ?? String(e)}`, origin.option);
-      }
+      throw new ConfigError(origin.file, origin.line, `realpath() of ${file} failed: ${loaded.real.code}`, origin.option, loaded.real.code);
     }
     t.set('p', full);
     t.set('j', djb33xHex(full));
-    t.set('i', String(host.stat(full, false)?.ino ?? ''));
+    t.set('i', String(loaded.ino ?? ''));
     const s = full.slice(full.lastIndexOf('/') + 1);
     const d = full.slice(0, full.length - s.length);
     t.set('s', s);

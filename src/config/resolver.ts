@@ -180,26 +180,24 @@ export class Resolver {
       file = this.lastIni;
     }
     if (this.loading.length >= MAX_INCLUDE_DEPTH) throw new ConfigError(where.file, where.line, `includes nested deeper than ${MAX_INCLUDE_DEPTH}`, origin?.option);
+    const readPath = path.resolve(this.facts.cwd, file);
+    const loaded = this.io(where, () => this.host.openConfig(readPath, MAX_CONFIG_BYTES));
     const freeze = mayFreezeUpper && !this.firstRound;
-    const shown = this.io(where, () => fillTable(this.table, spec, this.facts, freeze, where, this.host));
+    const shown = fillTable(this.table, spec, this.facts, freeze, where, loaded);
     if (freeze) {
       // the first file read by a loader option (never by include) is the vassal file itself
       this.firstRound = true;
       this.topFile = shown;
     }
-    const readPath = path.resolve(this.facts.cwd, file);
-    let real = readPath;
-    try { real = this.host.realpath(readPath); } catch (e) {
-      if ((e as HostError).code === 'ETIMEDOUT') throw this.blame(e as HostError, where);
-      // a missing file: the read below says so
-    }
-    const id = `${real}:${section ?? ''}`;
+    // a missing file has no realpath: the read below says what is wrong
+    const id = `${typeof loaded.real === 'string' ? loaded.real : readPath}:${section ?? ''}`;
     if (this.loading.includes(id)) {
       throw new ConfigError(where.file, where.line, `include cycle: ${spec} is already being read (${this.loading.map((x) => x.replace(/:$/, '')).join(' -> ')})`, origin?.option);
     }
     // an include is blamed on the line that names it; the vassal file itself (named by no line) on itself
     const readBy = origin && origin.line > 0 ? origin : { file: shown, line: 0 };
-    const text = decodeConfigText(this.io(readBy, () => this.host.readFile(readPath, MAX_CONFIG_BYTES)), shown);
+    if (loaded.bytes instanceof HostError) throw this.blame(loaded.bytes, readBy);
+    const text = decodeConfigText(loaded.bytes, shown);
     if (format === 'ini') this.lastIni = file;
     const sub = substituteMagic(text, this.table, shown, this.warnings);
     const want = section === undefined || section === '' ? 'uwsgi' : section;

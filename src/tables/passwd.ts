@@ -1,18 +1,34 @@
-// Users and groups from /etc/passwd and /etc/group, read on every call (the tyrant's tenants come and go while the
-// emperor runs). Files only, no NSS modules: what a uid/gid option or an owner check can name is what those files say.
+// Users and groups from /etc/passwd and /etc/group, as they are at each call (the tyrant's tenants come and go while
+// the emperor runs). Files only, no NSS modules: what a uid/gid option or an owner check can name is what those files say.
 import * as fs from 'node:fs';
 
 type Db = '/etc/passwd' | '/etc/group';
 
-/** The entries of a file as their colon-separated fields; malformed lines (no numeric id) are skipped. */
+const parsed = new Map<Db, { stamp: string; rows: string[][] }>();
+
+/**
+ * The entries of a file as their colon-separated fields; malformed lines (no numeric id) are skipped. Parsed again
+ * only when the file changed (its inode, size or mtime): a stat per lookup, not a read.
+ */
 function entries(db: Db): string[][] {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(db);
+  } catch {
+    return []; // no passwd/group files: numeric ids only
+  }
+  const stamp = `${st.ino}:${st.size}:${st.mtimeMs}`;
+  const hit = parsed.get(db);
+  if (hit?.stamp === stamp) return hit.rows;
   let text: string;
   try {
     text = fs.readFileSync(db, 'utf8');
   } catch {
-    return []; // no passwd/group files: numeric ids only
+    return [];
   }
-  return text.split('\n').map((l) => l.split(':')).filter((f) => f.length >= 4 && /^\d+$/.test(f[2]));
+  const rows = text.split('\n').map((l) => l.split(':')).filter((f) => f.length >= 4 && /^\d+$/.test(f[2]));
+  parsed.set(db, { stamp, rows });
+  return rows;
 }
 
 /** A numeric value is taken as it is, known or not (as uWSGI takes it); a name must be in the file. */

@@ -5,6 +5,7 @@ import { loadConfig, type ConfigHost, type LoadOptions, type ResolvedConfig } fr
 import { binaryRealpath, vassalFacts } from '../../src/reader/facts';
 
 let pool: AgentPool | undefined;
+let binary: string | undefined;
 
 export interface As {
   uid: number;
@@ -20,5 +21,6 @@ export function testHost(as?: As, budgetMs = 5000): ConfigHost {
 /** loadConfig through an agent; `as` is the vassal's identity (its reads and %u %U %g %G). */
 export function load(spec: string, opts: Omit<LoadOptions, 'host'> & { as?: As } = {}): ResolvedConfig {
   const { as, ...rest } = opts;
-  return loadConfig(spec, { facts: vassalFacts(as ?? null, binaryRealpath('uwsgi', process.env.PATH)), ...rest, host: testHost(as) });
+  binary ??= binaryRealpath('uwsgi', process.env.PATH);
+  return loadConfig(spec, { facts: vassalFacts(as ?? null, binary), ...rest, host: testHost(as) });
 }
