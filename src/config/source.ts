@@ -5,7 +5,7 @@ import { ConfigError } from './errors';
 /** Per file read (includes, @() files, for-readline lists, exec:// output). */
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 /** The whole resolved option list (keys and values) of one vassal: what the emperor is sent and keeps. */
-export const MAX_RESOLVED_BYTES = 4 * 1024 * 1024;
+export const MAX_RESOLVED_BYTES = 1024 * 1024;
 
 /** Where a read was asked from, so a missing include names the line that wanted it. */
 export interface ReadOrigin { file: string; line: number; option?: string }
