@@ -119,6 +119,7 @@ interface Addon {
     onExit: (code: number | null, signal: number | null) => void,
   ): AddonChild;
   socketpair(): [number, number];
+  raiseNofileLimit(wanted: number): NofileLimit;
   closeFd(fd: number): void;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount(target: string, flags: number): void;
@@ -294,6 +295,18 @@ export function spawn(opts: SpawnOptions, onExit: (info: ExitInfo) => void): Chi
 /** An AF_UNIX SOCK_STREAM pair, both ends close-on-exec (pass one to a child through SpawnOptions.fds). */
 export function socketpair(): [number, number] {
   return addon().socketpair();
+}
+
+export interface NofileLimit {
+  soft: number;
+  hard: number;
+  /** The soft limit before the raise: what every child spawned afterwards gets back (with the old hard limit). */
+  before: number;
+}
+
+/** RLIMIT_NOFILE's soft limit up to the hard one, both up to `wanted` where CAP_SYS_RESOURCE allows it. */
+export function raiseNofileLimit(wanted: number): NofileLimit {
+  return addon().raiseNofileLimit(wanted);
 }
 
 export function closeFd(fd: number): void {

@@ -30,6 +30,7 @@ struct Watch {
   Napi::ObjectReference self;  // keeps the JS handle reachable until the exit is reported
   ChildHandle* owner = nullptr;
   Setup* setup = nullptr;  // until the setup outcome is delivered
+  std::shared_ptr<void> child_memory;  // a child that failed or hung before its exec still runs on it until it exits
 };
 
 // The setup phase: lives as long as its two libuv handles; points to its Watch only until the outcome is delivered.
@@ -99,14 +100,16 @@ void Callback(Napi::Env env, Napi::Object self, Napi::FunctionReference& fn, siz
   if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
 }
 
-enum class Report { kFailure, kNoFailure, kPending };
+enum class Report { kFailure, kEof, kNoFailure, kPending };
 
 // One read of the report pipe (non-blocking: uv_poll_init made it so). The child writes its record in one write,
-// shorter than PIPE_BUF, so a read sees all of it or nothing; EOF means execve closed the pipe.
+// shorter than PIPE_BUF, so a read sees all of it or nothing; EOF means execve closed the pipe (or the child exited:
+// either way it no longer runs in our memory, which the kernel has left before it closes the fds).
 Report ReadReport(int fd, SetupFailure* rec) {
   ssize_t n;
   do n = read(fd, rec, sizeof *rec); while (n < 0 && errno == EINTR);
   if (n == static_cast<ssize_t>(sizeof *rec)) return Report::kFailure;
+  if (n == 0) return Report::kEof;
   if (n < 0 && errno == EAGAIN) return Report::kPending;
   return Report::kNoFailure;
 }
@@ -147,6 +150,10 @@ void Deliver(Setup* s, Report r, SetupFailure& rec, bool timed_out) {
   Napi::Env env(w->env);
   Napi::HandleScope scope(env);
   w->setup = nullptr;
+  if (r == Report::kEof)
+    s->child_memory.reset();
+  else
+    w->child_memory = std::move(s->child_memory);
   napi_value argv[1] = {Outcome(env, *s, r, rec, timed_out)};
   // uv_close takes the fd out of epoll at once, so it can be closed before the callback: none is left when it runs.
   uv_close(reinterpret_cast<uv_handle_t*>(&s->report_poll), OnSetupHandleClosed);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <memory>
 #include <string>
 
 namespace emperor {
@@ -19,6 +20,9 @@ struct SetupWatch {
   int parent_err = 0;
   const char* parent_step = nullptr;
   std::string parent_path;
+  // What a child sharing our memory reads and runs on (its plan, its stack): kept until the report pipe's EOF (no
+  // write end left: the child exec'd, which closed it, or exited) or the child's exit, whichever comes first.
+  std::shared_ptr<void> child_memory;
 };
 
 // Starts watching the child and stores the JS handle in *out; returns 0, or a libuv error (then pidfd and

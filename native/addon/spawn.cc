@@ -1,22 +1,35 @@
 // spawn(): clone3 (or clone + pidfd_open), the parent's share of the setup (uid/gid maps, cgroup.procs on the
 // fallback path), then the child is handed to a ChildHandle that reports on the event loop how its setup ended and
 // when it exits. Nothing here waits for the child. The child's share is child_setup_and_exec() in native/common.
+//
+// The child shares the emperor's memory (CLONE_VM), so a spawn costs the same whatever the emperor's size: no page
+// table is copied. It runs on a stack of its own, reads a plan built before the clone and writes nothing but that
+// stack (raw syscalls: see child_setup.h). There is no CLONE_VFORK: the main thread goes on at once, so a child
+// stuck before its exec (a cwd on a hung FUSE mount) never freezes the emperor. The plan and the stack (ChildMemory)
+// are kept alive until the child has exec'd or exited: child_handle.cc lets them go on the report pipe's EOF or on
+// the child's exit.
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "addon.h"
 #include "child_handle.h"
 #include "child_setup.h"
+#include "clone_vm.h"
+#include "raw_syscall.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -49,6 +62,39 @@ struct Plan {
   uint32_t setup_timeout_ms = 10000;
   ChildSetup setup;
 };
+
+// Children sharing our memory that have not exec'd or exited yet (the main thread is the only one that counts).
+int g_children_in_setup = 0;
+// A child's setresuid() clears the dumpable flag of the memory it shares: ours. It is given back only once no child
+// is left between clone and exec, so that no process of another uid can ever attach to one of them (and through it,
+// to us); -1 until read at the first spawn.
+int g_dumpable = -1;
+
+// What a CLONE_VM child reads and runs on. The child gets the fds and the plan by value-stable pointers: nothing
+// here is written by the parent after the clone.
+struct ChildMemory {
+  static constexpr size_t kStack = 64 * 1024, kGuard = 4096;
+  Plan plan;
+  int sync_rd = -1, sync_wr = -1;
+  void* map = MAP_FAILED;
+  bool counted = false;
+
+  bool AllocateStack() {
+    map = mmap(nullptr, kStack + kGuard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (map == MAP_FAILED) return false;
+    mprotect(map, kGuard, PROT_NONE);  // an overflow faults instead of writing into whatever lies below
+    return true;
+  }
+  uintptr_t StackBase() const { return reinterpret_cast<uintptr_t>(map) + kGuard; }
+  ~ChildMemory() {
+    if (map != MAP_FAILED) munmap(map, kStack + kGuard);
+    if (counted && --g_children_in_setup == 0 && g_dumpable > 0) prctl(PR_SET_DUMPABLE, g_dumpable, 0, 0, 0);
+  }
+};
+
+// The nofile limits the emperor was started with (raiseNofileLimit() raises its own), restored in every child.
+bool g_has_original_nofile = false;
+struct rlimit64 g_original_nofile;
 
 struct Reader {
   Napi::Env env;
@@ -221,14 +267,13 @@ void CloseIf(int& fd) {
   fd = -1;
 }
 
-[[noreturn]] void RunChild(const Plan& p, int sync_rd, int sync_wr) {
-  close(sync_wr);
+int RunChild(void* arg) {
+  const ChildMemory* m = static_cast<const ChildMemory*>(arg);
+  sys(SYS_close, m->sync_wr);
   // Parked until the parent watches us and has written the id maps / cgroup.procs; EOF means it gave up (or died).
   char c;
-  ssize_t n;
-  do n = read(sync_rd, &c, 1); while (n < 0 && errno == EINTR);
-  if (n != 1) _exit(127);
-  child_setup_and_exec(p.setup);
+  if (sys_retry(SYS_read, m->sync_rd, &c, 1) != 1) sys_exit_group(127);
+  child_setup_and_exec(m->plan.setup);
 }
 
 // Closing the sync pipe makes the child, parked in its read() and doing nothing else yet, _exit(127) at once: this
@@ -270,6 +315,30 @@ int ParentSteps(const Plan& p, pid_t pid, bool cgroup_by_write, const char** ste
   return 0;
 }
 
+// The clone itself: clone3 with our flags, or (refused: an old kernel, a seccomp filter) plain clone, with the new
+// stack. Returns the pid or -errno, *pidfd set on the clone3 path only.
+long CloneChild(ChildMemory* m, uint64_t flags, int cgroup_fd, int* pidfd, const char** call) {
+  CloneArgs args{};
+  args.flags = flags | CLONE_PIDFD | CLONE_CLEAR_SIGHAND | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
+  args.pidfd = reinterpret_cast<uintptr_t>(pidfd);
+  args.exit_signal = SIGCHLD;
+  args.stack = m->StackBase();
+  args.stack_size = ChildMemory::kStack;
+  args.cgroup = cgroup_fd >= 0 ? static_cast<uint64_t>(cgroup_fd) : 0;
+  *call = "clone3";
+  long pid = clone_vm_call(SYS_clone3, reinterpret_cast<long>(&args), sizeof args, 0, 0, 0, RunChild, m);
+  if (pid == -EINVAL) {  // kernels before 5.5 lack CLONE_CLEAR_SIGHAND
+    args.flags &= ~uint64_t{CLONE_CLEAR_SIGHAND};
+    pid = clone_vm_call(SYS_clone3, reinterpret_cast<long>(&args), sizeof args, 0, 0, 0, RunChild, m);
+  }
+  if (pid != -ENOSYS && pid != -EPERM && pid != -E2BIG) return pid;
+  long legacy = clone_vm_call(SYS_clone, static_cast<long>(flags | SIGCHLD),
+                              static_cast<long>(m->StackBase() + ChildMemory::kStack), 0, 0, 0, RunChild, m);
+  if (legacy < 0 && legacy == pid) return pid;  // the same refusal: named after clone3
+  *call = "clone";
+  return legacy;
+}
+
 // spawn(options, onStarted, onExit): see NewChildHandle for the two callbacks.
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -282,9 +351,11 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   }
   if (!info[0].IsObject() || !info[1].IsFunction() || !info[2].IsFunction())
     return ThrowTypeError(env, "spawn(options, onStarted, onExit)");
-  Plan p;
+  auto memory = std::make_shared<ChildMemory>();
+  Plan& p = memory->plan;
   if (!ReadPlan(env, info[0].As<Napi::Object>(), &p)) return env.Undefined();
   ChildSetup& s = p.setup;
+  if (g_has_original_nofile) s.rlimit_nofile = &g_original_nofile;
 
   // The child always waits on the sync pipe until the parent has its pidfd watched and its own steps done: any
   // failure of the parent's before that then ends the child at once, wherever its setup would have taken it.
@@ -312,49 +383,40 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     close_all();
     return ThrowNativeError(env, e, "pidfd_open");
   }
+  if (!memory->AllocateStack()) {
+    int e = errno;
+    close_all();
+    return ThrowNativeError(env, e, "mmap");
+  }
   s.parent_pidfd = parent_pidfd;
   s.report_fd = report[1];
+  memory->sync_rd = sync[0];
+  memory->sync_wr = sync[1];
+  if (g_dumpable < 0) g_dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
 
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  // The one case for a memory of its own: an emperor without CAP_DAC_OVERRIDE writing the id maps of a child whose
+  // (shared) memory another child's setresuid() made non-dumpable, which makes its /proc files root's.
+  const bool own_memory = (p.has_uid_map || p.has_gid_map) && geteuid() != 0;
   int pidfd = -1;
-  CloneArgs args{};
-  args.flags = p.ns_flags | CLONE_PIDFD | CLONE_CLEAR_SIGHAND | (cgroup_fd >= 0 ? CLONE_INTO_CGROUP : 0);
-  args.pidfd = reinterpret_cast<uintptr_t>(&pidfd);
-  args.exit_signal = SIGCHLD;
-  args.cgroup = cgroup_fd >= 0 ? static_cast<uint64_t>(cgroup_fd) : 0;
-  long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0 && errno == EINVAL) {  // kernels before 5.5 lack CLONE_CLEAR_SIGHAND
-    args.flags &= ~uint64_t{CLONE_CLEAR_SIGHAND};
-    pid = syscall(SYS_clone3, &args, sizeof args);
-  }
-  if (pid == 0) RunChild(p, sync[0], sync[1]);
-  int clone_err = pid < 0 ? errno : 0;
   const char* clone_call = "clone3";
-  bool cgroup_by_write = false;
-  if (pid < 0 && (clone_err == ENOSYS || clone_err == EPERM || clone_err == E2BIG)) {
-    // clone3 refused (old kernel or a seccomp filter): plain clone, then pidfd_open, and cgroup.procs by hand.
-    pid = syscall(SYS_clone, static_cast<unsigned long>(p.ns_flags | SIGCHLD), nullptr, nullptr, nullptr, 0);
-    if (pid == 0) RunChild(p, sync[0], sync[1]);
-    if (pid < 0 && errno != clone_err) clone_err = errno, clone_call = "clone";
-    if (pid > 0) {
-      clone_err = 0;
-      cgroup_by_write = p.has_cgroup;
-      if ((pidfd = syscall(SYS_pidfd_open, pid, 0)) < 0) {
-        int e = errno;
-        AbandonParked(sync[1], static_cast<pid_t>(pid));
-        pthread_sigmask(SIG_SETMASK, &old, nullptr);
-        close_all();
-        return ThrowNativeError(env, e, "pidfd_open");
-      }
-    }
-  }
+  long pid = CloneChild(memory.get(), p.ns_flags | (own_memory ? 0 : CLONE_VM), cgroup_fd, &pidfd, &clone_call);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  const bool cgroup_by_write = pid > 0 && pidfd < 0 && p.has_cgroup;
   CloseIf(report[1]), CloseIf(sync[0]), CloseIf(cgroup_fd), CloseIf(parent_pidfd);
   if (pid < 0) {
     close_all();
-    return ThrowNativeError(env, clone_err, clone_call, nullptr, clone_call);
+    return ThrowNativeError(env, static_cast<int>(-pid), clone_call, nullptr, clone_call);
+  }
+  g_children_in_setup++;
+  memory->counted = true;
+  if (pidfd < 0 && (pidfd = syscall(SYS_pidfd_open, pid, 0)) < 0) {
+    int e = errno;
+    AbandonParked(sync[1], static_cast<pid_t>(pid));
+    close_all();
+    return ThrowNativeError(env, e, "pidfd_open");
   }
 
   SetupWatch setup;
@@ -362,16 +424,18 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   setup.timeout_ms = p.setup_timeout_ms;
   setup.file = p.file;
   setup.cwd = p.cwd;
+  setup.child_memory = memory;
   setup.parent_err = ParentSteps(p, static_cast<pid_t>(pid), cgroup_by_write, &setup.parent_step, &setup.parent_path);
+  const bool parent_failed = setup.parent_err != 0;
   Napi::Object handle;
-  if (int r = NewChildHandle(env, static_cast<pid_t>(pid), pidfd, setup, info[1].As<Napi::Function>(),
+  if (int r = NewChildHandle(env, static_cast<pid_t>(pid), pidfd, std::move(setup), info[1].As<Napi::Function>(),
                              info[2].As<Napi::Function>(), &handle)) {
     AbandonParked(sync[1], static_cast<pid_t>(pid));
     close(pidfd);
     close_all();
     return ThrowNativeError(env, -r, "uv_poll_init");
   }
-  if (setup.parent_err) {
+  if (parent_failed) {
     // Reported through onStarted like the child's own failures, and the exit through the pidfd as always.
     syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
   } else {
@@ -383,10 +447,40 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   return handle;
 }
 
+// raiseNofileLimit(): the soft RLIMIT_NOFILE up to the hard one, and with CAP_SYS_RESOURCE both up to `wanted`
+// (bounded by fs.nr_open); every child spawned after this gets the limits as they were before. Returns
+// {soft, hard, before} after the change.
+Napi::Value RaiseNofileLimit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber()) return ThrowTypeError(env, "raiseNofileLimit(wanted: number)");
+  const rlim64_t wanted = static_cast<rlim64_t>(info[0].As<Napi::Number>().DoubleValue());
+  struct rlimit64 cur;
+  if (prlimit64(0, RLIMIT_NOFILE, nullptr, &cur) < 0) return ThrowNativeError(env, errno, "prlimit64");
+  if (!g_has_original_nofile) {
+    g_original_nofile = cur;
+    g_has_original_nofile = true;
+  }
+  struct rlimit64 next = cur;
+  if (wanted > cur.rlim_max) {
+    next.rlim_cur = next.rlim_max = wanted;
+    if (prlimit64(0, RLIMIT_NOFILE, &next, nullptr) < 0) next = cur;  // EPERM without CAP_SYS_RESOURCE
+  }
+  if (next.rlim_cur < next.rlim_max) {
+    next.rlim_cur = next.rlim_max;
+    if (prlimit64(0, RLIMIT_NOFILE, &next, nullptr) < 0) return ThrowNativeError(env, errno, "prlimit64");
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("soft", Napi::Number::New(env, static_cast<double>(next.rlim_cur)));
+  out.Set("hard", Napi::Number::New(env, static_cast<double>(next.rlim_max)));
+  out.Set("before", Napi::Number::New(env, static_cast<double>(g_original_nofile.rlim_cur)));
+  return out;
+}
+
 }  // namespace
 
 void InitSpawn(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
+  exports.Set("raiseNofileLimit", Napi::Function::New(env, RaiseNofileLimit, "raiseNofileLimit"));
 }
 
 }  // namespace emperor

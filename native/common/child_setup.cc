@@ -1,6 +1,7 @@
-// The child half of a spawn. Only raw syscalls run here: the child of a multithreaded process may hold copies of
-// locks taken by other threads, and glibc's set*id wrappers would try to signal the parent's threads (SIGSETXID),
-// so credentials go through syscall(2) directly.
+// The child half of a spawn. The addon's child shares the emperor's memory (CLONE_VM) and runs on a stack of its
+// own until execve: it writes nothing but that stack, and makes every syscall through raw_syscall(), so that no
+// errno, lock or lazily bound symbol of the parent's is touched (and glibc's set*id wrappers, which signal the
+// parent's threads with SIGSETXID, are never called). The vassal init and emperor-setpriv call it after fork().
 #include "child_setup.h"
 
 #include <errno.h>
@@ -10,137 +11,170 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
+#include <sys/resource.h>
+
+#include "raw_syscall.h"
 
 namespace emperor {
 namespace {
 
-// The report pipe may move during the fd map; the child is single-threaded with its own copy of this variable.
-int g_report_fd = -1;
+// What the child changes as it goes, on its own stack: the report pipe may move during the fd map.
+struct Run {
+  const ChildSetup& s;
+  int report_fd;
+};
 
-[[noreturn]] void fail(const ChildSetup&, const char* step, int err) {
+[[noreturn]] void fail(const Run& run, const char* step, long neg_err) {
   SetupFailure rec{};
-  rec.err = err;
+  rec.err = static_cast<int32_t>(-neg_err);
   for (size_t i = 0; i + 1 < sizeof rec.step && step[i]; i++) rec.step[i] = step[i];
-  if (g_report_fd >= 0) {
-    ssize_t n;
-    do n = write(g_report_fd, &rec, sizeof rec); while (n < 0 && errno == EINTR);
-  }
-  _exit(127);
+  if (run.report_fd >= 0) sys_retry(SYS_write, run.report_fd, &rec, sizeof rec);
+  sys_exit_group(127);
 }
+
+// The kernel's struct sigaction (handler, flags, restorer, mask), the same on x86_64 and aarch64.
+struct KernelSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  uint64_t mask;
+};
 
 // Every disposition back to default: SIG_IGN survives execve (Node ignores SIGPIPE, uWSGI leaks SIGHUP/SIGTERM).
 void reset_signals() {
-  struct sigaction sa{};
-  sa.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; sig++) {
+  KernelSigaction sa{};  // SIG_DFL is 0
+  for (int sig = 1; sig < 65; sig++) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
-    sigaction(sig, &sa, nullptr);  // glibc refuses its two internal signals with EINVAL: they are never ignored
+    sys(SYS_rt_sigaction, sig, &sa, nullptr, sizeof sa.mask);
   }
-  uint64_t empty = 0;  // the kernel's sigset is 8 bytes on every 64-bit Linux
-  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, sizeof empty);
+  uint64_t empty = 0;
+  sys(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, sizeof empty);
 }
 
-void drop_bounding(const ChildSetup& s) {
+void drop_bounding(const Run& run) {
   for (int cap = 0; cap < 64; cap++) {
-    if (s.bounding_keep & (uint64_t{1} << cap)) continue;
-    if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
-      if (errno == EINVAL) break;  // past CAP_LAST_CAP of this kernel
-      fail(s, "capbset_drop", errno);
+    if (run.s.bounding_keep & (uint64_t{1} << cap)) continue;
+    if (long r = sys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0); r < 0) {
+      if (r == -EINVAL) break;  // past CAP_LAST_CAP of this kernel
+      fail(run, "capbset_drop", r);
     }
   }
 }
 
 // Ambient caps must be in both the permitted and the inheritable set before PR_CAP_AMBIENT_RAISE.
-void raise_ambient(const ChildSetup& s) {
+void raise_ambient(const Run& run) {
   __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2]{};
-  if (syscall(SYS_capget, &hdr, data) < 0) fail(s, "capget", errno);
-  data[0].inheritable |= uint32_t(s.ambient);
-  data[1].inheritable |= uint32_t(s.ambient >> 32);
-  if (syscall(SYS_capset, &hdr, data) < 0) fail(s, "capset", errno);
+  if (long r = sys(SYS_capget, &hdr, data); r < 0) fail(run, "capget", r);
+  data[0].inheritable |= uint32_t(run.s.ambient);
+  data[1].inheritable |= uint32_t(run.s.ambient >> 32);
+  if (long r = sys(SYS_capset, &hdr, data); r < 0) fail(run, "capset", r);
   for (int cap = 0; cap < 64; cap++) {
-    if (!(s.ambient & (uint64_t{1} << cap))) continue;
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) fail(s, "cap_ambient_raise", errno);
+    if (!(run.s.ambient & (uint64_t{1} << cap))) continue;
+    if (long r = sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0); r < 0)
+      fail(run, "cap_ambient_raise", r);
   }
 }
 
-void arm_death_signal(const ChildSetup& s) {
+void arm_death_signal(const Run& run) {
+  const ChildSetup& s = run.s;
   if (s.pdeathsig == 0) return;
-  if (prctl(PR_SET_PDEATHSIG, s.pdeathsig, 0, 0, 0) < 0) fail(s, "pdeathsig", errno);
+  if (long r = sys(SYS_prctl, PR_SET_PDEATHSIG, s.pdeathsig, 0, 0, 0); r < 0) fail(run, "pdeathsig", r);
   // The parent may have died before the signal was armed; nobody reads the report then, just leave.
-  if (s.expected_ppid != 0 && getppid() != s.expected_ppid) _exit(127);
+  if (s.expected_ppid != 0 && sys(SYS_getppid) != s.expected_ppid) sys_exit_group(127);
   if (s.parent_pidfd >= 0) {
     struct pollfd p{s.parent_pidfd, POLLIN, 0};
-    int r;
-    do r = poll(&p, 1, 0); while (r < 0 && errno == EINTR);
-    if (r > 0) _exit(127);
+    struct timespec zero{0, 0};
+    if (sys_retry(SYS_ppoll, &p, 1, &zero, nullptr, 0) > 0) sys_exit_group(127);
   }
 }
 
-void map_fds(const ChildSetup& s) {
-  if (s.nfds < 0 || s.nfds > kMaxChildFds) fail(s, "fd_map", EINVAL);
-  // Park every source (and the report pipe) above the target range first, so no dup2 clobbers a later source.
-  if (g_report_fd >= 0 && g_report_fd < s.nfds) {
-    int moved = fcntl(g_report_fd, F_DUPFD_CLOEXEC, s.nfds);
-    if (moved < 0) fail(s, "fd_map", errno);
-    g_report_fd = moved;
+void map_fds(Run& run) {
+  const ChildSetup& s = run.s;
+  if (s.nfds < 0 || s.nfds > kMaxChildFds) fail(run, "fd_map", -EINVAL);
+  // Park every source (and the report pipe) above the target range first, so no dup3 clobbers a later source.
+  if (run.report_fd >= 0 && run.report_fd < s.nfds) {
+    long moved = sys(SYS_fcntl, run.report_fd, F_DUPFD_CLOEXEC, s.nfds);
+    if (moved < 0) fail(run, "fd_map", moved);
+    run.report_fd = static_cast<int>(moved);
   }
-  const int report = g_report_fd;
+  const int report = run.report_fd;
   int parked[kMaxChildFds];
   for (int i = 0; i < s.nfds; i++) {
     parked[i] = -1;
     if (s.fd_map[i] < 0) continue;
-    parked[i] = fcntl(s.fd_map[i], F_DUPFD_CLOEXEC, s.nfds);
-    if (parked[i] < 0) fail(s, "fd_map", errno);
+    long r = sys(SYS_fcntl, s.fd_map[i], F_DUPFD_CLOEXEC, s.nfds);
+    if (r < 0) fail(run, "fd_map", r);
+    parked[i] = static_cast<int>(r);
   }
   for (int i = 0; i < s.nfds; i++) {
     if (parked[i] < 0) {
-      close(i);
-    } else if (dup2(parked[i], i) < 0) {  // dup2 clears FD_CLOEXEC on the target
-      fail(s, "fd_map", errno);
+      sys(SYS_close, i);
+    } else if (long r = sys(SYS_dup3, parked[i], i, 0); r < 0) {  // dup3 without flags clears FD_CLOEXEC
+      fail(run, "fd_map", r);
     }
   }
   // Close everything above the map except the (close-on-exec) report pipe.
   unsigned lo = unsigned(s.nfds);
   if (report >= 0) {
-    if (unsigned(report) > lo) syscall(SYS_close_range, lo, unsigned(report) - 1, 0u);
+    if (unsigned(report) > lo) sys(SYS_close_range, lo, unsigned(report) - 1, 0u);
     lo = unsigned(report) + 1;
   }
-  if (syscall(SYS_close_range, lo, ~0u, 0u) < 0) fail(s, "close_range", errno);
+  if (long r = sys(SYS_close_range, lo, ~0u, 0u); r < 0) fail(run, "close_range", r);
 }
 
 }  // namespace
 
 void child_setup_and_exec(const ChildSetup& s) {
-  g_report_fd = s.report_fd;
+  Run run{s, s.report_fd};
   reset_signals();
-  if (s.mount_propagation && mount(nullptr, "/", nullptr, MS_REC | s.mount_propagation, nullptr) < 0)
-    fail(s, "mount_propagation", errno);
-  if (s.new_session && setsid() < 0) fail(s, "setsid", errno);
+  if (s.mount_propagation) {
+    if (long r = sys(SYS_mount, nullptr, "/", nullptr, MS_REC | s.mount_propagation, nullptr); r < 0)
+      fail(run, "mount_propagation", r);
+  }
+  if (s.new_session) {
+    if (long r = sys(SYS_setsid); r < 0) fail(run, "setsid", r);
+  }
   if (s.hostname) {
     size_t n = 0;
     while (s.hostname[n]) n++;
-    if (syscall(SYS_sethostname, s.hostname, n) < 0) fail(s, "sethostname", errno);
+    if (long r = sys(SYS_sethostname, s.hostname, n); r < 0) fail(run, "sethostname", r);
   }
-  if (s.set_groups && syscall(SYS_setgroups, s.ngroups, s.groups) < 0) fail(s, "setgroups", errno);
-  if (s.set_bounding) drop_bounding(s);
+  if (s.rlimit_nofile) {
+    if (long r = sys(SYS_prlimit64, 0, RLIMIT_NOFILE, s.rlimit_nofile, nullptr); r < 0) fail(run, "setrlimit", r);
+  }
+  if (s.set_groups) {
+    if (long r = sys(SYS_setgroups, s.ngroups, s.groups); r < 0) fail(run, "setgroups", r);
+  }
+  if (s.set_bounding) drop_bounding(run);
   // Keep the permitted set across the uid change so the ambient caps can be raised from it.
-  if (s.ambient && s.set_uid && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail(s, "keepcaps", errno);
-  if (s.set_gid && syscall(SYS_setresgid, s.gid, s.gid, s.gid) < 0) fail(s, "setresgid", errno);
-  if (s.set_uid && syscall(SYS_setresuid, s.uid, s.uid, s.uid) < 0) fail(s, "setresuid", errno);
+  if (s.ambient && s.set_uid) {
+    if (long r = sys(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0); r < 0) fail(run, "keepcaps", r);
+  }
+  if (s.set_gid) {
+    if (long r = sys(SYS_setresgid, s.gid, s.gid, s.gid); r < 0) fail(run, "setresgid", r);
+  }
+  if (s.set_uid) {
+    if (long r = sys(SYS_setresuid, s.uid, s.uid, s.uid); r < 0) fail(run, "setresuid", r);
+  }
   // Ambient capabilities survive a non-root to non-root uid change and execve: a capability-limited emperor's
   // own (setuid, setgid) must never pass into a child that did not ask for them. EINVAL: a kernel without them.
-  if (s.ambient) raise_ambient(s);
-  else if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) fail(s, "cap_ambient_clear", errno);
-  if (s.no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(s, "no_new_privs", errno);
+  if (s.ambient) {
+    raise_ambient(run);
+  } else if (long r = sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); r < 0 && r != -EINVAL) {
+    fail(run, "cap_ambient_clear", r);
+  }
+  if (s.no_new_privs) {
+    if (long r = sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); r < 0) fail(run, "no_new_privs", r);
+  }
   // Linux clears the death signal on every credential change, so it is armed only now.
-  arm_death_signal(s);
-  if (s.cwd && chdir(s.cwd) < 0) fail(s, "chdir", errno);
-  if (s.fd_map) map_fds(s);
-  execve(s.file, s.argv, s.envp);
-  fail(s, "execve", errno);
+  arm_death_signal(run);
+  if (s.cwd) {
+    if (long r = sys(SYS_chdir, s.cwd); r < 0) fail(run, "chdir", r);
+  }
+  if (s.fd_map) map_fds(run);
+  long r = sys(SYS_execve, s.file, s.argv, s.envp);
+  fail(run, "execve", r);
 }
 
 }  // namespace emperor

@@ -1,6 +1,7 @@
 // Child-side process setup shared by the addon's spawn() and the vassal init's app launch.
-// Everything here is prepared by the caller BEFORE fork/clone; the child only reads it and makes raw,
-// async-signal-safe syscalls (no malloc, no locks, no libc functions that are not on signal-safety(7)).
+// Everything here is prepared by the caller BEFORE fork/clone; the child only reads it and makes raw syscalls
+// (raw_syscall.h: no libc at all, so no errno, no malloc, no lock), writing nothing but its own stack: the addon's
+// child runs with CLONE_VM in the emperor's memory, beside its running threads.
 #pragma once
 #include <stdint.h>
 #include <sys/types.h>
@@ -27,6 +28,9 @@ struct ChildSetup {
   // mounts do not propagate back to the host); 0 = leave the propagation as inherited.
   unsigned long mount_propagation = 0;
   const char* hostname = nullptr;   // nullptr = keep
+  // A struct rlimit64 applied to RLIMIT_NOFILE (the limits the emperor started with, not the ones it raised for
+  // itself); nullptr = keep.
+  const void* rlimit_nofile = nullptr;
   bool set_groups = false; int ngroups = 0; const gid_t* groups = nullptr;
   bool set_gid = false; gid_t gid = 0;
   bool set_uid = false; uid_t uid = 0;
@@ -43,9 +47,9 @@ struct ChildSetup {
 // order, and execs. On failure writes one SetupFailure to report_fd and _exit(127). Never returns.
 // The caller blocks every signal around the clone (pthread_sigmask), so that none of the parent's handlers can run
 // in the child before the dispositions are reset here; this function empties the mask itself.
-// Order: signals, mount propagation, setsid, hostname, setgroups, bounding set, setresgid, setresuid (caps kept), ambient caps,
-// no_new_privs, death signal + parent check, chdir (as the final uid), fd map, close every other fd, execve.
-// nfds is at most kMaxChildFds. Not for a CLONE_VM child: the report fd is kept in a file-static variable.
+// Order: signals, mount propagation, setsid, hostname, nofile limit, setgroups, bounding set, setresgid, setresuid (caps
+// kept), ambient caps, no_new_privs, death signal + parent check, chdir (as the final uid), fd map, close every
+// other fd, execve. nfds is at most kMaxChildFds; the stack needs about 5 KB (the fd map's parking array).
 [[noreturn]] void child_setup_and_exec(const ChildSetup& s);
 
 }  // namespace emperor
