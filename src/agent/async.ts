@@ -5,7 +5,7 @@
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HostError } from '../host-error';
-import type { MonitorFs, SourceStat, StatModes } from '../monitors/types';
+import type { DirStamp, MonitorFs, SourceStat, StatModes } from '../monitors/types';
 import * as calls from './calls';
 import { AgentProcess, StuckAgents } from './process';
 import { AnswerSplitter, WireError } from './wire';
@@ -47,9 +47,9 @@ export class AsyncAgent implements MonitorFs {
     return this.one(() => calls.readdirCall(dir));
   }
 
-  async dirIno(dir: string): Promise<number | null> {
+  async dirStamp(dir: string): Promise<DirStamp | null> {
     const st = await this.one(() => calls.statCall(dir, true));
-    return st?.type === 'dir' ? st.ino : null;
+    return st?.type === 'dir' ? { ino: st.ino, mtimeMs: st.mtimeMs } : null;
   }
 
   realpath(path: string): Promise<string> {

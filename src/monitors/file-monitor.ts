@@ -1,12 +1,20 @@
 // The engine shared by the filesystem monitors (dir://, glob://): inotify (fs.watch per directory) for speed, a
-// periodic full rescan as the safety net (inotify overflow, NFS, a watched directory removed and recreated), and one
+// periodic check as the safety net (inotify overflow, NFS, a watched directory removed and recreated), and one
 // serialized queue of checks so a rescan and a burst of events can never race each other into a wrong add/remove.
+//
+// The safety net costs the same whatever the number of vassals. Every freqSeconds it stats each directory it
+// watches: one whose inode or mtime changed (an entry added, removed or renamed, by anyone, with or without an
+// inotify event; the directory replaced) is listed again, its new names stat'ed and its missing ones removed. Then
+// SLICE vassal files are stat'ed, round robin, for what only a file's own stat shows (an edit in place that inotify
+// did not report: NFS, an overflow): every file within ceil(files / SLICE) x freqSeconds. A full rescan (list and
+// stat everything) runs at start, on a watch error or a nameless event (the queue overflowed), and when a hung path
+// answers again.
 // Every listing and stat goes through the injected MonitorFs (an agent process, with a time budget): a path on a
 // hung mount costs one timeout, then is left alone (its vassal kept as it is) until the access that hung is over.
 import { watch, FSWatcher } from 'node:fs';
 import type { HostError } from '../host-error';
 import { logger, Logger } from '../log';
-import { Monitor, MonitorEvents, MonitorFs, MonitorOptions, MonitorSpecError, SourceStat, VassalSource } from './types';
+import { DirStamp, Monitor, MonitorEvents, MonitorFs, MonitorOptions, MonitorSpecError, SourceStat, VassalSource } from './types';
 import { mapBatched } from './stat-source';
 
 export interface Candidate {
@@ -20,6 +28,10 @@ const QUIET_MS = 8;
 const MAX_WAIT_MS = 30;
 /** stat() calls of watched directories in flight at once: enough to keep libuv's threadpool busy, few enough to leave it room. */
 const STAT_WIDTH = 64;
+/** Vassal files stat'ed by each periodic check. */
+export const SLICE = 100;
+/** A directory mtime this recent may change again within the same timestamp: such a directory is listed next time too. */
+const SETTLE_MS = 2000;
 
 interface Known extends VassalSource {
   symlink: boolean;
@@ -51,6 +63,11 @@ export abstract class FileMonitor implements Monitor {
   private stopped = false;
   /** Paths whose last access timed out, until that access is over (the stuck agent exited): path -> its error. */
   private readonly hung = new Map<string, string>();
+  /** The directories the last listing looked into, and what the periodic check last saw of each ('ino:mtime'). */
+  private listedDirs: readonly string[] = [];
+  private readonly stamps = new Map<string, string>();
+  /** Where the periodic check's round robin over the vassal files is. */
+  private slice: IterableIterator<Known> = this.known.values();
 
   /** The scanner argument as uWSGI shows it in stats (the "emperor" list and each vassal's "monitor"). */
   readonly id: string;
@@ -84,7 +101,7 @@ export abstract class FileMonitor implements Monitor {
     this.fullScanQueued = true;
     this.enqueue(async () => {
       this.fullScanQueued = false;
-      await this.fullScan();
+      await this.scan(true);
       this.armRescanTimer();
     });
   }
@@ -163,6 +180,7 @@ export abstract class FileMonitor implements Monitor {
 
   /** Makes the set of watched directories exactly `dirs`, re-watching any directory whose inode changed. */
   protected async syncWatches(dirs: readonly string[]): Promise<void> {
+    this.listedDirs = dirs;
     const wanted = new Set(dirs);
     for (const [dir, w] of this.watchers) {
       if (!wanted.has(dir)) {
@@ -170,17 +188,11 @@ export abstract class FileMonitor implements Monitor {
         this.watchers.delete(dir);
       }
     }
-    const inos = await mapBatched(dirs, STAT_WIDTH, async (d): Promise<number | null | 'hung'> => {
-      if (this.isHung(d)) return 'hung';
-      try {
-        return await this.fs.dirIno(d);
-      } catch (err) {
-        return this.hungOn(d, err) ? 'hung' : null;
-      }
-    });
+    const stamps = await this.dirStamps(dirs);
     if (!this.events) return;
     dirs.forEach((dir, i) => {
-      const ino = inos[i];
+      const st = stamps[i];
+      const ino = st === 'hung' ? st : st?.ino ?? null;
       // a directory that does not answer keeps its watch (if any) until it does
       if (ino === 'hung') return;
       const cur = this.watchers.get(dir);
@@ -206,6 +218,17 @@ export abstract class FileMonitor implements Monitor {
     });
   }
 
+  private dirStamps(dirs: readonly string[]): Promise<Array<DirStamp | null | 'hung'>> {
+    return mapBatched(dirs, STAT_WIDTH, async (d): Promise<DirStamp | null | 'hung'> => {
+      if (this.isHung(d)) return 'hung';
+      try {
+        return await this.fs.dirStamp(d);
+      } catch (err) {
+        return this.hungOn(d, err) ? 'hung' : null;
+      }
+    });
+  }
+
   private enqueue(op: () => Promise<void>): void {
     this.queue = this.queue.then(op).catch((err: Error) => this.log.error({ err: err.message, stack: err.stack }, 'monitor scan failed'));
   }
@@ -215,7 +238,11 @@ export abstract class FileMonitor implements Monitor {
     if (this.rescanTimer) clearTimeout(this.rescanTimer);
     this.rescanTimer = setTimeout(() => {
       this.rescanTimer = null;
-      this.rescan();
+      this.enqueue(async () => {
+        await this.periodicCheck();
+        // a full rescan queued meanwhile arms the timer itself when it is done
+        if (!this.fullScanQueued && !this.rescanTimer) this.armRescanTimer();
+      });
     }, this.opts.freqSeconds * 1000);
   }
 
@@ -252,16 +279,43 @@ export abstract class FileMonitor implements Monitor {
     for (const [c, st] of await this.statAll(batch)) this.apply(c, st);
   }
 
-  private async fullScan(): Promise<void> {
+  /** Lists every candidate; stats all of them (full) or only the names not known yet; removes the names not listed. */
+  private async scan(full: boolean): Promise<void> {
     const cands = await this.listCandidates();
     if (!cands || !this.events) return;
     const seen = new Set<string>();
-    for (const [c, st] of await this.statAll(cands)) {
-      seen.add(c.name);
-      this.apply(c, st);
-    }
+    for (const c of cands) seen.add(c.name);
+    for (const [c, st] of await this.statAll(full ? cands : cands.filter((c) => !this.known.has(c.name)))) this.apply(c, st);
     // a vassal under a directory that did not answer is not gone, only unseen
     for (const k of [...this.known.values()]) if (!seen.has(k.name) && !this.underHung(k.path)) this.apply(k, null);
+  }
+
+  /** The safety net's periodic part (the rule is at the top of this file). */
+  private async periodicCheck(): Promise<void> {
+    const dirs = this.listedDirs;
+    const stamps = await this.dirStamps(dirs);
+    const now = Date.now();
+    let changed = false;
+    dirs.forEach((d, i) => {
+      const st = stamps[i];
+      if (st === 'hung') return;
+      const seen = st ? `${st.ino}:${st.mtimeMs}` : 'none';
+      if (this.stamps.get(d) !== seen) changed = true;
+      this.stamps.set(d, st && now - st.mtimeMs < SETTLE_MS ? 'unsettled' : seen);
+    });
+    if (changed) await this.scan(false);
+    if (!this.events) return;
+    const batch: Candidate[] = [];
+    while (batch.length < SLICE && batch.length < this.known.size) {
+      let next = this.slice.next();
+      if (next.done) {
+        this.slice = this.known.values();
+        next = this.slice.next();
+        if (next.done) break;
+      }
+      batch.push({ name: next.value.name, path: next.value.path });
+    }
+    for (const [c, st] of await this.statAll(batch)) this.apply(c, st);
   }
 
   private underHung(p: string): boolean {

@@ -11,7 +11,7 @@ export { MonitorSpecError } from './types';
 /** true: a directory; false: not one (missing, a file); 'hung': it did not answer (taken as a directory). */
 async function dirState(fs: MonitorFs, p: string): Promise<boolean | 'hung'> {
   try {
-    return (await fs.dirIno(p)) !== null;
+    return (await fs.dirStamp(p)) !== null;
   } catch (err) {
     if ((err as { code?: string }).code === 'ETIMEDOUT') return 'hung';
     return false;

@@ -35,7 +35,7 @@ export interface Monitor {
   /** Paths it cannot look at now (a hung mount: their vassals are kept as they are), with why. */
   readonly errors: Array<{ path: string; error: string }>;
   start(events: MonitorEvents): void;
-  /** A full rescan now (it also runs every freqSeconds on its own). */
+  /** A full rescan now (every freqSeconds a cheaper safety-net check runs on its own: src/monitors/file-monitor.ts). */
   rescan(): void;
   /** Closes every watcher and timer; no event is delivered afterwards. Final: a stopped monitor cannot start again. */
   stop(): void;
@@ -57,6 +57,11 @@ export interface SourceStat {
   symlink: boolean;
 }
 
+export interface DirStamp {
+  ino: number;
+  mtimeMs: number;
+}
+
 export interface StatModes {
   nofollow: boolean;
   tyrantNofollow: boolean;
@@ -70,8 +75,11 @@ export interface StatModes {
 export interface MonitorFs {
   /** Entry names of a directory, without '.' and '..'. */
   readdir(dir: string): Promise<string[]>;
-  /** The inode of a directory (to notice it being replaced), or null when it is missing or not a directory. */
-  dirIno(dir: string): Promise<number | null>;
+  /**
+   * A directory's inode (to notice it being replaced) and mtime (to notice an entry added, removed or renamed without
+   * listing it), or null when it is missing or not a directory.
+   */
+  dirStamp(dir: string): Promise<DirStamp | null>;
   realpath(path: string): Promise<string>;
   /**
    * Per path: its SourceStat, null when it is not (or no longer) a vassal, or a HostError when that one path could
