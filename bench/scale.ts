@@ -37,8 +37,8 @@ const nowMs = () => performance.timeOrigin + performance.now();
 interface Impl {
   name: string;
   start(root: string, dir: string): ChildProcess;
-  /** The emperor's memory in bytes, after a GC where the emperor has one. */
-  memory(root: string, pid: number): Promise<number>;
+  /** The emperor's RSS in bytes, after a GC where the emperor has one, and its JS heap where it has one. */
+  memory(root: string, pid: number): Promise<{ rss: number; heap?: number }>;
 }
 
 const impls: Impl[] = [
@@ -54,13 +54,14 @@ const impls: Impl[] = [
       fs.rmSync(file, { force: true });
       process.kill(pid, 'SIGUSR2');
       for (let i = 0; i < 600 && !fs.existsSync(file); i++) await sleep(50);
-      return (JSON.parse(fs.readFileSync(file, 'utf8')) as { rss: number }).rss;
+      const m = JSON.parse(fs.readFileSync(file, 'utf8')) as { rss: number; heapUsed: number };
+      return { rss: m.rss, heap: m.heapUsed };
     },
   },
   {
     name: 'uwsgi',
     start: (root, dir) => spawn('uwsgi', ['--emperor', dir, '--logto', path.join(root, 'emperor.log')], { stdio: 'ignore' }),
-    memory: async (_root, pid) => rssKb(pid) * 1024,
+    memory: async (_root, pid) => ({ rss: rssKb(pid) * 1024 }),
   },
 ];
 
@@ -165,7 +166,8 @@ async function runOne(impl: Impl, n: number, vassal: string): Promise<Record<str
 
     await sleep(5000);
     const mem = await impl.memory(root, emperor.pid!);
-    out['RSS growth per vassal (KB)'] = ((mem - base) / 1024 / n).toFixed(1);
+    out['RSS growth per vassal (KB)'] = ((mem.rss - base.rss) / 1024 / n).toFixed(1);
+    out['JS heap growth per vassal (KB)'] = mem.heap === undefined ? '-' : ((mem.heap - base.heap!) / 1024 / n).toFixed(1);
     const helpers = [emperor.pid!, ...pids().filter((p) => ppid(p) === emperor.pid && !VASSAL_COMMS.has(comm(p) ?? ''))];
     const c0 = helpers.reduce((a, p) => a + cpuNs(p), 0);
     const i0 = performance.now();

@@ -1,4 +1,5 @@
 // The one typed door to the C++ addon. Nothing else in the project loads the .node file.
+import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -106,6 +107,13 @@ interface AddonChild {
   unref(): void;
 }
 
+interface AddonChannel {
+  write(chunk: Buffer): boolean;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
 interface NormalizedSpawnOptions extends Omit<SpawnOptions, 'env' | 'deathSignal'> {
   env: string[];
   deathSignal: number;
@@ -119,6 +127,7 @@ interface Addon {
     onExit: (code: number | null, signal: number | null) => void,
   ): AddonChild;
   socketpair(): [number, number];
+  channel(fd: number, onData: (chunk: Buffer | null) => void): AddonChannel;
   raiseNofileLimit(wanted: number): NofileLimit;
   closeFd(fd: number): void;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
@@ -155,9 +164,15 @@ export function signalNumber(sig: NodeJS.Signals | number): number {
   return n;
 }
 
+let signalNames: Map<number, NodeJS.Signals> | undefined;  // every exit asks: a Ragnarok asks thousands of times
+
 export function signalName(n: number): NodeJS.Signals {
-  for (const [name, num] of Object.entries(os.constants.signals)) if (num === n) return name as NodeJS.Signals;
-  return `SIG${n}` as NodeJS.Signals;  // realtime signals have no name in Node
+  if (!signalNames) {
+    signalNames = new Map();
+    // the first name of a number wins, as Node lists them: SIGABRT before SIGIOT, SIGIO before SIGPOLL
+    for (const [name, num] of Object.entries(os.constants.signals)) if (!signalNames.has(num)) signalNames.set(num, name as NodeJS.Signals);
+  }
+  return signalNames.get(n) ?? (`SIG${n}` as NodeJS.Signals);  // realtime signals have no name in Node
 }
 
 /** 'ENOENT' for 2: the code Node would give a positive errno. */
@@ -295,6 +310,46 @@ export function spawn(opts: SpawnOptions, onExit: (info: ExitInfo) => void): Chi
 /** An AF_UNIX SOCK_STREAM pair, both ends close-on-exec (pass one to a child through SpawnOptions.fds). */
 export function socketpair(): [number, number] {
   return addon().socketpair();
+}
+
+/**
+ * A vassal's end of its control socket on the event loop, with the few net.Socket events its users need: 'data'
+ * (a Buffer), 'end' once the peer is gone (EOF or an error), then 'close'; close() after destroy() too. write() sends
+ * at once, or as soon as the socket has room. The fd belongs to the channel. A dormant vassal keeps one: it costs a
+ * few hundred bytes where a net.Socket costs about 5 KB.
+ */
+export class FdChannel extends EventEmitter {
+  private handle: AddonChannel | undefined;
+
+  constructor(fd: number) {
+    super();
+    this.handle = addon().channel(fd, (chunk) => {
+      if (chunk) return void this.emit('data', chunk);
+      this.handle = undefined;
+      this.emit('end');
+      this.emit('close');
+    });
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.handle?.write(chunk) ?? false;
+  }
+
+  destroy(): void {
+    const h = this.handle;
+    if (!h) return;
+    this.handle = undefined;
+    h.close();
+    this.emit('close');
+  }
+
+  ref(): void {
+    this.handle?.ref();
+  }
+
+  unref(): void {
+    this.handle?.unref();
+  }
 }
 
 export interface NofileLimit {

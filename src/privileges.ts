@@ -100,22 +100,25 @@ function capNames(mask: bigint): string {
   return names.join(',');
 }
 
+let effectiveCaps: bigint | undefined;
+
 /**
  * Before a spawn: the capability this emperor lacks for it, as an error that says what to do, instead of the
  * kernel's bare EPERM from inside the child. Root with every capability passes at once.
  */
 export function checkSpawnPrivileges(vassal: string, spawn: Pick<native.SpawnOptions, 'namespaces' | 'uid' | 'gid' | 'groups' | 'uidMap' | 'gidMap'>): void {
-  const eff = capMask('CapEff');
+  // the emperor never changes its own credentials once started: read once, not at every spawn
+  const eff = (effectiveCaps ??= capMask('CapEff'));
   const has = (cap: bigint) => (eff & (1n << cap)) !== 0n;
-  const who = `this emperor runs as uid ${process.getuid!()} with capabilities ${capNames(eff) || 'none'}`;
+  const who = () => `this emperor runs as uid ${process.getuid!()} with capabilities ${capNames(eff) || 'none'}`;
   const ns = spawn.namespaces ?? [];
   if (ns.length && !ns.includes('user') && !has(CAP_SYS_ADMIN)) {
-    throw new PrivilegeError(`vassal ${vassal} needs CAP_SYS_ADMIN to create its ${ns.join(',')} namespaces and ${who}: add 'user' to --emperor-use-clone so each vassal gets its own user namespace, or add sys_admin to the emperor's cap option`);
+    throw new PrivilegeError(`vassal ${vassal} needs CAP_SYS_ADMIN to create its ${ns.join(',')} namespaces and ${who()}: add 'user' to --emperor-use-clone so each vassal gets its own user namespace, or add sys_admin to the emperor's cap option`);
   }
   const idChange = (spawn.uid !== undefined && spawn.uid !== process.geteuid!()) || spawn.uidMap !== undefined;
-  if (idChange && !has(CAP_SETUID)) throw new PrivilegeError(`vassal ${vassal} runs as another uid, which needs CAP_SETUID, and ${who}: add setuid to the emperor's cap option`);
+  if (idChange && !has(CAP_SETUID)) throw new PrivilegeError(`vassal ${vassal} runs as another uid, which needs CAP_SETUID, and ${who()}: add setuid to the emperor's cap option`);
   const gidChange = (spawn.gid !== undefined && spawn.gid !== process.getegid!()) || spawn.groups !== undefined || spawn.gidMap !== undefined;
-  if (gidChange && !has(CAP_SETGID)) throw new PrivilegeError(`vassal ${vassal} runs with another gid or groups, which needs CAP_SETGID, and ${who}: add setgid to the emperor's cap option`);
+  if (gidChange && !has(CAP_SETGID)) throw new PrivilegeError(`vassal ${vassal} runs with another gid or groups, which needs CAP_SETGID, and ${who()}: add setgid to the emperor's cap option`);
 }
 
 /**

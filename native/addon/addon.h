@@ -7,6 +7,7 @@ namespace emperor {
 // One per Node environment (the main thread, each worker), as the instance data.
 struct AddonData {
   Napi::FunctionReference child_handle;  // the ChildHandle class
+  Napi::FunctionReference channel;       // the Channel class
   Napi::FunctionReference error_class;   // src/native.ts's NativeError, handed over through setErrorClass()
 };
 
@@ -16,6 +17,13 @@ void InitChildHandle(Napi::Env env, Napi::Object exports);
 void InitFdOps(Napi::Env env, Napi::Object exports);
 void InitExec(Napi::Env env, Napi::Object exports);
 void InitExchange(Napi::Env env, Napi::Object exports);
+void InitChannel(Napi::Env env, Napi::Object exports);
+
+// Calls fn(argv...) on behalf of `self` from a libuv callback, through napi_make_callback so that Node runs the
+// microtasks and ticks it queued when it returns; `last` releases fn (a one-shot callback). A throw becomes an
+// uncaughtException.
+void MakeCallback(Napi::Env env, Napi::Object self, Napi::FunctionReference& fn, size_t argc, const napi_value* argv,
+                  bool last);
 
 // A NativeError (src/native.ts), shaped like Node's SystemError: code ('ENOENT'), errno (negative, as Node's
 // SystemError.errno), syscall, and path and step when given. err is a positive errno.

@@ -86,18 +86,25 @@ class ChildHandle : public Napi::ObjectWrap<ChildHandle> {
   }
 };
 
-// Through napi_make_callback, so that Node runs the microtasks and ticks it queued when it returns, as after any
-// event-loop callback. A throw becomes an uncaughtException.
+}  // namespace
+
 // Node still turns the loop once more while it tears the environment down (an unref'd child may be reported then),
 // with JS no longer allowed: N-API then refuses with napi_pending_exception and nothing pending, and there is nobody
 // left to tell. (NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS makes node-addon-api's own calls, building the arguments,
 // fail quietly the same way instead of aborting.)
-void Callback(Napi::Env env, Napi::Object self, Napi::FunctionReference& fn, size_t argc, const napi_value* argv) {
+void MakeCallback(Napi::Env env, Napi::Object self, Napi::FunctionReference& fn, size_t argc, const napi_value* argv,
+                  bool last) {
   Napi::Function f = fn.Value();
-  fn.Reset();
+  if (last) fn.Reset();
   napi_value result;
   if (napi_make_callback(env, nullptr, self, f, argc, argv, &result) == napi_ok) return;
   if (env.IsExceptionPending()) napi_fatal_exception(env, env.GetAndClearPendingException().Value());
+}
+
+namespace {
+
+void Callback(Napi::Env env, Napi::Object self, Napi::FunctionReference& fn, size_t argc, const napi_value* argv) {
+  MakeCallback(env, self, fn, argc, argv, true);
 }
 
 enum class Report { kFailure, kEof, kNoFailure, kPending };

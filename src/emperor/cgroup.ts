@@ -27,6 +27,8 @@ export function ownCgroupPath(procCgroup = fs.readFileSync('/proc/self/cgroup', 
 
 export class CgroupTree {
   private generation = 0;
+  /** Ragnarok: exits leave their directories to destroy(), which handles all of them at once. */
+  private tearingDown = false;
 
   private constructor(readonly base: string) {}
 
@@ -63,9 +65,37 @@ export class CgroupTree {
     return dir;
   }
 
-  /** Removes the whole tree; called last at Ragnarok, after every vassal is reaped. */
-  destroy(): void {
-    for (const d of safeReaddir(this.base)) killAndRemove(path.join(this.base, d));
+  /** An instance's directory after its exit: what it left is killed and the directory removed (at Ragnarok, later). */
+  release(dir: string): void {
+    if (!this.tearingDown) drainAndRemove(dir);
+  }
+
+  /** Ragnarok has begun: instance directories are no longer removed one by one. */
+  beginTeardown(): void {
+    this.tearingDown = true;
+  }
+
+  /** SIGKILLs every process of every vassal, with one write. Returns false when that write failed. */
+  killAll(): boolean {
+    return killCgroup(this.base);
+  }
+
+  /**
+   * Removes the whole tree; called last at Ragnarok, after every vassal is reaped: one cgroup.kill for whatever the
+   * vassals left (a daemon that escaped its vassal's stop), then every directory once the tree is empty. The wait
+   * is bounded and polled on timers: the loop never blocks on it.
+   */
+  async destroy(): Promise<void> {
+    this.tearingDown = true;
+    this.killAll();
+    for (let waited = 0; waited < 2000 && isPopulated(this.base); waited += 5) await new Promise((r) => setTimeout(r, 5));
+    for (const d of safeReaddir(this.base)) {
+      try {
+        fs.rmdirSync(path.join(this.base, d));
+      } catch {
+        /* still draining: the next emperor's sweep removes it */
+      }
+    }
     try {
       fs.rmdirSync(this.base);
     } catch {

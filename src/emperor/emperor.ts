@@ -79,6 +79,7 @@ export class Emperor {
       reader: this.reader,
       binaryPath: binaryRealpath(this.opts.binaryPath, env.PATH),
       makeCgroup: tree ? (name: string) => tree.makeInstanceDir(name) : undefined,
+      releaseCgroup: tree ? (dir: string) => tree.release(dir) : undefined,
       blacklist: this.blacklist,
       credentialsFor: (src: VassalSource) => this.credentialsFor(src),
     };
@@ -147,26 +148,31 @@ export class Emperor {
   ragnarok(sig: string): void {
     if (this.ragnarokAt) {
       this.log.warn({ event: 'ragnarok-forced', signal: sig }, 'second signal during Ragnarok: killing every vassal now');
-      for (const v of this.vassals.values()) v.killNow();
+      this.killAll();
       return;
     }
     this.ragnarokAt = Date.now();
     this.log.info({ event: 'ragnarok', signal: sig }, '*** RAGNAROK EVOKED ***');
     for (const m of this.monitors) m.stop();
+    this.cgroups?.beginTeardown();
     if (this.vassals.size === 0) return this.buried();
     for (const v of [...this.vassals.values()]) v.remove();
     this.mercyTimer = setTimeout(() => {
-      for (const v of this.vassals.values()) {
-        this.log.warn({ event: 'no-mercy', vassal: v.name }, `NO MERCY for vassal ${v.name} !!!`);
-        v.killNow();
-      }
+      for (const v of this.vassals.values()) this.log.warn({ event: 'no-mercy', vassal: v.name }, `NO MERCY for vassal ${v.name} !!!`);
+      this.killAll();
     }, this.opts.reloadMercySeconds * 1000);
+  }
+
+  /** Every vassal SIGKILLed: one write to the emperor's cgroup.kill, or one by one without cgroup v2. */
+  private killAll(): void {
+    if (this.cgroups?.killAll()) return;
+    for (const v of this.vassals.values()) v.killNow();
   }
 
   private buried(): void {
     clearTimeout(this.mercyTimer);
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
-    this.cgroups?.destroy();
+    const cgroups = this.cgroups?.destroy();
     this.reader?.close();
     this.scanner?.close();
     fs.closeSync(this.devNull);
@@ -174,8 +180,7 @@ export class Emperor {
       this.log.info({ event: 'buried', seconds: (Date.now() - this.ragnarokAt) / 1000 }, 'The Emperor is buried.');
       this.exited?.(0);
     };
-    if (this.stats) void this.stats.close().then(finish, finish);
-    else finish();
+    void Promise.all([cgroups, this.stats?.close()]).then(finish, finish);
   }
 
   /** uWSGI's emperor stats layout (reference §6), same keys and order, plus our own fields after them. */

@@ -1,7 +1,6 @@
 // Starting one vassal instance: a real uWSGI (exec binary-path on the file, as uWSGI's emperor does) or a native
 // vassal (our init executing the jail plan). Both come back as an Instance with the same channel surface.
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import type { ResolvedConfig } from '../config/types';
 import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
@@ -21,6 +20,8 @@ export interface LaunchContext {
   env: Record<string, string>;
   /** Where the instance's cgroup directory is made; undefined where cgroup v2 is not usable. */
   makeCgroup?: (vassal: string) => string;
+  /** After an instance's exit: kills what is left in its cgroup directory and removes it. */
+  releaseCgroup?: (dir: string) => void;
   devNull: number;
   /** Resolves vassal configs off the event loop, with the vassal's rights. */
   reader: ConfigReader;
@@ -130,7 +131,7 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
   } finally {
     native.closeFd(theirs);
   }
-  const socket = new net.Socket({ fd: ours, readable: true, writable: true });
+  const socket = new native.FdChannel(ours);
   if (plan) {
     const link = new InitLink(socket);
     link.on('protocol', on.protocol);

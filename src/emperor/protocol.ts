@@ -1,13 +1,13 @@
 // The uWSGI emperor protocol with a real uWSGI vassal: one byte per message on the UWSGI_EMPEROR_FD socketpair.
 import { EventEmitter } from 'node:events';
-import type * as net from 'node:net';
+import type { ByteStream } from '../vassal';
 import { TO_VASSAL } from '../tables/protocol';
 
 /** The channel to a real uWSGI instance: raw protocol bytes both ways. */
 export class UwsgiChannel extends EventEmitter {
   private closed = false;
 
-  constructor(private readonly socket: net.Socket) {
+  constructor(private readonly socket: ByteStream) {
     super();
     socket.on('data', (buf: Buffer) => {
       for (const byte of buf) this.emit('protocol', byte);

@@ -15,7 +15,7 @@ import type { VassalSource } from '../monitors/types';
 import type { ReadResult } from '../reader/pool';
 import type { StepReport } from '../vassal';
 import { FROM_VASSAL } from '../tables/protocol';
-import { killCgroup, drainAndRemove } from './cgroup';
+import { killCgroup } from './cgroup';
 import { launch, requestConfig, type Instance, type LaunchContext } from './launch';
 import type { Credentials, CredentialsOrRefusal } from './tyrant';
 import type { Blacklist } from './blacklist';
@@ -401,7 +401,7 @@ export class Vassal extends EventEmitter {
     inst.close();
     // what the vassal left behind dies with it: its cgroup, or without cgroup v2 its process group (every vassal
     // starts a session of its own, so the group is its; Linux keeps a pid that still names a group from reuse)
-    if (inst.cgroup) drainAndRemove(inst.cgroup);
+    if (inst.cgroup) this.ctx.releaseCgroup?.(inst.cgroup);
     else killProcessGroup(inst.child.pid);
     this.lastExit = info.signal ? `killed by ${info.signal}` : `exit ${info.code}`;
     const stopping = this.state === 'stopping';

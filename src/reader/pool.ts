@@ -1,5 +1,6 @@
-// The emperor's side of the config readers: a few reader processes (src/reader/main.ts) started on demand, one
-// request in flight each, a watchdog per request. A file that makes its reader spin, crash or run out of memory
+// The emperor's side of the config readers: a few reader processes (src/reader/main.ts) started on demand, up to
+// PIPELINE requests queued in each (a reader answers them in order, so a burst of vassals costs one write and a few
+// wake-ups per batch, not per vassal), a watchdog on the request each reader is working on. A file that makes its reader spin, crash or run out of memory
 // costs that reader (restarted for the next request) and fails that vassal only; the emperor's event loop never
 // waits on any of it.
 import * as net from 'node:net';
@@ -34,18 +35,21 @@ export interface ReaderOptions {
 const HEAP_MB = 256;
 /** Past the budget, the time a reader gets to answer before it is killed (the agents time out within the budget). */
 const GRACE_MS = 2000;
+/** Requests a reader holds at once; the first is the one it works on. */
+const PIPELINE = 16;
 
 interface Job {
   req: ReadRequest;
   done(r: ReadResult): void;
-  timer?: NodeJS.Timeout;
 }
 
 interface Reader {
   child: native.Child;
   sock: net.Socket;
   buf: string;
-  job?: Job;
+  /** In the order the reader answers them; the watchdog runs on the first. */
+  jobs: Job[];
+  watchdog?: NodeJS.Timeout;
   idle?: NodeJS.Timeout;
   gone: boolean;
 }
@@ -75,20 +79,31 @@ export class ConfigReader {
   }
 
   private pump(): void {
+    const batches = new Map<Reader, string[]>();
     while (this.queue.length > 0) {
-      let reader = [...this.readers].find((r) => !r.job);
-      if (!reader) {
-        if (this.readers.size >= (this.opts.maxProcesses ?? 2)) return;
+      let reader: Reader | undefined;
+      for (const r of this.readers) if (!reader || r.jobs.length < reader.jobs.length) reader = r;
+      if ((!reader || reader.jobs.length > 0) && this.readers.size < (this.opts.maxProcesses ?? 2)) {
         try {
           reader = this.start();
         } catch (e) {
-          // no process to be had (EMFILE, EAGAIN): each waiting vassal hears why, and is retried as a transient failure
-          for (const job of this.queue.splice(0)) job.done({ error: new ConfigError(job.req.spec, 0, `cannot start a config reader: ${(e as Error).message}`, undefined, 'EAGAIN') });
-          return;
+          // no process to be had (EMFILE, EAGAIN): the readers running take the queue; without one, each waiting
+          // vassal hears why, and is retried as a transient failure
+          if (!reader) {
+            for (const job of this.queue.splice(0)) job.done({ error: new ConfigError(job.req.spec, 0, `cannot start a config reader: ${(e as Error).message}`, undefined, 'EAGAIN') });
+            break;
+          }
         }
       }
-      this.assign(reader, this.queue.shift()!);
+      if (!reader || reader.jobs.length >= PIPELINE) break;
+      const job = this.queue.shift()!;
+      reader.jobs.push(job);
+      if (reader.jobs.length === 1) this.working(reader);
+      let lines = batches.get(reader);
+      if (!lines) batches.set(reader, (lines = []));
+      lines.push(JSON.stringify(job.req));
     }
+    for (const [r, lines] of batches) r.sock.write(`${lines.join('\n')}\n`);
   }
 
   private start(): Reader {
@@ -115,7 +130,7 @@ export class ConfigReader {
       native.closeFd(theirs);
     }
     const sock = new net.Socket({ fd: ours, readable: true, writable: true });
-    reader = { child, sock, buf: '', gone: false };
+    reader = { child, sock, buf: '', jobs: [], gone: false };
     const r = reader;
     this.readers.add(r);
     sock.setEncoding('utf8');
@@ -124,15 +139,15 @@ export class ConfigReader {
     return r;
   }
 
-  private assign(r: Reader, job: Job): void {
+  /** The reader has work: it keeps the emperor alive, and its first request gets the watchdog. */
+  private working(r: Reader): void {
     clearTimeout(r.idle);
-    r.job = job;
     r.child.ref();
-    job.timer = setTimeout(() => {
+    const job = r.jobs[0];
+    r.watchdog = setTimeout(() => {
       this.opts.log.error({ event: 'reader-killed', file: job.req.spec, budget_ms: job.req.budgetMs }, 'the config reader did not answer in time: killed');
       this.drop(r, `the config reader did not finish within ${job.req.budgetMs / 1000} s (killed)`, 'ETIMEDOUT');
     }, job.req.budgetMs + GRACE_MS);
-    r.sock.write(`${JSON.stringify(job.req)}\n`);
   }
 
   private onData(r: Reader, chunk: string): void {
@@ -147,10 +162,11 @@ export class ConfigReader {
       } catch {
         return this.drop(r, 'the config reader answered garbage', 'EAGENT');
       }
-      const job = r.job;
+      const job = r.jobs[0];
       if (!job || answer.id !== job.req.id) return this.drop(r, 'the config reader answered out of turn', 'EAGENT');
-      clearTimeout(job.timer);
-      r.job = undefined;
+      clearTimeout(r.watchdog);
+      r.jobs.shift();
+      if (r.jobs.length > 0) this.working(r);
       job.done('error' in answer
         ? { error: new ConfigError(answer.error.file, answer.error.line, answer.error.reason, answer.error.option, answer.error.code) }
         : { config: answer.config, shell: answer.shell });
@@ -162,7 +178,7 @@ export class ConfigReader {
   /** An idle reader no longer keeps the emperor alive, and exits after a while. */
   private rest(r: Reader): void {
     this.pump();
-    if (r.job || r.gone) return;
+    if (r.jobs.length > 0 || r.gone) return;
     r.child.unref();
     r.idle = setTimeout(() => this.drop(r, '', 'EIDLE'), this.opts.idleMs ?? 30000);
     r.idle.unref();
@@ -170,19 +186,18 @@ export class ConfigReader {
 
   private onExit(r: Reader, info: native.ExitInfo): void {
     const how = info.signal ? `killed by ${info.signal}${info.signal === 'SIGABRT' ? `; over its ${HEAP_MB} MB heap?` : ''}` : `exit ${info.code}`;
-    if (r.job) this.opts.log.error({ event: 'reader-died', file: r.job.req.spec, code: info.code, signal: info.signal }, 'the config reader died');
+    if (r.jobs.length > 0) this.opts.log.error({ event: 'reader-died', file: r.jobs[0].req.spec, code: info.code, signal: info.signal }, 'the config reader died');
     this.drop(r, `the config reader died while resolving this file (${how})`, 'EAGENT');
   }
 
-  /** Ends a reader; its request, if any, fails with `why`. */
+  /** Ends a reader; the request it was working on, if any, fails with `why`; the ones queued behind it go back. */
   private drop(r: Reader, why: string, code: string): void {
     clearTimeout(r.idle);
-    if (r.job) {
-      const job = r.job;
-      r.job = undefined;
-      clearTimeout(job.timer);
-      job.done({ error: new ConfigError(job.req.spec, 0, why, undefined, code) });
-    }
+    clearTimeout(r.watchdog);
+    const [job, ...behind] = r.jobs.splice(0);
+    if (!this.closed) this.queue.unshift(...behind);
+    else for (const j of behind) j.done({ error: new ConfigError(j.req.spec, 0, why, undefined, code) });
+    if (job) job.done({ error: new ConfigError(job.req.spec, 0, why, undefined, code) });
     if (!r.gone) {
       r.gone = true;
       this.readers.delete(r);

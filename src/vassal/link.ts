@@ -1,6 +1,5 @@
 // The emperor's side of its conversation with one vassal init (wire format in wire.ts).
 import { EventEmitter } from 'node:events';
-import type * as net from 'node:net';
 import { errnoCode, signalName } from '../native';
 import type { JailPlan, PlanStep } from './plan';
 import { decodeStepReport, encodePlan, frame, FrameReader, mercyBody } from './wire';
@@ -33,6 +32,14 @@ export declare interface InitLink {
   on(event: 'close', fn: () => void): this;
 }
 
+/** What a control socket must offer its link: net.Socket does, and native.FdChannel (the emperor's) does. */
+export interface ByteStream {
+  on(event: 'data', fn: (chunk: Buffer) => void): unknown;
+  on(event: 'close' | 'end' | 'error', fn: () => void): unknown;
+  write(chunk: Buffer): unknown;
+  destroy(): unknown;
+}
+
 export class InitLink extends EventEmitter {
   private readonly reader = new FrameReader();
   private plan: JailPlan | undefined;
@@ -40,7 +47,7 @@ export class InitLink extends EventEmitter {
   private lastReported = -1;
   private closed = false;
 
-  constructor(private readonly socket: net.Socket) {
+  constructor(private readonly socket: ByteStream) {
     super();
     socket.on('data', (chunk: Buffer) => {
       for (const f of this.reader.push(chunk)) this.onFrame(f.type, f.body);
