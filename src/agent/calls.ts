@@ -183,7 +183,8 @@ export function execCall(command: string, cwd: string, limit: number, timeoutMs:
 export function statSourcesCall(paths: readonly string[], modes: StatModes): Call<SourceStat | null> {
   const about = (i: number) => ({ doing: `looking at ${paths[i]}`, path: paths[i] });
   const req: wire.Request = { op: 'statSources', paths, nofollow: modes.nofollow, tyrantNofollow: modes.tyrantNofollow };
-  for (let i = 0; i < paths.length; i++) absolute(paths[i], about(i));
+  // the messages are built only for a path that needs one: a periodic check asks this of every slice
+  for (let i = 0; i < paths.length; i++) if (!path.isAbsolute(paths[i])) absolute(paths[i], about(i));
   return {
     frame: encode(req, { doing: `looking at ${paths.length} paths`, path: paths[0] }),
     count: paths.length,

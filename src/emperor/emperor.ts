@@ -1,7 +1,7 @@
 // The emperor: the vassal table fed by the imperial monitors, the signals, Ragnarok and the stats snapshot.
 import * as fs from 'node:fs';
 import { vassalEnvironment } from '../config';
-import { logger, vassalLogger, type Logger } from '../log';
+import { logger, type Logger } from '../log';
 import { AsyncAgent } from '../agent/async';
 import { createMonitor, MonitorSpecError } from '../monitors';
 import type { Monitor, VassalSource } from '../monitors/types';
@@ -98,7 +98,7 @@ export class Emperor {
     return done;
   }
 
-  private add(src: VassalSource, ctxBase: Omit<VassalContext, 'log'>): void {
+  private add(src: VassalSource, ctx: VassalContext): void {
     if (this.ragnarokAt) return;
     const k = key(src);
     const existing = this.vassals.get(k);
@@ -108,13 +108,13 @@ export class Emperor {
       this.comeback.set(k, src);
       return;
     }
-    const v = new Vassal(src, { ...ctxBase, log: vassalLogger(src.name) });
+    const v = new Vassal(src, ctx);
     this.vassals.set(k, v);
     v.once('gone', () => {
       if (this.vassals.get(k) === v) this.vassals.delete(k);
       const back = this.comeback.get(k);
       this.comeback.delete(k);
-      if (back) this.add(back, ctxBase);
+      if (back) this.add(back, ctx);
       if (this.ragnarokAt && this.vassals.size === 0) this.buried();
     });
     v.start();

@@ -9,7 +9,7 @@
 // the reader processes and the spawn's outcome arrives later, so `starting` covers both.
 import { EventEmitter } from 'node:events';
 import type { ConfigError } from '../config/errors';
-import type { Logger } from '../log';
+import { vassalLogger, type Logger } from '../log';
 import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
 import type { ReadResult } from '../reader/pool';
@@ -36,7 +36,6 @@ interface StartFailure {
 
 export interface VassalContext extends LaunchContext {
   blacklist: Blacklist;
-  log: Logger;
   /** Tyrant mode: the credentials a vassal runs with, or a refusal reason. */
   credentialsFor(src: VassalSource): CredentialsOrRefusal;
 }
@@ -99,8 +98,9 @@ export class Vassal extends EventEmitter {
     return this.instance?.child.pid ?? -1;
   }
 
+  /** A pino child per event (about 1 us): a dormant vassal keeps no logger. */
   private get log(): Logger {
-    return this.ctx.log;
+    return vassalLogger(this.name);
   }
 
   /** Start now, or when the blacklist allows it. */
@@ -376,6 +376,7 @@ export class Vassal extends EventEmitter {
 
   private onAppStarted(pid: number): void {
     clearTimeout(this.jailTimer);
+    this.jailTimer = undefined;
     if (this.state === 'starting') this.running();
     this.log.info({ event: 'app-started', app_pid: pid }, 'app started');
   }
@@ -388,6 +389,7 @@ export class Vassal extends EventEmitter {
     this.lastLoyal = secs(Date.now());
     this.ctx.blacklist.loyal(this.name);
     clearTimeout(this.loyalTimer);
+    this.loyalTimer = undefined; // a cleared Timeout is still 120 bytes that a dormant vassal need not keep
   }
 
   private onExit(info: ExitInfo): void {
