@@ -1,5 +1,5 @@
 // Benchmark: our emperor beside `uwsgi --emperor` on the same N vassal files, at one or more sizes.
-//   node dist/bench/scale.js [--vassals 1000,5000,10000] [--only ours|uwsgi] [--idle 20]
+//   node dist/bench/scale.js [--vassals 1000,5000,10000] [--only ours|uwsgi] [--idle 20] [--settle 30]
 // Every vassal file is `unprivileged-binary-patch-arg = exec scale-vassal NAME READY PREFIX`: for uWSGI a patched
 // vassal (one process), for us a native vassal (the init and the program). scale-vassal (bench/scale-vassal.c, built
 // here) listens on an abstract unix socket, appends its name and the time to READY once it serves, and speaks the
@@ -7,16 +7,17 @@
 //   bring-up   the N files written at once into the watched directory -> the first, the median, the last vassal
 //              serving (times taken by the vassals themselves, CLOCK_REALTIME); 20 of them are then asked for "ok"
 //   idle CPU   the emperor and its helper processes (our agent and config readers; not the vassals), every thread,
-//              from /proc/PID/task/*/schedstat, over --idle seconds once every vassal serves
+//              from /proc/PID/task/*/schedstat, over --idle seconds, --settle seconds after every vassal serves (our
+//              idle config readers exit after 30 s, and V8 shrinks its heap after a burst)
 //   RSS/vassal the emperor's RSS growth from its empty start, divided by N; ours after a full GC (the bench preloads
 //              bench/helpers/gc-report.js: SIGUSR2 -> gc() -> memory figures in a file), uWSGI's as it is
 //   Ragnarok   SIGINT -> the emperor has exited; then /proc is searched for any vassal left (an orphan)
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { ask, buildVassal, comm, cpuNs, leftovers, pids, ppid, readyTimes, rssKb, sleep, VASSAL_COMMS, vassalFile } from './helpers/scale-kit';
 
 const args = process.argv.slice(2);
 const argVal = (name: string, def: string) => {
@@ -26,12 +27,9 @@ const argVal = (name: string, def: string) => {
 const SIZES = argVal('vassals', '1000').split(',').map(Number);
 const ONLY = argVal('only', '');
 const IDLE_S = Number(argVal('idle', '20'));
+const SETTLE_S = Number(argVal('settle', '30'));
 const CLI = path.resolve(__dirname, '../src/cli.js');
 const GC_REPORT = path.resolve(__dirname, 'helpers/gc-report.js');
-const SOURCE = path.resolve(__dirname, '../../bench/scale-vassal.c');
-const VASSAL_COMMS = new Set(['scale-vassal', 'emperor-init', 'sh']);
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowMs = () => performance.timeOrigin + performance.now();
 
 interface Impl {
@@ -65,73 +63,6 @@ const impls: Impl[] = [
   },
 ];
 
-function rssKb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-}
-
-function comm(pid: number): string | undefined {
-  try {
-    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-function ppid(pid: number): number {
-  try {
-    return Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-  } catch {
-    return -1;
-  }
-}
-
-function pids(): number[] {
-  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
-}
-
-/** Nanoseconds on CPU of every thread of pid (0 when it is gone). */
-function cpuNs(pid: number): number {
-  let sum = 0;
-  try {
-    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-      try {
-        sum += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
-      } catch {
-        /* a thread that just ended */
-      }
-    }
-  } catch {
-    /* gone */
-  }
-  return sum;
-}
-
-/** The processes whose command line names `root`: what is left of a run's vassals. */
-function leftovers(root: string): number[] {
-  return pids().filter((pid) => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(root) && VASSAL_COMMS.has(comm(pid) ?? '');
-    } catch {
-      return false;
-    }
-  });
-}
-
-function ask(prefix: string, name: string): Promise<string> {
-  return new Promise((resolve) => {
-    let data = '';
-    const s = net.connect({ path: `\0${prefix}${name}` });
-    s.setTimeout(5000, () => s.destroy());
-    s.on('data', (d) => (data += d));
-    s.on('close', () => resolve(data.trim()));
-    s.on('error', () => resolve('error'));
-  });
-}
-
-function readyTimes(file: string): number[] {
-  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => Number(l.split(' ')[1]) * 1000);
-}
-
 async function runOne(impl: Impl, n: number, vassal: string): Promise<Record<string, string>> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `emperor-scale-${impl.name}-`));
   const dir = path.join(root, 'vassals');
@@ -146,7 +77,7 @@ async function runOne(impl: Impl, n: number, vassal: string): Promise<Record<str
     const base = await impl.memory(root, emperor.pid!);
     const names = Array.from({ length: n }, (_, i) => `v${String(i).padStart(5, '0')}`);
     const t0 = nowMs();
-    for (const name of names) fs.writeFileSync(path.join(dir, `${name}.ini`), `[uwsgi]\nunprivileged-binary-patch-arg = exec ${vassal} ${name} ${ready} ${prefix}\n`);
+    for (const name of names) fs.writeFileSync(path.join(dir, `${name}.ini`), vassalFile(vassal, name, ready, prefix));
     const written = nowMs() - t0;
     const deadline = performance.now() + 300_000;
     let times = readyTimes(ready);
@@ -164,7 +95,7 @@ async function runOne(impl: Impl, n: number, vassal: string): Promise<Record<str
     const answers = await Promise.all(sample.map((name) => ask(prefix, name)));
     out['sample answering'] = `${answers.filter((a) => a === 'ok').length}/20`;
 
-    await sleep(5000);
+    await sleep(SETTLE_S * 1000);
     const mem = await impl.memory(root, emperor.pid!);
     out['RSS growth per vassal (KB)'] = ((mem.rss - base.rss) / 1024 / n).toFixed(1);
     out['JS heap growth per vassal (KB)'] = mem.heap === undefined ? '-' : ((mem.heap - base.heap!) / 1024 / n).toFixed(1);
@@ -198,9 +129,7 @@ async function runOne(impl: Impl, n: number, vassal: string): Promise<Record<str
 
 async function main(): Promise<void> {
   execFileSync('uwsgi', ['--version'], { stdio: 'ignore' });
-  const build = fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-scale-bin-'));
-  const vassal = path.join(build, 'scale-vassal');
-  execFileSync('cc', ['-O2', '-o', vassal, SOURCE]);
+  const { vassal, build } = buildVassal();
   const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
   console.log(`load average before: ${load()}; nofile ${execFileSync('sh', ['-c', 'ulimit -n']).toString().trim()}, pid_max ${fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()}`);
   const results: Record<string, Record<string, string>> = {};

@@ -89,9 +89,33 @@ void arm_death_signal(const Run& run) {
   }
 }
 
+// Closes every fd from s.nfds up that is neither a source of the map nor the report pipe: the child starts with a
+// copy of the emperor's whole table, which may be near RLIMIT_NOFILE, and the parking below needs room.
+void close_unmapped(const Run& run) {
+  const ChildSetup& s = run.s;
+  int keep[kMaxChildFds + 1];
+  int n = 0;
+  for (int i = 0; i < s.nfds; i++)
+    if (s.fd_map[i] >= s.nfds) keep[n++] = s.fd_map[i];
+  if (run.report_fd >= s.nfds) keep[n++] = run.report_fd;
+  for (int i = 1; i < n; i++)  // insertion sort: a handful of fds
+    for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+      int t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
+  unsigned lo = unsigned(s.nfds);
+  for (int i = 0; i < n; i++) {
+    if (unsigned(keep[i]) > lo) sys(SYS_close_range, lo, unsigned(keep[i]) - 1, 0u);
+    if (unsigned(keep[i]) + 1 > lo) lo = unsigned(keep[i]) + 1;
+  }
+  sys(SYS_close_range, lo, ~0u, 0u);
+}
+
 void map_fds(Run& run) {
   const ChildSetup& s = run.s;
   if (s.nfds < 0 || s.nfds > kMaxChildFds) fail(run, "fd_map", -EINVAL);
+  close_unmapped(run);
   // Park every source (and the report pipe) above the target range first, so no dup3 clobbers a later source.
   if (run.report_fd >= 0 && run.report_fd < s.nfds) {
     long moved = sys(SYS_fcntl, run.report_fd, F_DUPFD_CLOEXEC, s.nfds);

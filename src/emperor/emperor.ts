@@ -10,6 +10,7 @@ import { ConfigReader } from '../reader/pool';
 import { startStatsServer } from '../stats';
 import { Blacklist } from './blacklist';
 import { CgroupTree } from './cgroup';
+import { LimitWatch, raiseLimits } from './limits';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
 import { heldAmbientCaps } from '../privileges';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
@@ -42,6 +43,7 @@ export class Emperor {
   /** Starts watching and spawning; resolves with the exit code once Ragnarok is over. */
   async run(): Promise<number> {
     const namespaces = parseCloneFlags(this.opts.useClone);
+    raiseLimits(this.log);
     if (this.opts.emperor.length === 0) throw new OptionError('no vassal source: give --emperor DIR (or dir://DIR, glob://PATTERN)');
     // the monitors look at directories through an agent process: a hung mount costs a timeout, never the loop
     // each hung path costs one stuck agent (the monitors leave it alone until that agent exits), a small process
@@ -81,6 +83,7 @@ export class Emperor {
       makeCgroup: tree ? (name: string) => tree.makeInstanceDir(name) : undefined,
       releaseCgroup: tree ? (dir: string) => tree.release(dir) : undefined,
       blacklist: this.blacklist,
+      limits: new LimitWatch(this.log),
       credentialsFor: (src: VassalSource) => this.credentialsFor(src),
     };
     const done = new Promise<number>((resolve) => (this.exited = resolve));

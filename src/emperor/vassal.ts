@@ -19,6 +19,7 @@ import { killCgroup } from './cgroup';
 import { launch, requestConfig, type Instance, type LaunchContext } from './launch';
 import type { Credentials, CredentialsOrRefusal } from './tyrant';
 import type { Blacklist } from './blacklist';
+import { isLimit, type LimitWatch } from './limits';
 
 export type VassalState = 'starting' | 'running' | 'stopping' | 'throttled' | 'broken' | 'exiled' | 'refused' | 'gone';
 
@@ -36,6 +37,8 @@ interface StartFailure {
 
 export interface VassalContext extends LaunchContext {
   blacklist: Blacklist;
+  /** Host limits reached (EMFILE, EAGAIN...): one log line per episode and a shared backoff. */
+  limits?: LimitWatch;
   /** Tyrant mode: the credentials a vassal runs with, or a refusal reason. */
   credentialsFor(src: VassalSource): CredentialsOrRefusal;
 }
@@ -140,6 +143,7 @@ export class Vassal extends EventEmitter {
 
   private notStarted(err: ConfigError): void {
     if (err.code === 'ESHUTDOWN') return;
+    if (this.atLimit(err)) return;
     if (!TRANSIENT.has(err.code)) return this.brokenBy(err.message);
     // a hung mount or a missing process: tried again after a throttle that grows, as for a crash loop
     this.setupError = err.message;
@@ -160,9 +164,10 @@ export class Vassal extends EventEmitter {
         app: (pid) => this.onAppStarted(pid),
       });
     } catch (e) {
-      this.brokenBy(describeSetupError(e));
+      if (!this.atLimit(e)) this.brokenBy(describeSetupError(e));
       return;
     }
+    this.ctx.limits?.ok();
     this.instance = inst;
     const now = Date.now();
     this.state = 'starting';
@@ -214,6 +219,15 @@ export class Vassal extends EventEmitter {
       this.log.error({ event: 'jail-timeout', seconds, step: step?.op, where: step && `${step.origin.file}:${step.origin.line}` }, message);
       this.killNow();
     }, seconds * 1000);
+  }
+
+  /** A start refused by a host limit: tried again after the shared backoff, without a log line of its own. */
+  private atLimit(err: unknown): boolean {
+    if (!this.ctx.limits || !isLimit(err)) return false;
+    this.state = 'throttled';
+    this.setupError = describeSetupError(err);
+    this.arm(this.ctx.limits.hit(err as Error, this.name), () => this.spawnNow());
+    return true;
   }
 
   private brokenBy(message: string): void {
@@ -361,6 +375,7 @@ export class Vassal extends EventEmitter {
     const where = `${report.origin.file}:${report.origin.line}`;
     const fields = { event: report.ok ? 'step' : 'step-failed', step: report.step, where, option: report.origin.option, code: report.code, errno: report.errno, syscall: report.syscall, path: report.path };
     if (report.ok) this.log.debug(fields, report.message);
+    else if (this.ctx.limits && isLimit(report)) this.ctx.limits.hit(Object.assign(new Error(`${report.syscall} ${report.path ?? ''}: ${report.message}`), { code: report.code }), this.name);
     else this.log.error(fields, `${where}: ${report.origin.option}: ${report.step} failed: ${report.message}`);
   }
 
@@ -370,7 +385,8 @@ export class Vassal extends EventEmitter {
    */
   private onStepFailed(report: StepReport): void {
     const detail = [report.code, report.syscall, report.path].filter(Boolean).join(' ');
-    this.failure = { message: `${report.origin.file}:${report.origin.line}: ${report.origin.option}: ${report.step} failed${detail ? ` (${detail})` : ''}: ${report.message}`, transient: false };
+    // a host limit (the init's fork of the app refused) is retried, not a config to fix
+    this.failure = { message: `${report.origin.file}:${report.origin.line}: ${report.origin.option}: ${report.step} failed${detail ? ` (${detail})` : ''}: ${report.message}`, transient: isLimit(report) };
     this.setupError = this.failure.message;
   }
 
