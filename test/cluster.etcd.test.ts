@@ -120,7 +120,7 @@ test('a compaction past the watch revision: listed again, what changed meanwhile
   const emp = new EmperorProcess(['--emperor', `etcd://${proxy.endpoint}${PREFIX}`]);
   t.after(() => emp.kill());
   for (const n of ['keep.ini', 'edit.ini', 'gone.ini']) await emp.waitEvent('app-started', n);
-  proxy.set('refuse');
+  await proxy.set('refuse');
   await emp.waitEvent('store-unreachable', undefined, 1, 15000);
   await c.put(`${PREFIX}edit.ini`).value(sleeper('env = V=2\n'));
   await c.put(`${PREFIX}edit.ini`).value(sleeper('env = V=3\n'));
@@ -129,7 +129,7 @@ test('a compaction past the watch revision: listed again, what changed meanwhile
   for (let i = 0; i < 5; i++) await c.put('/other/noise').value(String(i));
   const rev = Number((await c.get('/other/noise').exec()).header.revision);
   await c.kv.compact({ revision: rev, physical: true });
-  proxy.set('pass');
+  await proxy.set('pass');
   await emp.waitEvent('etcd-compacted', undefined, 1, 15000);
   await emp.waitEvent('app-started', 'new.ini', 1, 10000);
   await emp.waitEvent('reload', 'edit.ini', 1, 10000);
@@ -144,6 +144,9 @@ test('a compaction past the watch revision: listed again, what changed meanwhile
   assert.equal(emp.events('stop', 'keep.ini').length + emp.events('stop', 'edit.ini').length, 0);
   assert.equal(emp.events('etcd-compacted').length, 1, 'the compaction is said once');
   assert.equal(emp.events('store-unreachable').length, 1, 'the cut is said once');
+  // one transaction deletes every key at one revision: every one of them stops
+  await c.delete().prefix(PREFIX);
+  for (const n of ['keep.ini', 'edit.ini', 'new.ini']) await emp.waitEvent('stop', n, 1, 10000);
 });
 
 test('endpoints appear under the lease and in Traefik\'s layout with the vassal, and go with it', async (t) => {

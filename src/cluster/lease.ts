@@ -83,6 +83,8 @@ export class LeaseKeeper {
       this.backoff.reset();
       this.log.info({ event: 'lease-granted', lease: res.ID, ttl: Number(res.TTL) }, `etcd lease ${res.ID} granted (TTL ${res.TTL} s)`);
       this.tick = setInterval(() => this.keepalive(), (this.ttlSeconds * 1000) / 3);
+      // the stream is opened now, not at the first tick: on a busy host its setup alone can take a while
+      void this.openStream();
       this.on.granted(res.ID);
     } catch (err) {
       this.trouble(`cannot get an etcd lease: ${(err as Error).message}`);

@@ -226,6 +226,7 @@ export class Pool {
     }
     const share = Math.ceil(this.desired.size / Math.max(1, this.nodes.size));
     const held = [...mine].filter((n) => this.desired.has(n));
+    this.log.debug({ event: 'pool-reconcile', vassals: this.desired.size, nodes: this.nodes.size, share, held: held.length, claiming: this.claiming.size }, 'pool reconcile');
     if (held.length > share) {
       // the ones this node ranks lowest go first
       const excess = held.sort((a, b) => this.rank(a) - this.rank(b)).slice(0, held.length - share);

@@ -153,10 +153,12 @@ export class PrefixWatch {
     }
     if (res.canceled) return this.onLost(stream, new Error(`the watch was canceled: ${res.cancel_reason || 'no reason given'}`));
     this.on.ok();
+    // the events of one transaction share its revision: all of them are applied, or none
+    const floor = this.applied;
     for (const ev of res.events) {
       const rev = Number(ev.kv.mod_revision);
-      if (rev <= this.applied) continue;
-      this.applied = rev;
+      if (rev <= floor) continue;
+      this.applied = Math.max(this.applied, rev);
       if (ev.type === 'Delete') this.on.delete(ev.kv);
       else this.on.put(ev.kv);
     }

@@ -1,30 +1,20 @@
 // A TCP relay between one emperor and etcd, so a test can cut that one emperor off while the others stay connected:
 // 'refuse' resets every connection and refuses new ones; 'blackhole' keeps the connections open and drops every byte
-// (a partition: nothing fails, nothing answers).
+// (a partition: nothing fails, nothing answers). The relay runs in a process of its own: a test that scans /proc in
+// a tight loop must not delay the bytes it relays.
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
+import { within } from './wait';
 
 export type ProxyMode = 'pass' | 'refuse' | 'blackhole';
 
-export class TcpProxy {
+class Relay {
   private mode: ProxyMode = 'pass';
   private readonly pairs = new Set<[net.Socket, net.Socket]>();
-  private readonly server: net.Server;
+  readonly server: net.Server;
 
-  private constructor(readonly port: number, private readonly target: number) {
+  constructor(private readonly target: number) {
     this.server = net.createServer((c) => this.accept(c));
-  }
-
-  static async start(port: number, target: number): Promise<TcpProxy> {
-    const p = new TcpProxy(port, target);
-    await new Promise<void>((resolve, reject) => {
-      p.server.once('error', reject);
-      p.server.listen(port, '127.0.0.1', () => resolve());
-    });
-    return p;
-  }
-
-  get endpoint(): string {
-    return `127.0.0.1:${this.port}`;
   }
 
   set(mode: ProxyMode): void {
@@ -50,9 +40,59 @@ export class TcpProxy {
     up.pipe(c);
     if (this.mode === 'blackhole') (c.pause(), up.pause());
   }
+}
+
+export class TcpProxy {
+  private buf = '';
+  private waiting: Array<() => void> = [];
+
+  private constructor(readonly port: number, private readonly child: ChildProcess) {
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      this.buf += d;
+      while (this.buf.includes('\n')) {
+        this.buf = this.buf.slice(this.buf.indexOf('\n') + 1);
+        this.waiting.shift()?.();
+      }
+    });
+  }
+
+  /** A relay on 127.0.0.1:port to 127.0.0.1:target. */
+  static async start(port: number, target: number): Promise<TcpProxy> {
+    const child = spawn(process.execPath, [__filename, String(port), String(target)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const p = new TcpProxy(port, child);
+    await within(new Promise<void>((r) => p.waiting.push(r)), 10000, `the relay on port ${port}`);
+    return p;
+  }
+
+  get endpoint(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async set(mode: ProxyMode): Promise<void> {
+    const done = new Promise<void>((r) => this.waiting.push(r));
+    this.child.stdin!.write(`${mode}\n`);
+    await within(done, 5000, `the relay to go ${mode}`);
+  }
 
   async close(): Promise<void> {
-    for (const [a, b] of this.pairs) (a.destroy(), b.destroy());
-    await new Promise<void>((r) => this.server.close(() => r()));
+    if (this.child.exitCode !== null) return;
+    const gone = new Promise((r) => this.child.once('exit', r));
+    this.child.kill('SIGKILL');
+    await within(gone, 5000, 'the relay to exit');
   }
+}
+
+if (require.main === module) {
+  const relay = new Relay(Number(process.argv[3]));
+  relay.server.listen(Number(process.argv[2]), '127.0.0.1', () => process.stdout.write('ready\n'));
+  let buf = '';
+  process.stdin.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      relay.set(buf.slice(0, i) as ProxyMode);
+      buf = buf.slice(i + 1);
+      process.stdout.write('ok\n');
+    }
+  });
 }
