@@ -85,6 +85,7 @@ export abstract class FileMonitor implements Monitor {
     this.enqueue(async () => {
       this.fullScanQueued = false;
       await this.fullScan();
+      this.events?.scanned?.();
       this.armRescanTimer();
     });
   }
