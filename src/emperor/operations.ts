@@ -67,7 +67,7 @@ export class Operations {
         },
         this.log,
       );
-      this.log.info({ event: 'control', path: this.control.path }, `control socket on ${this.control.path}`);
+      this.log.info({ event: 'control-socket', path: this.control.path }, `control socket on ${this.control.path}`);
     }
     if (this.notifier.enabled) this.every(STATUS_EVERY_MS, () => this.notifier.status(this.statusText()));
   }
