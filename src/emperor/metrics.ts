@@ -97,7 +97,8 @@ export interface MetricsServer {
 }
 
 /** Serves GET /metrics on host:port (port 0: any free port, said in `address`). */
-export async function startMetricsServer(addr: string, metrics: EmperorMetrics, vassals: () => VassalMetrics[]): Promise<MetricsServer> {
+/** `vassals` gives what a scrape shows now; `scraped` runs after each scrape (to refresh samples for the next one). */
+export async function startMetricsServer(addr: string, metrics: EmperorMetrics, vassals: () => VassalMetrics[], scraped: () => void = () => {}): Promise<MetricsServer> {
   const where = parseStatsAddress(addr);
   if (where.kind !== 'tcp') throw new Error(`--emperor-metrics ${addr}: give HOST:PORT`);
   const server = http.createServer((req, res) => {
@@ -109,6 +110,7 @@ export async function startMetricsServer(addr: string, metrics: EmperorMetrics, 
       (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
       (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
     );
+    scraped();
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new Error(`--emperor-metrics ${addr}: ${err.message}`)));

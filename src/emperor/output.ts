@@ -213,6 +213,7 @@ export class LineSplitter {
 
   constructor(private readonly emit: (line: Buffer, truncated: number) => void) {}
 
+  /** The lines of `chunk`, each valid only during its emit() call (no copy of a line that is dropped anyway). */
   push(chunk: Buffer): void {
     let start = 0;
     for (;;) {
@@ -221,8 +222,14 @@ export class LineSplitter {
         this.add(chunk.subarray(start));
         return;
       }
-      this.add(chunk.subarray(start, nl));
-      this.flush();
+      if (this.length || this.over) {
+        this.add(chunk.subarray(start, nl));
+        this.flush();
+      } else {
+        // the usual case: a whole line inside one chunk
+        const over = Math.max(0, nl - start - MAX_LINE);
+        this.emit(trimCR(chunk.subarray(start, nl - over)), over);
+      }
       start = nl + 1;
     }
   }
@@ -244,14 +251,18 @@ export class LineSplitter {
   }
 
   private flush(): void {
-    let line = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
-    if (line.length && line[line.length - 1] === 13) line = line.subarray(0, line.length - 1);
+    const line = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
     const over = this.over;
     this.parts = [];
     this.length = 0;
     this.over = 0;
-    this.emit(line, over);
+    this.emit(trimCR(line), over);
   }
+}
+
+/** A CRLF line without its CR. */
+function trimCR(line: Buffer): Buffer {
+  return line.length && line[line.length - 1] === 13 ? line.subarray(0, line.length - 1) : line;
 }
 
 /**
