@@ -35,6 +35,16 @@ const FAMILIES: Array<{ name: string; type: 'gauge' | 'counter'; help: string; v
   { name: 'emperor_vassal_output_dropped_total', type: 'counter', help: 'Output lines dropped over the per-vassal line rate.', value: (v) => v.outputDropped },
 ];
 
+const HEADERS = FAMILIES.map((f) => `# HELP ${f.name} ${f.help}\n# TYPE ${f.name} ${f.type}\n`);
+
+interface Row {
+  label: string;
+  prefixes: string[];
+  state: string;
+  stateBlock: string;
+  generation: number;
+}
+
 /** Label values escaped as the text format wants them (backslash, double quote, newline). */
 function escapeLabel(value: string): string {
   return /[\\"\n]/.test(value) ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : value;
@@ -57,32 +67,40 @@ export class EmperorMetrics {
     help: 'Vassal configs that did not load or start (broken), and reloads refused for the same reason.',
     registers: [this.registry],
   });
-  private readonly labels = new Map<string, string>();
+  /** Per vassal name: the start of each of its sample lines, and its state family's lines for its last state. */
+  private readonly rows = new Map<string, Row>();
+  private generation = 0;
 
   /** The per-vassal families in the text exposition format. */
   renderVassals(vassals: VassalMetrics[]): string {
-    const out: string[] = [];
-    const seen = new Set<string>();
-    for (const v of vassals) seen.add(v.name);
-    // label strings are made once per name; names that went are forgotten
-    for (const name of this.labels.keys()) if (!seen.has(name)) this.labels.delete(name);
-    const label = (name: string) => {
-      let l = this.labels.get(name);
-      if (l === undefined) this.labels.set(name, (l = `vassal="${escapeLabel(name)}"`));
-      return l;
-    };
-    for (const f of FAMILIES) {
-      out.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
-      if (f.value) {
-        for (const v of vassals) out.push(`${f.name}{${label(v.name)}} ${num(f.value(v))}`);
-        continue;
-      }
-      for (const v of vassals) {
-        const l = label(v.name);
-        for (const s of VASSAL_STATES) out.push(`${f.name}{${l},state="${s}"} ${v.state === s ? 1 : 0}`);
-      }
+    const gen = ++this.generation;
+    const rows = vassals.map((v) => this.row(v, gen));
+    // names that went are forgotten
+    for (const [name, r] of this.rows) if (r.generation !== gen) this.rows.delete(name);
+    // one rope per document: V8 joins the pieces once, at the end
+    let out = '';
+    FAMILIES.forEach((f, i) => {
+      out += HEADERS[i];
+      const value = f.value;
+      if (value) for (let k = 0; k < vassals.length; k++) out += `${rows[k].prefixes[i]}${num(value(vassals[k]))}\n`;
+      else for (const r of rows) out += r.stateBlock;
+    });
+    return out;
+  }
+
+  private row(v: VassalMetrics, generation: number): Row {
+    let r = this.rows.get(v.name);
+    if (!r) {
+      const label = `vassal="${escapeLabel(v.name)}"`;
+      r = { label, prefixes: FAMILIES.map((f) => `${f.name}{${label}} `), state: '', stateBlock: '', generation };
+      this.rows.set(v.name, r);
     }
-    return out.join('\n') + '\n';
+    r.generation = generation;
+    if (r.state !== v.state) {
+      r.state = v.state;
+      r.stateBlock = VASSAL_STATES.map((s) => `emperor_vassal_state{${r!.label},state="${s}"} ${v.state === s ? 1 : 0}\n`).join('');
+    }
+    return r;
   }
 
   /** The whole /metrics document. */

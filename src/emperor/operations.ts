@@ -20,8 +20,10 @@ export interface OperatedEmperor {
   snapshot(visible?: (v: Vassal) => boolean): Record<string, unknown>;
 }
 
-/** How often the metrics' CPU and memory figures are sampled (a scrape reads the last sample, never waits for one). */
-const METRICS_SAMPLE_MS = 5000;
+/**
+ * A scrape shows the last CPU/memory sample and starts the next one unless that one is younger than this: the
+ * figures are at most one scrape interval old, and an emperor nobody scrapes reads no /proc file for them.
+ */
 const SCRAPE_SAMPLE_MS = 1000;
 /** `emperor status` shows CPU over at least this long. */
 const STATUS_SAMPLE_MS = 1000;
@@ -49,9 +51,7 @@ export class Operations {
     if (this.opts.logsDir) fs.mkdirSync(this.opts.logsDir, { recursive: true, mode: 0o750 });
     if (this.opts.metrics) {
       this.metrics = new EmperorMetrics();
-      // a scrape reads the last sample and never waits for one; frequent scrapes keep the samples about a second old
       this.metricsServer = await startMetricsServer(this.opts.metrics, this.metrics, () => this.vassalMetrics(), () => void this.refreshUsage(SCRAPE_SAMPLE_MS));
-      this.every(METRICS_SAMPLE_MS, () => void this.refreshUsage(0));
       void this.refreshUsage(0);
       this.log.info({ event: 'metrics', address: this.metricsServer.address }, `metrics on http://${this.metricsServer.address}/metrics`);
     }

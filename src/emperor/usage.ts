@@ -30,7 +30,8 @@ interface State extends Usage {
 
 /** /proc times are in USER_HZ, which Linux fixes at 100 for user space. */
 const USER_HZ = 100;
-const BATCH = 250;
+/** Vassals sampled between two turns of the loop (a few ms of /proc reads). */
+const BATCH = 50;
 
 export class UsageSampler {
   private readonly states = new WeakMap<object, State>();
