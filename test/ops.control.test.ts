@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EmperorProcess, tmpdir } from './helpers/emperor-process';
 import { LongCli, cli } from './helpers/cli';
-import { createUser, type TestUser } from './helpers/users';
+import { createUser, vassalFile } from './helpers/users';
 import { until } from './helpers/wait';
 import { fetchStats } from '../src/stats';
 
@@ -73,12 +73,6 @@ test('control: stop holds a vassal until start or a file change; reload; resume 
   assert.equal(none.code, 1);
   assert.match(none.stderr, /missing\.sock: connect ENOENT/);
 });
-
-function vassalFile(dir: string, name: string, owner: TestUser, lines: string[]): void {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, ['[uwsgi]', ...lines].join('\n') + '\n', { mode: 0o644 });
-  fs.chownSync(file, owner.uid, owner.gid);
-}
 
 test('control in tyrant mode: a tenant acts on its own vassals, is refused on another tenant\'s, sees only its own logs', async (t) => {
   const alice = createUser(t);

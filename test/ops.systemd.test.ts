@@ -3,6 +3,7 @@
 // READY=1 on SIGHUP, STOPPING=1 at Ragnarok; the vassals never see the service's NOTIFY_SOCKET.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -51,4 +52,13 @@ test('sd_notify on a socket path: READY=1 after the first scan of an empty direc
   t.after(() => emperor.kill());
   assert.equal(await sock.waitFor((m) => m.startsWith('READY=1'), 'READY=1'), `READY=1\nSTATUS=0 vassals\nMAINPID=${emperor.pid}`);
   assert.equal(sock.messages.filter((m) => m === 'WATCHDOG=1').length, 0, 'no watchdog without WATCHDOG_USEC');
+});
+
+test('the unit file in examples/systemd is one systemd accepts: Type=notify, KillMode=mixed, Delegate=yes', () => {
+  const unit = path.resolve(__dirname, '../../examples/systemd/emperor.service');
+  const r = spawnSync('systemd-analyze', ['verify', unit], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr.trim(), '', 'no warning');
+  const text = fs.readFileSync(unit, 'utf8');
+  for (const line of ['Type=notify', 'KillMode=mixed', 'Delegate=yes', 'ExecReload=/bin/kill -HUP $MAINPID']) assert.match(text, new RegExp(`^${line.replace(/[$]/g, '\\$')}$`, 'm'));
 });

@@ -7,15 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EmperorProcess, childrenOf, httpGet, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
-import { SETUID_SETGID, createUser, procIdentity, type TestUser } from './helpers/users';
+import { SETUID_SETGID, createUser, procIdentity, vassalFile } from './helpers/users';
 
 const PARANOID_UID = 10000;
-
-function vassalFile(dir: string, name: string, owner: TestUser, lines: string[]): void {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, ['[uwsgi]', ...lines].join('\n') + '\n', { mode: 0o644 });
-  fs.chownSync(file, owner.uid, owner.gid);
-}
 
 const uwsgiVassal = (port: number) => ['plugins = python3', `http-socket = 127.0.0.1:${port}`, 'wsgi-file = %dwsgi_app.py', 'processes = 1'];
 

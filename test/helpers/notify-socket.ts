@@ -1,6 +1,6 @@
 // A service manager's end of sd_notify for the tests: a real AF_UNIX SOCK_DGRAM socket (a path, or '@name' for an
-// abstract one) bound by a tiny python3 helper, since Node has no unix datagram sockets. Every datagram comes back
-// as one message string.
+// abstract one) bound by a tiny helper in Debian's python3 (scripts/install-deps.sh), since Node has no unix
+// datagram sockets. Every datagram comes back as one message string.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { within } from './wait';
 
@@ -20,7 +20,7 @@ export class NotifySocket {
   private readonly bound: Promise<void>;
 
   constructor(readonly address: string) {
-    this.child = spawn('python3', ['-c', RECEIVER, address], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.child = spawn('/usr/bin/python3', ['-c', RECEIVER, address], { stdio: ['ignore', 'pipe', 'inherit'] });
     let buf = '';
     let onBound!: () => void;
     this.bound = new Promise((r) => (onBound = r));
