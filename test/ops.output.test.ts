@@ -11,6 +11,7 @@ import { until } from './helpers/wait';
 
 const UWSGI_PORT = 20931;
 const UWSGI_LOGTO_PORT = 20932;
+const UWSGI_DAEMONIZE_PORT = 20933;
 
 test('vassal output: both streams as log events, escaped and bounded; emperor logs -n and -f; rotated files', async (t) => {
   const dir = tmpdir('ops-output');
@@ -75,23 +76,33 @@ test('vassal output: both streams as log events, escaped and bounded; emperor lo
   for (const f of [file, `${file}.1`]) assert.ok(fs.statSync(f).size < 4096 + 2048, `${f}: ${fs.statSync(f).size} bytes`);
 });
 
-test("uWSGI vassals: the banner is captured per vassal, and uWSGI's own logto still writes its file", async (t) => {
+test("uWSGI vassals: the banner is captured per vassal, and uWSGI's own logto and daemonize still write their files", async (t) => {
   const dir = tmpdir('ops-uwsgi');
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   fs.writeFileSync(path.join(dir, 'app.py'), "def application(env, start):\n    start('200 OK', [])\n    return [b'ok']\n");
   const logto = path.join(dir, 'own.log');
-  fs.writeFileSync(path.join(dir, 'own.log'), '');
-  fs.chownSync(logto, 65534, 65534);
+  const daemonize = path.join(dir, 'daemonize.log');
+  for (const f of [logto, daemonize]) {
+    fs.writeFileSync(f, '');
+    fs.chownSync(f, 65534, 65534);
+  }
   const base = ['plugins = python3', 'wsgi-file = %dapp.py', 'processes = 1', 'uid = nobody', 'gid = nogroup'];
   fs.writeFileSync(path.join(dir, 'plain.ini'), ['[uwsgi]', `http-socket = 127.0.0.1:${UWSGI_PORT}`, ...base].join('\n') + '\n');
   fs.writeFileSync(path.join(dir, 'logto.ini'), ['[uwsgi]', `http-socket = 127.0.0.1:${UWSGI_LOGTO_PORT}`, `logto = ${logto}`, ...base].join('\n') + '\n');
+  // under an emperor uWSGI does not fork away for daemonize: it logs to that file, as with logto
+  fs.writeFileSync(path.join(dir, 'daemonize.ini'), ['[uwsgi]', `http-socket = 127.0.0.1:${UWSGI_DAEMONIZE_PORT}`, `daemonize = ${daemonize}`, ...base].join('\n') + '\n');
   const emperor = new EmperorProcess(['--emperor', dir]);
   t.after(() => emperor.kill());
   assert.equal(await until(() => httpGet(UWSGI_PORT), 'the plain uWSGI vassal'), 'ok');
   assert.equal(await until(() => httpGet(UWSGI_LOGTO_PORT), 'the logto uWSGI vassal'), 'ok');
+  assert.equal(await until(() => httpGet(UWSGI_DAEMONIZE_PORT), 'the daemonize uWSGI vassal'), 'ok');
   await until(() => /spawned uWSGI worker 1/.test(fs.readFileSync(logto, 'utf8')), "uWSGI's log in its logto file");
+  await until(() => /spawned uWSGI worker 1/.test(fs.readFileSync(daemonize, 'utf8')), "uWSGI's log in its daemonize file");
+  assert.equal(emperor.events('spawned', 'daemonize.ini').length, 1, 'the daemonize vassal did not fork away from the emperor');
   await emperor.waitLog((l) => l.some((e) => e.event === 'output' && e.vassal === 'plain.ini' && /spawned uWSGI worker 1/.test(e.msg)), "the plain vassal's banner as output events");
   const plain = emperor.events('output', 'plain.ini');
   assert.ok(plain.every((e) => e.pid === emperor.events('spawned', 'plain.ini')[0].pid), 'tagged with the uWSGI pid');
-  assert.equal(emperor.events('output', 'logto.ini').filter((e) => /spawned uWSGI worker/.test(e.msg)).length, 0, 'what uWSGI logs to its file is not captured');
+  for (const name of ['logto.ini', 'daemonize.ini']) {
+    assert.equal(emperor.events('output', name).filter((e) => /spawned uWSGI worker/.test(e.msg)).length, 0, `${name}: what uWSGI logs to its file is not captured`);
+  }
 });
