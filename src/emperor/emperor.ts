@@ -74,7 +74,10 @@ export class Emperor {
     const env = vassalEnvironment(process.env);
     this.reader = new ConfigReader({ env, budgetMs: this.opts.configTimeoutSeconds * 1000, log: this.log, devNull: this.devNull, capAmbient: heldAmbientCaps() });
     if (this.opts.stats) {
-      this.stats = await startStatsServer(this.opts.stats, () => this.ops.refreshUsage(1000).then(() => this.snapshot()));
+      this.stats = await startStatsServer(this.opts.stats, () => {
+        this.ops.startUsage();
+        return this.snapshot();
+      });
       this.log.info({ event: 'stats', address: this.stats.address }, `stats server on ${this.stats.address}`);
     }
     await this.ops.start(this);
@@ -227,8 +230,9 @@ export class Emperor {
       emperor_tyrant: +this.opts.tyrant,
       throttle_level: 0,
       vassals: shown.map((v) => {
+        // cpu (percent of one CPU between the last two samples) and memory once the vassal has been sampled
         const u = this.ops.usageOf(v);
-        return { ...v.stats(), cpu: Math.round(u.cpuPercent * 10) / 10, memory: u.memoryBytes };
+        return u ? { ...v.stats(), cpu: Math.round(u.cpuPercent * 10) / 10, memory: u.memoryBytes } : v.stats();
       }),
       blacklist: visible ? blacklist.filter((e) => names.has(e.id)) : blacklist,
       emperor_impl: 'emperor',

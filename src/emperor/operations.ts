@@ -27,6 +27,7 @@ export interface OperatedEmperor {
 const SCRAPE_SAMPLE_MS = 1000;
 /** `emperor status` shows CPU over at least this long. */
 const STATUS_SAMPLE_MS = 1000;
+const STATUS_WAIT_MS = 200;
 const STATUS_EVERY_MS = 1000;
 
 export class Operations {
@@ -62,7 +63,7 @@ export class Operations {
           tyrant: this.opts.tyrant,
           vassals: () => [...emperor.vassals.values()].map(controlled),
           status: async (visible) => {
-            await this.refreshUsage(STATUS_SAMPLE_MS);
+            await this.freshUsage();
             return emperor.snapshot((v) => visible(controlled(v)));
           },
           output: (c) => emperor.outputOf((c as ControlledVassal & { vassal: Vassal }).vassal),
@@ -80,8 +81,24 @@ export class Operations {
     v.on('config-error', () => this.metrics?.configErrors.inc());
   }
 
-  usageOf(v: Vassal): Usage {
+  /** The last sample of v, undefined before its first. */
+  usageOf(v: Vassal): Usage | undefined {
     return this.usage.get(v);
+  }
+
+  /**
+   * For `emperor status`: a sample at most STATUS_SAMPLE_MS old, waited for at most STATUS_WAIT_MS (thousands of
+   * vassals take longer to sample: the answer then shows the previous sample, and the next one the new). The stats
+   * server, which tools poll, does not wait: it starts a sample for its next answer (startUsage).
+   */
+  freshUsage(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((r) => (timer = setTimeout(r, STATUS_WAIT_MS)));
+    return Promise.race([this.refreshUsage(STATUS_SAMPLE_MS), bound]).finally(() => clearTimeout(timer));
+  }
+
+  startUsage(): void {
+    void this.refreshUsage(STATUS_SAMPLE_MS);
   }
 
   /** A fresh CPU/memory sample unless the last one is younger than maxAgeMs. */
@@ -114,7 +131,7 @@ export class Operations {
     const emperor = this.emperor!;
     const throttle = new Map(emperor.blacklistEntries().map((e) => [e.id, e.throttle_level / 1000]));
     return [...emperor.vassals.values()].map((v) => {
-      const u = this.usage.get(v);
+      const u = this.usage.get(v) ?? { cpuSeconds: 0, memoryBytes: 0 };
       return {
         name: v.name,
         state: v.state,

@@ -39,10 +39,10 @@ export class UsageSampler {
   private running?: Promise<void>;
   private readonly pageSize = pageSize();
 
-  /** The last sample of `key`, zeros before the first. */
-  get(key: object): Usage {
+  /** The last sample of `key`; undefined before its first. */
+  get(key: object): Usage | undefined {
     const s = this.states.get(key);
-    return s ? { cpuSeconds: s.cpuSeconds, cpuPercent: s.cpuPercent, memoryBytes: s.memoryBytes } : { cpuSeconds: 0, cpuPercent: 0, memoryBytes: 0 };
+    return s && { cpuSeconds: s.cpuSeconds, cpuPercent: s.cpuPercent, memoryBytes: s.memoryBytes };
   }
 
   /** Samples every target unless the last sample is younger than maxAgeMs; concurrent callers share one sample. */

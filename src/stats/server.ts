@@ -34,7 +34,7 @@ export async function clearStaleSocket(path: string, option: string): Promise<vo
   await fsp.unlink(path);
 }
 
-export async function startStatsServer(addr: string, snapshot: () => object | Promise<object>): Promise<StatsServer> {
+export async function startStatsServer(addr: string, snapshot: () => object): Promise<StatsServer> {
   const where = parseStatsAddress(addr);
   const fileSocket = where.kind === 'unix' && !where.path.startsWith('\0') ? where.path : null;
   if (fileSocket) await clearStaleSocket(fileSocket, `--emperor-stats ${addr}`);
@@ -44,16 +44,15 @@ export async function startStatsServer(addr: string, snapshot: () => object | Pr
     open.add(sock);
     sock.once('close', () => open.delete(sock));
     sock.on('error', () => sock.destroy()); // a client that hangs up early is its own business
-    Promise.resolve()
-      .then(snapshot)
-      .then((doc) => JSON.stringify(doc))
-      .then(
-        (body) => sock.end(body),
-        (err: Error) => {
-          logger().error({ event: 'stats', err: err.message }, 'cannot build the stats snapshot');
-          sock.destroy();
-        },
-      );
+    let body: string;
+    try {
+      body = JSON.stringify(snapshot());
+    } catch (err) {
+      logger().error({ event: 'stats', err: (err as Error).message }, 'cannot build the stats snapshot');
+      sock.destroy();
+      return;
+    }
+    sock.end(body);
   });
 
   await new Promise<void>((resolve, reject) => {
