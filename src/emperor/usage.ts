@@ -49,7 +49,8 @@ export class UsageSampler {
   refresh(targets: () => Array<[object, UsageTarget]>, maxAgeMs = 0): Promise<void> {
     if (this.running) return this.running;
     if (Date.now() - this.sampledAt < maxAgeMs) return Promise.resolve();
-    this.running = this.sampleAll(targets()).finally(() => {
+    // never inside the caller's turn of the loop (a stats answer, a scrape): the first batch comes after it
+    this.running = new Promise((r) => setImmediate(r)).then(() => this.sampleAll(targets())).finally(() => {
       this.running = undefined;
       this.sampledAt = Date.now();
     });
