@@ -64,11 +64,12 @@ test('control: stop holds a vassal until start or a file change; reload; resume 
   await watch.waitFor((s) => s.split(/^NAME /m).length > 3, 'three tables from --watch');
   await watch.stop();
 
-  for (const cmd of ['stop', 'start', 'reload', 'resume']) {
-    const r = await cli([cmd, 'nope.ini', '--control', control]);
-    assert.equal(r.code, 1, `${cmd} nope.ini`);
+  const cmds = ['stop', 'start', 'reload', 'resume'];
+  const unknown = await Promise.all(cmds.map((cmd) => cli([cmd, 'nope.ini', '--control', control])));
+  unknown.forEach((r, i) => {
+    assert.equal(r.code, 1, `${cmds[i]} nope.ini`);
     assert.equal(r.stderr, 'emperor: no vassal named nope.ini\n');
-  }
+  });
   const none = await cli(['stop', 'app.ini', '--control', path.join(dir, 'missing.sock')]);
   assert.equal(none.code, 1);
   assert.match(none.stderr, /missing\.sock: connect ENOENT/);
