@@ -11,11 +11,16 @@ interface Roots {
 
 function makeRoots(): Roots {
   const level = process.env.EMPEROR_LOG_LEVEL ?? 'info';
-  const dest =
-    process.stdout.isTTY && process.env.EMPEROR_LOG_FORMAT !== 'json'
-      ? pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'hostname' } })
-      : // sync destination: an emperor's last words before exit (Ragnarok, fatal errors) must not be lost in a buffer
-        pino.destination({ dest: 1, sync: true });
+  if (process.stdout.isTTY && process.env.EMPEROR_LOG_FORMAT !== 'json') {
+    const pretty = (options: Record<string, string>) => pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ...options } });
+    return {
+      emperor: pino({ level, base: { pid: process.pid } }, pretty({ ignore: 'hostname' })),
+      // on a terminal a vassal's line is one line: who wrote it, then what
+      output: pino({ level, base: null }, pretty({ ignore: 'vassal,stream,pid,event', messageFormat: '{vassal}[{pid}] {stream} | {msg}' })),
+    };
+  }
+  // sync destination: an emperor's last words before exit (Ragnarok, fatal errors) must not be lost in a buffer
+  const dest = pino.destination({ dest: 1, sync: true });
   return { emperor: pino({ level, base: { pid: process.pid } }, dest), output: pino({ level, base: null }, dest) };
 }
 
