@@ -119,7 +119,10 @@ interface Addon {
     onExit: (code: number | null, signal: number | null) => void,
   ): AddonChild;
   socketpair(): [number, number];
+  pipe(): [number, number];
   closeFd(fd: number): void;
+  sendDatagram(path: string, data: Buffer): void;
+  peerCredentials(fd: number): PeerCredentials;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount(target: string, flags: number): void;
   execve(file: string, argv: string[], env: string[]): never;
@@ -294,6 +297,31 @@ export function spawn(opts: SpawnOptions, onExit: (info: ExitInfo) => void): Chi
 /** An AF_UNIX SOCK_STREAM pair, both ends close-on-exec (pass one to a child through SpawnOptions.fds). */
 export function socketpair(): [number, number] {
   return addon().socketpair();
+}
+
+/** A pipe: [read end, write end], both close-on-exec (pass the write end to a child through SpawnOptions.fds). */
+export function pipe(): [number, number] {
+  return addon().pipe();
+}
+
+/**
+ * One datagram to the AF_UNIX SOCK_DGRAM socket at `path` ('@name' names an abstract socket), without waiting: a
+ * receiver whose queue is full is an EAGAIN NativeError, a missing one ENOENT or ECONNREFUSED.
+ */
+export function sendDatagram(path: string, data: string | Buffer): void {
+  addon().sendDatagram(path, typeof data === 'string' ? Buffer.from(data) : data);
+}
+
+/** Who connected a unix stream socket, as the kernel recorded it at connect() (SO_PEERCRED). */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** SO_PEERCRED of the connected unix socket fd; a NativeError (ENOTSOCK, EBADF...) otherwise. */
+export function peerCredentials(fd: number): PeerCredentials {
+  return addon().peerCredentials(fd);
 }
 
 export function closeFd(fd: number): void {

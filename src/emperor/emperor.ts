@@ -1,7 +1,7 @@
 // The emperor: the vassal table fed by the imperial monitors, the signals, Ragnarok and the stats snapshot.
 import * as fs from 'node:fs';
 import { vassalEnvironment } from '../config';
-import { logger, vassalLogger, type Logger } from '../log';
+import { logger, vassalLogger, vassalOutputLogger, type Logger } from '../log';
 import { AsyncAgent } from '../agent/async';
 import { Cluster } from '../cluster';
 import { createMonitor, MonitorSpecError } from '../monitors';
@@ -16,6 +16,8 @@ import { heldAmbientCaps } from '../privileges';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
 import { Vassal, type VassalContext } from './vassal';
 import { makeRuntimeDir, removeRuntimeDir } from './runtime-dir';
+import { Operations } from './operations';
+import { VassalOutput } from './output';
 import { packageVersion } from '../package-info';
 
 const VERSION = packageVersion();
@@ -38,6 +40,10 @@ export class Emperor {
   private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
   private cluster?: Cluster;
   private runtimeDir?: string;
+  private readonly outputs = new Map<Vassal, VassalOutput>();
+  private ops!: Operations;
+  /** Monitors whose first scan is not over yet: systemd hears READY=1 when none is left. */
+  private unscanned = new Set<Monitor>();
 
   constructor(private readonly opts: EmperorOptions) {
     this.blacklist = new Blacklist({ throttleMs: opts.throttleMs, maxThrottleMs: opts.maxThrottleMs });
@@ -46,6 +52,7 @@ export class Emperor {
   /** Starts watching and spawning; resolves with the exit code once Ragnarok is over. */
   async run(): Promise<number> {
     const namespaces = parseCloneFlags(this.opts.useClone);
+    this.ops = new Operations(this.opts, this.log);
     if (this.opts.emperor.length === 0) throw new OptionError('no vassal source: give --emperor DIR (or dir://DIR, glob://PATTERN)');
     // the monitors look at directories through an agent process: a hung mount costs a timeout, never the loop
     // each hung path costs one stuck agent (the monitors leave it alone until that agent exits), a small process
@@ -88,9 +95,13 @@ export class Emperor {
     const env = vassalEnvironment(process.env);
     this.reader = new ConfigReader({ env, budgetMs: this.opts.configTimeoutSeconds * 1000, log: this.log, devNull: this.devNull, capAmbient: heldAmbientCaps() });
     if (this.opts.stats) {
-      this.stats = await startStatsServer(this.opts.stats, () => this.snapshot());
+      this.stats = await startStatsServer(this.opts.stats, () => {
+        this.ops.startUsage();
+        return this.snapshot();
+      });
       this.log.info({ event: 'stats', address: this.stats.address }, `stats server on ${this.stats.address}`);
     }
+    await this.ops.start(this);
     this.installSignals();
     const ctxBase = {
       opts: this.opts,
@@ -104,8 +115,12 @@ export class Emperor {
       credentialsFor: (src: VassalSource) => this.credentialsFor(src),
     };
     const done = new Promise<number>((resolve) => (this.exited = resolve));
+    this.unscanned = new Set(this.monitors);
     for (const m of this.monitors) {
       m.start({
+        scanned: () => {
+          if (this.unscanned.delete(m) && this.unscanned.size === 0 && !this.ragnarokAt) this.ops.notifier.ready(this.ops.statusText());
+        },
         add: (src) => this.add(src, ctxBase),
         change: (src) => this.vassals.get(key(src))?.fileChanged(src),
         remove: (src) => {
@@ -128,12 +143,18 @@ export class Emperor {
       this.comeback.set(k, src);
       return;
     }
-    const v = new Vassal(src, { ...ctxBase, log: vassalLogger(src.name) });
+    const log = vassalLogger(src.name);
+    const output = new VassalOutput(src.name, this.outputOptions(), vassalOutputLogger(src.name), log);
+    const v = new Vassal(src, { ...ctxBase, log, output });
     this.vassals.set(k, v);
     v.on('launched', (config) => this.cluster?.started(v.source, config));
     v.on('exited', () => this.cluster?.ended(v.source));
+    this.outputs.set(v, output);
+    this.ops.watch(v);
     v.once('gone', () => {
       if (this.vassals.get(k) === v) this.vassals.delete(k);
+      output.close();
+      this.outputs.delete(v);
       const back = this.comeback.get(k);
       this.comeback.delete(k);
       if (back) this.add(back, ctxBase);
@@ -154,7 +175,10 @@ export class Emperor {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) on(sig, () => this.ragnarok(sig));
     on('SIGHUP', () => {
       this.log.info({ event: 'reload-all' }, 'SIGHUP: reloading every vassal');
+      this.ops.notifier.reloading();
       for (const v of this.vassals.values()) v.reload('SIGHUP');
+      // the reloads are under way, each vassal on its own: the emperor itself is ready again
+      this.ops.notifier.ready(this.ops.statusText());
     });
     on('SIGURG', () => {
       this.log.info({ event: 'blacklist-cleared' }, 'cleaning up blacklist ...');
@@ -175,6 +199,7 @@ export class Emperor {
     }
     this.ragnarokAt = Date.now();
     this.log.info({ event: 'ragnarok', signal: sig }, '*** RAGNAROK EVOKED ***');
+    this.ops.notifier.stopping();
     for (const m of this.monitors) m.stop();
     if (this.vassals.size === 0) return this.buried();
     for (const v of [...this.vassals.values()]) v.remove();
@@ -199,11 +224,27 @@ export class Emperor {
       this.exited?.(0);
     };
     // every vassal is gone: the leases go now, and with them the claims and endpoints, for the others to take over
-    void Promise.all([this.cluster?.close(), this.stats?.close()]).then(finish, finish);
+    void Promise.all([this.cluster?.close(), this.stats?.close(), this.ops.close()]).then(finish, finish);
+  }
+
+  private outputOptions() {
+    const o = this.opts;
+    return { ratePerSecond: o.logRate, ringLines: o.logRing, logsDir: o.logsDir, maxFileBytes: o.logsMaxBytes, keepFiles: o.logsKeep };
+  }
+
+  outputOf(v: Vassal): VassalOutput | undefined {
+    return this.outputs.get(v);
+  }
+
+  blacklistEntries() {
+    return this.blacklist.entries();
   }
 
   /** uWSGI's emperor stats layout (reference §6), same keys and order, plus our own fields after them. */
-  snapshot(): Record<string, unknown> {
+  snapshot(visible?: (v: Vassal) => boolean): Record<string, unknown> {
+    const shown = visible ? [...this.vassals.values()].filter(visible) : [...this.vassals.values()];
+    const names = new Set(shown.map((v) => v.name));
+    const blacklist = this.blacklist.entries();
     return {
       version: VERSION,
       pid: process.pid,
@@ -213,8 +254,13 @@ export class Emperor {
       emperor: this.monitors.map((m) => m.id),
       emperor_tyrant: +this.opts.tyrant,
       throttle_level: 0,
-      vassals: [...this.vassals.values()].map((v) => ({ ...v.stats(), owner: this.cluster?.ownerOf(v.source) ?? '' })),
-      blacklist: this.blacklist.entries(),
+      vassals: shown.map((v) => {
+        // cpu (percent of one CPU between the last two samples) and memory once the vassal has been sampled
+        const u = this.ops.usageOf(v);
+        const base = { ...v.stats(), owner: this.cluster?.ownerOf(v.source) ?? '' };
+        return u ? { ...base, cpu: Math.round(u.cpuPercent * 10) / 10, memory: u.memoryBytes } : base;
+      }),
+      blacklist: visible ? blacklist.filter((e) => names.has(e.id)) : blacklist,
       emperor_impl: 'emperor',
       ragnarok: this.ragnarokAt ? 1 : 0,
       monitor_errors: this.monitors.flatMap((m) => m.errors.map((e) => ({ monitor: m.id, ...e }))),

@@ -12,6 +12,7 @@ import { checkSpawnPrivileges } from '../privileges';
 import { configFlagOf } from '../tables/formats';
 import { UwsgiChannel } from './protocol';
 import type { EmperorOptions } from './options';
+import type { InstanceOutput, VassalOutput } from './output';
 import { ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials } from './tyrant';
 
 export interface LaunchContext {
@@ -26,6 +27,8 @@ export interface LaunchContext {
   reader: ConfigReader;
   /** %b of every vassal config: the uWSGI binary, resolved once at start. */
   binaryPath: string;
+  /** Where this vassal's stdout and stderr go; without it they are the emperor's own. */
+  output?: VassalOutput;
 }
 
 export interface InstanceEvents {
@@ -115,21 +118,24 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
   const [ours, theirs] = native.socketpair();
   let cgroup: string | undefined;
   let child: native.Child;
+  let output: InstanceOutput | undefined;
   try {
+    // a native vassal's app inherits the init's stdout and stderr
+    output = ctx.output?.open();
     cgroup = ctx.makeCgroup?.(src.name);
-    child = native.spawn(
-      { file, argv, env, mountPropagation, cwd: src.dir, fds: [ctx.devNull, 1, 2, theirs], cgroup, deathSignal: 'SIGKILL', ...identity },
-      on.exit,
-    );
+    const fds = [ctx.devNull, output?.stdout ?? 1, output?.stderr ?? 2, theirs];
+    child = native.spawn({ file, argv, env, mountPropagation, cwd: src.dir, fds, cgroup, deathSignal: 'SIGKILL', ...identity }, on.exit);
   } catch (e) {
     // bad options or no child at all; a failed setup rejects child.started instead (vassal.ts), and the exit that
     // follows closes `ours` and removes the cgroup through the instance, as for any exit
     native.closeFd(ours);
+    output?.abort();
     if (cgroup) fs.rmdirSync(cgroup);
     throw e;
   } finally {
     native.closeFd(theirs);
   }
+  output?.attach(child.pid);
   const socket = new net.Socket({ fd: ours, readable: true, writable: true });
   if (plan) {
     const link = new InitLink(socket);

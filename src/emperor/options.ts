@@ -27,6 +27,13 @@ export const OPTION_TABLE: OptionSpec[] = [
   { key: 'emperor-config-timeout', kind: 'number', def: 5, arg: 'seconds', help: "time to read one vassal's config, every include and command of it (a hung mount), and for each directory scan" },
   { key: 'emperor-jail-timeout', kind: 'number', def: 60, arg: 'seconds', help: "a native vassal whose jail plan has not started its app after this long is killed and retried" },
   { key: 'emperor-stats', kind: 'string', aliases: ['emperor-stats-server'], arg: 'addr', help: 'serve JSON stats on host:port or a unix socket path' },
+  { key: 'emperor-control', kind: 'string', arg: 'path', help: 'control socket for emperor logs/reload/stop/start/resume/status (a unix socket path)' },
+  { key: 'emperor-metrics', kind: 'string', arg: 'host:port', help: 'serve Prometheus metrics on http://host:port/metrics' },
+  { key: 'emperor-logs-dir', kind: 'string', arg: 'dir', help: "also write each vassal's output to DIR/NAME.log" },
+  { key: 'emperor-logs-max-size', kind: 'number', def: 10485760, arg: 'bytes', help: 'rotate a vassal log file past this size' },
+  { key: 'emperor-logs-keep', kind: 'number', def: 3, arg: 'count', help: 'rotated files kept per vassal (NAME.log.1 ...)' },
+  { key: 'emperor-log-rate', kind: 'number', def: 1000, arg: 'lines', help: "output lines per second per vassal before lines are dropped (counted and said); 0: no limit" },
+  { key: 'emperor-log-ring', kind: 'number', def: 1000, arg: 'lines', help: 'recent output lines kept in memory per vassal, for emperor logs' },
   { key: 'emperor-nofollow', kind: 'bool', help: "use a symlink's own mtime (touch --no-dereference reloads one vassal)" },
   { key: 'emperor-use-clone', kind: 'string', arg: 'flags', help: 'namespaces for every vassal: fs,net,ipc,pid,uts,user' },
   { key: 'emperor-graceful-shutdown', kind: 'bool', help: 'stop vassals with byte 2 (graceful) instead of 0' },
@@ -63,6 +70,13 @@ export interface EmperorOptions {
   configTimeoutSeconds: number;
   jailTimeoutSeconds: number;
   stats?: string;
+  control?: string;
+  metrics?: string;
+  logsDir?: string;
+  logsMaxBytes: number;
+  logsKeep: number;
+  logRate: number;
+  logRing: number;
   nofollow: boolean;
   useClone?: string;
   gracefulShutdown: boolean;
@@ -160,6 +174,13 @@ export function finalizeOptions(raw: RawOptions): EmperorOptions {
     configTimeoutSeconds: positive('emperor-config-timeout'),
     jailTimeoutSeconds: positive('emperor-jail-timeout'),
     stats: str('emperor-stats'),
+    control: str('emperor-control'),
+    metrics: str('emperor-metrics'),
+    logsDir: str('emperor-logs-dir'),
+    logsMaxBytes: num('emperor-logs-max-size'),
+    logsKeep: num('emperor-logs-keep'),
+    logRate: num('emperor-log-rate'),
+    logRing: num('emperor-log-ring'),
     nofollow: bool('emperor-nofollow'),
     useClone: str('emperor-use-clone'),
     gracefulShutdown: bool('emperor-graceful-shutdown'),

@@ -1,11 +1,12 @@
 // One vassal: the state machine that owns every transition of one config source's instances.
 //
-//   throttled/broken/exiled --start--> starting --(config read, exec'd, app up)--> running --reload--> running
+//   throttled/broken/exiled/stopped --start--> starting --(config read, exec'd, app up)--> running --reload--> running
 //        ^                                |                                            |
 //        +----------- death -------------+--------------------------------------------+--stop--> stopping --exit--> gone
 //
 // Only this class changes a vassal's state; the emperor feeds it events (file changes, signals) and the instance
-// feeds it process events (exit, protocol bytes, jail-plan step reports). Nothing here waits: the config is read by
+// feeds it process events (exit, protocol bytes, jail-plan step reports). An admin's stop (the control socket) holds
+// it `stopped` until its file changes or an admin's start. Nothing here waits: the config is read by
 // the reader processes and the spawn's outcome arrives later, so `starting` covers both.
 import { EventEmitter } from 'node:events';
 import type { ConfigError } from '../config/errors';
@@ -21,7 +22,7 @@ import { launch, requestConfig, type Instance, type LaunchContext } from './laun
 import type { Credentials, CredentialsOrRefusal } from './tyrant';
 import type { Blacklist } from './blacklist';
 
-export type VassalState = 'starting' | 'running' | 'stopping' | 'throttled' | 'broken' | 'exiled' | 'refused' | 'gone';
+export type VassalState = 'starting' | 'running' | 'stopping' | 'throttled' | 'broken' | 'exiled' | 'refused' | 'stopped' | 'gone';
 
 /** uWSGI's exit code for "do not respawn me" (UWSGI_EXILE_CODE). */
 const EXILE_CODE = 26;
@@ -52,6 +53,9 @@ export class Vassal extends EventEmitter {
   private heartbeatTimer?: NodeJS.Timeout;
   private jailTimer?: NodeJS.Timeout;
   private removing = false;
+  /** Stopped by an admin: no start until its file changes or an admin starts it. */
+  private held = false;
+  private spawnBeganMs = 0;
   private restartAfterStop = false;
   private setupError?: string;
   /** The config read in flight for a start (its sequence number), 0 when none: a newer read or a removal voids it. */
@@ -102,13 +106,18 @@ export class Vassal extends EventEmitter {
     return this.instance?.child.pid ?? -1;
   }
 
+  /** The running instance's cgroup directory, if it has one. */
+  get cgroup(): string | undefined {
+    return this.instance?.cgroup;
+  }
+
   private get log(): Logger {
     return this.ctx.log;
   }
 
   /** Start now, or when the blacklist allows it. */
   start(): void {
-    if (this.removing || this.instance) return;
+    if (this.removing || this.instance || this.held) return;
     const delay = this.ctx.opts.noBlacklist ? 0 : this.ctx.blacklist.delayMs(this.name, Date.now());
     if (delay > 0) {
       this.state = 'throttled';
@@ -133,6 +142,7 @@ export class Vassal extends EventEmitter {
     const seq = ++this.readSeq;
     this.reading = seq;
     this.state = 'starting';
+    this.spawnBeganMs = Date.now();
     void requestConfig(this.source, this.ctx, creds, false).then((r) => {
       if (this.reading !== seq) return; // an edit started a newer read, or the vassal went
       this.reading = 0;
@@ -208,6 +218,8 @@ export class Vassal extends EventEmitter {
   private running(): void {
     this.state = 'running';
     this.setupError = undefined;
+    // from the config read to the app up: the metrics' spawn duration
+    this.emit('running', Date.now() - this.spawnBeganMs);
   }
 
   /** A jail plan that does not reach its app in time (a step stuck on a hung mount) is killed and retried. */
@@ -229,6 +241,7 @@ export class Vassal extends EventEmitter {
   private brokenBy(message: string): void {
     this.state = 'broken';
     this.setupError = message;
+    this.emit('config-error');
     this.log.error({ event: 'setup-error', error: message }, `vassal not started: ${message}`);
   }
 
@@ -238,6 +251,13 @@ export class Vassal extends EventEmitter {
     this.source = src;
     this.lastMod = secs(src.mtimeMs);
     if (this.removing) return;
+    if (this.held && this.instance) {
+      // an admin's stop still under way: the new file starts once the old instance is gone
+      this.held = false;
+      this.restartAfterStop = true;
+      return;
+    }
+    this.held = false;
     if (ownerChanged && this.ctx.opts.tyrant && this.instance) {
       // uWSGI: "permissions of file changed. stopping the instance..."; it comes back as the new owner (or refused)
       this.log.warn({ event: 'owner-changed', uid: src.uid, gid: src.gid }, 'permissions of the config file changed: restarting the vassal as its new owner');
@@ -277,6 +297,7 @@ export class Vassal extends EventEmitter {
     } catch (e) {
       // a config that no longer reads or compiles: keep the running app, show the error
       this.setupError = describeSetupError(e);
+      this.emit('config-error');
       this.log.error({ event: 'reload-refused', error: this.setupError }, `reload refused, the running instance is kept: ${this.setupError}`);
       return;
     }
@@ -422,6 +443,10 @@ export class Vassal extends EventEmitter {
     const failure = this.failure;
     this.failure = undefined;
     if (this.removing) return this.finish();
+    if (this.held) {
+      this.state = 'stopped';
+      return;
+    }
     if (failure && !failure.transient && !stopping) {
       // a jail-plan step or the exec failed: that is a broken config, not an app crash loop
       this.state = 'broken';
@@ -463,6 +488,38 @@ export class Vassal extends EventEmitter {
   /** SIGURG: the blacklist is gone, so a throttled vassal may start now. */
   unthrottle(): void {
     if (this.state === 'throttled' && !this.instance) this.spawnNow();
+  }
+
+  /** An admin's resume (uWSGI issue #1148): this vassal's throttle is forgotten and it starts now if it waits. */
+  resume(): void {
+    this.ctx.blacklist.loyal(this.name);
+    this.unthrottle();
+  }
+
+  /** An admin's stop: stopped now, and held stopped until its file changes or adminStart(). */
+  adminStop(): void {
+    if (this.removing) return;
+    this.held = true;
+    this.restartAfterStop = false;
+    if (this.instance) return this.stopInstance();
+    this.reading = 0;
+    this.clearTimer();
+    this.state = 'stopped';
+    this.log.info({ event: 'stopped' }, 'vassal stopped by an admin');
+  }
+
+  /** An admin's start: a held, throttled, broken or exiled vassal starts now (a running one is left as it is). */
+  adminStart(): void {
+    if (this.removing) return;
+    if (this.instance) {
+      if (this.held) this.restartAfterStop = true;
+      this.held = false;
+      return;
+    }
+    this.held = false;
+    this.reading = 0;
+    this.clearTimer();
+    this.spawnNow();
   }
 
   /** uWSGI's per-vassal stats object, same keys in the same order, then ours. */

@@ -28,6 +28,8 @@ export interface MonitorEvents {
   /** mtime grew or the owner changed; the emperor decides what an owner change means in tyrant mode. */
   change(src: VassalSource): void;
   remove(src: VassalSource): void;
+  /** A full scan is over (the first one: every vassal there was at start has been added). */
+  scanned?(): void;
 }
 
 export interface Monitor {

@@ -1,7 +1,8 @@
 // `emperor status`: the stats document as a table, one row per vassal. Reads uWSGI's fields, so it also works
-// against a real uWSGI emperor, and our extra ones (state, uptime, last_exit, setup_error) when they are there.
+// against a real uWSGI emperor, and our extra ones (state, uptime, cpu, memory, last_exit, setup_error) when they
+// are there.
 
-const COLUMNS = ['NAME', 'STATE', 'PID', 'UPTIME', 'RESPAWNS', 'LOYAL', 'THROTTLE', 'LAST EXIT / SETUP ERROR'];
+const COLUMNS = ['NAME', 'STATE', 'PID', 'UPTIME', 'RESPAWNS', 'CPU', 'MEM', 'LOYAL', 'THROTTLE', 'LAST EXIT / SETUP ERROR'];
 
 /** 59s, 4m05s, 3h07m, 2d05h: the two most significant units. */
 export function formatDuration(seconds: number): string {
@@ -11,6 +12,18 @@ export function formatDuration(seconds: number): string {
   if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
   if (s < 86400) return `${Math.floor(s / 3600)}h${pad(Math.floor(s / 60) % 60)}m`;
   return `${Math.floor(s / 86400)}d${pad(Math.floor(s / 3600) % 24)}h`;
+}
+
+/** pm2's units: 512b, 41.2kb, 23.5mb, 1.2gb. */
+export function formatBytes(bytes: number): string {
+  const units = ['b', 'kb', 'mb', 'gb', 'tb'];
+  let n = Math.max(0, bytes);
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)}${units[i]}`;
 }
 
 function num(v: unknown, dflt = 0): number {
@@ -29,7 +42,10 @@ function row(v: Record<string, unknown>, bl: Record<string, unknown> | undefined
   const throttle = bl ? `${num(bl.throttle_level)}ms #${num(bl.attempt)}` : '-';
   const setupError = str(v.setup_error);
   const last = setupError ? `setup error: ${setupError}` : str(v.last_exit) || '-';
-  return [str(v.id), state, live ? String(pid) : '-', uptime, String(num(v.respawns)), num(v.loyal) ? 'yes' : 'no', throttle, last];
+  // cpu and memory are ours (a uWSGI emperor's stats have neither)
+  const cpu = live && typeof v.cpu === 'number' ? `${v.cpu}%` : '-';
+  const mem = live && typeof v.memory === 'number' ? formatBytes(v.memory) : '-';
+  return [str(v.id), state, live ? String(pid) : '-', uptime, String(num(v.respawns)), cpu, mem, num(v.loyal) ? 'yes' : 'no', throttle, last];
 }
 
 /** The table for a stats document (from fetchStats); `nowMs` only for deterministic output in tests. */

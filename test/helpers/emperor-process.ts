@@ -1,5 +1,6 @@
-// Runs a real emperor (node dist/src/cli.js) as a child process for end-to-end tests: captures its JSON log lines,
-// tags its environment so every process of its vassals can be found in /proc, and cleans everything up.
+// Runs a real emperor (node dist/src/cli.js) as a child process for end-to-end tests: captures its JSON log lines
+// (its vassals' output among them, as events), tags its environment so every process of its vassals can be found in
+// /proc, and cleans everything up.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -48,7 +49,7 @@ export class EmperorProcess {
         try {
           this.logs.push(JSON.parse(line) as LogEvent);
         } catch {
-          /* a vassal's own output shares the emperor's stdout */
+          /* not one JSON event: whatever else the emperor prints */
         }
       }
       this.wake();
