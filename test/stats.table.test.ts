@@ -72,9 +72,9 @@ test('pool mode: the node in the head, and the owner of every vassal of the pool
     formatStatusTable(blob, NOW),
     [
       'emperor node web1 pid 7, monitors: etcd://127.0.0.1:2379/vassals/; 1 vassal, 0 blacklisted',
-      'NAME   STATE      PID  UPTIME  RESPAWNS  LOYAL  THROTTLE  OWNER  LAST EXIT / SETUP ERROR',
-      'a.ini  running    10   5s      0         no     -         web1   -',
-      'b.ini  elsewhere  -    -       -         -      -         web2   -',
+      'NAME   STATE      PID  UPTIME  RESPAWNS  CPU  MEM  LOYAL  THROTTLE  OWNER  LAST EXIT / SETUP ERROR',
+      'a.ini  running    10   5s      0         -    -    no     -         web1   -',
+      'b.ini  elsewhere  -    -       -         -    -    -      -         web2   -',
       '',
     ].join('\n'),
   );

@@ -72,7 +72,8 @@ export function formatStatusTable(blob: any, nowMs: number = Date.now()): string
 
 function withOwners(rows: string[][], pool: Record<string, unknown>[]): string[][] {
   const here = new Map(rows.map((r) => [r[0], r]));
-  const out = pool.map((p) => withOwner(here.get(str(p.vassal)) ?? [str(p.vassal), 'elsewhere', '-', '-', '-', '-', '-', '-'], str(p.owner) || '-'));
+  const elsewhere = (name: string): string[] => [name, 'elsewhere', ...COLUMNS.slice(2).map(() => '-')];
+  const out = pool.map((p) => withOwner(here.get(str(p.vassal)) ?? elsewhere(str(p.vassal)), str(p.owner) || '-'));
   const inPool = new Set(pool.map((p) => str(p.vassal)));
   for (const r of rows) if (!inPool.has(r[0])) out.push(withOwner(r, '-'));
   return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
