@@ -1,3 +1,4 @@
+// timing-sensitive: bounds the emperor's answer times, so scripts/run-tests.js runs it alone.
 // A hung FUSE mount (its daemon read the request and never answers: the reader sleeps uninterruptibly, SIGKILL does
 // not end it) costs one abandoned agent and one budget, never the caller's responsiveness. The mount point itself is
 // never looked at from this process.

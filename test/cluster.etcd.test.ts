@@ -1,3 +1,4 @@
+// timing-sensitive: bounds the emperor's answer times, so scripts/run-tests.js runs it alone.
 // etcd:// against a real etcd: put/change/delete reflected at once, %d/%n of a key, etcd killed and restarted,
 // a compaction past the watch's revision, endpoints published under the lease, router options named in warnings.
 import { test } from 'node:test';

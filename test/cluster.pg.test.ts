@@ -1,3 +1,4 @@
+// timing-sensitive: bounds the emperor's answer times, so scripts/run-tests.js runs it alone.
 // pg:// as uWSGI's emperor_pg reads it (conninfo;query, rows of name, config, ts), pushed by LISTEN/NOTIFY, against a
 // real PostgreSQL run by the test; and the query format checked against uWSGI's own emperor_pg plugin.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// timing-sensitive: bounds the emperor's answer times, so scripts/run-tests.js runs it alone.
 // A vassal that floods its stdout: its lines are dropped over the line rate and the drops said with their count, its
 // pipes wait once past the byte budget, and meanwhile another vassal's HTTP answers, the emperor's stats answers
 // and the emperor's own CPU stay undisturbed.
