@@ -10,6 +10,7 @@ import { InitLink, compilePlan, initExecutable, isNativeVassal } from '../vassal
 import type { JailPlan, PlanStep, StepReport } from '../vassal';
 import { checkSpawnPrivileges } from '../privileges';
 import { configFlagOf } from '../tables/formats';
+import { TO_VASSAL } from '../tables/protocol';
 import { UwsgiChannel } from './protocol';
 import type { EmperorOptions } from './options';
 import { ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials } from './tyrant';
@@ -35,8 +36,10 @@ export interface InstanceEvents {
   step(report: StepReport): void;
   /** Native vassals: a plan step failed fatally; the init exits and the vassal's config is broken. */
   failed(report: StepReport): void;
-  /** Native vassals: the app is running (the plan is done). */
-  app(pid: number): void;
+  /** Native vassals: the app is running (the plan is done), or (inPlace) kept: it reloaded itself on byte 1. */
+  app(pid: number, inPlace: boolean): void;
+  /** Native vassals: the app did nothing with a relayed protocol byte in time; the init stops or restarts it. */
+  fallback(byte: number): void;
 }
 
 export interface Instance {
@@ -137,8 +140,9 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
     link.on('step', on.step);
     link.on('failed', on.failed);
     link.on('app', (e) => {
-      if ('pid' in e) on.app(e.pid);
+      if ('pid' in e) on.app(e.pid, e.inPlace ?? false);
     });
+    link.on('fallback', on.fallback);
     link.start(plan);
     return {
       child,
@@ -148,7 +152,7 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
         if (!next) throw new TypeError(`vassal ${src.name}: a native reload needs the config read for it`);
         link.reload(planFor(compilePlan(next.config, { vassal: src.name, firstRun: false, shell: next.shell })));
       },
-      stop: () => link.stop(),
+      stop: (graceful) => link.stop(undefined, graceful ? TO_VASSAL.gracefulStop : TO_VASSAL.stop),
       close: () => link.close(),
       currentStep: () => link.currentStep(),
     };

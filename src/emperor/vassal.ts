@@ -14,7 +14,7 @@ import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
 import type { ReadResult } from '../reader/pool';
 import type { StepReport } from '../vassal';
-import { FROM_VASSAL } from '../tables/protocol';
+import { FROM_VASSAL, TO_VASSAL } from '../tables/protocol';
 import { killCgroup, drainAndRemove } from './cgroup';
 import { launch, requestConfig, type Instance, type LaunchContext } from './launch';
 import type { Credentials, CredentialsOrRefusal } from './tyrant';
@@ -157,7 +157,8 @@ export class Vassal extends EventEmitter {
         protocol: (byte) => this.onProtocol(byte),
         step: (report) => this.onStep(report),
         failed: (report) => this.onStepFailed(report),
-        app: (pid) => this.onAppStarted(pid),
+        app: (pid, inPlace) => this.onAppStarted(pid, inPlace),
+        fallback: (byte) => this.log.warn({ event: 'protocol-fallback', byte }, `the app did nothing with protocol byte ${byte} in time: the init ${byte === TO_VASSAL.reload ? 'restarts' : 'stops'} it itself`),
       });
     } catch (e) {
       this.brokenBy(describeSetupError(e));
@@ -374,10 +375,11 @@ export class Vassal extends EventEmitter {
     this.setupError = this.failure.message;
   }
 
-  private onAppStarted(pid: number): void {
+  private onAppStarted(pid: number, inPlace: boolean): void {
     clearTimeout(this.jailTimer);
     if (this.state === 'starting') this.running();
-    this.log.info({ event: 'app-started', app_pid: pid }, 'app started');
+    if (inPlace) this.log.info({ event: 'reloaded-in-place', app_pid: pid }, 'the app reloaded itself');
+    else this.log.info({ event: 'app-started', app_pid: pid }, 'app started');
   }
 
   private becomeLoyal(how: 'protocol' | 'uptime'): void {
