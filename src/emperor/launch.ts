@@ -6,7 +6,7 @@ import type { ResolvedConfig } from '../config/types';
 import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
 import type { ConfigReader, ReadResult } from '../reader/pool';
-import { InitLink, compilePlan, initExecutable, isNativeVassal } from '../vassal';
+import { InitLink, compilePlan, inheritStep, initExecutable, isNativeVassal } from '../vassal';
 import type { JailPlan, PlanStep, StepReport } from '../vassal';
 import { checkSpawnPrivileges } from '../privileges';
 import { configFlagOf } from '../tables/formats';
@@ -83,13 +83,24 @@ export interface ReadConfig {
   shell: string;
 }
 
-export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext, credentials: Credentials, on: InstanceEvents): Instance {
+/** Where a native vassal's init finds the listening socket it is handed: after stdio and its control socket. */
+const INHERITED_FD = 4;
+
+/** The child's fds; an on-demand socket is fd 0 of a uWSGI vassal (as uWSGI does it), INHERITED_FD of an init. */
+function stdioAndControl(devNull: number, control: number, isNative: boolean, listenFd: number | undefined): number[] {
+  if (listenFd === undefined) return [devNull, 1, 2, control];
+  return isNative ? [devNull, 1, 2, control, listenFd] : [listenFd, 1, 2, control];
+}
+
+/** listenFd: an on-demand vassal's listening socket (still the caller's: the child gets a copy). */
+export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext, credentials: Credentials, on: InstanceEvents, listenFd?: number): Instance {
   const cfg = read.config;
   const { opts } = ctx;
   const isNative = isNativeVassal(cfg);
   const owner = opts.tyrant ? ownerOf(credentials) : undefined;
   // everything that can fail on the config is decided before any fd or cgroup exists
-  const firstPlan = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true, shell: read.shell }) : undefined;
+  const compiled = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true, shell: read.shell }) : undefined;
+  const firstPlan = compiled && listenFd !== undefined ? { ...compiled, steps: [inheritStep(INHERITED_FD, cfg.file), ...compiled.steps] } : compiled;
   const userns = owner !== undefined && (firstPlan ? wantsUserNamespace(ctx.namespaces, firstPlan) : ctx.namespaces.includes('user'));
   const planFor = (p: JailPlan) => (owner ? tyrantPlan(p, owner, userns) : p);
   const plan = firstPlan && planFor(firstPlan);
@@ -121,7 +132,7 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
   try {
     cgroup = ctx.makeCgroup?.(src.name);
     child = native.spawn(
-      { file, argv, env, mountPropagation, cwd: src.dir, fds: [ctx.devNull, 1, 2, theirs], cgroup, deathSignal: 'SIGKILL', ...identity },
+      { file, argv, env, mountPropagation, cwd: src.dir, fds: stdioAndControl(ctx.devNull, theirs, isNative, listenFd), cgroup, deathSignal: 'SIGKILL', ...identity },
       on.exit,
     );
   } catch (e) {
