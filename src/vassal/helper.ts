@@ -36,7 +36,11 @@ function send(byte: number): boolean {
 // whose app is otherwise done still exits.
 function listen(fd: number): void {
   if (incoming) return;
-  incoming = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+  try {
+    incoming = new net.Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+  } catch {
+    return;  // not a socket (a stale UWSGI_EMPEROR_FD outside a vassal): nothing will come, and send() says so
+  }
   incoming.unref();
   incoming.on('data', (bytes: Buffer) => {
     for (const b of bytes) dispatch(b);
