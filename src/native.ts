@@ -128,6 +128,8 @@ interface Addon {
   execve(file: string, argv: string[], env: string[]): never;
   exchange(fd: number, request: Buffer, timeoutMs: number, maxFrame: number): Buffer;
   receive(fd: number, timeoutMs: number, maxFrame: number): Buffer;
+  FdWatch: new (fd: number, onReadable: () => void) => FdWatch;
+  recvFds(fd: number, maxBytes: number): { data: Buffer; fds: number[] };
 }
 
 let loaded: Addon | undefined;
@@ -341,6 +343,28 @@ export function exchange(fd: number, request: Buffer, timeoutMs: number, maxFram
 /** The next frame of a streamed answer (after exchange() returned the first one); as exchange, without the write. */
 export function receive(fd: number, timeoutMs: number, maxFrame: number): Buffer {
   return addon().receive(fd, timeoutMs, maxFrame);
+}
+
+/** Calls on the event loop, while the fd polls readable, without reading it. */
+export interface FdWatch {
+  /** Stops watching; the fd (still the caller's, open) gets back the flags it had: uv_poll makes it non-blocking. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+/** onReadable runs each loop turn the fd is readable (or hung up) until close(). Throws NativeError (EBADF...). */
+export function watchReadable(fd: number, onReadable: () => void): FdWatch {
+  const Watch = addon().FdWatch;
+  return new Watch(fd, onReadable);
+}
+
+/**
+ * One non-blocking recvmsg: the bytes (empty at EOF) and the fds that came with them (close-on-exec, the caller's
+ * to close). Throws NativeError: EAGAIN when nothing is waiting; EPROTO when more fds came than it takes.
+ */
+export function recvFds(fd: number, maxBytes: number): { data: Buffer; fds: number[] } {
+  return addon().recvFds(fd, maxBytes);
 }
 
 /**

@@ -17,6 +17,7 @@ void InitFdOps(Napi::Env env, Napi::Object exports);
 void InitExec(Napi::Env env, Napi::Object exports);
 void InitExchange(Napi::Env env, Napi::Object exports);
 void InitUnixOps(Napi::Env env, Napi::Object exports);
+void InitFdWatch(Napi::Env env, Napi::Object exports);
 
 // A NativeError (src/native.ts), shaped like Node's SystemError: code ('ENOENT'), errno (negative, as Node's
 // SystemError.errno), syscall, and path and step when given. err is a positive errno.

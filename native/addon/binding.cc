@@ -11,6 +11,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   emperor::InitExec(env, exports);
   emperor::InitExchange(env, exports);
   emperor::InitUnixOps(env, exports);
+  emperor::InitFdWatch(env, exports);
   return exports;
 }
 NODE_API_MODULE(emperor_native, Init)

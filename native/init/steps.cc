@@ -363,6 +363,14 @@ Result run_step(Vassal& v, const Step& s) {
     return ok();
   }
   if (op == "listen") return listen_on(v, s);
+  if (op == "inherit") {
+    // inherit FD NAME: a listening socket the emperor bound (on demand), handed over like the ones bound here
+    uint64_t fd;
+    if (n != 3 || !parse_u64(s.args[1], fd) || fd > 1024) return bad_args(s);
+    if (fcntl(int(fd), F_SETFD, FD_CLOEXEC) < 0) return result_errno(errno, "fcntl", s.args[1]);
+    v.listeners.push_back(Listener{int(fd), s.args[2]});
+    return ok();
+  }
   if (op == "mountpoint-check") {
     if (n != 2) return bad_args(s);
     v.mountpoint_steps.push_back(s);

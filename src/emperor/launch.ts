@@ -6,10 +6,11 @@ import type { ResolvedConfig } from '../config/types';
 import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
 import type { ConfigReader, ReadResult } from '../reader/pool';
-import { InitLink, compilePlan, initExecutable, isNativeVassal } from '../vassal';
+import { InitLink, compilePlan, inheritStep, initExecutable, isNativeVassal } from '../vassal';
 import type { JailPlan, PlanStep, StepReport } from '../vassal';
 import { checkSpawnPrivileges } from '../privileges';
 import { configFlagOf } from '../tables/formats';
+import { TO_VASSAL } from '../tables/protocol';
 import { UwsgiChannel } from './protocol';
 import type { EmperorOptions } from './options';
 import type { InstanceOutput, VassalOutput } from './output';
@@ -38,8 +39,10 @@ export interface InstanceEvents {
   step(report: StepReport): void;
   /** Native vassals: a plan step failed fatally; the init exits and the vassal's config is broken. */
   failed(report: StepReport): void;
-  /** Native vassals: the app is running (the plan is done). */
-  app(pid: number): void;
+  /** Native vassals: the app is running (the plan is done), or (inPlace) kept: it reloaded itself on byte 1. */
+  app(pid: number, inPlace: boolean): void;
+  /** Native vassals: the app did nothing with a relayed protocol byte in time; the init stops or restarts it. */
+  fallback(byte: number): void;
 }
 
 export interface Instance {
@@ -83,13 +86,24 @@ export interface ReadConfig {
   shell: string;
 }
 
-export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext, credentials: Credentials, on: InstanceEvents): Instance {
+/** Where a native vassal's init finds the listening socket it is handed: after stdio and its control socket. */
+const INHERITED_FD = 4;
+
+/** The child's fds; an on-demand socket is fd 0 of a uWSGI vassal (as uWSGI does it), INHERITED_FD of an init. */
+function stdioAndControl(devNull: number, stdout: number, stderr: number, control: number, isNative: boolean, listenFd: number | undefined): number[] {
+  if (listenFd === undefined) return [devNull, stdout, stderr, control];
+  return isNative ? [devNull, stdout, stderr, control, listenFd] : [listenFd, stdout, stderr, control];
+}
+
+/** listenFd: an on-demand vassal's listening socket (still the caller's: the child gets a copy). */
+export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext, credentials: Credentials, on: InstanceEvents, listenFd?: number): Instance {
   const cfg = read.config;
   const { opts } = ctx;
   const isNative = isNativeVassal(cfg);
   const owner = opts.tyrant ? ownerOf(credentials) : undefined;
   // everything that can fail on the config is decided before any fd or cgroup exists
-  const firstPlan = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true, shell: read.shell }) : undefined;
+  const compiled = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true, shell: read.shell }) : undefined;
+  const firstPlan = compiled && listenFd !== undefined ? { ...compiled, steps: [inheritStep(INHERITED_FD, cfg.file), ...compiled.steps] } : compiled;
   const userns = owner !== undefined && (firstPlan ? wantsUserNamespace(ctx.namespaces, firstPlan) : ctx.namespaces.includes('user'));
   const planFor = (p: JailPlan) => (owner ? tyrantPlan(p, owner, userns) : p);
   const plan = firstPlan && planFor(firstPlan);
@@ -123,7 +137,7 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
     // a native vassal's app inherits the init's stdout and stderr
     output = ctx.output?.open();
     cgroup = ctx.makeCgroup?.(src.name);
-    const fds = [ctx.devNull, output?.stdout ?? 1, output?.stderr ?? 2, theirs];
+    const fds = stdioAndControl(ctx.devNull, output?.stdout ?? 1, output?.stderr ?? 2, theirs, isNative, listenFd);
     child = native.spawn({ file, argv, env, mountPropagation, cwd: src.dir, fds, cgroup, deathSignal: 'SIGKILL', ...identity }, on.exit);
   } catch (e) {
     // bad options or no child at all; a failed setup rejects child.started instead (vassal.ts), and the exit that
@@ -143,8 +157,9 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
     link.on('step', on.step);
     link.on('failed', on.failed);
     link.on('app', (e) => {
-      if ('pid' in e) on.app(e.pid);
+      if ('pid' in e) on.app(e.pid, e.inPlace ?? false);
     });
+    link.on('fallback', on.fallback);
     link.start(plan);
     return {
       child,
@@ -154,7 +169,7 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
         if (!next) throw new TypeError(`vassal ${src.name}: a native reload needs the config read for it`);
         link.reload(planFor(compilePlan(next.config, { vassal: src.name, firstRun: false, shell: next.shell })));
       },
-      stop: () => link.stop(),
+      stop: (graceful) => link.stop(undefined, graceful ? TO_VASSAL.gracefulStop : TO_VASSAL.stop),
       close: () => link.close(),
       currentStep: () => link.currentStep(),
     };

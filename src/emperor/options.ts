@@ -44,6 +44,9 @@ export const OPTION_TABLE: OptionSpec[] = [
   { key: 'vassals-include-before', kind: 'list', arg: 'file', help: 'include a file before every vassal config (repeatable)' },
   { key: 'vassals-inherit', kind: 'list', arg: 'file', help: 'inherit a file after every vassal config (repeatable)' },
   { key: 'vassals-inherit-before', kind: 'list', arg: 'file', help: 'inherit a file before every vassal config (repeatable)' },
+  { key: 'emperor-on-demand-extension', kind: 'string', aliases: ['emperor-on-demand-ext'], arg: 'ext', help: 'on demand: the socket name is in the file <vassal file>EXT' },
+  { key: 'emperor-on-demand-directory', kind: 'string', aliases: ['emperor-on-demand-dir'], arg: 'dir', help: 'on demand: the socket is DIR/<vassal name without extension>.socket' },
+  { key: 'emperor-on-demand-exec', kind: 'string', arg: 'cmd', help: "on demand: the socket name is the first line of CMD 'vassal name'" },
   { key: 'binary-path', kind: 'string', def: 'uwsgi', arg: 'path', help: 'the uWSGI binary run for uWSGI vassals' },
   { key: 'emperor-tyrant', kind: 'bool', help: "run each vassal as its config file's owner" },
   { key: 'emperor-tyrant-nofollow', kind: 'bool', help: "tyrant: use a symlink's own owner" },
@@ -87,6 +90,9 @@ export interface EmperorOptions {
   vassalsIncludeBefore: string[];
   vassalsInherit: string[];
   vassalsInheritBefore: string[];
+  onDemandExtension?: string;
+  onDemandDirectory?: string;
+  onDemandExec?: string;
   binaryPath: string;
   tyrant: boolean;
   tyrantNofollow: boolean;
@@ -191,6 +197,9 @@ export function finalizeOptions(raw: RawOptions): EmperorOptions {
     vassalsIncludeBefore: list('vassals-include-before'),
     vassalsInherit: list('vassals-inherit'),
     vassalsInheritBefore: list('vassals-inherit-before'),
+    onDemandExtension: str('emperor-on-demand-extension'),
+    onDemandDirectory: str('emperor-on-demand-directory'),
+    onDemandExec: str('emperor-on-demand-exec'),
     binaryPath: str('binary-path')!,
     tyrant: bool('emperor-tyrant'),
     tyrantNofollow: bool('emperor-tyrant-nofollow'),

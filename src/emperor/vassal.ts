@@ -4,6 +4,9 @@
 //        ^                                |                                            |
 //        +----------- death -------------+--------------------------------------------+--stop--> stopping --exit--> gone
 //
+// On demand (src/emperor/ondemand.ts), `start` is `dormant` first: a connection on the vassal's socket starts it,
+// and its exit (a 22, a death) brings it back to dormant.
+//
 // Only this class changes a vassal's state; the emperor feeds it events (file changes, signals) and the instance
 // feeds it process events (exit, protocol bytes, jail-plan step reports). An admin's stop (the control socket) holds
 // it `stopped` until its file changes or an admin's start. Nothing here waits: the config is read by
@@ -15,14 +18,15 @@ import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
 import type { ReadResult } from '../reader/pool';
 import type { StepReport } from '../vassal';
-import { FROM_VASSAL } from '../tables/protocol';
+import { FROM_VASSAL, TO_VASSAL } from '../tables/protocol';
 import { isSubscriptionOption } from '../tables/routers';
 import { killCgroup, drainAndRemove } from './cgroup';
 import { launch, requestConfig, type Instance, type LaunchContext } from './launch';
-import type { Credentials, CredentialsOrRefusal } from './tyrant';
+import { OnDemand, onDemandEnabled } from './ondemand';
+import { ownerOf, type Credentials, type CredentialsOrRefusal } from './tyrant';
 import type { Blacklist } from './blacklist';
 
-export type VassalState = 'starting' | 'running' | 'stopping' | 'throttled' | 'broken' | 'exiled' | 'refused' | 'stopped' | 'gone';
+export type VassalState = 'starting' | 'running' | 'stopping' | 'throttled' | 'broken' | 'exiled' | 'refused' | 'stopped' | 'dormant' | 'gone';
 
 /** uWSGI's exit code for "do not respawn me" (UWSGI_EXILE_CODE). */
 const EXILE_CODE = 26;
@@ -67,6 +71,8 @@ export class Vassal extends EventEmitter {
   private lastExit?: string;
   /** Router options already named in a warning (once per vassal, not per start). */
   private readonly routerSaid = new Set<string>();
+  /** With --emperor-on-demand-*: the socket this vassal sleeps on. */
+  private readonly onDemand?: OnDemand;
 
   // uWSGI's per-instance stats fields (reference §6), unix seconds
   born: number;
@@ -96,6 +102,13 @@ export class Vassal extends EventEmitter {
     this.lastMod = this.born;
     this.uid = source.uid;
     this.gid = source.gid;
+    if (onDemandEnabled(ctx.opts)) {
+      this.onDemand = new OnDemand(() => this.source, ctx, ctx.log, {
+        wake: () => this.woken(),
+        ordinary: () => this.start(),
+        failed: (message) => this.brokenBy(message),
+      });
+    }
   }
 
   get name(): string {
@@ -115,9 +128,14 @@ export class Vassal extends EventEmitter {
     return this.ctx.log;
   }
 
-  /** Start now, or when the blacklist allows it. */
+  /** Start now, or when the blacklist allows it; on demand, when a connection comes. */
   start(): void {
     if (this.removing || this.instance || this.held) return;
+    if (this.onDemand && !this.onDemand.ordinary) return this.sleep();
+    this.startSoon();
+  }
+
+  private startSoon(): void {
     const delay = this.ctx.opts.noBlacklist ? 0 : this.ctx.blacklist.delayMs(this.name, Date.now());
     if (delay > 0) {
       this.state = 'throttled';
@@ -128,17 +146,32 @@ export class Vassal extends EventEmitter {
     this.spawnNow();
   }
 
+  /** On demand: dormant until a connection waits on the vassal's socket (found and bound first, as its owner). */
+  private sleep(): void {
+    const creds = this.ctx.credentialsFor(this.source);
+    if ('refused' in creds) return this.refused(creds.refused);
+    this.state = 'dormant';
+    this.onDemand!.wait(ownerOf(creds) ?? null);
+  }
+
+  private woken(): void {
+    if (this.removing || this.instance || this.state !== 'dormant') return;
+    this.log.info({ event: 'on-demand-wake' }, 'a connection is waiting: starting the vassal');
+    this.startSoon();
+  }
+
+  private refused(reason: string): void {
+    // once per refusal: touching a file that is still root-owned does not repeat the line
+    if (this.state !== 'refused' || this.setupError !== reason) this.log.error({ event: 'refused', file: this.source.path }, reason);
+    this.state = 'refused';
+    this.setupError = reason;
+  }
+
   private spawnNow(): void {
     this.clearTimer();
     if (this.removing || this.instance || this.reading) return;
     const creds = this.ctx.credentialsFor(this.source);
-    if ('refused' in creds) {
-      // once per refusal: touching a file that is still root-owned does not repeat the line
-      if (this.state !== 'refused' || this.setupError !== creds.refused) this.log.error({ event: 'refused', file: this.source.path }, creds.refused);
-      this.state = 'refused';
-      this.setupError = creds.refused;
-      return;
-    }
+    if ('refused' in creds) return this.refused(creds.refused);
     const seq = ++this.readSeq;
     this.reading = seq;
     this.state = 'starting';
@@ -175,8 +208,9 @@ export class Vassal extends EventEmitter {
         protocol: (byte) => this.onProtocol(byte),
         step: (report) => this.onStep(report),
         failed: (report) => this.onStepFailed(report),
-        app: (pid) => this.onAppStarted(pid),
-      });
+        app: (pid, inPlace) => this.onAppStarted(pid, inPlace),
+        fallback: (byte) => this.log.warn({ event: 'protocol-fallback', byte }, `the app did nothing with protocol byte ${byte} in time: the init ${byte === TO_VASSAL.reload ? 'restarts' : 'stops'} it itself`),
+      }, this.onDemand?.fd);
     } catch (e) {
       this.brokenBy(describeSetupError(e));
       return;
@@ -251,6 +285,7 @@ export class Vassal extends EventEmitter {
     this.source = src;
     this.lastMod = secs(src.mtimeMs);
     if (this.removing) return;
+    if (ownerChanged && this.ctx.opts.tyrant) this.onDemand?.reset();  // it is bound again as the new owner
     if (this.held && this.instance) {
       // an admin's stop still under way: the new file starts once the old instance is gone
       this.held = false;
@@ -270,6 +305,8 @@ export class Vassal extends EventEmitter {
       // is of the old content, so it is read again
       this.reading = 0;
       this.clearTimer();
+      // on demand, an edit only updates a dormant vassal (uWSGI), and puts any other back to sleep
+      if (this.onDemand && !this.onDemand.ordinary) return this.sleep();
       this.spawnNow();
       return;
     }
@@ -361,7 +398,7 @@ export class Vassal extends EventEmitter {
         this.becomeLoyal('protocol');
         break;
       case FROM_VASSAL.voluntaryShutdown:
-        // not an on-demand vassal: stop it; its file still exists, so it comes back (uWSGI: at the next scan)
+        // stopped; it comes back at once (its file still exists; uWSGI: at the next scan), or on demand goes dormant
         this.log.info({ event: 'voluntary-shutdown' }, 'vassal asked to be stopped');
         this.restartAfterStop = true;
         this.stopInstance();
@@ -406,10 +443,11 @@ export class Vassal extends EventEmitter {
     this.setupError = this.failure.message;
   }
 
-  private onAppStarted(pid: number): void {
+  private onAppStarted(pid: number, inPlace: boolean): void {
     clearTimeout(this.jailTimer);
     if (this.state === 'starting') this.running();
-    this.log.info({ event: 'app-started', app_pid: pid }, 'app started');
+    if (inPlace) this.log.info({ event: 'reloaded-in-place', app_pid: pid }, 'the app reloaded itself');
+    else this.log.info({ event: 'app-started', app_pid: pid }, 'app started');
   }
 
   private becomeLoyal(how: 'protocol' | 'uptime'): void {
@@ -472,7 +510,9 @@ export class Vassal extends EventEmitter {
   private finish(): void {
     this.state = 'gone';
     clearTimeout(this.loyalTimer);
-    this.emit('gone');
+    // gone once its socket is closed and removed too
+    if (this.onDemand) void this.onDemand.close().then(() => this.emit('gone'));
+    else this.emit('gone');
   }
 
   private arm(ms: number, fn: () => void): void {
@@ -540,7 +580,7 @@ export class Vassal extends EventEmitter {
       last_run: this.lastRun,
       cursed: this.cursedAt,
       zerg: 0,
-      on_demand: '',
+      on_demand: this.onDemand?.name ?? '',
       uid: this.uid,
       gid: this.gid,
       monitor: this.source.monitor,
