@@ -93,7 +93,8 @@ export class Emperor {
     if (!tree) this.log.warn({ event: 'no-cgroup', reason }, `cgroup v2 not usable (${reason}): a stop kills the vassal's process group and pid namespace only`);
     this.devNull = fs.openSync('/dev/null', 'r');
     const env = vassalEnvironment(process.env);
-    this.reader = new ConfigReader({ env, budgetMs: this.opts.configTimeoutSeconds * 1000, log: this.log, devNull: this.devNull, capAmbient: heldAmbientCaps() });
+    const onDemand = this.opts.onDemandExtension !== undefined || this.opts.onDemandDirectory !== undefined || this.opts.onDemandExec !== undefined;
+    this.reader = new ConfigReader({ env, budgetMs: this.opts.configTimeoutSeconds * 1000, log: this.log, devNull: this.devNull, capAmbient: heldAmbientCaps(), keepWarm: onDemand });
     if (this.opts.stats) {
       this.stats = await startStatsServer(this.opts.stats, () => {
         this.ops.startUsage();

@@ -24,6 +24,8 @@ export interface ReaderOptions {
   maxProcesses?: number;
   /** A reader with nothing to do exits after this long. */
   idleMs?: number;
+  /** Keep one reader even when idle: on-demand vassals wake after long quiet spells, and must not wait for a start. */
+  keepWarm?: boolean;
   /** Ambient capabilities the readers keep (a capability-limited emperor's setuid/setgid, to start agents as tenants). */
   capAmbient?: number[];
   /** /dev/null, opened by the emperor. */
@@ -166,6 +168,7 @@ export class ConfigReader {
     this.pump();
     if (r.job || r.gone) return;
     r.child.unref();
+    if (this.opts.keepWarm && [...this.readers].every((o) => o === r || o.gone)) return;
     r.idle = setTimeout(() => this.drop(r, '', 'EIDLE'), this.opts.idleMs ?? 30000);
     r.idle.unref();
   }
