@@ -9,20 +9,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStats } from '../src/stats';
 import { testBinary } from './helpers/cc';
-import { EmperorProcess, httpGet, tmpdir } from './helpers/emperor-process';
+import { EmperorProcess, httpGet, killDaemonAndRespawn, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 
 const ROOT_DIR = path.resolve(__dirname, '../..');
 const TUTORIAL = path.join(ROOT_DIR, 'test/fixtures/config/fuse-tutorial/unionfs.ini');
 const PORT = 20763;
-
-function comm(pid: number): string {
-  try {
-    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
 
 test("the tutorial's unionfs vassal runs as a native vassal: copy-on-write root, pivot_root, respawned with its root back", async (t) => {
   const dir = tmpdir('unionfs');
@@ -64,13 +56,7 @@ test("the tutorial's unionfs vassal runs as a native vassal: copy-on-write root,
   assert.equal(fs.existsSync(path.join(precise, 'tmp/cow-probe')), false);
   assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(`${dir}/ufs`), false, 'the union is mounted only inside the vassal');
 
-  const daemon = emperor.vassalPids().find((p) => comm(p) === 'unionfs-fuse');
-  assert.ok(daemon, 'unionfs-fuse runs inside the vassal');
-  process.kill(daemon!, 'SIGKILL');
-  const second = await until(async () => {
-    const v = (await fetchStats(stats)).vassals[0];
-    return v && v.pid > 0 && v.pid !== first.pid && v.state === 'running' ? v : undefined;
-  }, 'a fresh instance after the FUSE daemon died');
+  const second = await killDaemonAndRespawn(emperor, 'unionfs-fuse', stats, first.pid);
   assert.equal(second.deaths, 1);
   assert.ok(emperor.logs.some((l) => l.event === 'step-failed' && l.step === 'mountpoint-check' && l.path === '/'), 'mountpoint-check = / saw the dead root');
   await serving();

@@ -121,7 +121,9 @@ function scan(text: string, wanted: string | undefined): Scan {
   });
   let attributes = 0;
   p.on('opentagstart', () => {
-    openLine = p.line;
+    // the event comes once the character after the name is read: a newline there is not the tag's line
+    const after = text[p.position - 1];
+    openLine = after === '\n' || after === '\r' ? p.line - 1 : p.line;
     attributes = 0;
     if (frames.length >= MAX_DEPTH) fail(p.line, `elements nested deeper than ${MAX_DEPTH}`);
   });

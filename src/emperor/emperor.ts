@@ -13,6 +13,7 @@ import { CgroupTree } from './cgroup';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
 import { heldAmbientCaps } from '../privileges';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
+import { sectionMonitors } from './sections';
 import { Vassal, type VassalContext } from './vassal';
 import { packageVersion } from '../package-info';
 
@@ -83,6 +84,7 @@ export class Emperor {
       credentialsFor: (src: VassalSource) => this.credentialsFor(src),
     };
     const done = new Promise<number>((resolve) => (this.exited = resolve));
+    if (this.opts.multiSection) this.monitors.splice(0, Infinity, ...sectionMonitors(this.monitors, ctxBase));
     for (const m of this.monitors) {
       m.start({
         add: (src) => this.add(src, ctxBase),
@@ -90,6 +92,11 @@ export class Emperor {
         remove: (src) => {
           this.comeback.delete(key(src));
           this.vassals.get(key(src))?.remove();
+        },
+        unchanged: (src) => {
+          // same options: a running instance is left alone, one that is not running is retried as on any edit
+          const v = this.vassals.get(key(src));
+          if (v && v.pid < 0) v.fileChanged(src);
         },
       });
     }

@@ -28,6 +28,11 @@ export interface MonitorEvents {
   /** mtime grew or the owner changed; the emperor decides what an owner change means in tyrant mode. */
   change(src: VassalSource): void;
   remove(src: VassalSource): void;
+  /**
+   * The file changed but this vassal's resolved options did not (multi-section files, src/monitors/sections.ts): a
+   * running instance is left alone, one that is not running may be retried.
+   */
+  unchanged?(src: VassalSource): void;
 }
 
 export interface Monitor {
