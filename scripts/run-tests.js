@@ -9,9 +9,10 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..');
 const problems = [];
 if (process.getuid() !== 0) problems.push('the tests run as root (real namespaces, mounts and FUSE)');
-for (const bin of ['uwsgi', 'fuse-zip', 'unionfs-fuse', 'fusermount3', 'busybox']) {
+for (const bin of ['uwsgi', 'fuse-zip', 'unionfs-fuse', 'fusermount3', 'busybox', 'etcd']) {
   try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); } catch { problems.push(`${bin} is not installed (see .ci/run for the apt packages)`); }
 }
+if (!fs.existsSync('/usr/lib/postgresql')) problems.push('postgresql is not installed (see scripts/install-deps.sh)');
 if (!fs.existsSync(path.join(root, 'build/Release/emperor_native.node'))) problems.push('the addon is not built: run npm install');
 if (problems.length) {
   for (const p of problems) console.error(`test setup: ${p}`);

@@ -10,6 +10,7 @@ import { packageVersion } from './package-info';
 import { PrivilegeError, dropPrivileges } from './privileges';
 import { binaryRealpath, vassalFacts } from './reader/facts';
 import { fetchStats, formatStatusTable } from './stats';
+import { isRouterOption } from './tables/routers';
 import { compilePlan, formatPlan, isNativeVassal, pickShell } from './vassal';
 
 const USAGE_ERROR = 2;
@@ -97,7 +98,10 @@ function emperorOptions(program: Command, cmdOpts: Record<string, unknown>, agen
     const cfg = readEmperorConfig(file, agents.host(null, CLI_BUDGET_MS), vassalFacts(null, binaryRealpath('uwsgi', process.env.PATH)));
     for (const w of cfg.warnings) logger().warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
     const { raw, ignored } = rawFromConfig(cfg.options, isTrue);
-    for (const o of ignored) logger().debug({ event: 'option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key} is not an emperor option; ignored`);
+    for (const o of ignored) {
+      if (isRouterOption(o.key)) logger().warn({ event: 'router-option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key}: this emperor runs no uWSGI router; ignored (publish endpoints from etcd:// vassals to a proxy instead, see the README)`);
+      else logger().debug({ event: 'option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key} is not an emperor option; ignored`);
+    }
     fromFile.push(raw);
   }
   const fromCli: RawOptions = new Map();

@@ -92,6 +92,21 @@ test('a file that is not UTF-8 is an error at the first bad line', (t) => {
   assert.match(e.message, /not valid UTF-8/);
 });
 
+test('options that resolve to more than 1 MiB are refused at the line that passes it, whether read, looped or expanded', (t) => {
+  const dir = tempDir(t);
+  const line = 'x'.repeat(1000);
+  write(dir, 'many.ini', `[uwsgi]\nfor-times = 2000\nv = ${line}%(_)\nendfor =\n`);
+  let e = failure(() => load(dir, 'many.ini'));
+  assert.equal(e.line, 3);
+  assert.match(e.message, /resolved options pass the 1048576-byte limit/);
+  write(dir, 'half.txt', 'y'.repeat(600 * 1024));
+  write(dir, 'at.ini', '[uwsgi]\na = @(half.txt)\nb = @(half.txt)\n');
+  e = failure(() => load(dir, 'at.ini'));
+  assert.deepEqual([e.line, e.option], [3, 'b']);
+  write(dir, 'ok.ini', '[uwsgi]\na = @(half.txt)\n');
+  assert.equal(load(dir, 'ok.ini').options[1].value.length, 600 * 1024);
+});
+
 test('a file over 16 MB is refused', (t) => {
   const dir = tempDir(t);
   const f = write(dir, 'big.ini', '[uwsgi]\n');

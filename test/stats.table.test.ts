@@ -57,3 +57,21 @@ test('a uWSGI emperor: state and uptime derived from its own fields, blacklist-o
 test('something that is not a stats document is refused', () => {
   assert.throws(() => formatStatusTable({ hello: 1 }), /not an emperor stats document/);
 });
+
+test('pool mode: the node in the head, and the owner of every vassal of the pool, here or elsewhere', () => {
+  const blob = {
+    version: '0.1.0', pid: 7, emperor: ['etcd://127.0.0.1:2379/vassals/'], emperor_impl: 'emperor', node: 'web1', blacklist: [],
+    vassals: [vassal('a.ini', { pid: 10, state: 'running', uptime: 5, owner: 'web1' })],
+    pool: [{ monitor: 'etcd://127.0.0.1:2379/vassals/', vassal: 'a.ini', owner: 'web1' }, { monitor: 'etcd://127.0.0.1:2379/vassals/', vassal: 'b.ini', owner: 'web2' }],
+  };
+  assert.equal(
+    formatStatusTable(blob, NOW),
+    [
+      'emperor node web1 pid 7, monitors: etcd://127.0.0.1:2379/vassals/; 1 vassal, 0 blacklisted',
+      'NAME   STATE      PID  UPTIME  RESPAWNS  LOYAL  THROTTLE  OWNER  LAST EXIT / SETUP ERROR',
+      'a.ini  running    10   5s      0         no     -         web1   -',
+      'b.ini  elsewhere  -    -       -         -      -         web2   -',
+      '',
+    ].join('\n'),
+  );
+});

@@ -7,7 +7,7 @@ export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 /** Options in one vassal's resolved list. */
 export const MAX_OPTIONS = 100_000;
 /** The whole resolved option list (keys and values) of one vassal: what the emperor is sent and keeps. */
-export const MAX_RESOLVED_BYTES = 4 * 1024 * 1024;
+export const MAX_RESOLVED_BYTES = 1024 * 1024;
 
 /** Where a read was asked from, so a missing include names the line that wanted it. */
 export interface ReadOrigin { file: string; line: number; option?: string }

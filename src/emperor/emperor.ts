@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import { vassalEnvironment } from '../config';
 import { logger, vassalLogger, type Logger } from '../log';
 import { AsyncAgent } from '../agent/async';
+import { Cluster } from '../cluster';
 import { createMonitor, MonitorSpecError } from '../monitors';
 import type { Monitor, VassalSource } from '../monitors/types';
 import { binaryRealpath } from '../reader/facts';
@@ -13,8 +14,9 @@ import { CgroupTree } from './cgroup';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
 import { heldAmbientCaps } from '../privileges';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
-import { sectionMonitors } from './sections';
+import { sectionMonitor } from './sections';
 import { Vassal, type VassalContext } from './vassal';
+import { makeRuntimeDir, removeRuntimeDir } from './runtime-dir';
 import { packageVersion } from '../package-info';
 
 const VERSION = packageVersion();
@@ -35,6 +37,8 @@ export class Emperor {
   private devNull = -1;
   private exited?: (code: number) => void;
   private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  private cluster?: Cluster;
+  private runtimeDir?: string;
 
   constructor(private readonly opts: EmperorOptions) {
     this.blacklist = new Blacklist({ throttleMs: opts.throttleMs, maxThrottleMs: opts.maxThrottleMs });
@@ -47,17 +51,36 @@ export class Emperor {
     // the monitors look at directories through an agent process: a hung mount costs a timeout, never the loop
     // each hung path costs one stuck agent (the monitors leave it alone until that agent exits), a small process
     this.scanner = new AsyncAgent({ budgetMs: this.opts.configTimeoutSeconds * 1000, maxStuck: 64 });
+    // a store's vassal configs are written as files there (src/monitors/store-monitor.ts)
+    if (this.opts.emperor.some((spec) => /^(etcd|pg):\/\//i.test(spec))) this.runtimeDir = makeRuntimeDir();
     const monitorOpts = {
       nofollow: this.opts.nofollow,
       tyrantNofollow: this.opts.tyrantNofollow,
       freqSeconds: this.opts.freqSeconds,
       extraExtensions: this.opts.extraExtensions,
+      tyrant: this.opts.tyrant,
+      runtimeDir: this.runtimeDir,
+      pgChannel: this.opts.pgChannel,
     };
     try {
       // side by side: a source on a hung mount costs its own timeout, not the others' start
-      this.monitors.push(...(await Promise.all(this.opts.emperor.map((spec) => createMonitor(spec, monitorOpts, this.scanner!)))));
+      const monitors = await Promise.all(this.opts.emperor.map((spec) => createMonitor(spec, monitorOpts, this.scanner!)));
+      this.cluster = new Cluster(
+        { pool: this.opts.etcdPool, node: this.opts.node, ttlSeconds: this.opts.etcdTtlSeconds, traefikRoot: this.opts.etcdTraefik, advertise: this.opts.advertise },
+        {
+          whenGone: (src) => {
+            const v = this.vassals.get(key(src));
+            return v ? new Promise((resolve) => v.once('gone', () => resolve())) : Promise.resolve();
+          },
+          killNow: (src) => this.vassals.get(key(src))?.killNow(),
+        },
+      );
+      // with --emperor-multi-section each section is a vassal of its own, placed on its own in pool mode; the
+      // sections are listed once the monitors start, when the readers (ctxBase) exist
+      this.monitors.push(...monitors.map((m) => this.cluster!.monitor(this.opts.multiSection ? sectionMonitor(m, () => ctxBase) : m)));
     } catch (e) {
       this.scanner.close();
+      if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
       if (e instanceof MonitorSpecError) throw new OptionError(e.message);
       throw e;
     }
@@ -84,7 +107,6 @@ export class Emperor {
       credentialsFor: (src: VassalSource) => this.credentialsFor(src),
     };
     const done = new Promise<number>((resolve) => (this.exited = resolve));
-    if (this.opts.multiSection) this.monitors.splice(0, Infinity, ...sectionMonitors(this.monitors, ctxBase));
     for (const m of this.monitors) {
       m.start({
         add: (src) => this.add(src, ctxBase),
@@ -116,6 +138,8 @@ export class Emperor {
     }
     const v = new Vassal(src, { ...ctxBase, log: vassalLogger(src.name) });
     this.vassals.set(k, v);
+    v.on('launched', (config) => this.cluster?.started(v.source, config));
+    v.on('exited', () => this.cluster?.ended(v.source));
     v.once('gone', () => {
       if (this.vassals.get(k) === v) this.vassals.delete(k);
       const back = this.comeback.get(k);
@@ -177,12 +201,13 @@ export class Emperor {
     this.reader?.close();
     this.scanner?.close();
     fs.closeSync(this.devNull);
+    if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
     const finish = () => {
       this.log.info({ event: 'buried', seconds: (Date.now() - this.ragnarokAt) / 1000 }, 'The Emperor is buried.');
       this.exited?.(0);
     };
-    if (this.stats) void this.stats.close().then(finish, finish);
-    else finish();
+    // every vassal is gone: the leases go now, and with them the claims and endpoints, for the others to take over
+    void Promise.all([this.cluster?.close(), this.stats?.close()]).then(finish, finish);
   }
 
   /** uWSGI's emperor stats layout (reference §6), same keys and order, plus our own fields after them. */
@@ -196,11 +221,13 @@ export class Emperor {
       emperor: this.monitors.map((m) => m.id),
       emperor_tyrant: +this.opts.tyrant,
       throttle_level: 0,
-      vassals: [...this.vassals.values()].map((v) => v.stats()),
+      vassals: [...this.vassals.values()].map((v) => ({ ...v.stats(), owner: this.cluster?.ownerOf(v.source) ?? '' })),
       blacklist: this.blacklist.entries(),
       emperor_impl: 'emperor',
       ragnarok: this.ragnarokAt ? 1 : 0,
       monitor_errors: this.monitors.flatMap((m) => m.errors.map((e) => ({ monitor: m.id, ...e }))),
+      node: this.cluster?.node ?? '',
+      pool: this.cluster?.placement() ?? [],
     };
   }
 }

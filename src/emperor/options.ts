@@ -41,6 +41,12 @@ export const OPTION_TABLE: OptionSpec[] = [
   { key: 'binary-path', kind: 'string', def: 'uwsgi', arg: 'path', help: 'the uWSGI binary run for uWSGI vassals' },
   { key: 'emperor-tyrant', kind: 'bool', help: "run each vassal as its config file's owner" },
   { key: 'emperor-tyrant-nofollow', kind: 'bool', help: "tyrant: use a symlink's own owner" },
+  { key: 'emperor-etcd-pool', kind: 'bool', help: 'etcd:// monitors: share the vassals with every emperor on the same prefix, each vassal running on exactly one' },
+  { key: 'emperor-node', kind: 'string', arg: 'name', help: "this emperor's name in an etcd pool and in published endpoints (default: the hostname)" },
+  { key: 'emperor-etcd-ttl', kind: 'number', def: 10, arg: 'seconds', help: "TTL of the emperor's etcd lease: a dead emperor's vassals run elsewhere within it" },
+  { key: 'emperor-etcd-traefik', kind: 'string', arg: 'rootkey', help: "also publish http endpoints in Traefik's KV layout under this root key (Traefik's default: traefik)" },
+  { key: 'emperor-advertise', kind: 'string', arg: 'host', help: 'the host published for sockets bound to every address (default: the first non-loopback IPv4 address)' },
+  { key: 'emperor-pg-channel', kind: 'string', arg: 'channel', help: 'pg:// monitors LISTEN on this channel: a NOTIFY runs the query at once (polling stays)' },
   { key: 'uid', kind: 'string', arg: 'user', help: "the emperor's own uid: it drops to it before any work (with gid and cap)" },
   { key: 'gid', kind: 'string', arg: 'group', help: "the emperor's own gid (default: the uid's primary group)" },
   { key: 'cap', kind: 'string', arg: 'caps', help: "capabilities the emperor keeps after the drop to uid, e.g. setgid,setuid" },
@@ -72,6 +78,12 @@ export interface EmperorOptions {
   binaryPath: string;
   tyrant: boolean;
   tyrantNofollow: boolean;
+  etcdPool: boolean;
+  node?: string;
+  etcdTtlSeconds: number;
+  etcdTraefik?: string;
+  advertise?: string;
+  pgChannel?: string;
   /** The emperor's own credentials (src/privileges.ts applies them before the emperor starts). */
   uid?: string;
   gid?: string;
@@ -164,6 +176,12 @@ export function finalizeOptions(raw: RawOptions): EmperorOptions {
     binaryPath: str('binary-path')!,
     tyrant: bool('emperor-tyrant'),
     tyrantNofollow: bool('emperor-tyrant-nofollow'),
+    etcdPool: bool('emperor-etcd-pool'),
+    node: str('emperor-node'),
+    etcdTtlSeconds: positive('emperor-etcd-ttl'),
+    etcdTraefik: str('emperor-etcd-traefik'),
+    advertise: str('emperor-advertise'),
+    pgChannel: str('emperor-pg-channel'),
     uid: str('uid'),
     gid: str('gid'),
     cap: str('cap'),

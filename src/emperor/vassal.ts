@@ -15,6 +15,7 @@ import type { VassalSource } from '../monitors/types';
 import type { ReadResult } from '../reader/pool';
 import type { StepReport } from '../vassal';
 import { FROM_VASSAL } from '../tables/protocol';
+import { isSubscriptionOption } from '../tables/routers';
 import { killCgroup, drainAndRemove } from './cgroup';
 import { launch, requestConfig, type Instance, type LaunchContext } from './launch';
 import type { Credentials, CredentialsOrRefusal } from './tyrant';
@@ -60,6 +61,8 @@ export class Vassal extends EventEmitter {
   /** Set when this instance failed to start: decides what its exit means. */
   private failure?: StartFailure;
   private lastExit?: string;
+  /** Router options already named in a warning (once per vassal, not per start). */
+  private readonly routerSaid = new Set<string>();
 
   // uWSGI's per-instance stats fields (reference §6), unix seconds
   born: number;
@@ -150,6 +153,11 @@ export class Vassal extends EventEmitter {
 
   private launchWith(read: Exclude<ReadResult, { error: ConfigError }>, creds: Credentials): void {
     for (const w of read.config.warnings) this.log.warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
+    for (const o of read.config.options) {
+      if (!isSubscriptionOption(o.key) || this.routerSaid.has(o.key)) continue;
+      this.routerSaid.add(o.key);
+      this.log.warn({ event: 'router-option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key}: this emperor runs no FastRouter to subscribe to; an etcd:// vassal's sockets are published in etcd instead (see the README)`);
+    }
     let inst: Instance;
     try {
       inst = launch(this.source, read, this.ctx, creds, {
@@ -164,6 +172,8 @@ export class Vassal extends EventEmitter {
       return;
     }
     this.instance = inst;
+    // the cluster code publishes the sockets of the config an instance runs
+    this.emit('launched', read.config);
     const now = Date.now();
     this.state = 'starting';
     this.failure = undefined;
@@ -271,6 +281,7 @@ export class Vassal extends EventEmitter {
       return;
     }
     if (inst.native) this.armJailTimer(inst);
+    if (read) this.emit('launched', read.config);
     this.respawns++;
     this.lastRun = secs(Date.now());
     this.ready = this.accepting = false;
@@ -393,6 +404,7 @@ export class Vassal extends EventEmitter {
   private onExit(info: ExitInfo): void {
     const inst = this.instance!;
     this.instance = undefined;
+    this.emit('exited');
     clearTimeout(this.loyalTimer);
     clearTimeout(this.heartbeatTimer);
     clearTimeout(this.jailTimer);

@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import { Monitor, MonitorFs, MonitorOptions, MonitorSpecError } from './types';
 import { DirMonitor } from './dir-monitor';
 import { GlobMonitor } from './glob-monitor';
+import { EtcdMonitor } from './etcd-monitor';
+import { PgMonitor } from './pg-monitor';
 import { expandGlob, hasMagic, parseGlob } from './glob-pattern';
 
 export type { Monitor, MonitorEvents, MonitorFs, MonitorOptions, VassalSource } from './types';
@@ -46,8 +48,12 @@ export async function createMonitor(spec: string, opts: MonitorOptions, fs: Moni
         return dirMonitor(rest, spec, opts, fs);
       case 'glob':
         return new GlobMonitor(rest, cwd, opts, fs);
+      case 'etcd':
+        return new EtcdMonitor(spec, opts);
+      case 'pg':
+        return new PgMonitor(spec, opts);
       default:
-        throw new MonitorSpecError(`--emperor ${spec}: unknown imperial monitor '${scheme[1]}://' (known: dir://, glob://)`);
+        throw new MonitorSpecError(`--emperor ${spec}: unknown imperial monitor '${scheme[1]}://' (known: dir://, glob://, etcd://, pg://)`);
     }
   }
   if (!hasMagic(spec)) return (await dirState(fs, path.resolve(cwd, spec))) ? dirMonitor(spec, spec, opts, fs) : new GlobMonitor(spec, cwd, opts, fs);

@@ -51,6 +51,15 @@ export interface MonitorOptions {
   tyrantNofollow: boolean;
   freqSeconds: number;
   extraExtensions: string[];
+  /** Tyrant mode: a store's vassal is owned by the uid/gid the store names (pg), its file chowned to them. */
+  tyrant?: boolean;
+  /**
+   * The emperor's private runtime directory: store monitors (etcd://, pg://) write each vassal's config there, so
+   * it is a file vassal like any other.
+   */
+  runtimeDir?: string;
+  /** pg://: LISTEN on this channel; a NOTIFY runs the query at once (polling every freqSeconds stays). */
+  pgChannel?: string;
 }
 
 /** What a scan learns of one candidate path (the rule is in stat-source.ts). */

@@ -137,6 +137,8 @@ export class ConfigReader {
     } finally {
       native.closeFd(theirs);
     }
+    // its exit follows and fails the request it had; the log says why it never ran
+    child.started.catch((e: Error) => this.opts.log.error({ event: 'reader-setup-failed', error: e.message }, `the config reader did not start: ${e.message}`));
     const sock = new net.Socket({ fd: ours, readable: true, writable: true });
     reader = { child, sock, buf: '', gone: false };
     const r = reader;

@@ -46,8 +46,29 @@ export function formatStatusTable(blob: any, nowMs: number = Date.now()): string
 
   const impl = blob.emperor_impl === 'emperor' ? 'emperor' : `uWSGI ${str(blob.version)}`;
   const monitors = Array.isArray(blob.emperor) ? blob.emperor.join(', ') : '';
-  const head = `${impl} pid ${num(blob.pid)}, monitors: ${monitors || '-'}; ${rows.length} vassal${rows.length === 1 ? '' : 's'}, ${blacklist.size} blacklisted`;
-  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
+  const node = str(blob.node) ? ` node ${str(blob.node)}` : '';
+  const head = `${impl}${node} pid ${num(blob.pid)}, monitors: ${monitors || '-'}; ${rows.length} vassal${rows.length === 1 ? '' : 's'}, ${blacklist.size} blacklisted`;
+  // pool mode: who runs each vassal of the pool, here or on another node
+  const pool = Array.isArray(blob.pool) ? (blob.pool as Record<string, unknown>[]) : [];
+  if (pool.length) return table(head, withOwner(COLUMNS, 'OWNER'), withOwners(rows, pool));
+  return table(head, COLUMNS, rows);
+}
+
+function withOwners(rows: string[][], pool: Record<string, unknown>[]): string[][] {
+  const here = new Map(rows.map((r) => [r[0], r]));
+  const out = pool.map((p) => withOwner(here.get(str(p.vassal)) ?? [str(p.vassal), 'elsewhere', '-', '-', '-', '-', '-', '-'], str(p.owner) || '-'));
+  const inPool = new Set(pool.map((p) => str(p.vassal)));
+  for (const r of rows) if (!inPool.has(r[0])) out.push(withOwner(r, '-'));
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+/** The owner goes before the last, unpadded column. */
+function withOwner(cells: string[], owner: string): string[] {
+  return [...cells.slice(0, -1), owner, cells[cells.length - 1]];
+}
+
+function table(head: string, columns: string[], rows: string[][]): string {
+  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
-  return [head, line(COLUMNS), ...rows.map(line)].join('\n') + '\n';
+  return [head, line(columns), ...rows.map(line)].join('\n') + '\n';
 }
