@@ -213,7 +213,8 @@ function optionsOf(s: Scan, wanted: string | undefined, lineOf: (n: number) => n
       continue;
     }
     if (first.content === null) {
-      throw new XmlSyntaxError(line, `<${e.name}> starts with an element or an empty processing instruction, not a value (uWSGI crashes on this)`);
+      // unmapped, as every XmlSyntaxError: the resolver maps it to the file's own line
+      throw new XmlSyntaxError(e.line, `<${e.name}> starts with an element or an empty processing instruction, not a value (uWSGI crashes on this)`);
     }
     out.push({ key: e.name, value: first.content, line });
   }
