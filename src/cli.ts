@@ -39,7 +39,7 @@ function buildProgram(): Command {
       program.addOption(i === 0 ? opt : opt.hideHelp());
     }
   }
-  for (const fmt of ['ini', 'yaml', 'json', 'config'] as const) {
+  for (const fmt of ['ini', 'yaml', 'json', 'xml', 'config'] as const) {
     program.option(`--${fmt} <file>`, `read emperor options from a ${fmt === 'config' ? 'config' : fmt} file ([uwsgi] section, as uWSGI)`);
   }
   program.action(async (cmdOpts: Record<string, unknown>) => {
@@ -154,7 +154,7 @@ function formatLogLine(l: LogLine): string {
 /** The emperor's options: its own config file first, the command line over it. */
 function emperorOptions(program: Command, cmdOpts: Record<string, unknown>, agents: AgentPool) {
   const fromFile: RawOptions[] = [];
-  for (const fmt of ['ini', 'yaml', 'json', 'config']) {
+  for (const fmt of ['ini', 'yaml', 'json', 'xml', 'config']) {
     const file = cmdOpts[fmt];
     if (typeof file !== 'string') continue;
     const cfg = readEmperorConfig(file, agents.host(null, CLI_BUDGET_MS), vassalFacts(null, binaryRealpath('uwsgi', process.env.PATH)));

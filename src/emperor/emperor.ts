@@ -14,6 +14,7 @@ import { CgroupTree } from './cgroup';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
 import { heldAmbientCaps } from '../privileges';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
+import { sectionMonitor } from './sections';
 import { Vassal, type VassalContext } from './vassal';
 import { makeRuntimeDir, removeRuntimeDir } from './runtime-dir';
 import { Operations } from './operations';
@@ -81,7 +82,9 @@ export class Emperor {
           killNow: (src) => this.vassals.get(key(src))?.killNow(),
         },
       );
-      this.monitors.push(...monitors.map((m) => this.cluster!.monitor(m)));
+      // with --emperor-multi-section each section is a vassal of its own, placed on its own in pool mode; the
+      // sections are listed once the monitors start, when the readers (ctxBase) exist
+      this.monitors.push(...monitors.map((m) => this.cluster!.monitor(this.opts.multiSection ? sectionMonitor(m, () => ctxBase) : m)));
     } catch (e) {
       this.scanner.close();
       if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
@@ -127,6 +130,11 @@ export class Emperor {
         remove: (src) => {
           this.comeback.delete(key(src));
           this.vassals.get(key(src))?.remove();
+        },
+        unchanged: (src) => {
+          // same options: a running instance is left alone, one that is not running is retried as on any edit
+          const v = this.vassals.get(key(src));
+          if (v && v.pid < 0) v.fileChanged(src);
         },
       });
     }

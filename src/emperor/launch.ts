@@ -65,8 +65,13 @@ export interface Instance {
  * directory (so %o is 'app1.ini', not a path), in a reader process, with its owner's rights in tyrant mode.
  */
 export function requestConfig(src: MonitorSource, ctx: LaunchContext, credentials: Credentials, isReload: boolean): Promise<ReadResult> {
+  return ctx.reader.read(readRequest(src, ctx, credentials, isReload));
+}
+
+/** What the reader is asked for a vassal's config: its name, directory, owner and the emperor's vassal-wide options. */
+export function readRequest(src: MonitorSource, ctx: Pick<LaunchContext, 'opts' | 'binaryPath'>, credentials: Credentials, isReload: boolean) {
   const owner = ctx.opts.tyrant ? ownerOf(credentials) : undefined;
-  return ctx.reader.read({
+  return {
     spec: src.name,
     cwd: src.dir,
     isReload,
@@ -77,7 +82,7 @@ export function requestConfig(src: MonitorSource, ctx: LaunchContext, credential
     inherits: ctx.opts.vassalsInherit,
     inheritsBefore: ctx.opts.vassalsInheritBefore,
     binaryPath: ctx.binaryPath,
-  });
+  };
 }
 
 /** A config as the reader resolved it, with the shell its hooks run under. */

@@ -38,6 +38,7 @@ export const OPTION_TABLE: OptionSpec[] = [
   { key: 'emperor-use-clone', kind: 'string', arg: 'flags', help: 'namespaces for every vassal: fs,net,ipc,pid,uts,user' },
   { key: 'emperor-graceful-shutdown', kind: 'bool', help: 'stop vassals with byte 2 (graceful) instead of 0' },
   { key: 'emperor-no-blacklist', kind: 'bool', help: 'never throttle vassals that die before they are loyal' },
+  { key: 'emperor-multi-section', kind: 'bool', help: 'one vassal per section of each vassal file, named FILE:SECTION ([uwsgi] stays FILE)' },
   { key: 'emperor-extra-extension', kind: 'list', aliases: ['emperor-extra-ext'], arg: 'ext', help: 'more config file extensions (repeatable)' },
   { key: 'vassal-set', kind: 'list', aliases: ['vassals-set'], arg: 'key=value', help: 'set an option in every vassal (repeatable)' },
   { key: 'vassals-include', kind: 'list', arg: 'file', help: 'include a file after every vassal config (repeatable)' },
@@ -84,6 +85,7 @@ export interface EmperorOptions {
   useClone?: string;
   gracefulShutdown: boolean;
   noBlacklist: boolean;
+  multiSection: boolean;
   extraExtensions: string[];
   vassalSet: string[];
   vassalsInclude: string[];
@@ -191,6 +193,7 @@ export function finalizeOptions(raw: RawOptions): EmperorOptions {
     useClone: str('emperor-use-clone'),
     gracefulShutdown: bool('emperor-graceful-shutdown'),
     noBlacklist: bool('emperor-no-blacklist'),
+    multiSection: bool('emperor-multi-section'),
     extraExtensions: list('emperor-extra-extension'),
     vassalSet: list('vassal-set'),
     vassalsInclude: list('vassals-include'),

@@ -30,6 +30,11 @@ export interface MonitorEvents {
   remove(src: VassalSource): void;
   /** A full scan is over (the first one: every vassal there was at start has been added). */
   scanned?(): void;
+  /**
+   * The file changed but this vassal's resolved options did not (multi-section files, src/monitors/sections.ts): a
+   * running instance is left alone, one that is not running may be retried.
+   */
+  unchanged?(src: VassalSource): void;
 }
 
 export interface Monitor {

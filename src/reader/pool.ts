@@ -8,11 +8,19 @@ import { ConfigError } from '../config/errors';
 import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../log';
 import * as native from '../native';
-import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadRequest } from './protocol';
+import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadError, type ReadRequest, type SectionDigest } from './protocol';
 
-export type { Identity } from './protocol';
+export type { Identity, SectionDigest } from './protocol';
 
 export type ReadResult = { config: ResolvedConfig; shell: string } | { error: ConfigError };
+export type SectionsResult = { sections: SectionDigest[] } | { error: ConfigError };
+
+/** What a request gets when no reader answered it. */
+type Failure = { error: ReadError };
+
+function configError(e: ReadError): ConfigError {
+  return new ConfigError(e.file, e.line, e.reason, e.option, e.code);
+}
 
 export interface ReaderOptions {
   /** The vassal environment: the readers' own, so $(VAR), UWSGI_* options and exec:// see what the vassal sees. */
@@ -39,7 +47,7 @@ const GRACE_MS = 2000;
 
 interface Job {
   req: ReadRequest;
-  done(r: ReadResult): void;
+  done(r: ReadAnswer | Failure): void;
   timer?: NodeJS.Timeout;
 }
 
@@ -61,9 +69,24 @@ export class ConfigReader {
   constructor(private readonly opts: ReaderOptions) {}
 
   /** Resolves the config; never rejects: a failure of any kind is a ConfigError naming the file (and line). */
-  read(req: Omit<ReadRequest, 'id' | 'budgetMs'>): Promise<ReadResult> {
+  async read(req: Omit<ReadRequest, 'id' | 'budgetMs' | 'sections'>): Promise<ReadResult> {
+    const a = await this.request(req);
+    if ('error' in a) return { error: configError(a.error) };
+    if ('config' in a) return { config: a.config, shell: a.shell };
+    return { error: new ConfigError(req.spec, 0, 'the config reader answered out of turn', undefined, 'EAGENT') };
+  }
+
+  /** The file's sections with a digest of each one's resolved options; never rejects, as read(). */
+  async sections(req: Omit<ReadRequest, 'id' | 'budgetMs' | 'sections'>): Promise<SectionsResult> {
+    const a = await this.request({ ...req, sections: true });
+    if ('error' in a) return { error: configError(a.error) };
+    if ('sections' in a) return { sections: a.sections };
+    return { error: new ConfigError(req.spec, 0, 'the config reader answered out of turn', undefined, 'EAGENT') };
+  }
+
+  private request(req: Omit<ReadRequest, 'id' | 'budgetMs'>): Promise<ReadAnswer | Failure> {
     return new Promise((done) => {
-      if (this.closed) return done({ error: new ConfigError(req.spec, 0, 'the emperor is shutting down', undefined, 'ESHUTDOWN') });
+      if (this.closed) return done(failure(req.spec, 'the emperor is shutting down', 'ESHUTDOWN'));
       this.queue.push({ req: { ...req, id: ++this.seq, budgetMs: this.opts.budgetMs }, done });
       this.pump();
     });
@@ -72,7 +95,7 @@ export class ConfigReader {
   /** Kills every reader; queued and running reads fail. */
   close(): void {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.done({ error: new ConfigError(job.req.spec, 0, 'the emperor is shutting down', undefined, 'ESHUTDOWN') });
+    for (const job of this.queue.splice(0)) job.done(failure(job.req.spec, 'the emperor is shutting down', 'ESHUTDOWN'));
     for (const r of [...this.readers]) this.drop(r, 'the emperor is shutting down', 'ESHUTDOWN');
   }
 
@@ -85,7 +108,7 @@ export class ConfigReader {
           reader = this.start();
         } catch (e) {
           // no process to be had (EMFILE, EAGAIN): each waiting vassal hears why, and is retried as a transient failure
-          for (const job of this.queue.splice(0)) job.done({ error: new ConfigError(job.req.spec, 0, `cannot start a config reader: ${(e as Error).message}`, undefined, 'EAGAIN') });
+          for (const job of this.queue.splice(0)) job.done(failure(job.req.spec, `cannot start a config reader: ${(e as Error).message}`, 'EAGAIN'));
           return;
         }
       }
@@ -155,9 +178,7 @@ export class ConfigReader {
       if (!job || answer.id !== job.req.id) return this.drop(r, 'the config reader answered out of turn', 'EAGENT');
       clearTimeout(job.timer);
       r.job = undefined;
-      job.done('error' in answer
-        ? { error: new ConfigError(answer.error.file, answer.error.line, answer.error.reason, answer.error.option, answer.error.code) }
-        : { config: answer.config, shell: answer.shell });
+      job.done(answer);
       this.rest(r);
     }
     if (r.buf.length > MAX_ANSWER_BYTES + 1024) this.drop(r, 'the config reader answered more than it may', 'EAGENT');
@@ -186,7 +207,7 @@ export class ConfigReader {
       const job = r.job;
       r.job = undefined;
       clearTimeout(job.timer);
-      job.done({ error: new ConfigError(job.req.spec, 0, why, undefined, code) });
+      job.done(failure(job.req.spec, why, code));
     }
     if (!r.gone) {
       r.gone = true;
@@ -196,4 +217,8 @@ export class ConfigReader {
     }
     this.pump();
   }
+}
+
+function failure(spec: string, reason: string, code: string): Failure {
+  return { error: { file: spec, line: 0, reason, code } };
 }

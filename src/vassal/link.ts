@@ -110,7 +110,8 @@ export class InitLink extends EventEmitter {
         fatal: raw.fatal,
         message: raw.message,
       };
-      if (!raw.ok) {
+      // a step that went on despite an error (call:) keeps its details too
+      if (!raw.ok || raw.syscall) {
         if (raw.errno) {
           report.errno = -raw.errno;  // negative, as in Node's SystemError
           report.code = errnoCode(raw.errno);

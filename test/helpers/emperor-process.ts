@@ -6,7 +6,9 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import assert from 'node:assert/strict';
 import { findCgroup2Mount, ownCgroupPath } from '../../src/emperor/cgroup';
+import { fetchStats } from '../../src/stats';
 import { until, within } from './wait';
 
 const CLI = path.resolve(__dirname, '../../src/cli.js');
@@ -202,6 +204,29 @@ export async function httpGet(port: number, host = '127.0.0.1', urlPath = '/'): 
   } catch {
     return undefined;
   }
+}
+
+/** The command name of a process ('' once it is gone). */
+export function comm(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * SIGKILLs the FUSE daemon `daemon` running inside the only vassal, then waits for the fresh running instance the
+ * emperor starts in its place (mountpoint-check sees the dead mount) and returns its stats.
+ */
+export async function killDaemonAndRespawn(emperor: EmperorProcess, daemon: string, stats: string, oldPid: number): Promise<Record<string, number | string>> {
+  const pid = emperor.vassalPids().find((p) => comm(p) === daemon);
+  assert.ok(pid, `${daemon} runs inside the vassal`);
+  process.kill(pid, 'SIGKILL');
+  return until(async () => {
+    const v = (await fetchStats(stats)).vassals[0];
+    return v && v.pid > 0 && v.pid !== oldPid && v.state === 'running' ? v : undefined;
+  }, `a fresh instance after ${daemon} died`);
 }
 
 /** Host pids of the live children of pid (a vassal init's app, seen from outside its pid namespace). */
