@@ -4,6 +4,7 @@
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new emperor::AddonData());
+  emperor::InitTeardown(env);
   emperor::InitErrors(env, exports);
   emperor::InitChildHandle(env, exports);
   emperor::InitSpawn(env, exports);

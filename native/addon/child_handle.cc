@@ -8,8 +8,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include <unordered_map>
-#include <unordered_set>
 
 #include "addon.h"
 #include "child_setup.h"
@@ -152,8 +150,10 @@ void Deliver(Setup* s, Report r, SetupFailure& rec, bool timed_out) {
   w->setup = nullptr;
   napi_value argv[1] = {Outcome(env, *s, r, rec, timed_out)};
   // uv_close takes the fd out of epoll at once, so it can be closed before the callback: none is left when it runs.
-  uv_close(reinterpret_cast<uv_handle_t*>(&s->report_poll), OnSetupHandleClosed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&s->timer), OnSetupHandleClosed);
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&s->report_poll), reinterpret_cast<uv_handle_t*>(&s->timer)}) {
+    UnguardHandle(w->env, h);
+    uv_close(h, OnSetupHandleClosed);
+  }
   close(s->report_fd);
   Callback(env, w->self.Value(), s->on_started, 1, argv);
 }
@@ -177,29 +177,6 @@ void OnSetupTimeout(uv_timer_t* h) {
 
 void OnClosed(uv_handle_t* h) { delete static_cast<Watch*>(h->data); }
 
-// The watches still polling, per environment. Node turns the loop again after the environment's cleanup hooks have
-// run, and the napi_env is freed by then: a child exiting at that moment (an agent closed just before the process
-// ends) would be reported through freed memory. StopWatching, a cleanup hook that runs before N-API's own, stops
-// their polls first and leaves the rest to the process's end.
-std::unordered_map<napi_env, std::unordered_set<Watch*>>& LiveWatches() {
-  static std::unordered_map<napi_env, std::unordered_set<Watch*>> live;
-  return live;
-}
-
-void StopWatching(void* arg) {
-  auto& live = LiveWatches();
-  auto it = live.find(static_cast<napi_env>(arg));
-  if (it == live.end()) return;
-  for (Watch* w : it->second) {
-    uv_poll_stop(&w->poll);
-    if (Setup* s = w->setup) {
-      uv_poll_stop(&s->report_poll);
-      uv_timer_stop(&s->timer);
-    }
-  }
-  live.erase(it);
-}
-
 void OnPidfdReadable(uv_poll_t* h, int status, int events) {
   Watch* w = static_cast<Watch*>(h->data);
   siginfo_t si{};
@@ -217,7 +194,7 @@ void OnPidfdReadable(uv_poll_t* h, int status, int events) {
   }
   // Any other waitid error means the status is lost (someone else reaped it): report the exit with both null.
   if (w->owner) w->owner->watch = nullptr;
-  LiveWatches()[w->env].erase(w);
+  UnguardHandle(w->env, reinterpret_cast<uv_handle_t*>(h));
   uv_close(reinterpret_cast<uv_handle_t*>(h), OnClosed);
   close(w->pidfd);  // as the report pipe's in Deliver
   if (Setup* s = w->setup) {
@@ -267,7 +244,8 @@ int NewChildHandle(Napi::Env env, pid_t pid, int pidfd, SetupWatch setup, Napi::
   s->on_started = Napi::Persistent(onStarted);
   handle->pid = pid;
   handle->watch = w;
-  LiveWatches()[env].insert(w);
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&w->poll), reinterpret_cast<uv_handle_t*>(&s->report_poll), reinterpret_cast<uv_handle_t*>(&s->timer)})
+    GuardHandle(env, h);
   uv_poll_start(&w->poll, UV_READABLE, OnPidfdReadable);
   uv_poll_start(&s->report_poll, UV_READABLE, OnReportReadable);
   if (s->timeout_ms) uv_timer_start(&s->timer, OnSetupTimeout, s->timeout_ms, 0);
@@ -286,7 +264,6 @@ void InitChildHandle(Napi::Env env, Napi::Object exports) {
           ChildHandle::InstanceMethod<&ChildHandle::Unref>("unref"),
       });
   env.GetInstanceData<AddonData>()->child_handle = Napi::Persistent(ctor);
-  napi_add_env_cleanup_hook(env, StopWatching, env);
 }
 
 }  // namespace emperor

@@ -57,6 +57,7 @@ class FdWatch : public Napi::ObjectWrap<FdWatch> {
     p->on_readable = Napi::Persistent(info[1].As<Napi::Function>());
     p->self = Napi::Persistent(info.This().As<Napi::Object>());
     poll_ = p;
+    GuardHandle(env, reinterpret_cast<uv_handle_t*>(&p->handle));
     uv_poll_start(&p->handle, UV_READABLE, OnReadable);
   }
 
@@ -67,6 +68,7 @@ class FdWatch : public Napi::ObjectWrap<FdWatch> {
       poll_ = nullptr;
       fcntl(p->fd, F_SETFL, p->saved_flags);
       p->self.Reset();
+      UnguardHandle(p->env, reinterpret_cast<uv_handle_t*>(&p->handle));
       uv_close(reinterpret_cast<uv_handle_t*>(&p->handle), OnClosed);
     }
     return info.Env().Undefined();
