@@ -69,9 +69,9 @@ test('a real uWSGI vassal on demand (TCP, extension): dormant, woken by a connec
 
   const first = await get({ port: 20560 });
   assert.match(first, /^uwsgi pid \d+$/);
-  assert.match(emperor.stderrText, /uwsgi socket 0 inherited INET address 127\.0\.0\.1:20560 fd 0/);
+  assert.match(emperor.output('py.ini'), /uwsgi socket 0 inherited INET address 127\.0\.0\.1:20560 fd 0/);
   await emperor.waitEvent('voluntary-shutdown', 'py.ini');
-  await until(() => emperor.stderrText.includes('received message 0 from emperor'), 'uWSGI to get the stop byte after its 22');
+  await until(() => emperor.output('py.ini').includes('received message 0 from emperor'), 'uWSGI to get the stop byte after its 22');
   await dormant(emperor, stats, 'py.ini', 2);
 
   const second = await get({ port: 20560 });

@@ -126,10 +126,10 @@ test('a real uWSGI vassal gets byte 1 on a touch and byte 2 on removal under --e
   await until(async () => (await httpGet(20544)) === 'ok', 'the uWSGI vassal serving');
   const later = new Date(Date.now() + 2000);
   fs.utimesSync(file, later, later);
-  await until(() => emperor.stderrText.includes('received message 1 from emperor'), 'uWSGI to log byte 1');
+  await until(() => emperor.output('py.ini').includes('received message 1 from emperor'), 'uWSGI to log byte 1');
   await until(async () => (await httpGet(20544)) === 'ok', 'the reloaded vassal serving');
   fs.unlinkSync(file);
-  await until(() => emperor.stderrText.includes('received message 2 from emperor'), 'uWSGI to log byte 2');
+  await until(() => emperor.output('py.ini').includes('received message 2 from emperor'), 'uWSGI to log byte 2');
   await emperor.waitEvent('exit', 'py.ini');
-  assert.ok(!emperor.stderrText.includes('received message 0 from emperor'));
+  assert.ok(!emperor.output('py.ini').includes('received message 0 from emperor'));
 });

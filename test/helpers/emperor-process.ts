@@ -79,6 +79,11 @@ export class EmperorProcess {
     for (const f of w) f();
   }
 
+  /** What a vassal has printed so far (its stdout and stderr lines, as the emperor logged them), one line each. */
+  output(vassal: string): string {
+    return this.events('output', vassal).map((e) => `${e.msg}\n`).join('');
+  }
+
   events(event: string, vassal?: string): LogEvent[] {
     return this.logs.filter((l) => l.event === event && (vassal === undefined || l.vassal === vassal));
   }
