@@ -20,14 +20,16 @@ async function dirState(fs: MonitorFs, p: string): Promise<boolean | 'hung'> {
   }
 }
 
-async function dirMonitor(dir: string, spec: string, opts: MonitorOptions, fs: MonitorFs): Promise<Monitor> {
+async function dirMonitor(name: string, spec: string, opts: MonitorOptions, fs: MonitorFs): Promise<Monitor> {
+  // the agent answers for absolute paths only: a relative --emperor is the emperor's cwd's
+  const dir = path.resolve(name);
   let real: string;
   try {
     real = await fs.realpath(dir);
   } catch (err) {
     // a directory on a hung mount is watched as named; its scans time out until it answers
     if ((err as { code?: string }).code !== 'ETIMEDOUT') throw new MonitorSpecError(`--emperor ${spec}: ${(err as Error).message}`);
-    real = path.resolve(dir);
+    real = dir;
   }
   if ((await dirState(fs, real)) === false) throw new MonitorSpecError(`--emperor ${spec}: ${real} is not a directory`);
   return new DirMonitor(real, opts, fs);
