@@ -7,4 +7,5 @@ apt-get install -y -qq --no-install-recommends \
   build-essential python3 \
   uwsgi-core uwsgi-plugin-python3 \
   fuse3 fuse-zip unionfs-fuse busybox-static zip \
-  iproute2 procps util-linux acl >/dev/null
+  iproute2 procps util-linux acl \
+  etcd-server etcd-client postgresql uwsgi-plugin-emperor-pg >/dev/null

@@ -10,6 +10,9 @@ import { packageVersion } from './package-info';
 import { PrivilegeError, dropPrivileges } from './privileges';
 import { binaryRealpath, vassalFacts } from './reader/facts';
 import { fetchStats, formatStatusTable } from './stats';
+import { isRouterOption } from './tables/routers';
+import { controlRequest } from './control/client';
+import type { ControlRequest, LogLine } from './control/protocol';
 import { compilePlan, formatPlan, isNativeVassal, pickShell } from './vassal';
 
 const USAGE_ERROR = 2;
@@ -36,7 +39,7 @@ function buildProgram(): Command {
       program.addOption(i === 0 ? opt : opt.hideHelp());
     }
   }
-  for (const fmt of ['ini', 'yaml', 'json', 'config'] as const) {
+  for (const fmt of ['ini', 'yaml', 'json', 'xml', 'config'] as const) {
     program.option(`--${fmt} <file>`, `read emperor options from a ${fmt === 'config' ? 'config' : fmt} file ([uwsgi] section, as uWSGI)`);
   }
   program.action(async (cmdOpts: Record<string, unknown>) => {
@@ -55,14 +58,68 @@ function buildProgram(): Command {
 
   program
     .command('status')
-    .description("print the vassals of a running emperor, read from its stats server")
+    .description("print the vassals of a running emperor, read from its stats server or its control socket")
     .option('--stats <addr>', 'the emperor stats address (host:port or unix socket path)', process.env.EMPEROR_STATS)
+    .option('--control <path>', 'the emperor control socket (--emperor-control)', process.env.EMPEROR_CONTROL)
     .option('--json', 'print the raw stats blob')
-    .action(async (o: { stats?: string; json?: boolean }) => {
-      if (!o.stats) throw new CommanderError(USAGE_ERROR, 'emperor.noStats', 'error: give --stats ADDR (the --emperor-stats address of the running emperor)');
-      const blob = await fetchStats(o.stats);
-      process.stdout.write(o.json ? `${JSON.stringify(blob, null, 2)}\n` : formatStatusTable(blob));
+    .option('--watch [seconds]', 'print it again every so many seconds (default 2) until interrupted')
+    .action(async (o: { stats?: string; control?: string; json?: boolean; watch?: string | true }) => {
+      if (!o.stats && !o.control) throw new CommanderError(USAGE_ERROR, 'emperor.noStats', 'error: give --stats ADDR or --control PATH (the --emperor-stats address or --emperor-control socket of the running emperor)');
+      const fetch = async () => {
+        if (o.stats) return fetchStats(o.stats);
+        let stats: unknown;
+        await controlRequest(o.control!, { cmd: 'status' }, (a) => (stats = a.stats));
+        return stats;
+      };
+      const show = async (clear: boolean) => {
+        const blob = await fetch();
+        const text = o.json ? `${JSON.stringify(blob, null, 2)}\n` : formatStatusTable(blob);
+        process.stdout.write(clear ? `\x1b[H\x1b[2J${text}` : text);
+      };
+      if (o.watch === undefined) return show(false);
+      const seconds = o.watch === true ? 2 : Number(o.watch);
+      if (!(seconds > 0)) throw new CommanderError(USAGE_ERROR, 'emperor.badWatch', `error: --watch ${o.watch}: give a number of seconds`);
+      for (;;) {
+        // on a terminal each table replaces the last; piped, they follow each other with a blank line between
+        await show(process.stdout.isTTY);
+        if (!process.stdout.isTTY) process.stdout.write('\n');
+        await new Promise((r) => setTimeout(r, seconds * 1000));
+      }
     });
+
+  const controlPath = (o: { control?: string }): string => {
+    if (!o.control) throw new CommanderError(USAGE_ERROR, 'emperor.noControl', 'error: give --control PATH (the --emperor-control socket of the running emperor)');
+    return o.control;
+  };
+  program
+    .command('logs [name]')
+    .description("print a vassal's recent output (every vassal's without NAME), then follow it with -f")
+    .option('--control <path>', 'the emperor control socket (--emperor-control)', process.env.EMPEROR_CONTROL)
+    .option('-n, --lines <n>', 'recent lines to print first', '15')
+    .option('-f, --follow', 'keep printing new lines until interrupted')
+    .option('--json', 'one JSON object per line')
+    .action(async (name: string | undefined, o: { control?: string; lines: string; follow?: boolean; json?: boolean }) => {
+      const lines = Number(o.lines);
+      if (!Number.isInteger(lines) || lines < 0) throw new CommanderError(USAGE_ERROR, 'emperor.badLines', `error: -n ${o.lines}: give a whole number of lines`);
+      const req: ControlRequest = { cmd: 'logs', vassal: name, lines, follow: !!o.follow };
+      await controlRequest(controlPath(o), req, (a) => {
+        if (a.line) process.stdout.write(o.json ? `${JSON.stringify(a.line)}\n` : formatLogLine(a.line));
+      });
+    });
+  for (const [cmd, what] of [
+    ['reload', 'reload a vassal gracefully (as a touch of its file does)'],
+    ['stop', 'stop a vassal and keep it stopped until its file changes or `emperor start`'],
+    ['start', 'start a stopped, throttled, broken or exiled vassal now'],
+    ['resume', "clear a vassal's throttle and start it now if it waits"],
+  ] as const) {
+    program
+      .command(`${cmd} <name>`)
+      .description(what)
+      .option('--control <path>', 'the emperor control socket (--emperor-control)', process.env.EMPEROR_CONTROL)
+      .action(async (name: string, o: { control?: string }) => {
+        await controlRequest(controlPath(o), { cmd, vassal: name }, (a) => process.stdout.write(`${cmd} ${a.vassal}: ${a.state}\n`));
+      });
+  }
 
   program
     .command('config <file>')
@@ -88,16 +145,25 @@ function buildProgram(): Command {
   return program;
 }
 
+/** `pm2 logs` style: the vassal and the stream before each line. */
+function formatLogLine(l: LogLine): string {
+  const cut = l.truncated ? ` [${l.truncated} more bytes]` : '';
+  return `${l.vassal} ${l.stream} | ${l.line}${cut}\n`;
+}
+
 /** The emperor's options: its own config file first, the command line over it. */
 function emperorOptions(program: Command, cmdOpts: Record<string, unknown>, agents: AgentPool) {
   const fromFile: RawOptions[] = [];
-  for (const fmt of ['ini', 'yaml', 'json', 'config']) {
+  for (const fmt of ['ini', 'yaml', 'json', 'xml', 'config']) {
     const file = cmdOpts[fmt];
     if (typeof file !== 'string') continue;
     const cfg = readEmperorConfig(file, agents.host(null, CLI_BUDGET_MS), vassalFacts(null, binaryRealpath('uwsgi', process.env.PATH)));
     for (const w of cfg.warnings) logger().warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
     const { raw, ignored } = rawFromConfig(cfg.options, isTrue);
-    for (const o of ignored) logger().debug({ event: 'option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key} is not an emperor option; ignored`);
+    for (const o of ignored) {
+      if (isRouterOption(o.key)) logger().warn({ event: 'router-option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key}: this emperor runs no uWSGI router; ignored (publish endpoints from etcd:// vassals to a proxy instead, see the README)`);
+      else logger().debug({ event: 'option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key} is not an emperor option; ignored`);
+    }
     fromFile.push(raw);
   }
   const fromCli: RawOptions = new Map();

@@ -129,12 +129,17 @@ interface Addon {
   socketpair(): [number, number];
   channel(fd: number, onData: (chunk: Buffer | null) => void): AddonChannel;
   raiseNofileLimit(wanted: number): NofileLimit;
+  pipe(): [number, number];
   closeFd(fd: number): void;
+  sendDatagram(path: string, data: Buffer): void;
+  peerCredentials(fd: number): PeerCredentials;
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void;
   umount(target: string, flags: number): void;
   execve(file: string, argv: string[], env: string[]): never;
   exchange(fd: number, request: Buffer, timeoutMs: number, maxFrame: number): Buffer;
   receive(fd: number, timeoutMs: number, maxFrame: number): Buffer;
+  FdWatch: new (fd: number, onReadable: () => void) => FdWatch;
+  recvFds(fd: number, maxBytes: number): { data: Buffer; fds: number[] };
 }
 
 let loaded: Addon | undefined;
@@ -364,6 +369,31 @@ export function raiseNofileLimit(wanted: number): NofileLimit {
   return addon().raiseNofileLimit(wanted);
 }
 
+/** A pipe: [read end, write end], both close-on-exec (pass the write end to a child through SpawnOptions.fds). */
+export function pipe(): [number, number] {
+  return addon().pipe();
+}
+
+/**
+ * One datagram to the AF_UNIX SOCK_DGRAM socket at `path` ('@name' names an abstract socket), without waiting: a
+ * receiver whose queue is full is an EAGAIN NativeError, a missing one ENOENT or ECONNREFUSED.
+ */
+export function sendDatagram(path: string, data: string | Buffer): void {
+  addon().sendDatagram(path, typeof data === 'string' ? Buffer.from(data) : data);
+}
+
+/** Who connected a unix stream socket, as the kernel recorded it at connect() (SO_PEERCRED). */
+export interface PeerCredentials {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** SO_PEERCRED of the connected unix socket fd; a NativeError (ENOTSOCK, EBADF...) otherwise. */
+export function peerCredentials(fd: number): PeerCredentials {
+  return addon().peerCredentials(fd);
+}
+
 export function closeFd(fd: number): void {
   addon().closeFd(fd);
 }
@@ -381,6 +411,28 @@ export function exchange(fd: number, request: Buffer, timeoutMs: number, maxFram
 /** The next frame of a streamed answer (after exchange() returned the first one); as exchange, without the write. */
 export function receive(fd: number, timeoutMs: number, maxFrame: number): Buffer {
   return addon().receive(fd, timeoutMs, maxFrame);
+}
+
+/** Calls on the event loop, while the fd polls readable, without reading it. */
+export interface FdWatch {
+  /** Stops watching; the fd (still the caller's, open) gets back the flags it had: uv_poll makes it non-blocking. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+/** onReadable runs each loop turn the fd is readable (or hung up) until close(). Throws NativeError (EBADF...). */
+export function watchReadable(fd: number, onReadable: () => void): FdWatch {
+  const Watch = addon().FdWatch;
+  return new Watch(fd, onReadable);
+}
+
+/**
+ * One non-blocking recvmsg: the bytes (empty at EOF) and the fds that came with them (close-on-exec, the caller's
+ * to close). Throws NativeError: EAGAIN when nothing is waiting; EPROTO when more fds came than it takes.
+ */
+export function recvFds(fd: number, maxBytes: number): { data: Buffer; fds: number[] } {
+  return addon().recvFds(fd, maxBytes);
 }
 
 /**

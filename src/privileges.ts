@@ -5,6 +5,8 @@
 // error naming the missing capability.
 import * as fs from 'node:fs';
 import * as native from './native';
+import { delegateTree } from './emperor/cgroup';
+import { logger } from './log';
 import { builtFile } from './package-info';
 import { gidOf, supplementaryGroups, uidOf, userOf } from './tables/passwd';
 
@@ -80,6 +82,9 @@ export function dropPrivileges(o: PrivilegeOptions): void {
   if ((eff & setid) !== setid) throw new PrivilegeError(`emperor options uid/gid: changing to uid ${target.uid} gid ${target.gid} needs CAP_SETUID and CAP_SETGID, and this process (uid ${process.getuid!()}) lacks them: start the emperor as root`);
   const missing = target.caps & ~eff;
   if (missing) throw new PrivilegeError(`emperor option cap asks for ${capNames(missing)}, which this process (uid ${process.getuid!()}) does not hold`);
+  // the last thing done as root: a cgroup subtree of the emperor's own, so it can still give each vassal a cgroup
+  const why = delegateTree(target.uid, target.gid);
+  if (why) logger().warn({ event: 'no-cgroup-delegation', reason: why }, why);
   execDropped(target);
 }
 

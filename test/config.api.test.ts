@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  formatConfigJson, formatShowConfig, getOption, getOptions, isTrue, isVassalFile, readEmperorConfig, vassalEnvironment,
+  ConfigError, formatConfigJson, formatShowConfig, getOption, getOptions, isTrue, isVassalFile, listSections, readEmperorConfig, vassalEnvironment,
 } from '../src/config';
 import { load, testHost } from './helpers/config-host';
 
@@ -115,4 +115,35 @@ test('json and yaml options carry their own line', (t) => {
   assert.deepEqual(j.options.slice(1).map((o) => [o.key, o.value, o.line]), [['socket', ':1', 3], ['socket', ':2', 4], ['master', '1', 5]]);
   const y = load('v.yml', { cwd: dir, env: {} });
   assert.deepEqual(y.options.slice(1).map((o) => [o.key, o.value, o.line]), [['socket', ':1', 3], ['env', 'A=1', 5], ['env', 'B=2', 6]]);
+});
+
+test('xml options carry the line of their element, through magic variables that join lines', (t) => {
+  const dir = tempDir(t);
+  fs.writeFileSync(path.join(dir, 'v.xml'), '<?xml version="1.0"?>\n<uwsgi>\n  <socket>:1</socket>\n  <env\n    id="x">A=%n</env>\n  <![CDATA[\n  eval()]]>\n  <master/>\n</uwsgi>\n');
+  const x = load('v.xml', { cwd: dir, env: {} });
+  assert.deepEqual(x.options.map((o) => [o.key, o.value, o.line]), [['xml', 'v.xml', 0], ['socket', ':1', 3], ['env', 'A=v', 4], ['eval', '\n  eval()', 6], ['master', '1', 8]]);
+});
+
+test('listSections: the default section and the named ones, per format, after magic substitution', (t) => {
+  const dir = tempDir(t);
+  const files: Record<string, string> = {
+    'a.ini': 'x = before any section\n[uwsgi]\na = 1\n[app2]\n[%n-extra]\n[app2]\n',
+    'b.ini': '[one]\n[two]\n',
+    'c.yml': 'uwsgi:\n  a: 1\nother:\n  b: 2\nflow: {c: 3}\nscalar: 4\n',
+    'd.json': '{"app": {"a": 1}, "uwsgi": {}, "list": [1], "app": {}}',
+    'e.xml': '<uwsgi><a id="s1">1</a></uwsgi>',
+    'f.xml': '<vassals><uwsgi id="one"/><other/><uwsgi/><uwsgi id="two"/><uwsgi id="one"/></vassals>',
+    'g.xml': '<vassals><uwsgi id="only"/></vassals>',
+  };
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
+  const list = (name: string) => listSections(name, { host: testHost(), cwd: dir, env: {} });
+  assert.deepEqual(list('a.ini'), { hasDefault: true, named: ['app2', 'a-extra'] });
+  assert.deepEqual(list('b.ini'), { hasDefault: false, named: ['one', 'two'] });
+  assert.deepEqual(list('c.yml'), { hasDefault: true, named: ['other'] });
+  assert.deepEqual(list('d.json'), { hasDefault: true, named: ['app'] });
+  assert.deepEqual(list('e.xml'), { hasDefault: true, named: [] });
+  assert.deepEqual(list('f.xml'), { hasDefault: true, named: ['one', 'two'] });
+  assert.deepEqual(list('g.xml'), { hasDefault: false, named: ['only'] });
+  fs.writeFileSync(path.join(dir, 'bad.xml'), '<vassals>\n<uwsgi>\n</vassals>\n');
+  assert.throws(() => list('bad.xml'), (e: unknown) => e instanceof ConfigError && e.line === 3 && e.file === path.join(dir, 'bad.xml'));
 });

@@ -2,7 +2,9 @@
 // lenient, the same result plus a warning with file and line.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError, type ResolvedConfig } from '../src/config';
@@ -114,7 +116,7 @@ test('a file over 16 MB is refused', (t) => {
   assert.match(e.message, /over the 16777216-byte limit/);
 });
 
-test('invalid json and yaml are errors with their line; xml is refused by name', (t) => {
+test('invalid json and yaml are errors with their line', (t) => {
   const dir = tempDir(t);
   const j = write(dir, 'v.json', '{\n  "uwsgi": {\n    "a": "b",\n  }\n}\n');
   let e = failure(() => load(dir, 'v.json'));
@@ -128,12 +130,63 @@ test('invalid json and yaml are errors with their line; xml is refused by name',
   assert.equal(e.file, y);
   assert.ok(e.line >= 3, `yaml error line ${e.line}`);
   assert.match(e.message, /invalid YAML/);
-  write(dir, 'v.xml', '<uwsgi><socket>:1</socket></uwsgi>');
-  assert.match(failure(() => load(dir, 'v.xml')).message, /xml config files are not supported/);
-  write(dir, 'inc.ini', '[uwsgi]\n\nxml = v.xml\n');
+});
+
+test('xml: an entity bomb, external entities and any DTD are refused at the DOCTYPE line, reading nothing', async (t) => {
+  const dir = tempDir(t);
+  const fifo = path.join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  let connections = 0;
+  const server = net.createServer((c) => { connections++; c.destroy(); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const lol = ['<!ENTITY lol0 "lol">', ...Array.from({ length: 9 }, (_, i) => `<!ENTITY lol${i + 1} "${`&lol${i};`.repeat(10)}">`)];
+  const files: Record<string, string> = {
+    'bomb.xml': `<?xml version="1.0"?>\n<!DOCTYPE uwsgi [\n${lol.join('\n')}\n]>\n<uwsgi><socket>&lol9;</socket></uwsgi>\n`,
+    'fifo.xml': `<?xml version="1.0"?>\n<!DOCTYPE uwsgi [ <!ENTITY x SYSTEM "${fifo}"> ]>\n<uwsgi><socket>&x;</socket></uwsgi>\n`,
+    'net.xml': `<?xml version="1.0"?>\n<!DOCTYPE uwsgi SYSTEM "http://127.0.0.1:${port}/uwsgi.dtd">\n<uwsgi><socket>:1</socket></uwsgi>\n`,
+    'plain.xml': '<?xml version="1.0"?>\n<!DOCTYPE uwsgi>\n<uwsgi><socket>:1</socket></uwsgi>\n',
+  };
+  const heap = process.memoryUsage().heapUsed;
+  const started = Date.now();
+  for (const [name, text] of Object.entries(files)) {
+    const f = write(dir, name, text);
+    const e = failure(() => load(dir, name));
+    assert.deepEqual([e.file, e.line], [f, 2], name);
+    assert.match(e.message, /a DTD \(<!DOCTYPE \.\.\.>\) is not accepted/, name);
+  }
+  assert.ok(Date.now() - started < 5000, 'refused at once');
+  assert.ok(process.memoryUsage().heapUsed - heap < 64 * 1024 * 1024, 'no expansion in memory');
+  await new Promise((r) => setImmediate(r));
+  assert.equal(connections, 0, 'no network access for an external DTD');
+});
+
+test('xml: malformed files, undefined entities and what uWSGI crashes or exits on are errors at their line', (t) => {
+  const dir = tempDir(t);
+  const cases: Array<[string, string, number, RegExp]> = [
+    ['unclosed.xml', '<uwsgi>\n<socket>:1</socket>\n<master>\n</uwsgi>\n', 4, /invalid XML: unexpected close tag/],
+    ['entity.xml', '<uwsgi>\n<socket>:1</socket>\n<env>A=&lol;</env>\n</uwsgi>\n', 3, /invalid XML: undefined entity/],
+    ['noroot.xml', '<?xml version="1.0"?>\n<config>\n  <app>x</app>\n</config>\n', 2, /no <uwsgi> element under the root <config>/],
+    ['element-first.xml', '<uwsgi>\n  <socket>:1</socket>\n  <env><b>x</b></env>\n</uwsgi>\n', 3, /<env> starts with an element/],
+    ['latin1.xml', '<?xml version="1.0" encoding="ISO-8859-1"?>\n<uwsgi/>\n', 1, /encoding "ISO-8859-1"/],
+    ['deep.xml', `<uwsgi>\n${'<a>'.repeat(100000)}${'</a>'.repeat(100000)}</uwsgi>\n`, 2, /nested deeper than 64/],
+    ['attrs.xml', `<uwsgi>\n<a ${Array.from({ length: 300 }, (_, i) => `x${i}="1"`).join(' ')}>v</a></uwsgi>\n`, 2, /more than 256 attributes/],
+  ];
+  for (const [name, text, line, re] of cases) {
+    const f = write(dir, name, text);
+    const e = failure(() => load(dir, name));
+    assert.deepEqual([e.file, e.line], [f, line], `${name}: ${e.message}`);
+    assert.match(e.message, re, name);
+  }
+  let e = failure(() => load(dir, 'noroot.xml:'));
+  assert.match(e.message, /invalid xml id/);
+  write(dir, 'inc.ini', '[uwsgi]\n\nxml = unclosed.xml\n');
   e = failure(() => load(dir, 'inc.ini'));
-  assert.equal(e.line, 3);
-  assert.match(e.message, /v\.xml: xml config files are not supported/);
+  assert.deepEqual([e.file, e.line], [path.join(dir, 'unclosed.xml'), 4]);
+  // a root with no child at all is read as no options (uWSGI says nothing); here with a warning
+  write(dir, 'empty.xml', '<config/>\n');
+  assert.deepEqual(load(dir, 'empty.xml').warnings.map((w) => w.message), [`the root element of ${path.join(dir, 'empty.xml')} has no child: no options`]);
 });
 
 test('an unknown magic variable becomes empty with a warning at its line', (t) => {

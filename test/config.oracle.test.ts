@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatShowConfig, vassalEnvironment, type ConfigFormat } from '../src/config';
+import { formatOfName } from '../src/tables/formats';
 import { load } from './helpers/config-host';
 import { NOBODY, ORACLE_ENV, assertUwsgiInstalled, makeOracleDir, mapLimit, runUwsgiShowConfig } from './helpers/uwsgi-oracle';
 
@@ -79,6 +80,11 @@ const CASES: Case[] = [
   { file: 'features/tricky.ini', env: { UWSGI_Foo_Bar: 'mixed' } },
   { file: 'features/tricky.yml' },
   { file: 'features/tricky.json' },
+  { file: 'features/vassal.xml' },
+  { file: 'features/multi.xml' },
+  { file: 'features/multi.xml', section: 'app2' },
+  { file: 'features/multi.xml', section: 'nosuch' },
+  { file: 'features/xml-include.ini' },
   { file: 'features/inherit.ini', set: ['processes=3'], includes: ['part2.ini'], includesBefore: ['part.yml'], inherits: ['inherit-base.ini'], inheritsBefore: ['multi.yml'] },
 ];
 
@@ -98,13 +104,13 @@ test('the fixture vassals resolve here exactly as real uWSGI resolves them', asy
   const root = makeOracleDir('emperor-config-oracle');
   t.after(() => fs.rmSync(root, { recursive: true, force: true }));
   fs.cpSync(FIXTURES, root, { recursive: true, verbatimSymlinks: true });
-  const vassalFiles = fs.readdirSync(FIXTURES, { recursive: true }).map(String).filter((f) => /\.(ini|yml|json|skel)$/.test(f));
+  const vassalFiles = fs.readdirSync(FIXTURES, { recursive: true }).map(String).filter((f) => /\.(ini|yml|json|xml|skel)$/.test(f));
   assert.ok(vassalFiles.length >= 40, `only ${vassalFiles.length} fixture files`);
 
   const results = await mapLimit(CASES, 8, async (c) => {
     const dir = path.join(root, path.dirname(c.file));
     const spec = path.basename(c.file) + (c.section !== undefined ? `:${c.section}` : '');
-    const format = c.format ?? (c.file.endsWith('.json') ? 'json' : c.file.endsWith('.yml') ? 'yaml' : 'ini');
+    const format = c.format ?? formatOfName(c.file) ?? 'ini';
     const run = await runUwsgiShowConfig(dir, oracleArgs(c, spec, format), c.env);
     const cfg = load(spec, { cwd: dir, format, set: c.set, includes: c.includes, includesBefore: c.includesBefore, inherits: c.inherits, inheritsBefore: c.inheritsBefore, env: { ...ORACLE_ENV, ...c.env }, as: NOBODY });
     // uWSGI's log lines cannot show a value's own newlines: compare the printed lines, blank ones dropped on both sides

@@ -6,18 +6,10 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStats } from '../src/stats';
-import { EmperorProcess, httpGet, tmpdir } from './helpers/emperor-process';
+import { comm, EmperorProcess, httpGet, killDaemonAndRespawn, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 
 const APP = path.join(__dirname, 'fixtures/vassal/http-app.js');
-
-function comm(pid: number): string {
-  try {
-    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
 
 test('the tutorial fuse-zip vassal: the mount is private, and killing fuse-zip respawns the vassal with the mount back', async (t) => {
   const dir = tmpdir('fuse');
@@ -61,13 +53,7 @@ test('the tutorial fuse-zip vassal: the mount is private, and killing fuse-zip r
   const first = (await fetchStats(stats)).vassals[0];
   assert.equal(first.loyal, 1, 'loyal after its first request (the app speaks the protocol)');
 
-  const daemon = emperor.taggedPids().find((p) => comm(p) === 'fuse-zip');
-  assert.ok(daemon, 'fuse-zip runs inside the vassal');
-  process.kill(daemon!, 'SIGKILL');
-  const second = await until(async () => {
-    const v = (await fetchStats(stats)).vassals[0];
-    return v && v.pid > 0 && v.pid !== first.pid && v.state === 'running' ? v : undefined;
-  }, 'a fresh instance of the vassal');
+  const second = await killDaemonAndRespawn(emperor, 'fuse-zip', stats, first.pid);
   assert.equal(second.deaths, 1);
   // a dead FUSE daemon answers ENOTCONN (ECONNABORTED once the kernel has aborted the connection)
   assert.ok(emperor.logs.some((l) => l.event === 'step-failed' && l.step === 'mountpoint-check' && /^(ENOTCONN|ECONNABORTED)$/.test(String(l.code))), 'the dead mount is logged with its errno');

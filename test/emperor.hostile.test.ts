@@ -1,3 +1,4 @@
+// timing-sensitive: bounds the emperor's answer times, so scripts/run-tests.js runs it alone.
 // Vassal files that try to exhaust or freeze the emperor: /dev/zero by include, by @() and through a symlink, a FIFO
 // as an include and as the vassal file itself, a file over the size limit. Each bad vassal is refused by name with
 // its file and line, the emperor's memory stays put, its stats server answers throughout, and the good vassal serves.

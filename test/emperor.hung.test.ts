@@ -1,3 +1,4 @@
+// timing-sensitive: bounds the emperor's answer times, so scripts/run-tests.js runs it alone.
 // A FUSE mount whose daemon never answers (test/helpers/hungfs.c), under an include, a vassal directory, a vassal
 // file and a jail plan's chdir: the emperor stays responsive, each affected vassal or path shows a timeout error,
 // the other vassals keep serving, and everything recovers on its own once the daemon is killed.

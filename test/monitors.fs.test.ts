@@ -333,6 +333,14 @@ test('createMonitor chooses as uWSGI does', async (t) => {
   assert.ok(g instanceof GlobMonitor);
   assert.equal(g.id, `${d}/*/*.ini`);
   assert.ok(await createMonitor(`${d}/*`, OPTS, FS) instanceof GlobMonitor, 'two matches');
+  // a relative value is the emperor's cwd's, as `npm start` passes examples/vassals
+  const cwd = process.cwd();
+  process.chdir(d);
+  t.after(() => process.chdir(cwd));
+  const relative = await createMonitor('vassals', OPTS, FS);
+  assert.ok(relative instanceof DirMonitor);
+  assert.equal(relative.id, path.join(d, 'vassals'));
+  assert.equal((await createMonitor('dir://link', OPTS, FS)).id, path.join(d, 'vassals'));
   await assert.rejects(() => createMonitor(`dir://${d}/nope`, OPTS, FS), /--emperor dir:\/\/.*nope.*no such file/i);
   await assert.rejects(() => createMonitor('zmq://tcp://127.0.0.1:5555', OPTS, FS), /unknown imperial monitor 'zmq:\/\/'/);
   await assert.rejects(() => createMonitor(d, { ...OPTS, freqSeconds: 0 }, FS), /emperor-freq must be a positive number/);

@@ -1,3 +1,4 @@
+// timing-sensitive: bounds the emperor's answer times, so scripts/run-tests.js runs it alone.
 // A child stuck before exec in a FUSE request that its daemon read and never answers sleeps uninterruptibly: not
 // even SIGKILL ends it. It must not freeze the emperor: spawn() returns at once, `started` rejects with ETIMEDOUT
 // after setupTimeout while the loop keeps turning, and the exit is reported whenever the kernel lets the child die.

@@ -1,7 +1,7 @@
 // `emperor status` table: our emperor's blob (extra fields) and a uWSGI-only blob (derived state and uptime).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDuration, formatStatusTable } from '../src/stats';
+import { formatBytes, formatDuration, formatStatusTable } from '../src/stats';
 
 const NOW = 1_795_300_000_000;
 const S = NOW / 1000;
@@ -18,11 +18,15 @@ test('durations keep the two most significant units', () => {
   assert.deepEqual([0, 59, 60, 245, 3599, 3600, 11_220, 86_399, 86_400, 190_800].map(formatDuration), ['0s', '59s', '1m00s', '4m05s', '59m59s', '1h00m', '3h07m', '23h59m', '1d00h', '2d05h']);
 });
 
-test('our emperor: state, uptime, respawns, loyalty, throttle, last exit or setup error', () => {
+test('memory in pm2 units', () => {
+  assert.deepEqual([0, 512, 1024, 42_188, 24_641_536, 1_288_490_189].map(formatBytes), ['0b', '512b', '1.0kb', '41.2kb', '23.5mb', '1.2gb']);
+});
+
+test('our emperor: state, uptime, respawns, cpu, memory, loyalty, throttle, last exit or setup error', () => {
   const blob = {
     version: '0.1.0', pid: 4242, uid: 0, gid: 0, cwd: '/', emperor: ['/etc/uwsgi/vassals'], emperor_tyrant: 0, throttle_level: 0,
     vassals: [
-      vassal('web.ini', { pid: 5001, loyal: 1, respawns: 2, state: 'running', uptime: 3725, last_exit: 'killed by SIGKILL' }),
+      vassal('web.ini', { pid: 5001, loyal: 1, respawns: 2, state: 'running', uptime: 3725, last_exit: 'killed by SIGKILL', cpu: 1.5, memory: 24_641_536 }),
       vassal('crash.ini', { state: 'throttled', respawns: 5, last_exit: 'exit 1', uptime: 0 }),
       vassal('broken.yaml', { state: 'broken', setup_error: '/etc/uwsgi/vassals/broken.yaml:3: chdir: No such file or directory', last_exit: '' }),
     ],
@@ -33,10 +37,10 @@ test('our emperor: state, uptime, respawns, loyalty, throttle, last exit or setu
     formatStatusTable(blob, NOW),
     [
       'emperor pid 4242, monitors: /etc/uwsgi/vassals; 3 vassals, 1 blacklisted',
-      'NAME         STATE      PID   UPTIME  RESPAWNS  LOYAL  THROTTLE   LAST EXIT / SETUP ERROR',
-      'broken.yaml  broken     -     -       0         no     -          setup error: /etc/uwsgi/vassals/broken.yaml:3: chdir: No such file or directory',
-      'crash.ini    throttled  -     -       5         no     4001ms #4  exit 1',
-      'web.ini      running    5001  1h02m   2         yes    -          killed by SIGKILL',
+      'NAME         STATE      PID   UPTIME  RESPAWNS  CPU   MEM     LOYAL  THROTTLE   LAST EXIT / SETUP ERROR',
+      'broken.yaml  broken     -     -       0         -     -       no     -          setup error: /etc/uwsgi/vassals/broken.yaml:3: chdir: No such file or directory',
+      'crash.ini    throttled  -     -       5         -     -       no     4001ms #4  exit 1',
+      'web.ini      running    5001  1h02m   2         1.5%  23.5mb  yes    -          killed by SIGKILL',
       '',
     ].join('\n'),
   );
@@ -49,11 +53,29 @@ test('a uWSGI emperor: state and uptime derived from its own fields, blacklist-o
   };
   const lines = formatStatusTable(blob, NOW).split('\n');
   assert.equal(lines[0], 'uWSGI 2.0.21-debian pid 77, monitors: /srv/v; 3 vassals, 1 blacklisted');
-  assert.match(lines[2], /^a\.ini +running +900 +1m15s +0 +no +- +-$/);
+  assert.match(lines[2], /^a\.ini +running +900 +1m15s +0 +- +- +no +- +-$/);
   assert.match(lines[3], /^dying\.ini +stopping +901 /);
-  assert.match(lines[4], /^gone\.ini +throttled +- +- +0 +no +1ms #0 +-$/);
+  assert.match(lines[4], /^gone\.ini +throttled +- +- +0 +- +- +no +1ms #0 +-$/);
 });
 
 test('something that is not a stats document is refused', () => {
   assert.throws(() => formatStatusTable({ hello: 1 }), /not an emperor stats document/);
+});
+
+test('pool mode: the node in the head, and the owner of every vassal of the pool, here or elsewhere', () => {
+  const blob = {
+    version: '0.1.0', pid: 7, emperor: ['etcd://127.0.0.1:2379/vassals/'], emperor_impl: 'emperor', node: 'web1', blacklist: [],
+    vassals: [vassal('a.ini', { pid: 10, state: 'running', uptime: 5, owner: 'web1' })],
+    pool: [{ monitor: 'etcd://127.0.0.1:2379/vassals/', vassal: 'a.ini', owner: 'web1' }, { monitor: 'etcd://127.0.0.1:2379/vassals/', vassal: 'b.ini', owner: 'web2' }],
+  };
+  assert.equal(
+    formatStatusTable(blob, NOW),
+    [
+      'emperor node web1 pid 7, monitors: etcd://127.0.0.1:2379/vassals/; 1 vassal, 0 blacklisted',
+      'NAME   STATE      PID  UPTIME  RESPAWNS  CPU  MEM  LOYAL  THROTTLE  OWNER  LAST EXIT / SETUP ERROR',
+      'a.ini  running    10   5s      0         -    -    no     -         web1   -',
+      'b.ini  elsewhere  -    -       -         -    -    -      -         web2   -',
+      '',
+    ].join('\n'),
+  );
 });

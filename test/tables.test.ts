@@ -19,6 +19,8 @@ test('config file types: uWSGI\'s six extensions, matched case-sensitively at th
     assert.equal(isConfigExtension(name), format !== undefined, name);
     assert.equal(configFlagOf(name), flag, name);
   }
+  // a section vassal of a multi-section file is run as its file is
+  assert.deepEqual(['app.ini:app2', 'a.xml:one', 'a.yml:s', 'a:b.json', 'app.conf:x'].map(configFlagOf), ['--ini', '--xml', '--yaml', '--json', '--config']);
 });
 
 test('clone flags: uWSGI\'s unshare words, the kernel values, and the namespaces spawn() creates', () => {

@@ -7,15 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EmperorProcess, childrenOf, httpGet, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
-import { SETUID_SETGID, createUser, procIdentity, type TestUser } from './helpers/users';
+import { SETUID_SETGID, createUser, procIdentity, vassalFile } from './helpers/users';
 
 const PARANOID_UID = 10000;
-
-function vassalFile(dir: string, name: string, owner: TestUser, lines: string[]): void {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, ['[uwsgi]', ...lines].join('\n') + '\n', { mode: 0o644 });
-  fs.chownSync(file, owner.uid, owner.gid);
-}
 
 const uwsgiVassal = (port: number) => ['plugins = python3', `http-socket = 127.0.0.1:${port}`, 'wsgi-file = %dwsgi_app.py', 'processes = 1'];
 
@@ -50,7 +44,9 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
   assert.deepEqual(me.gid, [PARANOID_UID, PARANOID_UID, PARANOID_UID, PARANOID_UID]);
   assert.equal(me.capEff, SETUID_SETGID, `CapEff ${me.capEff.toString(16)}`);
   assert.equal(me.capPrm, SETUID_SETGID);
-  assert.equal(launcher.events('no-cgroup').length, 1, 'no cgroup directory without root: said once, then the fallback');
+  // the cgroup subtree was handed to it before the drop: it runs in its leaf, each vassal gets a cgroup of its own
+  assert.equal(launcher.events('no-cgroup').length, 0, JSON.stringify(launcher.events('no-cgroup')));
+  assert.match(fs.readFileSync(`/proc/${emperorPid}/cgroup`, 'utf8'), new RegExp(`^0::.*/emperor\\.${emperorPid}/supervisor$`, 'm'));
 
   assert.equal(await until(() => httpGet(20611), "alice's uWSGI vassal"), `uid ${alice.uid}`);
   assert.equal(await until(() => httpGet(20612), "bob's uWSGI vassal"), `uid ${bob.uid}`);
@@ -59,6 +55,9 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
     assert.deepEqual(id.uid, [user.uid, user.uid, user.uid, user.uid], `${name}: uid`);
     assert.deepEqual(id.groups, [user.gid], `${name}: groups`);
     assert.equal(id.capEff | id.capPrm | id.capAmb, 0n, `${name}: the emperor's ambient capabilities do not leak into it`);
+    const cgroup = launcher.events('spawned', name)[0].cgroup as string;
+    assert.match(cgroup, new RegExp(`/emperor\\.${emperorPid}/${name.replace('.', '\\.')}\\.\\d+$`));
+    assert.ok(fs.readFileSync(path.join(cgroup, 'cgroup.procs'), 'utf8').split('\n').includes(String(launcher.events("spawned", name)[0].pid)), `${name} runs in its cgroup`);
   }
 
   await launcher.waitEvent('setup-error', 'alice-native.ini');

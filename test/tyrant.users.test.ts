@@ -7,16 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EmperorProcess, childrenOf, httpGet, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
-import { createGroup, createUser, procIdentity, type TestUser } from './helpers/users';
+import { createGroup, createUser, procIdentity, type TestUser, vassalFile } from './helpers/users';
 
 const SLEEPER = 'unprivileged-binary-patch-arg = exec sleep 3600';
-
-function vassalFile(dir: string, name: string, owner: TestUser | 0, lines: string[]): string {
-  const file = path.join(dir, name);
-  fs.writeFileSync(file, ['[uwsgi]', ...lines].join('\n') + '\n', { mode: 0o644 });
-  if (owner !== 0) fs.chownSync(file, owner.uid, owner.gid);
-  return file;
-}
 
 /** The host pid of a native vassal's app: the child of its latest init (app-started gives the pid inside its pid namespace). */
 async function appPid(emperor: EmperorProcess, vassal: string, count = 1): Promise<number> {

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { INIT_EXIT_MOUNTPOINT } from '../src/vassal';
 import { childrenOf, planOf, startInit, tmpdir, type RunningInit, get } from './fixtures/vassal/harness';
+import { comm } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 
 const APP = path.join(__dirname, 'fixtures/vassal/http-app.js');
@@ -21,14 +22,6 @@ function makeZip(dir: string, files: Record<string, string>): string {
   const archive = path.join(dir, 'app.zip');
   execFileSync('zip', ['-q', '-r', archive, '.'], { cwd: src, timeout: 30000 });
   return archive;
-}
-
-function comm(pid: number): string {
-  try {
-    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
-  }
 }
 
 function fuseDaemons(init: RunningInit, name: string): number[] {

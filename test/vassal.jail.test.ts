@@ -109,6 +109,7 @@ test('each failure mode names its step, syscall and errno', async (t) => {
       `pivot_root = ${dir}/sub ${dir}/sub/old`], ['pivot_root', 'EINVAL', 'pivot_root', `${dir}/sub`]],
     ['an unknown user', ['uid = no-such-user-h3'], ['creds', 'ENOENT', 'getpwnam', 'no-such-user-h3']],
     ['a hook command that fails', ['exec-pre-jail = false'], ['exec', undefined as never, 'exec', 'false']],
+    ['a callret: call that returns non-zero', ['hook-pre-jail = callret:chdir /no-such-dir-c5'], ['call', 'ENOENT', 'chdir', '/no-such-dir-c5']],
   ];
   for (const [what, lines, expected] of cases) {
     const init = startInit(t, planOf(file, [...lines, 'unprivileged-binary-patch-arg = exec sleep 30']));
@@ -121,9 +122,46 @@ test('each failure mode names its step, syscall and errno', async (t) => {
   }
 });
 
+test('call: and callret: run their libc call in the init, in phase order; only callret: fails on non-zero', async (t) => {
+  const dir = tmpdir(t, 'calls');
+  const root = path.join(dir, 'root');
+  execFileSync(path.join(ROOT_DIR, 'scripts/make-rootfs.sh'), [root], { timeout: 30000 });
+  fs.mkdirSync(path.join(root, 'gone-dir'));
+  fs.writeFileSync(path.join(root, 'gone-file'), 'x');
+  fs.mkdirSync(path.join(root, 'mnt'));
+  const plan = planOf(path.join(dir, 'a.ini'), [
+    'hook-pre-jail = callret:chdir /',
+    'hook-pre-jail = call:chdir /no-such-dir-c6',
+    `mount-pre-jail = tmpfs none ${root}/mnt`,
+    `hook-as-root = callret:umount ${root}/mnt`,
+    'hook-as-root = callret:putenv CALLED=a value with spaces',
+    'hook-as-root = callret:putenv GONE=1',
+    'hook-as-root = callret:unsetenv GONE',
+    `hook-as-root = callret:chroot ${root}`,
+    'hook-as-root = callret:chdir /tmp',
+    'hook-as-root = callret:unlink /gone-file',
+    'hook-as-root = callret:rmdir /gone-dir',
+    'unprivileged-binary-patch-arg = { echo "$CALLED|${GONE-unset}|$(pwd)"; ls /; } > /tmp/out 2>&1; echo x > /mnt/probe',
+  ]);
+  const init = startInit(t, plan);
+  const exit = await init.waitExit();
+  assert.deepEqual(init.failed, []);
+  assert.deepEqual(exit, { code: 0, signal: null });
+  const soft = init.steps.find((s) => s.origin.line === 2);
+  assert.deepEqual([soft?.ok, soft?.code, soft?.syscall, soft?.path], [true, 'ENOENT', 'chdir', '/no-such-dir-c6'], 'call: reports the failure but goes on');
+  assert.match(String(soft?.message), /chdir\(\/no-such-dir-c6\) returned -1/);
+  const [line1, ...rest] = fs.readFileSync(path.join(root, 'tmp/out'), 'utf8').trim().split('\n');
+  assert.equal(line1, 'a value with spaces|unset|/tmp', 'putenv and unsetenv reach the app, chroot and chdir its root and cwd');
+  assert.ok(rest.includes('bin') && !rest.includes('gone-file') && !rest.includes('gone-dir'), rest.join(' '));
+  // written below the tmpfs had it still been mounted, and then invisible here
+  assert.ok(fs.existsSync(path.join(root, 'mnt/probe')), 'the tmpfs was unmounted');
+});
+
 test('the compiler refuses what a native init cannot do, naming file, line and option', () => {
   const bad: Array<[string, RegExp]> = [
-    ['hook-as-root = call:uwsgi_foo', /dlsym/],
+    ['hook-as-root = call:uwsgi_foo', /call:uwsgi_foo: a native vassal can call chdir, chroot, putenv, unsetenv, unlink, rmdir, umount \(uWSGI's dlsym/],
+    ['hook-as-root = callret:chdir', /callret:chdir needs its string argument/],
+    ['hook-as-root = callintret:sleep 1', /with an int \(dlsym\).*call:\/callret: take chdir/],
     ['mount-as-root = tmpfs none /x bogusflag', /unknown mount flag 'bogusflag'/],
     ['hook-as-root = nocolon', /invalid hook syntax/],
     ['unshare = fs,bogus', /unknown namespace 'bogus'/],

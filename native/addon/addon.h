@@ -1,6 +1,7 @@
 // Registration of each concern's exports, the per-environment data they share, and the error shape.
 #pragma once
 #include <napi.h>
+#include <uv.h>
 
 namespace emperor {
 
@@ -18,6 +19,14 @@ void InitFdOps(Napi::Env env, Napi::Object exports);
 void InitExec(Napi::Env env, Napi::Object exports);
 void InitExchange(Napi::Env env, Napi::Object exports);
 void InitChannel(Napi::Env env, Napi::Object exports);
+void InitUnixOps(Napi::Env env, Napi::Object exports);
+void InitFdWatch(Napi::Env env, Napi::Object exports);
+void InitTeardown(Napi::Env env);
+
+// A uv_poll_t or uv_timer_t whose callback calls into JS: guarded while it may fire, stopped when its environment is
+// torn down (teardown.cc says why). Unguard it when it is closed.
+void GuardHandle(napi_env env, uv_handle_t* h);
+void UnguardHandle(napi_env env, uv_handle_t* h);
 
 // Calls fn(argv...) on behalf of `self` from a libuv callback, through napi_make_callback so that Node runs the
 // microtasks and ticks it queued when it returns; `last` releases fn (a one-shot callback). A throw becomes an

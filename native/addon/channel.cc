@@ -38,6 +38,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   void Close() {
     if (!p) return;
     p->owner = nullptr;
+    UnguardHandle(p->env, reinterpret_cast<uv_handle_t*>(&p->poll));
     uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), OnPollClosed);
     close(p->fd);  // uv_close took it out of epoll already
     p = nullptr;
@@ -132,6 +133,7 @@ Napi::Value OpenChannel(const Napi::CallbackInfo& info) {
   Channel* c = Channel::Unwrap(obj);
   c->p = p;
   p->owner = c;
+  GuardHandle(env, reinterpret_cast<uv_handle_t*>(&p->poll));
   c->Watch();
   return obj;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+
 #include "addon.h"
 #include "child_setup.h"
 
@@ -163,8 +164,10 @@ void Deliver(Setup* s, Report r, SetupFailure& rec, bool timed_out) {
     w->child_memory = std::move(s->child_memory);
   napi_value argv[1] = {Outcome(env, *s, r, rec, timed_out)};
   // uv_close takes the fd out of epoll at once, so it can be closed before the callback: none is left when it runs.
-  uv_close(reinterpret_cast<uv_handle_t*>(&s->report_poll), OnSetupHandleClosed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&s->timer), OnSetupHandleClosed);
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&s->report_poll), reinterpret_cast<uv_handle_t*>(&s->timer)}) {
+    UnguardHandle(w->env, h);
+    uv_close(h, OnSetupHandleClosed);
+  }
   close(s->report_fd);
   Callback(env, w->self.Value(), s->on_started, 1, argv);
 }
@@ -205,6 +208,7 @@ void OnPidfdReadable(uv_poll_t* h, int status, int events) {
   }
   // Any other waitid error means the status is lost (someone else reaped it): report the exit with both null.
   if (w->owner) w->owner->watch = nullptr;
+  UnguardHandle(w->env, reinterpret_cast<uv_handle_t*>(h));
   uv_close(reinterpret_cast<uv_handle_t*>(h), OnClosed);
   close(w->pidfd);  // as the report pipe's in Deliver
   if (Setup* s = w->setup) {
@@ -254,6 +258,8 @@ int NewChildHandle(Napi::Env env, pid_t pid, int pidfd, SetupWatch setup, Napi::
   s->on_started = Napi::Persistent(onStarted);
   handle->pid = pid;
   handle->watch = w;
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&w->poll), reinterpret_cast<uv_handle_t*>(&s->report_poll), reinterpret_cast<uv_handle_t*>(&s->timer)})
+    GuardHandle(env, h);
   uv_poll_start(&w->poll, UV_READABLE, OnPidfdReadable);
   uv_poll_start(&s->report_poll, UV_READABLE, OnReportReadable);
   if (s->timeout_ms) uv_timer_start(&s->timer, OnSetupTimeout, s->timeout_ms, 0);

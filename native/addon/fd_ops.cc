@@ -1,6 +1,7 @@
-// socketpair/close for handing sockets to children, and mount/umount2 in the calling process's mount namespace
+// socketpair/pipe/close for handing sockets and pipes to children, and mount/umount2 in the calling process's mount namespace
 // (mounting is not a namespace change, so it is allowed in the live Node process; pivot_root/chroot are not).
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -19,6 +20,16 @@ Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(info.Env(), 2);
   out.Set(0u, Napi::Number::New(info.Env(), sv[0]));
   out.Set(1u, Napi::Number::New(info.Env(), sv[1]));
+  return out;
+}
+
+// pipe(): [read end, write end], both close-on-exec (a child gets the write end through SpawnOptions.fds).
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return ThrowNativeError(info.Env(), errno, "pipe2");
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, Napi::Number::New(info.Env(), p[0]));
+  out.Set(1u, Napi::Number::New(info.Env(), p[1]));
   return out;
 }
 
@@ -66,6 +77,7 @@ Napi::Value Umount(const Napi::CallbackInfo& info) {
 
 void InitFdOps(Napi::Env env, Napi::Object exports) {
   exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));
+  exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount", Napi::Function::New(env, Umount, "umount"));

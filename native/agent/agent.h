@@ -19,7 +19,10 @@ constexpr uint32_t kMaxLimit = 64u << 20;
 constexpr uint32_t kMaxDirNames = 262144;
 constexpr uint32_t kMaxDirBytes = 16u << 20;
 
-enum Op : uint8_t { kRead = 1, kStat = 2, kRealpath = 3, kReaddir = 4, kAccessX = 5, kExec = 6, kStatSources = 7, kLoad = 8 };
+enum Op : uint8_t {
+  kRead = 1, kStat = 2, kRealpath = 3, kReaddir = 4, kAccessX = 5, kExec = 6, kStatSources = 7, kLoad = 8,
+  kBind = 9, kUnlinkSocket = 10,
+};
 enum Status : uint8_t { kOk = 0, kErrno = 1, kNotRegular = 2 };
 
 // A request's fields in order. Reading past the end, or leaving bytes unread (done()), makes it unreadable.
@@ -56,6 +59,8 @@ struct Answer {
 // Each returns false when the client is gone (the agent then exits).
 bool send(Answer& a);
 bool send_errno(int err);
+// The answer with fd attached (SCM_RIGHTS) to its first byte.
+bool send_fd(Answer& a, int fd);
 
 // A string a path syscall would silently cut at its first NUL.
 inline bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
@@ -73,5 +78,7 @@ bool op_readdir(const std::string& path);
 bool op_access_x(const std::string& path);
 bool op_stat_source(const std::string& path, bool nofollow, bool tyrant_nofollow);
 bool op_exec(const std::string& command, const std::string& cwd, uint32_t timeout_ms, uint32_t limit);
+bool op_bind(uint8_t family, const std::string& address, uint32_t port, uint32_t mode, uint32_t backlog);
+bool op_unlink_socket(const std::string& path, uint64_t ino);
 
 }  // namespace agent

@@ -70,6 +70,32 @@ bool send(Answer& a) {
   return true;
 }
 
+bool send_fd(Answer& a, int fd) {
+  a.seal();
+  iovec iov{&a.buf[0], a.buf.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof fd)] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof fd);
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  ssize_t n;
+  do n = sendmsg(kSocketFd, &msg, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  if (n <= 0) return false;
+  for (size_t off = size_t(n); off < a.buf.size();) {
+    ssize_t m = ::send(kSocketFd, a.buf.data() + off, a.buf.size() - off, MSG_NOSIGNAL);
+    if (m < 0 && errno == EINTR) continue;
+    if (m <= 0) return false;
+    off += size_t(m);
+  }
+  return true;
+}
+
 bool send_errno(int err) {
   Answer a = errno_answer(err);
   return send(a);
@@ -119,6 +145,21 @@ bool dispatch(Reader& r) {
     if (!r.done()) return false;
     if (has_nul(command) || has_nul(cwd) || limit > kMaxLimit) return send_errno(EINVAL);
     return op_exec(command, cwd, timeout_ms, limit);
+  }
+  if (op == kBind) {
+    uint8_t family = r.u8();
+    std::string address = r.str();
+    uint32_t port = r.u32(), mode = r.u32(), backlog = r.u32();
+    if (!r.done()) return false;
+    if (has_nul(address)) return send_errno(EINVAL);
+    return op_bind(family, address, port, mode, backlog);
+  }
+  if (op == kUnlinkSocket) {
+    std::string path = r.str();
+    uint64_t ino = uint64_t(r.u32()) | uint64_t(r.u32()) << 32;
+    if (!r.done()) return false;
+    if (has_nul(path)) return send_errno(EINVAL);
+    return op_unlink_socket(path, ino);
   }
   std::string path = r.str();
   uint32_t limit = op == kRead || op == kLoad ? r.u32() : 0;

@@ -10,7 +10,7 @@
 
 namespace init {
 
-// Exit codes besides the app's own status (documented in src/vassal/protocol.ts).
+// Exit codes besides the app's own status (documented in src/vassal/wire.ts).
 constexpr int kExitStepFailed = 125;   // a fatal plan step failed: a broken config, not a crash
 constexpr int kExitMountpoint = 126;   // a mountpoint-check failed: the vassal is destroyed to be respawned clean
 constexpr int kExitProtocol = 124;     // the emperor sent something unreadable, or went away
@@ -36,10 +36,24 @@ struct Result {
 };
 
 // ---- wire.cc: framed messages on the control fd ----
-// Emperor -> init
-enum : uint8_t { kMsgStart = 'P', kMsgReload = 'R', kMsgStop = 'T' };
-// Init -> emperor
-enum : uint8_t { kMsgStep = 's', kMsgApp = 'a', kMsgExit = 'x', kMsgProtocol = 'p' };
+// The message types of src/vassal/wire.ts (MSG), where each body is described; test/vassal.wire.test.ts checks
+// that this mirrors it.
+enum : uint8_t {
+  kMsgStart = 'P',
+  kMsgReload = 'R',
+  kMsgStop = 'T',
+  kMsgStep = 's',
+  kMsgApp = 'a',
+  kMsgExit = 'x',
+  kMsgProtocol = 'p',
+  kMsgInPlace = 'k',
+  kMsgFallback = 'f',
+};
+
+// The emperor protocol bytes the init relays to an app that speaks the protocol (src/tables/protocol.ts).
+constexpr uint8_t kToAppReload = 1;
+// What an app answers a reload with when it has reloaded itself: spawned (1) or accepting (5).
+constexpr uint8_t kFromAppSpawned = 1, kFromAppAccepting = 5;
 
 struct Message {
   uint8_t type = 0;
@@ -53,6 +67,8 @@ void send_step(const Step& s, const Result& r);
 void send_app_started(pid_t pid);
 void send_app_exit(int status);
 void send_protocol_byte(uint8_t b);
+void send_in_place(pid_t pid);
+void send_fallback(uint8_t byte);
 
 // ---- steps.cc: one plan step at a time ----
 struct Creds {

@@ -48,6 +48,9 @@ class Init {
   void run_plan(const std::string& body, size_t offset);
   void start_app();
   void stop_app(int mercy_ms);
+  void reload_now(int mercy_ms, const std::string& body);
+  bool relay(uint8_t byte);
+  void settle_pending();
   void wait_until(int64_t deadline, bool (Init::*done)() const);
   bool app_gone() const { return app_ == 0; }
   bool no_children() const { return waitid(P_ALL, 0, nullptr, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD; }
@@ -62,6 +65,15 @@ class Init {
   int app_status_ = 0;
   bool app_exited_ = false;
   int proto_ = -1;  // the init's end of the app's UWSGI_EMPEROR_FD
+  bool aware_ = false;  // the app has written a protocol byte: it gets the emperor's bytes too
+  // A reload or stop byte relayed to the app, waiting for the app to act on it until the deadline.
+  struct Pending {
+    enum Kind { kNone, kReload, kStop } kind = kNone;
+    uint8_t byte = 0;
+    int mercy_ms = 0;
+    int64_t deadline = 0;
+    std::string plan;  // kReload: the reload message's body
+  } pending_;
   bool started_ = false;
   MountChecker checker_;
 };
@@ -119,6 +131,7 @@ void Init::start_app() {
     close(pair[1]);
     if (proto_ >= 0) close(proto_);  // the previous app's, on a reload
     proto_ = pair[0];
+    aware_ = false;  // a new process: it has said nothing yet
     fcntl(proto_, F_SETFL, O_NONBLOCK);
   }
   send_step(v_.app_step, r);
@@ -240,19 +253,54 @@ void Init::on_control() {
       started_ = true;
       run_plan(m.body, 0);
     } else if (m.type == kMsgReload && started_ && m.body.size() >= 4) {
-      stop_app(int(mercy));
-      // Identity, app and checks come from the new plan; sockets, mounts and namespaces stay.
-      v_.creds = Creds{};
-      v_.app_argv.clear();
-      v_.atexit_steps.clear();
-      v_.mountpoint_steps.clear();
-      run_plan(m.body, 4);
-    } else if (m.type == kMsgStop && m.body.size() >= 4) {
-      shutdown(int(mercy), 0);
+      if (pending_.kind == Pending::kStop) continue;  // a stop under way wins
+      if (pending_.kind == Pending::kReload) {
+        pending_.plan = m.body;  // the latest config, within the mercy already given
+      } else if (relay(kToAppReload)) {
+        pending_ = Pending{Pending::kReload, kToAppReload, int(mercy), now_ms() + mercy, m.body};
+      } else {
+        reload_now(int(mercy), m.body);
+      }
+    } else if (m.type == kMsgStop && m.body.size() >= 5) {
+      if (pending_.kind == Pending::kStop) continue;
+      uint8_t byte = uint8_t(m.body[4]);
+      if (!relay(byte)) shutdown(int(mercy), 0);
+      pending_ = Pending{Pending::kStop, byte, int(mercy), now_ms() + mercy, std::string()};
     } else {
       destroy(kExitProtocol);
     }
   }
+}
+
+void Init::reload_now(int mercy_ms, const std::string& body) {
+  stop_app(mercy_ms);
+  // Identity, app and checks come from the new plan; sockets, mounts and namespaces stay.
+  v_.creds = Creds{};
+  v_.app_argv.clear();
+  v_.atexit_steps.clear();
+  v_.mountpoint_steps.clear();
+  run_plan(body, 4);
+}
+
+// The emperor's byte to an app that has spoken the protocol; false when it is not one, or cannot be told.
+bool Init::relay(uint8_t byte) {
+  if (!aware_ || proto_ < 0 || app_ == 0) return false;
+  ssize_t n;
+  do n = write(proto_, &byte, 1); while (n < 0 && errno == EINTR);
+  return n == 1;
+}
+
+// A relayed byte is answered by the app's exit, or (a reload) by its ready bytes (on_protocol); past the mercy the
+// init does what it would have done for an app that never spoke the protocol.
+void Init::settle_pending() {
+  if (pending_.kind == Pending::kNone) return;
+  bool gone = app_ == 0;
+  if (!gone && now_ms() < pending_.deadline) return;
+  Pending p = std::move(pending_);
+  pending_ = Pending{};
+  if (!gone) send_fallback(p.byte);
+  if (p.kind == Pending::kStop) shutdown(p.mercy_ms, 0);
+  reload_now(p.mercy_ms, p.plan);
 }
 
 void Init::on_signals() {
@@ -274,7 +322,14 @@ void Init::on_protocol() {
     proto_ = -1;
     return;
   }
-  for (ssize_t i = 0; i < n; i++) send_protocol_byte(buf[i]);
+  aware_ = true;
+  for (ssize_t i = 0; i < n; i++) {
+    send_protocol_byte(buf[i]);
+    if (pending_.kind == Pending::kReload && (buf[i] == kFromAppSpawned || buf[i] == kFromAppAccepting)) {
+      pending_ = Pending{};  // it reloaded itself: kept, and the reload plan is not run
+      send_in_place(app_);
+    }
+  }
 }
 
 int Init::run() {
@@ -288,10 +343,12 @@ int Init::run() {
   }
   fcntl(kControlFd, F_SETFL, fcntl(kControlFd, F_GETFL) | O_NONBLOCK);
   for (;;) {
+    settle_pending();
     if (started_ && app_ == 0 && app_exited_) shutdown(kAppEndedMercyMs, 0);
     on_check(false);
     int64_t now = now_ms();
     int64_t wake = checker_.wake_at();
+    if (pending_.kind != Pending::kNone && (!wake || pending_.deadline < wake)) wake = pending_.deadline;
     int timeout = wake ? int(wake > now ? wake - now : 0) : -1;
     pollfd fds[4] = {{kControlFd, POLLIN, 0}, {sigfd_, POLLIN, 0}, {proto_, POLLIN, 0}, {checker_.fd(), POLLIN, 0}};
     int n = poll(fds, 4, timeout);  // negative fds are skipped

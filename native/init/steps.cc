@@ -319,6 +319,36 @@ Result file_step(Vassal& v, const Step& s) {
   return bad_args(s);
 }
 
+// call SYMBOL ARG CHECK: uWSGI's call:/callret: hooks, which dlsym a symbol of the uWSGI process and call it with
+// one string. This static init has no dlsym: the table is src/vassal/hooks.ts LIBC_CALLS. CHECK "1" (callret:)
+// fails the step on a non-zero return; call: ignores it, as uWSGI does, and only says it in the report.
+Result call_step(const Vassal& v, const Step& s) {
+  if (s.args.size() != 4) return bad_args(s);
+  const std::string& sym = s.args[1];
+  const std::string& arg = s.args[2];
+  AsUser as(v.creds);
+  if (as.error()) return result_errno(as.error(), "seteuid", arg);
+  errno = 0;
+  int ret;
+  if (sym == "chdir") ret = chdir(arg.c_str());
+  else if (sym == "chroot") ret = chroot(arg.c_str());
+  else if (sym == "putenv") ret = putenv(strdup(arg.c_str()));  // the environment keeps the string itself
+  else if (sym == "unsetenv") ret = unsetenv(arg.c_str());
+  else if (sym == "unlink") ret = unlink(arg.c_str());
+  else if (sym == "rmdir") ret = rmdir(arg.c_str());
+  else if (sym == "umount") ret = umount(arg.c_str());
+  else return bad_args(s);
+  if (ret == 0) return ok();
+  int err = errno;
+  Result r;
+  r.ok = s.args[3] != "1";
+  r.err = err;
+  r.syscall = sym;
+  r.path = arg;
+  r.message = sym + "(" + arg + ") returned " + std::to_string(ret) + (err ? std::string(": ") + strerror(err) : "");
+  return r;
+}
+
 }  // namespace
 
 Result run_step(Vassal& v, const Step& s) {
@@ -343,6 +373,7 @@ Result run_step(Vassal& v, const Step& s) {
   }
   if (op == "mount") return mount_step(s);
   if (op == "umount") return umount_step(s);
+  if (op == "call") return call_step(v, s);
   if (op == "pivot_root") return n == 3 ? pivot_root(s.args[1], s.args[2]) : bad_args(s);
   if (op == "chroot") return n == 2 ? chroot_into(s.args[1]) : bad_args(s);
   if (op == "hostname") {
@@ -363,6 +394,14 @@ Result run_step(Vassal& v, const Step& s) {
     return ok();
   }
   if (op == "listen") return listen_on(v, s);
+  if (op == "inherit") {
+    // inherit FD NAME: a listening socket the emperor bound (on demand), handed over like the ones bound here
+    uint64_t fd;
+    if (n != 3 || !parse_u64(s.args[1], fd) || fd > 1024) return bad_args(s);
+    if (fcntl(int(fd), F_SETFD, FD_CLOEXEC) < 0) return result_errno(errno, "fcntl", s.args[1]);
+    v.listeners.push_back(Listener{int(fd), s.args[2]});
+    return ok();
+  }
   if (op == "mountpoint-check") {
     if (n != 2) return bad_args(s);
     v.mountpoint_steps.push_back(s);

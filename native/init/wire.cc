@@ -117,4 +117,12 @@ void send_app_exit(int status) {
 
 void send_protocol_byte(uint8_t b) { send(kMsgProtocol, std::string(1, char(b))); }
 
+void send_in_place(pid_t pid) {
+  std::string body;
+  put_u32(body, uint32_t(pid));
+  send(kMsgInPlace, body);
+}
+
+void send_fallback(uint8_t byte) { send(kMsgFallback, std::string(1, char(byte))); }
+
 }  // namespace init

@@ -199,3 +199,28 @@ export function statSourcesCall(paths: readonly string[], modes: StatModes): Cal
     rest: (from) => statSourcesCall(paths.slice(from), modes),
   };
 }
+
+/** Where an on-demand socket listens: a unix path (absolute, or '@name', abstract) or a TCP address. */
+export type SocketAddress = { family: 'unix'; path: string } | { family: 'inet' | 'inet6'; host: string; port: number };
+
+export function describeAddress(a: SocketAddress): string {
+  if (a.family === 'unix') return a.path;
+  return a.family === 'inet6' ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** A listening socket made as the agent (the answer carries it); its value is the socket file's inode, 0 if none. */
+export function bindCall(address: SocketAddress, mode: number, backlog: number): Call<number> {
+  const where = describeAddress(address);
+  const about = { doing: `binding ${where}`, path: where };
+  const req: wire.Request = address.family === 'unix'
+    ? { op: 'bind', family: 'unix', address: address.path, port: 0, mode, backlog }
+    : { op: 'bind', family: address.family, address: address.host, port: address.port, mode, backlog };
+  if (address.family === 'unix' && !address.path.startsWith('@')) absolute(address.path, about);
+  return { frame: encode(req, about), count: 1, maxAnswer: wire.maxAnswer(req), graceMs: 0, about: () => about, decode: (frame) => wire.decodeBound(payloadOf(frame, about)) };
+}
+
+/** Removes the socket file bindCall made (inode ino); ESTALE when something else is at the path now. */
+export function unlinkSocketCall(p: string, ino: number): Call<void> {
+  const about = { doing: `removing the socket ${p}`, path: p };
+  return single({ op: 'unlinkSocket', path: p, ino }, about, (frame) => wire.decodeEmpty(payloadOf(frame, about)));
+}

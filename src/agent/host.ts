@@ -54,12 +54,21 @@ export class AgentPool {
     return new AgentHost(this, identity, budgetMs);
   }
 
-  /** Closes every live agent and stops waiting for stuck ones; calls fail with EAGENT from now on. */
-  close(): void {
+  /**
+   * Closes every live agent and stops waiting for stuck ones; calls fail with EAGENT from now on. Resolves once the
+   * live ones have exited (before an exec of this process, none is left behind as a stray child).
+   */
+  close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    for (const [key, live] of this.live) this.drop(key, live);
+    const gone: Promise<void>[] = [];
+    for (const [key, live] of this.live) {
+      live.agent.ref();
+      gone.push(live.agent.exited);
+      this.drop(key, live);
+    }
     for (const s of this.stuck.values()) s.release();
+    return Promise.all(gone).then(() => undefined);
   }
 
   /** One call of an AgentHost; build gets the milliseconds left (the agent times EXEC itself). */

@@ -35,8 +35,8 @@ export class AgentProcess {
 
   /**
    * Starts an agent with the given credentials (null: this process's own) and no way to gain privileges. Throws
-   * Error when it cannot be started; when spawn() reports setup failures asynchronously they show up instead as EOF
-   * on fd. The process is unref'd: a live agent never keeps this process alive.
+   * Error when it cannot be started at all; a failed setup shows up as EOF on fd. The process is unref'd: a live
+   * agent never keeps this process alive.
    */
   static start(identity: Identity | null, env: AgentEnv): AgentProcess {
     // stdin, stdout and stderr of every agent; /dev/null cannot hang, so it is opened once, synchronously
@@ -62,8 +62,7 @@ export class AgentProcess {
     } finally {
       native.closeFd(theirs);
     }
-    // an asynchronous spawn() rejects `started` on a setup failure, which this agent's client sees as EOF anyway
-    (child as { started?: Promise<unknown> }).started?.catch(() => {});
+    // a setup failure (rejecting `started`) shows up to the client as EOF on its socket
     child.unref();
     const agent = new AgentProcess(child, mine, `the agent (pid ${child.pid}, ${describe(identity)})`, exited);
     void exited.then(() => (agent.exitSeen = true));

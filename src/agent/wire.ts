@@ -12,6 +12,10 @@
 //   6 EXEC         str command, str cwd, u32 timeoutMs, u32 limit
 //   7 STAT_SOURCES u8 flags (1 nofollow, 2 tyrantNofollow), u32 count, count x str path
 //   8 LOAD         str path, u32 limit          LSTAT, REALPATH and READ of one config file, in one round trip
+//   9 BIND         u8 family (0 unix, 1 inet, 2 inet6), str address, u32 port, u32 mode, u32 backlog
+//                  a listening socket, handed over; a unix path gets mode (through umask), an old socket file there
+//                  is replaced, anything else there is EADDRINUSE; '@name' is abstract
+//  10 UNLINK_SOCKET str path, u64 ino            removes the socket file BIND made (ESTALE: something else is there)
 // Answer: u8 status, then:
 //   0 OK      the op's payload
 //   1 ERRNO   u32 errno (ETIMEDOUT and EFBIG for EXEC's own timeout and limit, EFBIG for READ and READDIR's caps)
@@ -24,6 +28,8 @@
 //   STAT_SOURCES  one answer frame per path, in request order, each OK with: u8 kind (0 not a vassal, 1 regular file,
 //             2 symlink to a regular file), i64 mtime s, u32 mtime ns, u32 uid, u32 gid
 //   LOAD      three whole answer frames (length prefix included): STAT's (follow = 0), REALPATH's and READ's
+//   BIND      u64 ino of the socket file (0 for TCP and abstract sockets), the socket attached (SCM_RIGHTS)
+//   UNLINK_SOCKET nothing
 // File types: 0 unknown, 1 file, 2 dir, 3 symlink, 4 fifo, 5 socket, 6 char, 7 block.
 // A request the agent cannot parse makes it exit; one it can parse but refuses (a NUL in a path, a limit over
 // MAX_LIMIT) is answered ERRNO EINVAL. Everything an agent answers is checked here as hostile input.
@@ -39,7 +45,8 @@ export const MAX_DIR_NAMES = 262144;
 export const MAX_DIR_BYTES = 16 << 20;
 const PATH_MAX = 4096;
 
-const OP = { read: 1, stat: 2, realpath: 3, readdir: 4, accessX: 5, exec: 6, statSources: 7, load: 8 } as const;
+const OP = { read: 1, stat: 2, realpath: 3, readdir: 4, accessX: 5, exec: 6, statSources: 7, load: 8, bind: 9, unlinkSocket: 10 } as const;
+const FAMILY = { unix: 0, inet: 1, inet6: 2 } as const;
 const STATUS_OK = 0;
 const STATUS_ERRNO = 1;
 const STATUS_NOTREG = 2;
@@ -52,7 +59,9 @@ export type Request =
   | { op: 'stat'; path: string; follow: boolean }
   | { op: 'realpath' | 'readdir' | 'accessX'; path: string }
   | { op: 'exec'; command: string; cwd: string; timeoutMs: number; limit: number }
-  | { op: 'statSources'; paths: readonly string[]; nofollow: boolean; tyrantNofollow: boolean };
+  | { op: 'statSources'; paths: readonly string[]; nofollow: boolean; tyrantNofollow: boolean }
+  | { op: 'bind'; family: keyof typeof FAMILY; address: string; port: number; mode: number; backlog: number }
+  | { op: 'unlinkSocket'; path: string; ino: number };
 
 export type Answer =
   | { status: 'ok'; payload: Buffer }
@@ -78,6 +87,12 @@ class Writer {
   }
   u8(n: number): this {
     return this.push(Buffer.from([n]));
+  }
+  u64(n: number): this {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`agent request: ${n} is not a u64`);
+    const b = Buffer.allocUnsafe(8);
+    b.writeBigUInt64LE(BigInt(n));
+    return this.push(b);
   }
   u32(n: number): this {
     if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new RangeError(`agent request: ${n} is not a u32`);
@@ -117,6 +132,10 @@ export function encodeRequest(req: Request): Buffer {
       w.u8((req.nofollow ? 1 : 0) | (req.tyrantNofollow ? 2 : 0)).u32(req.paths.length);
       for (const p of req.paths) w.str(p);
       return w.frame();
+    case 'bind':
+      return w.u8(FAMILY[req.family]).str(req.address).u32(req.port).u32(req.mode).u32(req.backlog).frame();
+    case 'unlinkSocket':
+      return w.str(req.path).u64(req.ino).frame();
     default:
       return w.str(req.path).frame();
   }
@@ -134,6 +153,8 @@ export function maxAnswer(req: Request): number {
     exec: () => 4 + (req as { limit: number }).limit,
     statSources: () => SOURCE_BYTES,
     load: () => 3 * 5 + STAT_BYTES + PATH_MAX + (req as { limit: number }).limit,
+    bind: () => 8,
+    unlinkSocket: () => 0,
   }[req.op]();
   return 1 + Math.max(4, payload);
 }
@@ -243,6 +264,14 @@ export function decodeExec(payload: Buffer, limit: number): { status: number; st
   if (payload.length < 4) throw new WireError('an exec answer without a wait status');
   if (payload.length - 4 > limit) throw new WireError(`${payload.length - 4} bytes of output, over the ${limit}-byte limit`);
   return { status: payload.readInt32LE(0), stdout: payload.subarray(4) };
+}
+
+/** BIND's payload: the inode of the socket file, 0 when there is none. */
+export function decodeBound(payload: Buffer): number {
+  exactly(payload, 8, 'bind');
+  const ino = payload.readBigUInt64LE(0);
+  if (ino > BigInt(Number.MAX_SAFE_INTEGER)) throw new WireError(`inode ${ino}`);
+  return Number(ino);
 }
 
 export function decodeSource(payload: Buffer): SourceStat | null {

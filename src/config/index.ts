@@ -1,6 +1,7 @@
 // The config language: uWSGI vassal files read exactly as uWSGI reads them, resolved to one ordered option list.
 import { ConfigError } from './errors';
-import { resolve } from './resolver';
+import { fileSections, resolve } from './resolver';
+import type { FileSections } from './sections';
 import type { ConfigHost } from './host';
 import type { FactsInput } from './magic';
 import type { ConfigOption, LoadOptions, ResolvedConfig } from './types';
@@ -12,16 +13,27 @@ export type { FactsInput } from './magic';
 export { MAX_CONFIG_BYTES, MAX_RESOLVED_BYTES } from './source';
 export { formatShowConfig, formatConfigJson } from './format';
 export { vassalEnvironment, isVassalFile, isTrue } from './vassal-env';
+export type { FileSections } from './sections';
 
-/** Resolves a vassal file (path, maybe with :section). Synchronous; throws ConfigError and nothing else. */
-export function loadConfig(spec: string, opts: LoadOptions): ResolvedConfig {
+/** Runs one reading of `spec`: a ConfigError and nothing else gets out. */
+function guarded<T>(spec: string, fn: () => T): T {
   try {
-    return resolve(spec, opts);
+    return fn();
   } catch (e) {
     if (e instanceof ConfigError) throw e;
     // a bug here must still refuse only this vassal, with a message that names it
     throw new ConfigError(spec, 0, `internal error while reading the config: ${e instanceof Error ? e.message : String(e)}`);
   }
+}
+
+/** Resolves a vassal file (path, maybe with :section). Synchronous; throws ConfigError and nothing else. */
+export function loadConfig(spec: string, opts: LoadOptions): ResolvedConfig {
+  return guarded(spec, () => resolve(spec, opts));
+}
+
+/** The sections of a vassal file (no :section in `spec`): which vassals a multi-section emperor makes of it. */
+export function listSections(spec: string, opts: LoadOptions): FileSections {
+  return guarded(spec, () => fileSections(spec, opts));
 }
 
 /** The emperor's own --ini/--yaml/--json file: the same reader, section [uwsgi], this process's environment. */

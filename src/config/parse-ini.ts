@@ -38,3 +38,17 @@ export function parseIni(text: string, lineOf: number[] | undefined, section: st
   }
   return { options, found };
 }
+
+/** Every `[section]` of the file, in order, each once. */
+export function iniSections(text: string): string[] {
+  const out: string[] = [];
+  for (let raw of text.split('\n')) {
+    const nul = raw.indexOf('\0');
+    if (nul >= 0) raw = raw.slice(0, nul);
+    const line = strip(raw);
+    if (line[0] !== '[') continue;
+    const name = line.slice(1, -1);
+    if (!out.includes(name)) out.push(name);
+  }
+  return out;
+}

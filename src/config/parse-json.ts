@@ -156,3 +156,14 @@ export function parseJson(text: string, lineOf: number[] | undefined, section: s
   });
   return { options, found: true };
 }
+
+/** The top-level keys whose value is an object (what `file.json:key` can name), in order, each once. */
+export function jsonSections(text: string): string[] {
+  const root = new Parser(text).document();
+  const out: string[] = [];
+  if (root.t !== 'obj') return out;
+  root.keys.forEach((k, i) => {
+    if (root.values[i].t === 'obj' && !out.includes(k.key)) out.push(k.key);
+  });
+  return out;
+}

@@ -19,14 +19,19 @@ function findSection(node: unknown, section: string, depth: number): YAMLMap | u
   return undefined;
 }
 
-export function parseYaml(text: string, lineOf: number[] | undefined, section: string): { options: RawOption[]; found: boolean } {
+/** The document as libyaml's tokens would see it (failsafe: every scalar a string); a syntax error at its line. */
+function parseDoc(text: string): { doc: ReturnType<typeof parseDocument>; lc: LineCounter } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { schema: 'failsafe', uniqueKeys: false, lineCounter: lc, prettyErrors: false });
   if (doc.errors.length) {
     const e = doc.errors[0];
-    const line = e.linePos?.[0].line ?? lc.linePos(e.pos[0]).line;
-    throw new YamlSyntaxError(lineOf ? lineOf[line - 1] ?? line : line, e.message.split('\n')[0]);
+    throw new YamlSyntaxError(e.linePos?.[0].line ?? lc.linePos(e.pos[0]).line, e.message.split('\n')[0]);
   }
+  return { doc, lc };
+}
+
+export function parseYaml(text: string, lineOf: number[] | undefined, section: string): { options: RawOption[]; found: boolean } {
+  const { doc, lc } = parseDoc(text);
   const lineAt = (n: YNode | null | undefined): number => {
     const l = n?.range ? lc.linePos(n.range[0]).line : 1;
     return lineOf ? lineOf[l - 1] ?? l : l;
@@ -58,4 +63,16 @@ export function parseYaml(text: string, lineOf: number[] | undefined, section: s
   };
   walk(map, 0);
   return { options, found: true };
+}
+
+/** The top-level keys whose value is a block mapping (what `file.yml:key` names), in order, each once. */
+export function yamlSections(text: string): string[] {
+  const { doc } = parseDoc(text);
+  const out: string[] = [];
+  if (!isMap(doc.contents)) return out;
+  for (const pair of doc.contents.items) {
+    const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
+    if (key !== undefined && isMap(pair.value) && !pair.value.flow && !out.includes(key)) out.push(key);
+  }
+  return out;
 }

@@ -10,9 +10,11 @@ import { baseTable, fillTable, processFacts, splitSection, substituteMagic, type
 import type { RawOption } from './parse-ini';
 import { parseIni } from './parse-ini';
 import { JsonSyntaxError, parseJson } from './parse-json';
+import { XmlSyntaxError, parseXml } from './parse-xml';
 import { YamlSyntaxError, parseYaml } from './parse-yaml';
+import { sectionsOf, type FileSections } from './sections';
 import { applyPass, placeholder, type PassOption } from './passes';
-import { decodeConfigText, MAX_CONFIG_BYTES, MAX_RESOLVED_BYTES, type ReadOrigin } from './source';
+import { decodeConfigText, MAX_CONFIG_BYTES, MAX_OPTIONS, MAX_RESOLVED_BYTES, type ReadOrigin } from './source';
 import type { ConfigFormat, ConfigWarning, LoadOptions, ResolvedConfig } from './types';
 
 /** uWSGI options flagged UWSGI_OPT_IMMEDIATE (2.0.21 core): run at parse time, skipped by the passes. */
@@ -48,7 +50,6 @@ const LOGIC: Record<string, LogicKind> = {
 
 const LOADERS: Record<string, ConfigFormat> = { ini: 'ini', yaml: 'yaml', yml: 'yaml', json: 'json', js: 'json', xml: 'xml', xmlconfig: 'xml' };
 
-const MAX_OPTIONS = 100_000;
 const MAX_INCLUDE_DEPTH = 64;
 
 /** The reader uWSGI picks from how a file name ends. */
@@ -125,8 +126,8 @@ export class Resolver {
     const loader = LOADERS[key];
     if (loader) {
       this.load(value, loader, origin, true);
-      // Debian's uWSGI (yajl) cuts ":section" off the json option's own value and never puts it back
-      if (loader === 'json') opt.value = splitSection(value).file;
+      // Debian's uWSGI (yajl, libxml2) cuts ":section" off the option's own value and never puts it back
+      if (loader === 'json' || loader === 'xml') opt.value = splitSection(value).file;
       return;
     }
     const kind = LOGIC[key];
@@ -169,8 +170,51 @@ export class Resolver {
 
   /** Reads one config file and adds its options (uwsgi_opt_load_ini and friends). */
   load(spec: string, format: ConfigFormat, origin: ReadOrigin | undefined, mayFreezeUpper: boolean): void {
+    const { shown, text, sub, section, id } = this.read(spec, format, origin, mayFreezeUpper);
+    const want = section === undefined || section === '' ? 'uwsgi' : section;
+    let parsed: { options: RawOption[]; found: boolean };
+    try {
+      parsed = format === 'ini' ? parseIni(sub.text, sub.lineOf, want)
+        : format === 'yaml' ? parseYaml(sub.text, sub.lineOf, want)
+          : format === 'xml' ? parseXml(sub.text, sub.lineOf, section)
+            : parseJson(sub.text, sub.lineOf, want);
+    } catch (e) {
+      throw syntaxError(e, shown, sub.lineOf);
+    }
+    if (!parsed.found) {
+      if (format === 'json') throw new ConfigError(shown, 1, `no object named "${want}" in the JSON data`);
+      this.warnings.push({ file: shown, line: 0, message: format === 'xml' ? `the root element of ${shown} has no child: no options` : `can't find section "${want}" in ${shown}` });
+    }
+    if (text.charCodeAt(0) === 0xfeff && format === 'ini') {
+      this.warnings.push({ file: shown, line: 1, message: 'file starts with a UTF-8 BOM: uWSGI reads "\\uFEFF[uwsgi]" as a key, not a section' });
+    }
+    const parentLoad = this.currentLoad;
+    this.currentLoad = ++this.loadSeq;
+    this.loading.push(id);
+    try {
+      for (const o of parsed.options) this.add(o.key, o.value, shown, o.line);
+      if (this.logic && this.logic.load === this.currentLoad) {
+        throw new ConfigError(shown, this.logic.line, `unterminated ${this.logic.key} block (no endif/endfor before the end of the file)`, this.logic.key);
+      }
+    } finally {
+      this.loading.pop();
+      this.currentLoad = parentLoad;
+    }
+  }
+
+  /** The sections of a vassal file, read the way `load` reads it (magic variables substituted first). */
+  sections(spec: string, format: ConfigFormat): FileSections {
+    const { shown, sub } = this.read(spec, format, undefined, true);
+    try {
+      return sectionsOf(format, sub.text);
+    } catch (e) {
+      throw syntaxError(e, shown, sub.lineOf);
+    }
+  }
+
+  /** Opens, decodes and magic-substitutes one config file, refilling the per-file magic variables. */
+  private read(spec: string, format: ConfigFormat, origin: ReadOrigin | undefined, mayFreezeUpper: boolean) {
     const where = origin ?? { file: spec, line: 0 };
-    if (format === 'xml') throw new ConfigError(where.file, where.line, `${spec}: xml config files are not supported (use ini, yaml or json)`, origin?.option);
     if (spec === '-' || /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(spec)) {
       throw new ConfigError(where.file, where.line, `${spec}: only config files are supported here (no stdin or scheme URLs)`, origin?.option);
     }
@@ -179,6 +223,8 @@ export class Resolver {
       if (format !== 'ini' || this.lastIni === undefined) throw new ConfigError(where.file, where.line, `"${spec}" names a section but no ini file was read before`, origin?.option);
       file = this.lastIni;
     }
+    // uWSGI exits with "invalid xml id"
+    if (format === 'xml' && section === '') throw new ConfigError(where.file, where.line, `${spec}: invalid xml id (nothing after ':')`, origin?.option);
     if (this.loading.length >= MAX_INCLUDE_DEPTH) throw new ConfigError(where.file, where.line, `includes nested deeper than ${MAX_INCLUDE_DEPTH}`, origin?.option);
     const readPath = path.resolve(this.facts.cwd, file);
     const loaded = this.io(where, () => this.host.openConfig(readPath, MAX_CONFIG_BYTES));
@@ -199,37 +245,7 @@ export class Resolver {
     if (loaded.bytes instanceof HostError) throw this.blame(loaded.bytes, readBy);
     const text = decodeConfigText(loaded.bytes, shown);
     if (format === 'ini') this.lastIni = file;
-    const sub = substituteMagic(text, this.table, shown, this.warnings);
-    const want = section === undefined || section === '' ? 'uwsgi' : section;
-    let parsed: { options: RawOption[]; found: boolean };
-    try {
-      parsed = format === 'ini' ? parseIni(sub.text, sub.lineOf, want)
-        : format === 'yaml' ? parseYaml(sub.text, sub.lineOf, want)
-          : parseJson(sub.text, sub.lineOf, want);
-    } catch (e) {
-      if (e instanceof JsonSyntaxError) throw new ConfigError(shown, sub.lineOf?.[e.line - 1] ?? e.line, `invalid JSON: ${e.message}`);
-      if (e instanceof YamlSyntaxError) throw new ConfigError(shown, e.line, `invalid YAML: ${e.message}`);
-      throw e;
-    }
-    if (!parsed.found) {
-      if (format === 'json') throw new ConfigError(shown, 1, `no object named "${want}" in the JSON data`);
-      this.warnings.push({ file: shown, line: 0, message: `can't find section "${want}" in ${shown}` });
-    }
-    if (text.charCodeAt(0) === 0xfeff && format === 'ini') {
-      this.warnings.push({ file: shown, line: 1, message: 'file starts with a UTF-8 BOM: uWSGI reads "\\uFEFF[uwsgi]" as a key, not a section' });
-    }
-    const parentLoad = this.currentLoad;
-    this.currentLoad = ++this.loadSeq;
-    this.loading.push(id);
-    try {
-      for (const o of parsed.options) this.add(o.key, o.value, shown, o.line);
-      if (this.logic && this.logic.load === this.currentLoad) {
-        throw new ConfigError(shown, this.logic.line, `unterminated ${this.logic.key} block (no endif/endfor before the end of the file)`, this.logic.key);
-      }
-    } finally {
-      this.loading.pop();
-      this.currentLoad = parentLoad;
-    }
+    return { shown, text, sub: substituteMagic(text, this.table, shown, this.warnings), section, id };
   }
 
   /** Runs one host call for the line at `where`: a HostError becomes a ConfigError naming that line. */
@@ -377,6 +393,19 @@ export class Resolver {
       this.load(o.value, this.includeFormat(o), { file: o.file, line: o.line, option: o.key }, false);
     }
   }
+}
+
+/** The sections of a vassal file (read as the vassal's own resolution reads it: same host, cwd and magic). */
+export function fileSections(spec: string, opts: LoadOptions): FileSections {
+  return new Resolver(opts).sections(spec, opts.format ?? formatFromName(spec) ?? 'ini');
+}
+
+/** A reader's syntax error as a ConfigError of the file, at the line of the original text. */
+function syntaxError(e: unknown, shown: string, lineOf: number[] | undefined): unknown {
+  if (e instanceof JsonSyntaxError) return new ConfigError(shown, lineOf?.[e.line - 1] ?? e.line, `invalid JSON: ${e.message}`);
+  if (e instanceof YamlSyntaxError) return new ConfigError(shown, lineOf?.[e.line - 1] ?? e.line, `invalid YAML: ${e.message}`);
+  if (e instanceof XmlSyntaxError) return new ConfigError(shown, lineOf?.[e.line - 1] ?? e.line, e.message);
+  return e;
 }
 
 export function resolve(spec: string, opts: LoadOptions): ResolvedConfig {

@@ -4,6 +4,8 @@ import { ConfigError } from './errors';
 
 /** Per file read (includes, @() files, for-readline lists, exec:// output). */
 export const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+/** Options in one vassal's resolved list. */
+export const MAX_OPTIONS = 100_000;
 /** The whole resolved option list (keys and values) of one vassal: what the emperor is sent and keeps. */
 export const MAX_RESOLVED_BYTES = 1024 * 1024;
 

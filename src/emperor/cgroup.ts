@@ -25,12 +25,50 @@ export function ownCgroupPath(procCgroup = fs.readFileSync('/proc/self/cgroup', 
   return line?.slice(3);
 }
 
+/**
+ * Where a capability-limited emperor's own process lives inside its delegated tree: cgroup v2 lets an unprivileged
+ * process move a child between two cgroups only when it may write cgroup.procs of their common ancestor, so the
+ * emperor itself must be inside the tree it was given, and in a leaf of its own (the no-internal-process rule).
+ */
+const SELF_LEAF = 'supervisor';
+
+/** The delegation files systemd hands over with Delegate=yes (systemd.resource-control(5)). */
+const DELEGATED_FILES = ['', 'cgroup.procs', 'cgroup.threads', 'cgroup.subtree_control'];
+
+/**
+ * Run as root just before the emperor drops to uid/gid: makes this emperor's directory (emperor.<pid>, the name
+ * CgroupTree.create() then finds: the drop keeps the pid), hands it to uid/gid as systemd's Delegate=yes would, and
+ * moves this process into its leaf. Returns the reason when that is not possible (the emperor then runs without
+ * cgroups, as before).
+ */
+export function delegateTree(uid: number, gid: number): string | undefined {
+  const mount = findCgroup2Mount();
+  const own = ownCgroupPath();
+  if (!mount || own === undefined) return 'no cgroup v2 hierarchy';
+  const parent = path.join(mount, own);
+  sweepStale(parent);
+  const base = path.join(parent, `emperor.${process.pid}`);
+  const leaf = path.join(base, SELF_LEAF);
+  try {
+    fs.mkdirSync(leaf, { recursive: true });
+    for (const dir of [base, leaf]) for (const f of DELEGATED_FILES) fs.chownSync(path.join(dir, f), uid, gid);
+    fs.writeFileSync(path.join(leaf, 'cgroup.procs'), String(process.pid));
+  } catch (e) {
+    return `cannot delegate ${base} to uid ${uid}: ${(e as Error).message}`;
+  }
+  return undefined;
+}
+
 export class CgroupTree {
   private generation = 0;
   /** Ragnarok: exits leave their directories to destroy(), which handles all of them at once. */
   private tearingDown = false;
 
-  private constructor(readonly base: string) {}
+  private constructor(
+    readonly base: string,
+    /** The leaf this emperor itself runs in, in a delegated tree: never killed nor removed by it. */
+    private readonly self?: string,
+  ) {}
 
   /**
    * Makes this emperor's directory (emperor.<pid>) beside its own cgroup's processes, after sweeping empty
@@ -42,9 +80,15 @@ export class CgroupTree {
     if (!mount) return { reason: 'no cgroup2 hierarchy is mounted' };
     const own = ownCgroupPath();
     if (own === undefined) return { reason: 'this process is not in a cgroup v2 hierarchy' };
-    const parent = path.join(mount, own);
-    sweepStale(parent);
-    const base = path.join(parent, `emperor.${process.pid}`);
+    const here = path.join(mount, own);
+    // a tree delegated to this emperor before its privilege drop (delegateTree): it runs in the tree's own leaf
+    if (here.endsWith(`/emperor.${process.pid}/${SELF_LEAF}`)) {
+      const base = path.dirname(here);
+      if (!fs.existsSync(path.join(base, 'cgroup.kill'))) return { reason: 'the kernel has no cgroup.kill (Linux < 5.14)' };
+      return { tree: new CgroupTree(base, SELF_LEAF) };
+    }
+    sweepStale(here);
+    const base = path.join(here, `emperor.${process.pid}`);
     try {
       fs.mkdirSync(base);
       // cgroup.kill exists since Linux 5.14; without it a stop cannot reach the whole tree through the cgroup
@@ -75,9 +119,18 @@ export class CgroupTree {
     this.tearingDown = true;
   }
 
-  /** SIGKILLs every process of every vassal, with one write. Returns false when that write failed. */
+  /** The vassals' directories: every child of the tree but the emperor's own leaf in a delegated tree. */
+  private vassalDirs(): string[] {
+    return safeReaddir(this.base).filter((d) => d !== this.self).map((d) => path.join(this.base, d));
+  }
+
+  /**
+   * SIGKILLs every process of every vassal: one write to the tree's cgroup.kill, or, in a delegated tree whose leaf
+   * holds the emperor itself, one per vassal directory. Returns false when a write failed.
+   */
   killAll(): boolean {
-    return killCgroup(this.base);
+    if (!this.self) return killCgroup(this.base);
+    return this.vassalDirs().map(killCgroup).every(Boolean);
   }
 
   /**
@@ -88,10 +141,11 @@ export class CgroupTree {
   async destroy(): Promise<void> {
     this.tearingDown = true;
     this.killAll();
-    for (let waited = 0; waited < 2000 && isPopulated(this.base); waited += 5) await new Promise((r) => setTimeout(r, 5));
-    for (const d of safeReaddir(this.base)) {
+    const populated = () => (this.self ? this.vassalDirs().some(isPopulated) : isPopulated(this.base));
+    for (let waited = 0; waited < 2000 && populated(); waited += 5) await new Promise((r) => setTimeout(r, 5));
+    for (const d of this.vassalDirs()) {
       try {
-        fs.rmdirSync(path.join(this.base, d));
+        fs.rmdirSync(d);
       } catch {
         /* still draining: the next emperor's sweep removes it */
       }
@@ -99,7 +153,7 @@ export class CgroupTree {
     try {
       fs.rmdirSync(this.base);
     } catch {
-      /* a straggler still draining: the next emperor's sweep removes it */
+      /* a straggler still draining, or (delegated) this emperor in its leaf: the next emperor's sweep removes it */
     }
   }
 }

@@ -1,8 +1,9 @@
 // The emperor: the vassal table fed by the imperial monitors, the signals, Ragnarok and the stats snapshot.
 import * as fs from 'node:fs';
 import { vassalEnvironment } from '../config';
-import { logger, type Logger } from '../log';
+import { logger, vassalLogger, vassalOutputLogger, type Logger } from '../log';
 import { AsyncAgent } from '../agent/async';
+import { Cluster } from '../cluster';
 import { createMonitor, MonitorSpecError } from '../monitors';
 import type { Monitor, VassalSource } from '../monitors/types';
 import { binaryRealpath } from '../reader/facts';
@@ -14,7 +15,11 @@ import { LimitWatch, raiseLimits } from './limits';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
 import { heldAmbientCaps } from '../privileges';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
+import { sectionMonitor } from './sections';
 import { Vassal, type VassalContext } from './vassal';
+import { makeRuntimeDir, removeRuntimeDir } from './runtime-dir';
+import { Operations } from './operations';
+import { VassalOutput } from './output';
 import { packageVersion } from '../package-info';
 
 const VERSION = packageVersion();
@@ -35,6 +40,12 @@ export class Emperor {
   private devNull = -1;
   private exited?: (code: number) => void;
   private readonly signalHandlers: Array<[NodeJS.Signals, () => void]> = [];
+  private cluster?: Cluster;
+  private runtimeDir?: string;
+  private readonly outputs = new Map<Vassal, VassalOutput>();
+  private ops!: Operations;
+  /** Monitors whose first scan is not over yet: systemd hears READY=1 when none is left. */
+  private unscanned = new Set<Monitor>();
 
   constructor(private readonly opts: EmperorOptions) {
     this.blacklist = new Blacklist({ throttleMs: opts.throttleMs, maxThrottleMs: opts.maxThrottleMs });
@@ -44,21 +55,41 @@ export class Emperor {
   async run(): Promise<number> {
     const namespaces = parseCloneFlags(this.opts.useClone);
     raiseLimits(this.log);
+    this.ops = new Operations(this.opts, this.log);
     if (this.opts.emperor.length === 0) throw new OptionError('no vassal source: give --emperor DIR (or dir://DIR, glob://PATTERN)');
     // the monitors look at directories through an agent process: a hung mount costs a timeout, never the loop
     // each hung path costs one stuck agent (the monitors leave it alone until that agent exits), a small process
     this.scanner = new AsyncAgent({ budgetMs: this.opts.configTimeoutSeconds * 1000, maxStuck: 64 });
+    // a store's vassal configs are written as files there (src/monitors/store-monitor.ts)
+    if (this.opts.emperor.some((spec) => /^(etcd|pg):\/\//i.test(spec))) this.runtimeDir = makeRuntimeDir();
     const monitorOpts = {
       nofollow: this.opts.nofollow,
       tyrantNofollow: this.opts.tyrantNofollow,
       freqSeconds: this.opts.freqSeconds,
       extraExtensions: this.opts.extraExtensions,
+      tyrant: this.opts.tyrant,
+      runtimeDir: this.runtimeDir,
+      pgChannel: this.opts.pgChannel,
     };
     try {
       // side by side: a source on a hung mount costs its own timeout, not the others' start
-      this.monitors.push(...(await Promise.all(this.opts.emperor.map((spec) => createMonitor(spec, monitorOpts, this.scanner!)))));
+      const monitors = await Promise.all(this.opts.emperor.map((spec) => createMonitor(spec, monitorOpts, this.scanner!)));
+      this.cluster = new Cluster(
+        { pool: this.opts.etcdPool, node: this.opts.node, ttlSeconds: this.opts.etcdTtlSeconds, traefikRoot: this.opts.etcdTraefik, advertise: this.opts.advertise },
+        {
+          whenGone: (src) => {
+            const v = this.vassals.get(key(src));
+            return v ? new Promise((resolve) => v.once('gone', () => resolve())) : Promise.resolve();
+          },
+          killNow: (src) => this.vassals.get(key(src))?.killNow(),
+        },
+      );
+      // with --emperor-multi-section each section is a vassal of its own, placed on its own in pool mode; the
+      // sections are listed once the monitors start, when the readers (ctxBase) exist
+      this.monitors.push(...monitors.map((m) => this.cluster!.monitor(this.opts.multiSection ? sectionMonitor(m, () => ctxBase) : m)));
     } catch (e) {
       this.scanner.close();
+      if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
       if (e instanceof MonitorSpecError) throw new OptionError(e.message);
       throw e;
     }
@@ -67,11 +98,16 @@ export class Emperor {
     if (!tree) this.log.warn({ event: 'no-cgroup', reason }, `cgroup v2 not usable (${reason}): a stop kills the vassal's process group and pid namespace only`);
     this.devNull = fs.openSync('/dev/null', 'r');
     const env = vassalEnvironment(process.env);
-    this.reader = new ConfigReader({ env, budgetMs: this.opts.configTimeoutSeconds * 1000, log: this.log, devNull: this.devNull, capAmbient: heldAmbientCaps() });
+    const onDemand = this.opts.onDemandExtension !== undefined || this.opts.onDemandDirectory !== undefined || this.opts.onDemandExec !== undefined;
+    this.reader = new ConfigReader({ env, budgetMs: this.opts.configTimeoutSeconds * 1000, log: this.log, devNull: this.devNull, capAmbient: heldAmbientCaps(), keepWarm: onDemand });
     if (this.opts.stats) {
-      this.stats = await startStatsServer(this.opts.stats, () => this.snapshot());
+      this.stats = await startStatsServer(this.opts.stats, () => {
+        this.ops.startUsage();
+        return this.snapshot();
+      });
       this.log.info({ event: 'stats', address: this.stats.address }, `stats server on ${this.stats.address}`);
     }
+    await this.ops.start(this);
     this.installSignals();
     const ctxBase = {
       opts: this.opts,
@@ -87,13 +123,22 @@ export class Emperor {
       credentialsFor: (src: VassalSource) => this.credentialsFor(src),
     };
     const done = new Promise<number>((resolve) => (this.exited = resolve));
+    this.unscanned = new Set(this.monitors);
     for (const m of this.monitors) {
       m.start({
+        scanned: () => {
+          if (this.unscanned.delete(m) && this.unscanned.size === 0 && !this.ragnarokAt) this.ops.notifier.ready(this.ops.statusText());
+        },
         add: (src) => this.add(src, ctxBase),
         change: (src) => this.vassals.get(key(src))?.fileChanged(src),
         remove: (src) => {
           this.comeback.delete(key(src));
           this.vassals.get(key(src))?.remove();
+        },
+        unchanged: (src) => {
+          // same options: a running instance is left alone, one that is not running is retried as on any edit
+          const v = this.vassals.get(key(src));
+          if (v && v.pid < 0) v.fileChanged(src);
         },
       });
     }
@@ -111,10 +156,17 @@ export class Emperor {
       this.comeback.set(k, src);
       return;
     }
-    const v = new Vassal(src, ctx);
+    const output = new VassalOutput(src.name, this.outputOptions(), vassalOutputLogger(src.name), vassalLogger(src.name));
+    const v = new Vassal(src, ctx, output);
     this.vassals.set(k, v);
+    v.on('launched', (config) => this.cluster?.started(v.source, config));
+    v.on('exited', () => this.cluster?.ended(v.source));
+    this.outputs.set(v, output);
+    this.ops.watch(v);
     v.once('gone', () => {
       if (this.vassals.get(k) === v) this.vassals.delete(k);
+      output.close();
+      this.outputs.delete(v);
       const back = this.comeback.get(k);
       this.comeback.delete(k);
       if (back) this.add(back, ctx);
@@ -135,7 +187,10 @@ export class Emperor {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) on(sig, () => this.ragnarok(sig));
     on('SIGHUP', () => {
       this.log.info({ event: 'reload-all' }, 'SIGHUP: reloading every vassal');
+      this.ops.notifier.reloading();
       for (const v of this.vassals.values()) v.reload('SIGHUP');
+      // the reloads are under way, each vassal on its own: the emperor itself is ready again
+      this.ops.notifier.ready(this.ops.statusText());
     });
     on('SIGURG', () => {
       this.log.info({ event: 'blacklist-cleared' }, 'cleaning up blacklist ...');
@@ -156,6 +211,7 @@ export class Emperor {
     }
     this.ragnarokAt = Date.now();
     this.log.info({ event: 'ragnarok', signal: sig }, '*** RAGNAROK EVOKED ***');
+    this.ops.notifier.stopping();
     for (const m of this.monitors) m.stop();
     this.cgroups?.beginTeardown();
     if (this.vassals.size === 0) return this.buried();
@@ -179,15 +235,33 @@ export class Emperor {
     this.reader?.close();
     this.scanner?.close();
     fs.closeSync(this.devNull);
+    if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
     const finish = () => {
       this.log.info({ event: 'buried', seconds: (Date.now() - this.ragnarokAt) / 1000 }, 'The Emperor is buried.');
       this.exited?.(0);
     };
-    void Promise.all([cgroups, this.stats?.close()]).then(finish, finish);
+    // every vassal is gone: the leases go now, and with them the claims and endpoints, for the others to take over
+    void Promise.all([cgroups, this.cluster?.close(), this.stats?.close(), this.ops.close()]).then(finish, finish);
+  }
+
+  private outputOptions() {
+    const o = this.opts;
+    return { ratePerSecond: o.logRate, ringLines: o.logRing, logsDir: o.logsDir, maxFileBytes: o.logsMaxBytes, keepFiles: o.logsKeep };
+  }
+
+  outputOf(v: Vassal): VassalOutput | undefined {
+    return this.outputs.get(v);
+  }
+
+  blacklistEntries() {
+    return this.blacklist.entries();
   }
 
   /** uWSGI's emperor stats layout (reference §6), same keys and order, plus our own fields after them. */
-  snapshot(): Record<string, unknown> {
+  snapshot(visible?: (v: Vassal) => boolean): Record<string, unknown> {
+    const shown = visible ? [...this.vassals.values()].filter(visible) : [...this.vassals.values()];
+    const names = new Set(shown.map((v) => v.name));
+    const blacklist = this.blacklist.entries();
     return {
       version: VERSION,
       pid: process.pid,
@@ -197,11 +271,18 @@ export class Emperor {
       emperor: this.monitors.map((m) => m.id),
       emperor_tyrant: +this.opts.tyrant,
       throttle_level: 0,
-      vassals: [...this.vassals.values()].map((v) => v.stats()),
-      blacklist: this.blacklist.entries(),
+      vassals: shown.map((v) => {
+        // cpu (percent of one CPU between the last two samples) and memory once the vassal has been sampled
+        const u = this.ops.usageOf(v);
+        const base = { ...v.stats(), owner: this.cluster?.ownerOf(v.source) ?? '' };
+        return u ? { ...base, cpu: Math.round(u.cpuPercent * 10) / 10, memory: u.memoryBytes } : base;
+      }),
+      blacklist: visible ? blacklist.filter((e) => names.has(e.id)) : blacklist,
       emperor_impl: 'emperor',
       ragnarok: this.ragnarokAt ? 1 : 0,
       monitor_errors: this.monitors.flatMap((m) => m.errors.map((e) => ({ monitor: m.id, ...e }))),
+      node: this.cluster?.node ?? '',
+      pool: this.cluster?.placement() ?? [],
     };
   }
 }

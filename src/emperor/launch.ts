@@ -5,12 +5,14 @@ import type { ResolvedConfig } from '../config/types';
 import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
 import type { ConfigReader, ReadResult } from '../reader/pool';
-import { InitLink, compilePlan, initExecutable, isNativeVassal } from '../vassal';
+import { InitLink, compilePlan, inheritStep, initExecutable, isNativeVassal } from '../vassal';
 import type { JailPlan, PlanStep, StepReport } from '../vassal';
 import { checkSpawnPrivileges } from '../privileges';
 import { configFlagOf } from '../tables/formats';
+import { TO_VASSAL } from '../tables/protocol';
 import { UwsgiChannel } from './protocol';
 import type { EmperorOptions } from './options';
+import type { InstanceOutput, VassalOutput } from './output';
 import { ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials } from './tyrant';
 
 export interface LaunchContext {
@@ -29,6 +31,14 @@ export interface LaunchContext {
   binaryPath: string;
 }
 
+/** What one vassal brings to its launches besides the shared context. */
+export interface LaunchIo {
+  /** Where the vassal's stdout and stderr go; without it they are the emperor's own. */
+  output?: VassalOutput;
+  /** An on-demand vassal's listening socket (still the caller's: the child gets a copy). */
+  listenFd?: number;
+}
+
 export interface InstanceEvents {
   exit(info: native.ExitInfo): void;
   protocol(byte: number): void;
@@ -36,8 +46,10 @@ export interface InstanceEvents {
   step(report: StepReport): void;
   /** Native vassals: a plan step failed fatally; the init exits and the vassal's config is broken. */
   failed(report: StepReport): void;
-  /** Native vassals: the app is running (the plan is done). */
-  app(pid: number): void;
+  /** Native vassals: the app is running (the plan is done), or (inPlace) kept: it reloaded itself on byte 1. */
+  app(pid: number, inPlace: boolean): void;
+  /** Native vassals: the app did nothing with a relayed protocol byte in time; the init stops or restarts it. */
+  fallback(byte: number): void;
 }
 
 export interface Instance {
@@ -60,8 +72,13 @@ export interface Instance {
  * directory (so %o is 'app1.ini', not a path), in a reader process, with its owner's rights in tyrant mode.
  */
 export function requestConfig(src: MonitorSource, ctx: LaunchContext, credentials: Credentials, isReload: boolean): Promise<ReadResult> {
+  return ctx.reader.read(readRequest(src, ctx, credentials, isReload));
+}
+
+/** What the reader is asked for a vassal's config: its name, directory, owner and the emperor's vassal-wide options. */
+export function readRequest(src: MonitorSource, ctx: Pick<LaunchContext, 'opts' | 'binaryPath'>, credentials: Credentials, isReload: boolean) {
   const owner = ctx.opts.tyrant ? ownerOf(credentials) : undefined;
-  return ctx.reader.read({
+  return {
     spec: src.name,
     cwd: src.dir,
     isReload,
@@ -72,7 +89,7 @@ export function requestConfig(src: MonitorSource, ctx: LaunchContext, credential
     inherits: ctx.opts.vassalsInherit,
     inheritsBefore: ctx.opts.vassalsInheritBefore,
     binaryPath: ctx.binaryPath,
-  });
+  };
 }
 
 /** A config as the reader resolved it, with the shell its hooks run under. */
@@ -81,13 +98,23 @@ export interface ReadConfig {
   shell: string;
 }
 
-export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext, credentials: Credentials, on: InstanceEvents): Instance {
+/** Where a native vassal's init finds the listening socket it is handed: after stdio and its control socket. */
+const INHERITED_FD = 4;
+
+/** The child's fds; an on-demand socket is fd 0 of a uWSGI vassal (as uWSGI does it), INHERITED_FD of an init. */
+function stdioAndControl(devNull: number, stdout: number, stderr: number, control: number, isNative: boolean, listenFd: number | undefined): number[] {
+  if (listenFd === undefined) return [devNull, stdout, stderr, control];
+  return isNative ? [devNull, stdout, stderr, control, listenFd] : [listenFd, stdout, stderr, control];
+}
+
+export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext, credentials: Credentials, on: InstanceEvents, { output: vassalOutput, listenFd }: LaunchIo = {}): Instance {
   const cfg = read.config;
   const { opts } = ctx;
   const isNative = isNativeVassal(cfg);
   const owner = opts.tyrant ? ownerOf(credentials) : undefined;
   // everything that can fail on the config is decided before any fd or cgroup exists
-  const firstPlan = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true, shell: read.shell }) : undefined;
+  const compiled = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true, shell: read.shell }) : undefined;
+  const firstPlan = compiled && listenFd !== undefined ? { ...compiled, steps: [inheritStep(INHERITED_FD, cfg.file), ...compiled.steps] } : compiled;
   const userns = owner !== undefined && (firstPlan ? wantsUserNamespace(ctx.namespaces, firstPlan) : ctx.namespaces.includes('user'));
   const planFor = (p: JailPlan) => (owner ? tyrantPlan(p, owner, userns) : p);
   const plan = firstPlan && planFor(firstPlan);
@@ -116,21 +143,24 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
   const [ours, theirs] = native.socketpair();
   let cgroup: string | undefined;
   let child: native.Child;
+  let output: InstanceOutput | undefined;
   try {
+    // a native vassal's app inherits the init's stdout and stderr
+    output = vassalOutput?.open();
     cgroup = ctx.makeCgroup?.(src.name);
-    child = native.spawn(
-      { file, argv, env, mountPropagation, cwd: src.dir, fds: [ctx.devNull, 1, 2, theirs], cgroup, deathSignal: 'SIGKILL', ...identity },
-      on.exit,
-    );
+    const fds = stdioAndControl(ctx.devNull, output?.stdout ?? 1, output?.stderr ?? 2, theirs, isNative, listenFd);
+    child = native.spawn({ file, argv, env, mountPropagation, cwd: src.dir, fds, cgroup, deathSignal: 'SIGKILL', ...identity }, on.exit);
   } catch (e) {
     // bad options or no child at all; a failed setup rejects child.started instead (vassal.ts), and the exit that
     // follows closes `ours` and removes the cgroup through the instance, as for any exit
     native.closeFd(ours);
+    output?.abort();
     if (cgroup) fs.rmdirSync(cgroup);
     throw e;
   } finally {
     native.closeFd(theirs);
   }
+  output?.attach(child.pid);
   const socket = new native.FdChannel(ours);
   if (plan) {
     const link = new InitLink(socket);
@@ -138,8 +168,9 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
     link.on('step', on.step);
     link.on('failed', on.failed);
     link.on('app', (e) => {
-      if ('pid' in e) on.app(e.pid);
+      if ('pid' in e) on.app(e.pid, e.inPlace ?? false);
     });
+    link.on('fallback', on.fallback);
     link.start(plan);
     return {
       child,
@@ -149,7 +180,7 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
         if (!next) throw new TypeError(`vassal ${src.name}: a native reload needs the config read for it`);
         link.reload(planFor(compilePlan(next.config, { vassal: src.name, firstRun: false, shell: next.shell })));
       },
-      stop: () => link.stop(),
+      stop: (graceful) => link.stop(undefined, graceful ? TO_VASSAL.gracefulStop : TO_VASSAL.stop),
       close: () => link.close(),
       currentStep: () => link.currentStep(),
     };

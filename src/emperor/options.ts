@@ -27,19 +27,36 @@ export const OPTION_TABLE: OptionSpec[] = [
   { key: 'emperor-config-timeout', kind: 'number', def: 5, arg: 'seconds', help: "time to read one vassal's config, every include and command of it (a hung mount), and for each directory scan" },
   { key: 'emperor-jail-timeout', kind: 'number', def: 60, arg: 'seconds', help: "a native vassal whose jail plan has not started its app after this long is killed and retried" },
   { key: 'emperor-stats', kind: 'string', aliases: ['emperor-stats-server'], arg: 'addr', help: 'serve JSON stats on host:port or a unix socket path' },
+  { key: 'emperor-control', kind: 'string', arg: 'path', help: 'control socket for emperor logs/reload/stop/start/resume/status (a unix socket path)' },
+  { key: 'emperor-metrics', kind: 'string', arg: 'host:port', help: 'serve Prometheus metrics on http://host:port/metrics' },
+  { key: 'emperor-logs-dir', kind: 'string', arg: 'dir', help: "also write each vassal's output to DIR/NAME.log" },
+  { key: 'emperor-logs-max-size', kind: 'number', def: 10485760, arg: 'bytes', help: 'rotate a vassal log file past this size' },
+  { key: 'emperor-logs-keep', kind: 'number', def: 3, arg: 'count', help: 'rotated files kept per vassal (NAME.log.1 ...)' },
+  { key: 'emperor-log-rate', kind: 'number', def: 1000, arg: 'lines', help: "output lines per second per vassal before lines are dropped (counted and said); 0: no limit" },
+  { key: 'emperor-log-ring', kind: 'number', def: 1000, arg: 'lines', help: 'recent output lines kept in memory per vassal, for emperor logs' },
   { key: 'emperor-nofollow', kind: 'bool', help: "use a symlink's own mtime (touch --no-dereference reloads one vassal)" },
   { key: 'emperor-use-clone', kind: 'string', arg: 'flags', help: 'namespaces for every vassal: fs,net,ipc,pid,uts,user' },
   { key: 'emperor-graceful-shutdown', kind: 'bool', help: 'stop vassals with byte 2 (graceful) instead of 0' },
   { key: 'emperor-no-blacklist', kind: 'bool', help: 'never throttle vassals that die before they are loyal' },
+  { key: 'emperor-multi-section', kind: 'bool', help: 'one vassal per section of each vassal file, named FILE:SECTION ([uwsgi] stays FILE)' },
   { key: 'emperor-extra-extension', kind: 'list', aliases: ['emperor-extra-ext'], arg: 'ext', help: 'more config file extensions (repeatable)' },
   { key: 'vassal-set', kind: 'list', aliases: ['vassals-set'], arg: 'key=value', help: 'set an option in every vassal (repeatable)' },
   { key: 'vassals-include', kind: 'list', arg: 'file', help: 'include a file after every vassal config (repeatable)' },
   { key: 'vassals-include-before', kind: 'list', arg: 'file', help: 'include a file before every vassal config (repeatable)' },
   { key: 'vassals-inherit', kind: 'list', arg: 'file', help: 'inherit a file after every vassal config (repeatable)' },
   { key: 'vassals-inherit-before', kind: 'list', arg: 'file', help: 'inherit a file before every vassal config (repeatable)' },
+  { key: 'emperor-on-demand-extension', kind: 'string', aliases: ['emperor-on-demand-ext'], arg: 'ext', help: 'on demand: the socket name is in the file <vassal file>EXT' },
+  { key: 'emperor-on-demand-directory', kind: 'string', aliases: ['emperor-on-demand-dir'], arg: 'dir', help: 'on demand: the socket is DIR/<vassal name without extension>.socket' },
+  { key: 'emperor-on-demand-exec', kind: 'string', arg: 'cmd', help: "on demand: the socket name is the first line of CMD 'vassal name'" },
   { key: 'binary-path', kind: 'string', def: 'uwsgi', arg: 'path', help: 'the uWSGI binary run for uWSGI vassals' },
   { key: 'emperor-tyrant', kind: 'bool', help: "run each vassal as its config file's owner" },
   { key: 'emperor-tyrant-nofollow', kind: 'bool', help: "tyrant: use a symlink's own owner" },
+  { key: 'emperor-etcd-pool', kind: 'bool', help: 'etcd:// monitors: share the vassals with every emperor on the same prefix, each vassal running on exactly one' },
+  { key: 'emperor-node', kind: 'string', arg: 'name', help: "this emperor's name in an etcd pool and in published endpoints (default: the hostname)" },
+  { key: 'emperor-etcd-ttl', kind: 'number', def: 10, arg: 'seconds', help: "TTL of the emperor's etcd lease: a dead emperor's vassals run elsewhere within it" },
+  { key: 'emperor-etcd-traefik', kind: 'string', arg: 'rootkey', help: "also publish http endpoints in Traefik's KV layout under this root key (Traefik's default: traefik)" },
+  { key: 'emperor-advertise', kind: 'string', arg: 'host', help: 'the host published for sockets bound to every address (default: the first non-loopback IPv4 address)' },
+  { key: 'emperor-pg-channel', kind: 'string', arg: 'channel', help: 'pg:// monitors LISTEN on this channel: a NOTIFY runs the query at once (polling stays)' },
   { key: 'uid', kind: 'string', arg: 'user', help: "the emperor's own uid: it drops to it before any work (with gid and cap)" },
   { key: 'gid', kind: 'string', arg: 'group', help: "the emperor's own gid (default: the uid's primary group)" },
   { key: 'cap', kind: 'string', arg: 'caps', help: "capabilities the emperor keeps after the drop to uid, e.g. setgid,setuid" },
@@ -57,19 +74,36 @@ export interface EmperorOptions {
   configTimeoutSeconds: number;
   jailTimeoutSeconds: number;
   stats?: string;
+  control?: string;
+  metrics?: string;
+  logsDir?: string;
+  logsMaxBytes: number;
+  logsKeep: number;
+  logRate: number;
+  logRing: number;
   nofollow: boolean;
   useClone?: string;
   gracefulShutdown: boolean;
   noBlacklist: boolean;
+  multiSection: boolean;
   extraExtensions: string[];
   vassalSet: string[];
   vassalsInclude: string[];
   vassalsIncludeBefore: string[];
   vassalsInherit: string[];
   vassalsInheritBefore: string[];
+  onDemandExtension?: string;
+  onDemandDirectory?: string;
+  onDemandExec?: string;
   binaryPath: string;
   tyrant: boolean;
   tyrantNofollow: boolean;
+  etcdPool: boolean;
+  node?: string;
+  etcdTtlSeconds: number;
+  etcdTraefik?: string;
+  advertise?: string;
+  pgChannel?: string;
   /** The emperor's own credentials (src/privileges.ts applies them before the emperor starts). */
   uid?: string;
   gid?: string;
@@ -148,19 +182,36 @@ export function finalizeOptions(raw: RawOptions): EmperorOptions {
     configTimeoutSeconds: positive('emperor-config-timeout'),
     jailTimeoutSeconds: positive('emperor-jail-timeout'),
     stats: str('emperor-stats'),
+    control: str('emperor-control'),
+    metrics: str('emperor-metrics'),
+    logsDir: str('emperor-logs-dir'),
+    logsMaxBytes: num('emperor-logs-max-size'),
+    logsKeep: num('emperor-logs-keep'),
+    logRate: num('emperor-log-rate'),
+    logRing: num('emperor-log-ring'),
     nofollow: bool('emperor-nofollow'),
     useClone: str('emperor-use-clone'),
     gracefulShutdown: bool('emperor-graceful-shutdown'),
     noBlacklist: bool('emperor-no-blacklist'),
+    multiSection: bool('emperor-multi-section'),
     extraExtensions: list('emperor-extra-extension'),
     vassalSet: list('vassal-set'),
     vassalsInclude: list('vassals-include'),
     vassalsIncludeBefore: list('vassals-include-before'),
     vassalsInherit: list('vassals-inherit'),
     vassalsInheritBefore: list('vassals-inherit-before'),
+    onDemandExtension: str('emperor-on-demand-extension'),
+    onDemandDirectory: str('emperor-on-demand-directory'),
+    onDemandExec: str('emperor-on-demand-exec'),
     binaryPath: str('binary-path')!,
     tyrant: bool('emperor-tyrant'),
     tyrantNofollow: bool('emperor-tyrant-nofollow'),
+    etcdPool: bool('emperor-etcd-pool'),
+    node: str('emperor-node'),
+    etcdTtlSeconds: positive('emperor-etcd-ttl'),
+    etcdTraefik: str('emperor-etcd-traefik'),
+    advertise: str('emperor-advertise'),
+    pgChannel: str('emperor-pg-channel'),
     uid: str('uid'),
     gid: str('gid'),
     cap: str('cap'),

@@ -1,11 +1,15 @@
 // One vassal: the state machine that owns every transition of one config source's instances.
 //
-//   throttled/broken/exiled --start--> starting --(config read, exec'd, app up)--> running --reload--> running
+//   throttled/broken/exiled/stopped --start--> starting --(config read, exec'd, app up)--> running --reload--> running
 //        ^                                |                                            |
 //        +----------- death -------------+--------------------------------------------+--stop--> stopping --exit--> gone
 //
+// On demand (src/emperor/ondemand.ts), `start` is `dormant` first: a connection on the vassal's socket starts it,
+// and its exit (a 22, a death) brings it back to dormant.
+//
 // Only this class changes a vassal's state; the emperor feeds it events (file changes, signals) and the instance
-// feeds it process events (exit, protocol bytes, jail-plan step reports). Nothing here waits: the config is read by
+// feeds it process events (exit, protocol bytes, jail-plan step reports). An admin's stop (the control socket) holds
+// it `stopped` until its file changes or an admin's start. Nothing here waits: the config is read by
 // the reader processes and the spawn's outcome arrives later, so `starting` covers both.
 import { EventEmitter } from 'node:events';
 import type { ConfigError } from '../config/errors';
@@ -14,14 +18,17 @@ import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
 import type { ReadResult } from '../reader/pool';
 import type { StepReport } from '../vassal';
-import { FROM_VASSAL } from '../tables/protocol';
+import { FROM_VASSAL, TO_VASSAL } from '../tables/protocol';
+import { isSubscriptionOption } from '../tables/routers';
 import { killCgroup } from './cgroup';
 import { launch, requestConfig, type Instance, type LaunchContext } from './launch';
-import type { Credentials, CredentialsOrRefusal } from './tyrant';
+import type { VassalOutput } from './output';
+import { OnDemand, onDemandEnabled } from './ondemand';
+import { ownerOf, type Credentials, type CredentialsOrRefusal } from './tyrant';
 import type { Blacklist } from './blacklist';
 import { isLimit, type LimitWatch } from './limits';
 
-export type VassalState = 'starting' | 'running' | 'stopping' | 'throttled' | 'broken' | 'exiled' | 'refused' | 'gone';
+export type VassalState = 'starting' | 'running' | 'stopping' | 'throttled' | 'broken' | 'exiled' | 'refused' | 'stopped' | 'dormant' | 'gone';
 
 /** uWSGI's exit code for "do not respawn me" (UWSGI_EXILE_CODE). */
 const EXILE_CODE = 26;
@@ -53,6 +60,9 @@ export class Vassal extends EventEmitter {
   private heartbeatTimer?: NodeJS.Timeout;
   private jailTimer?: NodeJS.Timeout;
   private removing = false;
+  /** Stopped by an admin: no start until its file changes or an admin starts it. */
+  private held = false;
+  private spawnBeganMs = 0;
   private restartAfterStop = false;
   private setupError?: string;
   /** The config read in flight for a start (its sequence number), 0 when none: a newer read or a removal voids it. */
@@ -62,6 +72,10 @@ export class Vassal extends EventEmitter {
   /** Set when this instance failed to start: decides what its exit means. */
   private failure?: StartFailure;
   private lastExit?: string;
+  /** Router options already named in a warning (once per vassal, not per start). */
+  private readonly routerSaid = new Set<string>();
+  /** With --emperor-on-demand-*: the socket this vassal sleeps on. */
+  private readonly onDemand?: OnDemand;
 
   // uWSGI's per-instance stats fields (reference §6), unix seconds
   born: number;
@@ -85,12 +99,21 @@ export class Vassal extends EventEmitter {
   constructor(
     public source: VassalSource,
     private readonly ctx: VassalContext,
+    /** Where its stdout and stderr go (the emperor's own without it). */
+    private readonly output?: VassalOutput,
   ) {
     super();
     this.born = secs(source.mtimeMs);
     this.lastMod = this.born;
     this.uid = source.uid;
     this.gid = source.gid;
+    if (onDemandEnabled(ctx.opts)) {
+      this.onDemand = new OnDemand(() => this.source, ctx, vassalLogger(source.name), {
+        wake: () => this.woken(),
+        ordinary: () => this.start(),
+        failed: (message) => this.brokenBy(message),
+      });
+    }
   }
 
   get name(): string {
@@ -101,14 +124,24 @@ export class Vassal extends EventEmitter {
     return this.instance?.child.pid ?? -1;
   }
 
+  /** The running instance's cgroup directory, if it has one. */
+  get cgroup(): string | undefined {
+    return this.instance?.cgroup;
+  }
+
   /** A pino child per event (about 1 us): a dormant vassal keeps no logger. */
   private get log(): Logger {
     return vassalLogger(this.name);
   }
 
-  /** Start now, or when the blacklist allows it. */
+  /** Start now, or when the blacklist allows it; on demand, when a connection comes. */
   start(): void {
-    if (this.removing || this.instance) return;
+    if (this.removing || this.instance || this.held) return;
+    if (this.onDemand && !this.onDemand.ordinary) return this.sleep();
+    this.startSoon();
+  }
+
+  private startSoon(): void {
     const delay = this.ctx.opts.noBlacklist ? 0 : this.ctx.blacklist.delayMs(this.name, Date.now());
     if (delay > 0) {
       this.state = 'throttled';
@@ -119,20 +152,36 @@ export class Vassal extends EventEmitter {
     this.spawnNow();
   }
 
+  /** On demand: dormant until a connection waits on the vassal's socket (found and bound first, as its owner). */
+  private sleep(): void {
+    const creds = this.ctx.credentialsFor(this.source);
+    if ('refused' in creds) return this.refused(creds.refused);
+    this.state = 'dormant';
+    this.onDemand!.wait(ownerOf(creds) ?? null);
+  }
+
+  private woken(): void {
+    if (this.removing || this.instance || this.state !== 'dormant') return;
+    this.log.info({ event: 'on-demand-wake' }, 'a connection is waiting: starting the vassal');
+    this.startSoon();
+  }
+
+  private refused(reason: string): void {
+    // once per refusal: touching a file that is still root-owned does not repeat the line
+    if (this.state !== 'refused' || this.setupError !== reason) this.log.error({ event: 'refused', file: this.source.path }, reason);
+    this.state = 'refused';
+    this.setupError = reason;
+  }
+
   private spawnNow(): void {
     this.clearTimer();
     if (this.removing || this.instance || this.reading) return;
     const creds = this.ctx.credentialsFor(this.source);
-    if ('refused' in creds) {
-      // once per refusal: touching a file that is still root-owned does not repeat the line
-      if (this.state !== 'refused' || this.setupError !== creds.refused) this.log.error({ event: 'refused', file: this.source.path }, creds.refused);
-      this.state = 'refused';
-      this.setupError = creds.refused;
-      return;
-    }
+    if ('refused' in creds) return this.refused(creds.refused);
     const seq = ++this.readSeq;
     this.reading = seq;
     this.state = 'starting';
+    this.spawnBeganMs = Date.now();
     void requestConfig(this.source, this.ctx, creds, false).then((r) => {
       if (this.reading !== seq) return; // an edit started a newer read, or the vassal went
       this.reading = 0;
@@ -154,6 +203,11 @@ export class Vassal extends EventEmitter {
 
   private launchWith(read: Exclude<ReadResult, { error: ConfigError }>, creds: Credentials): void {
     for (const w of read.config.warnings) this.log.warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
+    for (const o of read.config.options) {
+      if (!isSubscriptionOption(o.key) || this.routerSaid.has(o.key)) continue;
+      this.routerSaid.add(o.key);
+      this.log.warn({ event: 'router-option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key}: this emperor runs no FastRouter to subscribe to; an etcd:// vassal's sockets are published in etcd instead (see the README)`);
+    }
     let inst: Instance;
     try {
       inst = launch(this.source, read, this.ctx, creds, {
@@ -161,14 +215,17 @@ export class Vassal extends EventEmitter {
         protocol: (byte) => this.onProtocol(byte),
         step: (report) => this.onStep(report),
         failed: (report) => this.onStepFailed(report),
-        app: (pid) => this.onAppStarted(pid),
-      });
+        app: (pid, inPlace) => this.onAppStarted(pid, inPlace),
+        fallback: (byte) => this.log.warn({ event: 'protocol-fallback', byte }, `the app did nothing with protocol byte ${byte} in time: the init ${byte === TO_VASSAL.reload ? 'restarts' : 'stops'} it itself`),
+      }, { output: this.output, listenFd: this.onDemand?.fd });
     } catch (e) {
       if (!this.atLimit(e)) this.brokenBy(describeSetupError(e));
       return;
     }
     this.ctx.limits?.ok();
     this.instance = inst;
+    // the cluster code publishes the sockets of the config an instance runs
+    this.emit('launched', read.config);
     const now = Date.now();
     this.state = 'starting';
     this.failure = undefined;
@@ -203,6 +260,8 @@ export class Vassal extends EventEmitter {
   private running(): void {
     this.state = 'running';
     this.setupError = undefined;
+    // from the config read to the app up: the metrics' spawn duration
+    this.emit('running', Date.now() - this.spawnBeganMs);
   }
 
   /** A jail plan that does not reach its app in time (a step stuck on a hung mount) is killed and retried. */
@@ -233,6 +292,7 @@ export class Vassal extends EventEmitter {
   private brokenBy(message: string): void {
     this.state = 'broken';
     this.setupError = message;
+    this.emit('config-error');
     this.log.error({ event: 'setup-error', error: message }, `vassal not started: ${message}`);
   }
 
@@ -242,6 +302,14 @@ export class Vassal extends EventEmitter {
     this.source = src;
     this.lastMod = secs(src.mtimeMs);
     if (this.removing) return;
+    if (ownerChanged && this.ctx.opts.tyrant) this.onDemand?.reset();  // it is bound again as the new owner
+    if (this.held && this.instance) {
+      // an admin's stop still under way: the new file starts once the old instance is gone
+      this.held = false;
+      this.restartAfterStop = true;
+      return;
+    }
+    this.held = false;
     if (ownerChanged && this.ctx.opts.tyrant && this.instance) {
       // uWSGI: "permissions of file changed. stopping the instance..."; it comes back as the new owner (or refused)
       this.log.warn({ event: 'owner-changed', uid: src.uid, gid: src.gid }, 'permissions of the config file changed: restarting the vassal as its new owner');
@@ -254,6 +322,8 @@ export class Vassal extends EventEmitter {
       // is of the old content, so it is read again
       this.reading = 0;
       this.clearTimer();
+      // on demand, an edit only updates a dormant vassal (uWSGI), and puts any other back to sleep
+      if (this.onDemand && !this.onDemand.ordinary) return this.sleep();
       this.spawnNow();
       return;
     }
@@ -281,10 +351,12 @@ export class Vassal extends EventEmitter {
     } catch (e) {
       // a config that no longer reads or compiles: keep the running app, show the error
       this.setupError = describeSetupError(e);
+      this.emit('config-error');
       this.log.error({ event: 'reload-refused', error: this.setupError }, `reload refused, the running instance is kept: ${this.setupError}`);
       return;
     }
     if (inst.native) this.armJailTimer(inst);
+    if (read) this.emit('launched', read.config);
     this.respawns++;
     this.lastRun = secs(Date.now());
     this.ready = this.accepting = false;
@@ -343,7 +415,7 @@ export class Vassal extends EventEmitter {
         this.becomeLoyal('protocol');
         break;
       case FROM_VASSAL.voluntaryShutdown:
-        // not an on-demand vassal: stop it; its file still exists, so it comes back (uWSGI: at the next scan)
+        // stopped; it comes back at once (its file still exists; uWSGI: at the next scan), or on demand goes dormant
         this.log.info({ event: 'voluntary-shutdown' }, 'vassal asked to be stopped');
         this.restartAfterStop = true;
         this.stopInstance();
@@ -390,11 +462,12 @@ export class Vassal extends EventEmitter {
     this.setupError = this.failure.message;
   }
 
-  private onAppStarted(pid: number): void {
+  private onAppStarted(pid: number, inPlace: boolean): void {
     clearTimeout(this.jailTimer);
     this.jailTimer = undefined;
     if (this.state === 'starting') this.running();
-    this.log.info({ event: 'app-started', app_pid: pid }, 'app started');
+    if (inPlace) this.log.info({ event: 'reloaded-in-place', app_pid: pid }, 'the app reloaded itself');
+    else this.log.info({ event: 'app-started', app_pid: pid }, 'app started');
   }
 
   private becomeLoyal(how: 'protocol' | 'uptime'): void {
@@ -411,6 +484,7 @@ export class Vassal extends EventEmitter {
   private onExit(info: ExitInfo): void {
     const inst = this.instance!;
     this.instance = undefined;
+    this.emit('exited');
     clearTimeout(this.loyalTimer);
     clearTimeout(this.heartbeatTimer);
     clearTimeout(this.jailTimer);
@@ -428,6 +502,10 @@ export class Vassal extends EventEmitter {
     const failure = this.failure;
     this.failure = undefined;
     if (this.removing) return this.finish();
+    if (this.held) {
+      this.state = 'stopped';
+      return;
+    }
     if (failure && !failure.transient && !stopping) {
       // a jail-plan step or the exec failed: that is a broken config, not an app crash loop
       this.state = 'broken';
@@ -453,7 +531,9 @@ export class Vassal extends EventEmitter {
   private finish(): void {
     this.state = 'gone';
     clearTimeout(this.loyalTimer);
-    this.emit('gone');
+    // gone once its socket is closed and removed too
+    if (this.onDemand) void this.onDemand.close().then(() => this.emit('gone'));
+    else this.emit('gone');
   }
 
   private arm(ms: number, fn: () => void): void {
@@ -469,6 +549,38 @@ export class Vassal extends EventEmitter {
   /** SIGURG: the blacklist is gone, so a throttled vassal may start now. */
   unthrottle(): void {
     if (this.state === 'throttled' && !this.instance) this.spawnNow();
+  }
+
+  /** An admin's resume (uWSGI issue #1148): this vassal's throttle is forgotten and it starts now if it waits. */
+  resume(): void {
+    this.ctx.blacklist.loyal(this.name);
+    this.unthrottle();
+  }
+
+  /** An admin's stop: stopped now, and held stopped until its file changes or adminStart(). */
+  adminStop(): void {
+    if (this.removing) return;
+    this.held = true;
+    this.restartAfterStop = false;
+    if (this.instance) return this.stopInstance();
+    this.reading = 0;
+    this.clearTimer();
+    this.state = 'stopped';
+    this.log.info({ event: 'stopped' }, 'vassal stopped by an admin');
+  }
+
+  /** An admin's start: a held, throttled, broken or exiled vassal starts now (a running one is left as it is). */
+  adminStart(): void {
+    if (this.removing) return;
+    if (this.instance) {
+      if (this.held) this.restartAfterStop = true;
+      this.held = false;
+      return;
+    }
+    this.held = false;
+    this.reading = 0;
+    this.clearTimer();
+    this.spawnNow();
   }
 
   /** uWSGI's per-vassal stats object, same keys in the same order, then ours. */
@@ -489,7 +601,7 @@ export class Vassal extends EventEmitter {
       last_run: this.lastRun,
       cursed: this.cursedAt,
       zerg: 0,
-      on_demand: '',
+      on_demand: this.onDemand?.name ?? '',
       uid: this.uid,
       gid: this.gid,
       monitor: this.source.monitor,

@@ -101,7 +101,12 @@ export abstract class FileMonitor implements Monitor {
     this.fullScanQueued = true;
     this.enqueue(async () => {
       this.fullScanQueued = false;
-      await this.scan(true);
+      try {
+        await this.scan(true);
+      } finally {
+        // a scan that failed is over too: the emperor must not wait for a READY that never comes
+        this.events?.scanned?.();
+      }
       this.armRescanTimer();
     });
   }

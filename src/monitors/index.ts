@@ -3,6 +3,8 @@ import * as path from 'node:path';
 import { Monitor, MonitorFs, MonitorOptions, MonitorSpecError } from './types';
 import { DirMonitor } from './dir-monitor';
 import { GlobMonitor } from './glob-monitor';
+import { EtcdMonitor } from './etcd-monitor';
+import { PgMonitor } from './pg-monitor';
 import { expandGlob, hasMagic, parseGlob } from './glob-pattern';
 
 export type { Monitor, MonitorEvents, MonitorFs, MonitorOptions, VassalSource } from './types';
@@ -18,14 +20,16 @@ async function dirState(fs: MonitorFs, p: string): Promise<boolean | 'hung'> {
   }
 }
 
-async function dirMonitor(dir: string, spec: string, opts: MonitorOptions, fs: MonitorFs): Promise<Monitor> {
+async function dirMonitor(name: string, spec: string, opts: MonitorOptions, fs: MonitorFs): Promise<Monitor> {
+  // the agent answers for absolute paths only: a relative --emperor is the emperor's cwd's
+  const dir = path.resolve(name);
   let real: string;
   try {
     real = await fs.realpath(dir);
   } catch (err) {
     // a directory on a hung mount is watched as named; its scans time out until it answers
     if ((err as { code?: string }).code !== 'ETIMEDOUT') throw new MonitorSpecError(`--emperor ${spec}: ${(err as Error).message}`);
-    real = path.resolve(dir);
+    real = dir;
   }
   if ((await dirState(fs, real)) === false) throw new MonitorSpecError(`--emperor ${spec}: ${real} is not a directory`);
   return new DirMonitor(real, opts, fs);
@@ -46,8 +50,12 @@ export async function createMonitor(spec: string, opts: MonitorOptions, fs: Moni
         return dirMonitor(rest, spec, opts, fs);
       case 'glob':
         return new GlobMonitor(rest, cwd, opts, fs);
+      case 'etcd':
+        return new EtcdMonitor(spec, opts);
+      case 'pg':
+        return new PgMonitor(spec, opts);
       default:
-        throw new MonitorSpecError(`--emperor ${spec}: unknown imperial monitor '${scheme[1]}://' (known: dir://, glob://)`);
+        throw new MonitorSpecError(`--emperor ${spec}: unknown imperial monitor '${scheme[1]}://' (known: dir://, glob://, etcd://, pg://)`);
     }
   }
   if (!hasMagic(spec)) return (await dirState(fs, path.resolve(cwd, spec))) ? dirMonitor(spec, spec, opts, fs) : new GlobMonitor(spec, cwd, opts, fs);

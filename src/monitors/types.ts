@@ -28,6 +28,13 @@ export interface MonitorEvents {
   /** mtime grew or the owner changed; the emperor decides what an owner change means in tyrant mode. */
   change(src: VassalSource): void;
   remove(src: VassalSource): void;
+  /** A full scan is over (the first one: every vassal there was at start has been added). */
+  scanned?(): void;
+  /**
+   * The file changed but this vassal's resolved options did not (multi-section files, src/monitors/sections.ts): a
+   * running instance is left alone, one that is not running may be retried.
+   */
+  unchanged?(src: VassalSource): void;
 }
 
 export interface Monitor {
@@ -46,6 +53,15 @@ export interface MonitorOptions {
   tyrantNofollow: boolean;
   freqSeconds: number;
   extraExtensions: string[];
+  /** Tyrant mode: a store's vassal is owned by the uid/gid the store names (pg), its file chowned to them. */
+  tyrant?: boolean;
+  /**
+   * The emperor's private runtime directory: store monitors (etcd://, pg://) write each vassal's config there, so
+   * it is a file vassal like any other.
+   */
+  runtimeDir?: string;
+  /** pg://: LISTEN on this channel; a NOTIFY runs the query at once (polling every freqSeconds stays). */
+  pgChannel?: string;
 }
 
 /** What a scan learns of one candidate path (the rule is in stat-source.ts). */

@@ -1,8 +1,9 @@
 // The config reader process: resolves vassal configs for the emperor, off its event loop. It holds no state that
 // matters (the emperor kills and restarts it at will), reads every file and runs every command through agents that
 // hold the vassal owner's credentials, and answers with the resolved options or the error with its file and line.
+import { createHash } from 'node:crypto';
 import * as net from 'node:net';
-import { ConfigError, loadConfig } from '../config';
+import { ConfigError, listSections, loadConfig, type LoadOptions, type ResolvedConfig } from '../config';
 import { AgentPool } from '../agent/host';
 import { isNativeVassal, pickShell } from '../vassal';
 import { vassalFacts } from './facts';
@@ -12,20 +13,41 @@ const CONTROL_FD = 3;
 
 const agents = new AgentPool({ env: process.env as Record<string, string> });
 
+/** Failures that say nothing of the file (a hung mount, a dead agent): they fail the whole listing, changing nothing. */
+const TRANSIENT = new Set(['ETIMEDOUT', 'EAGAIN', 'EBUSY', 'EAGENT']);
+
+/** What changes a vassal's instance: its options and their values, in order (not the lines they are on). */
+function digestOf(read: () => ResolvedConfig): string {
+  try {
+    return createHash('sha256').update(JSON.stringify(read().options.map((o) => [o.key, o.value]))).digest('hex');
+  } catch (e) {
+    // a section that does not resolve is still a vassal: it shows its error, and a fix changes its digest
+    if (e instanceof ConfigError && !TRANSIENT.has(e.code)) return `error: ${e.message}`;
+    throw e;
+  }
+}
+
 function answer(req: ReadRequest): ReadAnswer {
   const host = agents.host(req.identity, req.budgetMs);
+  const opts: LoadOptions = {
+    host,
+    cwd: req.cwd,
+    isReload: req.isReload,
+    set: req.set,
+    includes: req.includes,
+    includesBefore: req.includesBefore,
+    inherits: req.inherits,
+    inheritsBefore: req.inheritsBefore,
+    facts: vassalFacts(req.identity, req.binaryPath),
+  };
   try {
-    const config = loadConfig(req.spec, {
-      host,
-      cwd: req.cwd,
-      isReload: req.isReload,
-      set: req.set,
-      includes: req.includes,
-      includesBefore: req.includesBefore,
-      inherits: req.inherits,
-      inheritsBefore: req.inheritsBefore,
-      facts: vassalFacts(req.identity, req.binaryPath),
-    });
+    if (req.sections) {
+      // every section resolved as its own vassal would be, each within what is left of the one budget
+      const found = listSections(req.spec, opts);
+      const names = [...(found.hasDefault ? [null] : []), ...found.named];
+      return { id: req.id, sections: names.map((section) => ({ section, digest: digestOf(() => loadConfig(section === null ? req.spec : `${req.spec}:${section}`, opts)) })) };
+    }
+    const config = loadConfig(req.spec, opts);
     // binsh is looked at only for native vassals, and as the vassal
     const shell = isNativeVassal(config) ? pickShell(config.options, (p) => host.isExecutable(p)) : '/bin/sh';
     return { id: req.id, config, shell };

@@ -9,11 +9,19 @@ import { ConfigError } from '../config/errors';
 import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../log';
 import * as native from '../native';
-import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadRequest } from './protocol';
+import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadError, type ReadRequest, type SectionDigest } from './protocol';
 
-export type { Identity } from './protocol';
+export type { Identity, SectionDigest } from './protocol';
 
 export type ReadResult = { config: ResolvedConfig; shell: string } | { error: ConfigError };
+export type SectionsResult = { sections: SectionDigest[] } | { error: ConfigError };
+
+/** What a request gets when no reader answered it. */
+type Failure = { error: ReadError };
+
+function configError(e: ReadError): ConfigError {
+  return new ConfigError(e.file, e.line, e.reason, e.option, e.code);
+}
 
 export interface ReaderOptions {
   /** The vassal environment: the readers' own, so $(VAR), UWSGI_* options and exec:// see what the vassal sees. */
@@ -25,6 +33,8 @@ export interface ReaderOptions {
   maxProcesses?: number;
   /** A reader with nothing to do exits after this long. */
   idleMs?: number;
+  /** Keep one reader even when idle: on-demand vassals wake after long quiet spells, and must not wait for a start. */
+  keepWarm?: boolean;
   /** Ambient capabilities the readers keep (a capability-limited emperor's setuid/setgid, to start agents as tenants). */
   capAmbient?: number[];
   /** /dev/null, opened by the emperor. */
@@ -40,7 +50,7 @@ const PIPELINE = 16;
 
 interface Job {
   req: ReadRequest;
-  done(r: ReadResult): void;
+  done(r: ReadAnswer | Failure): void;
 }
 
 interface Reader {
@@ -63,9 +73,24 @@ export class ConfigReader {
   constructor(private readonly opts: ReaderOptions) {}
 
   /** Resolves the config; never rejects: a failure of any kind is a ConfigError naming the file (and line). */
-  read(req: Omit<ReadRequest, 'id' | 'budgetMs'>): Promise<ReadResult> {
+  async read(req: Omit<ReadRequest, 'id' | 'budgetMs' | 'sections'>): Promise<ReadResult> {
+    const a = await this.request(req);
+    if ('error' in a) return { error: configError(a.error) };
+    if ('config' in a) return { config: a.config, shell: a.shell };
+    return { error: new ConfigError(req.spec, 0, 'the config reader answered out of turn', undefined, 'EAGENT') };
+  }
+
+  /** The file's sections with a digest of each one's resolved options; never rejects, as read(). */
+  async sections(req: Omit<ReadRequest, 'id' | 'budgetMs' | 'sections'>): Promise<SectionsResult> {
+    const a = await this.request({ ...req, sections: true });
+    if ('error' in a) return { error: configError(a.error) };
+    if ('sections' in a) return { sections: a.sections };
+    return { error: new ConfigError(req.spec, 0, 'the config reader answered out of turn', undefined, 'EAGENT') };
+  }
+
+  private request(req: Omit<ReadRequest, 'id' | 'budgetMs'>): Promise<ReadAnswer | Failure> {
     return new Promise((done) => {
-      if (this.closed) return done({ error: new ConfigError(req.spec, 0, 'the emperor is shutting down', undefined, 'ESHUTDOWN') });
+      if (this.closed) return done(failure(req.spec, 'the emperor is shutting down', 'ESHUTDOWN'));
       this.queue.push({ req: { ...req, id: ++this.seq, budgetMs: this.opts.budgetMs }, done });
       this.pump();
     });
@@ -74,7 +99,7 @@ export class ConfigReader {
   /** Kills every reader; queued and running reads fail. */
   close(): void {
     this.closed = true;
-    for (const job of this.queue.splice(0)) job.done({ error: new ConfigError(job.req.spec, 0, 'the emperor is shutting down', undefined, 'ESHUTDOWN') });
+    for (const job of this.queue.splice(0)) job.done(failure(job.req.spec, 'the emperor is shutting down', 'ESHUTDOWN'));
     for (const r of [...this.readers]) this.drop(r, 'the emperor is shutting down', 'ESHUTDOWN');
   }
 
@@ -90,7 +115,7 @@ export class ConfigReader {
           // no process to be had (EMFILE, EAGAIN): the readers running take the queue; without one, each waiting
           // vassal hears why, and is retried as a transient failure
           if (!reader) {
-            for (const job of this.queue.splice(0)) job.done({ error: new ConfigError(job.req.spec, 0, `cannot start a config reader: ${(e as Error).message}`, undefined, 'EAGAIN') });
+            for (const job of this.queue.splice(0)) job.done(failure(job.req.spec, `cannot start a config reader: ${(e as Error).message}`, 'EAGAIN'));
             break;
           }
         }
@@ -129,6 +154,8 @@ export class ConfigReader {
     } finally {
       native.closeFd(theirs);
     }
+    // its exit follows and fails the request it had; the log says why it never ran
+    child.started.catch((e: Error) => this.opts.log.error({ event: 'reader-setup-failed', error: e.message }, `the config reader did not start: ${e.message}`));
     const sock = new net.Socket({ fd: ours, readable: true, writable: true });
     reader = { child, sock, buf: '', jobs: [], gone: false };
     const r = reader;
@@ -167,9 +194,7 @@ export class ConfigReader {
       clearTimeout(r.watchdog);
       r.jobs.shift();
       if (r.jobs.length > 0) this.working(r);
-      job.done('error' in answer
-        ? { error: new ConfigError(answer.error.file, answer.error.line, answer.error.reason, answer.error.option, answer.error.code) }
-        : { config: answer.config, shell: answer.shell });
+      job.done(answer);
       this.rest(r);
     }
     if (r.buf.length > MAX_ANSWER_BYTES + 1024) this.drop(r, 'the config reader answered more than it may', 'EAGENT');
@@ -180,6 +205,7 @@ export class ConfigReader {
     this.pump();
     if (r.jobs.length > 0 || r.gone) return;
     r.child.unref();
+    if (this.opts.keepWarm && [...this.readers].every((o) => o === r || o.gone)) return;
     r.idle = setTimeout(() => this.drop(r, '', 'EIDLE'), this.opts.idleMs ?? 30000);
     r.idle.unref();
   }
@@ -196,8 +222,8 @@ export class ConfigReader {
     clearTimeout(r.watchdog);
     const [job, ...behind] = r.jobs.splice(0);
     if (!this.closed) this.queue.unshift(...behind);
-    else for (const j of behind) j.done({ error: new ConfigError(j.req.spec, 0, why, undefined, code) });
-    if (job) job.done({ error: new ConfigError(job.req.spec, 0, why, undefined, code) });
+    else for (const j of behind) j.done(failure(j.req.spec, why, code));
+    if (job) job.done(failure(job.req.spec, why, code));
     if (!r.gone) {
       r.gone = true;
       this.readers.delete(r);
@@ -206,4 +232,8 @@ export class ConfigReader {
     }
     this.pump();
   }
+}
+
+function failure(spec: string, reason: string, code: string): Failure {
+  return { error: { file: spec, line: 0, reason, code } };
 }

@@ -25,6 +25,15 @@ export interface ReadRequest {
   inheritsBefore: string[];
   /** %b: the uWSGI binary the emperor runs for uWSGI vassals. */
   binaryPath: string;
+  /** Not the config but the file's sections, each with a digest of its resolved options (--emperor-multi-section). */
+  sections?: true;
+}
+
+/** One section of a vassal file and a digest of its resolved options (of its error when it does not resolve). */
+export interface SectionDigest {
+  /** null: the default section, the plain file name. */
+  section: string | null;
+  digest: string;
 }
 
 export interface ReadError {
@@ -37,6 +46,7 @@ export interface ReadError {
 
 export type ReadAnswer =
   | { id: number; config: ResolvedConfig; shell: string }
+  | { id: number; sections: SectionDigest[] }
   | { id: number; error: ReadError };
 
 /** Larger answers are refused by the reader and, should one come anyway, treated as a broken reader. */

@@ -10,15 +10,18 @@ export interface StatsServer {
   address: string;
 }
 
-/** A unix socket file left by a dead emperor is removed; one a live process still answers on is an error. */
-async function clearStaleSocket(path: string, addr: string): Promise<void> {
+/**
+ * A unix socket file left by a dead emperor is removed; one a live process still answers on is an error (`option`
+ * names the setting, e.g. '--emperor-stats /run/emperor.sock').
+ */
+export async function clearStaleSocket(path: string, option: string): Promise<void> {
   let st;
   try {
     st = await fsp.lstat(path);
   } catch {
     return;
   }
-  if (!st.isSocket()) throw new Error(`--emperor-stats ${addr}: ${path} exists and is not a socket`);
+  if (!st.isSocket()) throw new Error(`${option}: ${path} exists and is not a socket`);
   const alive = await new Promise<boolean>((resolve) => {
     const c = net.connect(path);
     c.once('connect', () => {
@@ -27,14 +30,14 @@ async function clearStaleSocket(path: string, addr: string): Promise<void> {
     });
     c.once('error', () => resolve(false));
   });
-  if (alive) throw new Error(`--emperor-stats ${addr}: another process is listening on ${path}`);
+  if (alive) throw new Error(`${option}: another process is listening on ${path}`);
   await fsp.unlink(path);
 }
 
 export async function startStatsServer(addr: string, snapshot: () => object): Promise<StatsServer> {
   const where = parseStatsAddress(addr);
   const fileSocket = where.kind === 'unix' && !where.path.startsWith('\0') ? where.path : null;
-  if (fileSocket) await clearStaleSocket(fileSocket, addr);
+  if (fileSocket) await clearStaleSocket(fileSocket, `--emperor-stats ${addr}`);
 
   const open = new Set<net.Socket>();
   const server = net.createServer((sock) => {

@@ -1,7 +1,8 @@
 // `emperor status`: the stats document as a table, one row per vassal. Reads uWSGI's fields, so it also works
-// against a real uWSGI emperor, and our extra ones (state, uptime, last_exit, setup_error) when they are there.
+// against a real uWSGI emperor, and our extra ones (state, uptime, cpu, memory, last_exit, setup_error) when they
+// are there.
 
-const COLUMNS = ['NAME', 'STATE', 'PID', 'UPTIME', 'RESPAWNS', 'LOYAL', 'THROTTLE', 'LAST EXIT / SETUP ERROR'];
+const COLUMNS = ['NAME', 'STATE', 'PID', 'UPTIME', 'RESPAWNS', 'CPU', 'MEM', 'LOYAL', 'THROTTLE', 'LAST EXIT / SETUP ERROR'];
 
 /** 59s, 4m05s, 3h07m, 2d05h: the two most significant units. */
 export function formatDuration(seconds: number): string {
@@ -11,6 +12,18 @@ export function formatDuration(seconds: number): string {
   if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
   if (s < 86400) return `${Math.floor(s / 3600)}h${pad(Math.floor(s / 60) % 60)}m`;
   return `${Math.floor(s / 86400)}d${pad(Math.floor(s / 3600) % 24)}h`;
+}
+
+/** pm2's units: 512b, 41.2kb, 23.5mb, 1.2gb. */
+export function formatBytes(bytes: number): string {
+  const units = ['b', 'kb', 'mb', 'gb', 'tb'];
+  let n = Math.max(0, bytes);
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)}${units[i]}`;
 }
 
 function num(v: unknown, dflt = 0): number {
@@ -29,7 +42,10 @@ function row(v: Record<string, unknown>, bl: Record<string, unknown> | undefined
   const throttle = bl ? `${num(bl.throttle_level)}ms #${num(bl.attempt)}` : '-';
   const setupError = str(v.setup_error);
   const last = setupError ? `setup error: ${setupError}` : str(v.last_exit) || '-';
-  return [str(v.id), state, live ? String(pid) : '-', uptime, String(num(v.respawns)), num(v.loyal) ? 'yes' : 'no', throttle, last];
+  // cpu and memory are ours (a uWSGI emperor's stats have neither)
+  const cpu = live && typeof v.cpu === 'number' ? `${v.cpu}%` : '-';
+  const mem = live && typeof v.memory === 'number' ? formatBytes(v.memory) : '-';
+  return [str(v.id), state, live ? String(pid) : '-', uptime, String(num(v.respawns)), cpu, mem, num(v.loyal) ? 'yes' : 'no', throttle, last];
 }
 
 /** The table for a stats document (from fetchStats); `nowMs` only for deterministic output in tests. */
@@ -46,8 +62,30 @@ export function formatStatusTable(blob: any, nowMs: number = Date.now()): string
 
   const impl = blob.emperor_impl === 'emperor' ? 'emperor' : `uWSGI ${str(blob.version)}`;
   const monitors = Array.isArray(blob.emperor) ? blob.emperor.join(', ') : '';
-  const head = `${impl} pid ${num(blob.pid)}, monitors: ${monitors || '-'}; ${rows.length} vassal${rows.length === 1 ? '' : 's'}, ${blacklist.size} blacklisted`;
-  const widths = COLUMNS.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
+  const node = str(blob.node) ? ` node ${str(blob.node)}` : '';
+  const head = `${impl}${node} pid ${num(blob.pid)}, monitors: ${monitors || '-'}; ${rows.length} vassal${rows.length === 1 ? '' : 's'}, ${blacklist.size} blacklisted`;
+  // pool mode: who runs each vassal of the pool, here or on another node
+  const pool = Array.isArray(blob.pool) ? (blob.pool as Record<string, unknown>[]) : [];
+  if (pool.length) return table(head, withOwner(COLUMNS, 'OWNER'), withOwners(rows, pool));
+  return table(head, COLUMNS, rows);
+}
+
+function withOwners(rows: string[][], pool: Record<string, unknown>[]): string[][] {
+  const here = new Map(rows.map((r) => [r[0], r]));
+  const elsewhere = (name: string): string[] => [name, 'elsewhere', ...COLUMNS.slice(2).map(() => '-')];
+  const out = pool.map((p) => withOwner(here.get(str(p.vassal)) ?? elsewhere(str(p.vassal)), str(p.owner) || '-'));
+  const inPool = new Set(pool.map((p) => str(p.vassal)));
+  for (const r of rows) if (!inPool.has(r[0])) out.push(withOwner(r, '-'));
+  return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+/** The owner goes before the last, unpadded column. */
+function withOwner(cells: string[], owner: string): string[] {
+  return [...cells.slice(0, -1), owner, cells[cells.length - 1]];
+}
+
+function table(head: string, columns: string[], rows: string[][]): string {
+  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
-  return [head, line(COLUMNS), ...rows.map(line)].join('\n') + '\n';
+  return [head, line(columns), ...rows.map(line)].join('\n') + '\n';
 }

@@ -33,7 +33,11 @@ export function isConfigExtension(name: string): boolean {
   return typeOf(name) !== undefined;
 }
 
-/** The flag uWSGI's emperor runs a vassal file with: --config for any other name (an --emperor-extra-extension). */
+/**
+ * The flag uWSGI's emperor runs a vassal file with: --config for any other name (an --emperor-extra-extension). A
+ * section vassal of a multi-section file, "app.ini:app2", is run as `--ini app.ini:app2`.
+ */
 export function configFlagOf(name: string): string {
-  return typeOf(name)?.flag ?? '--config';
+  const colon = name.lastIndexOf(':');
+  return (typeOf(name) ?? (colon > 0 ? typeOf(name.slice(0, colon)) : undefined))?.flag ?? '--config';
 }

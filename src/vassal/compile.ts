@@ -95,6 +95,14 @@ function listenStep(o: ConfigOption): StepDraft {
   return { op: 'listen', args: ['inet', host, String(port), name] };
 }
 
+/**
+ * The first step of a first run when the emperor hands the init a listening socket (an on-demand vassal's) as fd:
+ * it joins the sockets the app gets, first, so the app finds it at fd 3 (LISTEN_FDS).
+ */
+export function inheritStep(fd: number, file: string): PlanStep {
+  return { op: 'inherit', args: [String(fd), 'on-demand'], origin: { file, line: 0, option: 'emperor-on-demand' }, fatal: true };
+}
+
 function appStep(o: ConfigOption, shell: string, cfg: ResolvedConfig): StepDraft {
   if (o.value.trim() === '') throw new ConfigError(o.file, o.line, 'needs a command', o.key);
   if (o.key.endsWith('-arg')) return { op: 'app', args: [shell, '-c', o.value] };

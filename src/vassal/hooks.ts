@@ -5,12 +5,20 @@ import type { PlanStep, StepOrigin } from './plan';
 
 export type StepDraft = Omit<PlanStep, 'origin' | 'fatal'>;
 
+/**
+ * The libc calls `call:SYMBOL ARG` and `callret:SYMBOL ARG` may name in a native vassal: uWSGI finds any symbol of its
+ * own process with dlsym and calls it with the one string; the vassal init (a static program, no dlsym) has this
+ * table of the single-string calls a jail needs. `callret:` fails the step when the call returns non-zero, `call:`
+ * only reports it.
+ */
+export const LIBC_CALLS: readonly string[] = ['chdir', 'chroot', 'putenv', 'unsetenv', 'unlink', 'rmdir', 'umount'];
+
+const CALLINT = `calls a C symbol of the uWSGI process with an int (dlsym); a native vassal has none: call:/callret: take ${LIBC_CALLS.join(', ')}, or use exec:`;
+
 // Actions that need a uWSGI process (its symbols, its alarm and RPC subsystems): a native vassal has none.
 const NEEDS_UWSGI: Record<string, string> = {
-  call: 'calls a C symbol of the uWSGI process (dlsym); a native vassal has no such process: use exec:',
-  callret: 'calls a C symbol of the uWSGI process (dlsym); a native vassal has no such process: use exec:',
-  callint: 'calls a C symbol of the uWSGI process (dlsym); a native vassal has no such process: use exec:',
-  callintret: 'calls a C symbol of the uWSGI process (dlsym); a native vassal has no such process: use exec:',
+  callint: CALLINT,
+  callintret: CALLINT,
   unix_signal: 'installs a C symbol of the uWSGI process as a signal handler; a native vassal has none',
   rpc: 'needs the uWSGI RPC subsystem', retryrpc: 'needs the uWSGI RPC subsystem',
   alarm: 'needs the uWSGI alarm subsystem',
@@ -52,6 +60,17 @@ function flagsOf(list: string, origin: StepOrigin): { mountFlags: number; umount
   }
 }
 
+/** "SYMBOL ARG" (call: and callret:): one of LIBC_CALLS with its one string. */
+function callStep(action: 'call' | 'callret', text: string, origin: StepOrigin): StepDraft {
+  const [symbol, arg] = split1(text);
+  const fail = (what: string): never => {
+    throw new ConfigError(origin.file, origin.line, what, origin.option);
+  };
+  if (!LIBC_CALLS.includes(symbol)) fail(`${action}:${symbol}: a native vassal can call ${LIBC_CALLS.join(', ')} (uWSGI's dlsym of its own symbols has no equivalent here; use exec: for anything else)`);
+  if (text.indexOf(' ') < 0) fail(`${action}:${symbol} needs its string argument: ${action}:${symbol} ARG`);
+  return { op: 'call', args: [symbol, arg, action === 'callret' ? '1' : '0'] };
+}
+
 export function execStep(shell: string, command: string): StepDraft {
   return { op: 'exec', args: [shell, '-c', command] };
 }
@@ -86,6 +105,7 @@ export function hookStep(value: string, origin: StepOrigin, shell: string): Step
       case 'hostname': return { op: 'hostname', args: [arg] };
       case 'mount': return mountStep(arg, origin);
       case 'umount': return umountStep(arg, origin);
+      case 'call': case 'callret': return callStep(action, arg, origin);
       case 'putenv': {
         const eq = arg.indexOf('=');
         if (eq <= 0) fail(`putenv needs KEY=VALUE, got '${arg}'`);

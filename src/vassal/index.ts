@@ -1,7 +1,7 @@
 // Native vassals: the jail plan compiler and the emperor's link to each vassal's init.
 import { builtFile } from '../package-info';
 
-export { compilePlan, isNativeVassal, pickShell } from './compile';
+export { compilePlan, inheritStep, isNativeVassal, pickShell } from './compile';
 export { InitLink, DEFAULT_MERCY_MS, type AppEvent, type ByteStream, type StepReport } from './link';
 export { formatPlan, type JailPlan, type PlanStep, type StepOrigin } from './plan';
 export { INIT_EXIT_MOUNTPOINT, INIT_EXIT_PROTOCOL, INIT_EXIT_STEP_FAILED } from './wire';

@@ -2,7 +2,8 @@
 import { EventEmitter } from 'node:events';
 import { errnoCode, signalName } from '../native';
 import type { JailPlan, PlanStep } from './plan';
-import { decodeStepReport, encodePlan, frame, FrameReader, mercyBody } from './wire';
+import { TO_VASSAL } from '../tables/protocol';
+import { decodeStepReport, encodePlan, frame, FrameReader, mercyBody, MSG, stopBody } from './wire';
 
 export interface StepReport {
   index: number;
@@ -19,16 +20,21 @@ export interface StepReport {
   message: string;
 }
 
-export type AppEvent = { pid: number } | { exit: { code: number | null; signal: NodeJS.Signals | null } };
+/** inPlace: the app answered a reload (byte 1) by reloading itself, and the init kept it. */
+export type AppEvent = { pid: number; inPlace?: boolean } | { exit: { code: number | null; signal: NodeJS.Signals | null } };
 
-/** How long the app gets between SIGTERM and SIGKILL on stop() and reload(), unless given. */
+/**
+ * How long the app gets between SIGTERM and SIGKILL on stop() and reload(), unless given; an app that speaks the
+ * protocol first gets as long to act on the byte relayed to it.
+ */
 export const DEFAULT_MERCY_MS = 5000;
-
 
 export declare interface InitLink {
   on(event: 'step' | 'failed', fn: (r: StepReport) => void): this;
   on(event: 'protocol', fn: (byte: number) => void): this;
   on(event: 'app', fn: (e: AppEvent) => void): this;
+  /** The app did nothing with this relayed byte within the mercy: the init stops or restarts it itself. */
+  on(event: 'fallback', fn: (byte: number) => void): this;
   on(event: 'close', fn: () => void): this;
 }
 
@@ -63,20 +69,26 @@ export class InitLink extends EventEmitter {
   start(plan: JailPlan): void {
     this.plan = plan;
     this.lastReported = -1;
-    this.send(frame('P', encodePlan(plan.steps)));
+    this.send(frame(MSG.start, encodePlan(plan.steps)));
   }
 
-  /** Stops the app (SIGTERM, SIGKILL after mercyMs), runs the plan (compiled with firstRun=false) in the same
-   *  namespaces, starts the app again. */
+  /**
+   * Stops the app (SIGTERM, SIGKILL after mercyMs), runs the plan (compiled with firstRun=false) in the same
+   * namespaces, starts the app again. An app that speaks the protocol gets byte 1 instead and decides: it exits (and
+   * is started again with this plan) or reloads itself (and is kept); SIGTERM only if it does neither within mercyMs.
+   */
   reload(plan: JailPlan, mercyMs = DEFAULT_MERCY_MS): void {
     this.plan = plan;
     this.lastReported = -1;
-    this.send(frame('R', Buffer.concat([mercyBody(mercyMs), encodePlan(plan.steps)])));
+    this.send(frame(MSG.reload, Buffer.concat([mercyBody(mercyMs), encodePlan(plan.steps)])));
   }
 
-  /** Stops the app (SIGTERM, SIGKILL after mercyMs), runs the *-atexit steps, kills what is left, exits. */
-  stop(mercyMs = DEFAULT_MERCY_MS): void {
-    this.send(frame('T', mercyBody(mercyMs)));
+  /**
+   * Stops the app (SIGTERM, SIGKILL after mercyMs), runs the *-atexit steps, kills what is left, exits. An app that
+   * speaks the protocol gets stopByte (0, or 2 for a graceful stop) first, and mercyMs to exit on its own.
+   */
+  stop(mercyMs = DEFAULT_MERCY_MS, stopByte: number = TO_VASSAL.stop): void {
+    this.send(frame(MSG.stop, stopBody(mercyMs, stopByte)));
   }
 
   close(): void {
@@ -93,7 +105,7 @@ export class InitLink extends EventEmitter {
   }
 
   private onFrame(type: string, body: Buffer): void {
-    if (type === 's') {
+    if (type === MSG.step) {
       const raw = decodeStepReport(body);
       const step = this.plan?.steps[raw.index];
       if (step && !step.atexit) this.lastReported = Math.max(this.lastReported, raw.index);
@@ -105,7 +117,8 @@ export class InitLink extends EventEmitter {
         fatal: raw.fatal,
         message: raw.message,
       };
-      if (!raw.ok) {
+      // a step that went on despite an error (call:) keeps its details too
+      if (!raw.ok || raw.syscall) {
         if (raw.errno) {
           report.errno = -raw.errno;  // negative, as in Node's SystemError
           report.code = errnoCode(raw.errno);
@@ -115,16 +128,18 @@ export class InitLink extends EventEmitter {
       }
       this.emit('step', report);
       if (!raw.ok && raw.fatal && report.step !== 'mountpoint-check') this.emit('failed', report);
-    } else if (type === 'a') {
-      this.emit('app', { pid: body.readUInt32LE(0) });
-    } else if (type === 'x') {
+    } else if (type === MSG.app || type === MSG.inPlace) {
+      this.emit('app', { pid: body.readUInt32LE(0), ...(type === MSG.inPlace ? { inPlace: true } : {}) });
+    } else if (type === MSG.exit) {
       const code = body.readUInt32LE(0);
       const sig = body.readUInt32LE(4);
       this.emit('app', {
         exit: { code: code === 0xffffffff ? null : code, signal: sig ? signalName(sig) : null },
       });
-    } else if (type === 'p') {
+    } else if (type === MSG.protocol) {
       for (const b of body) this.emit('protocol', b);
+    } else if (type === MSG.fallback) {
+      this.emit('fallback', body[0]);
     }
   }
 }

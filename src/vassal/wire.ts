@@ -1,17 +1,37 @@
 // The emperor <-> init wire format on the socketpair (the init has its end as fd 3).
-// Frame: u32 LE length of what follows, one type byte, the body.
-// Emperor -> init: 'P' start (body: plan), 'R' reload (u32 mercy ms, plan), 'T' stop (u32 mercy ms).
+// Frame: u32 LE length of what follows, one type byte (MSG below; native/init/init.h mirrors it), the body.
+// Emperor -> init:
+//   start   plan
+//   reload  u32 mercy ms, plan: an app that speaks the protocol gets byte 1 and the mercy to act on it
+//   stop    u32 mercy ms, u8 stop byte (0, or 2 for a graceful stop): the same for that byte
 //   plan = u32 count, then per step: u32 index, u8 flags (1 fatal, 2 atexit), u32 nargs, nargs x (u32 len, bytes);
 //   the first arg is the op.
-// Init -> emperor: 's' step report (u32 index, u8 ok, u8 fatal, i32 errno, then syscall NUL path NUL message),
-//   'a' app started (u32 pid, as seen in the vassal's pid namespace), 'x' app ended (u32 code or 0xffffffff,
-//   u32 signal), 'p' a protocol byte the app wrote on its UWSGI_EMPEROR_FD.
+// Init -> emperor:
+//   step      u32 index, u8 ok, u8 fatal, i32 errno, then syscall NUL path NUL message
+//   app       u32 pid (as seen in the vassal's pid namespace): the app started
+//   exit      u32 code or 0xffffffff, u32 signal: the app ended
+//   protocol  the protocol bytes the app wrote on its UWSGI_EMPEROR_FD
+//   inPlace   u32 pid: the app answered byte 1 with byte 1 or 5 and is kept: it reloaded itself
+//   fallback  u8 byte: the app did nothing with that byte within the mercy, so the init stops or restarts it itself
 import type { PlanStep } from './plan';
 
 /** Exit codes of emperor-init besides the app's own status (128+signal when the app was killed). */
 export const INIT_EXIT_STEP_FAILED = 125;
 export const INIT_EXIT_MOUNTPOINT = 126;
 export const INIT_EXIT_PROTOCOL = 124;
+
+/** The message types, once. */
+export const MSG = {
+  start: 'P',
+  reload: 'R',
+  stop: 'T',
+  step: 's',
+  app: 'a',
+  exit: 'x',
+  protocol: 'p',
+  inPlace: 'k',
+  fallback: 'f',
+} as const;
 
 const FLAG_FATAL = 1;
 const FLAG_ATEXIT = 2;
@@ -22,7 +42,7 @@ function u32(n: number): Buffer {
   return b;
 }
 
-export function frame(type: string, body: Buffer): Buffer {
+export function frame(type: (typeof MSG)[keyof typeof MSG], body: Buffer): Buffer {
   return Buffer.concat([u32(body.length + 1), Buffer.from(type, 'latin1'), body]);
 }
 
@@ -40,6 +60,10 @@ export function encodePlan(steps: PlanStep[]): Buffer {
 }
 
 export const mercyBody = u32;
+
+export function stopBody(mercyMs: number, byte: number): Buffer {
+  return Buffer.concat([u32(mercyMs), Buffer.of(byte)]);
+}
 
 export interface Frame {
   type: string;

@@ -1,11 +1,14 @@
-// Runs a real emperor (node dist/src/cli.js) as a child process for end-to-end tests: captures its JSON log lines,
-// tags its environment so every process of its vassals can be found in /proc, and cleans everything up.
+// Runs a real emperor (node dist/src/cli.js) as a child process for end-to-end tests: captures its JSON log lines
+// (its vassals' output among them, as events), tags its environment so every process of its vassals can be found in
+// /proc, and cleans everything up.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import assert from 'node:assert/strict';
 import { findCgroup2Mount, ownCgroupPath } from '../../src/emperor/cgroup';
+import { fetchStats } from '../../src/stats';
 import { until, within } from './wait';
 
 const CLI = path.resolve(__dirname, '../../src/cli.js');
@@ -48,7 +51,7 @@ export class EmperorProcess {
         try {
           this.logs.push(JSON.parse(line) as LogEvent);
         } catch {
-          /* a vassal's own output shares the emperor's stdout */
+          /* not one JSON event: whatever else the emperor prints */
         }
       }
       this.wake();
@@ -74,6 +77,11 @@ export class EmperorProcess {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
+  }
+
+  /** What a vassal has printed so far (its stdout and stderr lines, as the emperor logged them), one line each. */
+  output(vassal: string): string {
+    return this.events('output', vassal).map((e) => `${e.msg}\n`).join('');
   }
 
   events(event: string, vassal?: string): LogEvent[] {
@@ -201,6 +209,29 @@ export async function httpGet(port: number, host = '127.0.0.1', urlPath = '/'): 
   } catch {
     return undefined;
   }
+}
+
+/** The command name of a process ('' once it is gone). */
+export function comm(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * SIGKILLs the FUSE daemon `daemon` running inside the only vassal, then waits for the fresh running instance the
+ * emperor starts in its place (mountpoint-check sees the dead mount) and returns its stats.
+ */
+export async function killDaemonAndRespawn(emperor: EmperorProcess, daemon: string, stats: string, oldPid: number): Promise<Record<string, number | string>> {
+  const pid = emperor.vassalPids().find((p) => comm(p) === daemon);
+  assert.ok(pid, `${daemon} runs inside the vassal`);
+  process.kill(pid, 'SIGKILL');
+  return until(async () => {
+    const v = (await fetchStats(stats)).vassals[0];
+    return v && v.pid > 0 && v.pid !== oldPid && v.state === 'running' ? v : undefined;
+  }, `a fresh instance after ${daemon} died`);
 }
 
 /** Host pids of the live children of pid (a vassal init's app, seen from outside its pid namespace). */

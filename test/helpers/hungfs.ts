@@ -5,19 +5,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { testBinary } from './cc';
 import { killIfAlive, waitGone } from './native-proc';
 
-const SOURCE = path.resolve(__dirname, '../../../test/helpers/hungfs.c');
-const BINARY = path.resolve(__dirname, '../../../build/test/hungfs');
-
-function binary(): string {
-  const stale = !fs.existsSync(BINARY) || fs.statSync(BINARY).mtimeMs < fs.statSync(SOURCE).mtimeMs;
-  if (stale) {
-    fs.mkdirSync(path.dirname(BINARY), { recursive: true });
-    execFileSync('cc', ['-O2', '-Wall', '-o', BINARY, SOURCE], { stdio: 'inherit', timeout: 60000 });
-  }
-  return BINARY;
-}
 
 export function isMounted(dir: string): boolean {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
@@ -35,7 +25,7 @@ export interface HungMount {
 export async function mountHungFs(parent?: string): Promise<HungMount> {
   const base = parent ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hungfs-'));
   const dir = fs.mkdtempSync(path.join(base, 'mnt-'));
-  const daemon = spawn(binary(), [dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const daemon = spawn(testBinary('hungfs'), [dir], { stdio: ['ignore', 'ignore', 'inherit'] });
   const pid = daemon.pid!;
   let released = false;
   const release = async (): Promise<void> => {

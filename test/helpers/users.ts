@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 
 export interface TestUser {
@@ -87,3 +88,11 @@ export function procIdentity(pid: number): ProcIdentity {
 
 /** CAP_SETGID (6) + CAP_SETUID (7). */
 export const SETUID_SETGID = (1n << 6n) | (1n << 7n);
+
+/** A vassal file ('[uwsgi]' then lines) owned by `owner` (0: left to root); returns its path. */
+export function vassalFile(dir: string, name: string, owner: TestUser | 0, lines: string[]): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, ['[uwsgi]', ...lines].join('\n') + '\n', { mode: 0o644 });
+  if (owner !== 0) fs.chownSync(file, owner.uid, owner.gid);
+  return file;
+}

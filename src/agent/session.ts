@@ -1,0 +1,144 @@
+// An agent started for a few calls of one vassal, on the emperor's event loop: what an on-demand vassal's socket
+// needs (reading <file>EXT, running the on-demand command, binding the socket, removing it) is done with the
+// vassal owner's credentials, each call within a budget, and a socket comes back as an fd (SCM_RIGHTS), which a
+// net.Socket cannot receive. A late answer ends the agent (SIGKILL; it exits whenever the kernel lets it).
+import * as fs from 'node:fs';
+import { HostError } from '../host-error';
+import * as native from '../native';
+import * as calls from './calls';
+import { AgentProcess, describe, type AgentEnv, type Identity } from './process';
+import { AnswerSplitter, WireError } from './wire';
+
+/** Requests are written whole: one at a time into a fresh socket, a frame this small never waits. */
+const MAX_REQUEST = 64 << 10;
+const READ_CHUNK = 64 << 10;
+
+interface Pending {
+  call: calls.Call<unknown>;
+  resolve(answer: { value: unknown; fds: number[] }): void;
+  reject(err: HostError): void;
+  timer: NodeJS.Timeout;
+}
+
+export class AgentSession {
+  private readonly frames = new AnswerSplitter();
+  private readonly watch: native.FdWatch;
+  private fds: number[] = [];
+  private pending?: Pending;
+  /** Why it can no longer be asked anything, once ended. */
+  private failure?: string;
+
+  private constructor(
+    private readonly agent: AgentProcess,
+    private readonly budgetMs: number,
+  ) {
+    this.watch = native.watchReadable(agent.fd, () => this.onReadable());
+    this.watch.unref();  // a pending call's timer keeps the process alive
+  }
+
+  /** Throws HostError (EAGENT) when no agent can be started. */
+  static start(identity: Identity | null, env: AgentEnv, budgetMs: number): AgentSession {
+    try {
+      return new AgentSession(AgentProcess.start(identity, env), budgetMs);
+    } catch (e) {
+      throw new HostError('EAGENT', `cannot start an agent (${describe(identity)}): ${(e as Error).message}`);
+    }
+  }
+
+  /** The call's value; rejects with HostError (a refusal, ETIMEDOUT, EAGENT). One call at a time. */
+  async ask<T>(call: calls.Call<T>): Promise<T> {
+    const { value, fds } = await this.exchange(call);
+    for (const fd of fds) native.closeFd(fd);
+    return value as T;
+  }
+
+  /** The call's value and the one fd its answer carries (the caller's to close). */
+  async askFd<T>(call: calls.Call<T>): Promise<{ value: T; fd: number }> {
+    const { value, fds } = await this.exchange(call);
+    const [fd, ...extra] = fds;
+    for (const f of extra) native.closeFd(f);
+    if (fd === undefined) throw calls.agentFailed(call.about(0), `${this.agent.who} answered without the socket`);
+    return { value: value as T, fd };
+  }
+
+  /** Ends the agent; a call in flight fails with EAGENT. */
+  close(): void {
+    this.end('the agent was closed');
+  }
+
+  private exchange(call: calls.Call<unknown>): Promise<{ value: unknown; fds: number[] }> {
+    return new Promise((resolve, reject) => {
+      const about = call.about(0);
+      if (this.failure) return reject(calls.agentFailed(about, this.failure));
+      if (this.pending) return reject(calls.agentFailed(about, 'a call is already in flight'));
+      if (call.frame.length > MAX_REQUEST) return reject(new HostError('EINVAL', `${about.doing}: a request of ${call.frame.length} bytes`, { path: about.path }));
+      const timer = setTimeout(() => {
+        this.pending = undefined;
+        reject(calls.timedOut(this.budgetMs, about, this.agent.exited));
+        this.end(`${this.agent.who} did not answer in time`);
+      }, this.budgetMs + call.graceMs);
+      this.pending = { call, resolve, reject, timer };
+      try {
+        fs.writeSync(this.agent.fd, call.frame);
+      } catch (e) {
+        this.broken(`could not be asked: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  private onReadable(): void {
+    for (;;) {
+      let got: { data: Buffer; fds: number[] };
+      try {
+        got = native.recvFds(this.agent.fd, READ_CHUNK);
+      } catch (e) {
+        if ((e as native.NativeError).code === 'EAGAIN') return;
+        return this.broken(`failed (${(e as native.NativeError).code})`);
+      }
+      this.fds.push(...got.fds);
+      if (got.data.length === 0) return this.broken('exited before answering');
+      const cur = this.pending;
+      if (!cur) return this.broken('answered nothing it was asked');
+      let frames: Buffer[];
+      try {
+        frames = this.frames.push(got.data, cur.call.maxAnswer);
+      } catch (e) {
+        return this.broken(`answered nonsense: ${(e as Error).message}`);
+      }
+      if (frames.length === 0) continue;
+      if (frames.length > 1) return this.broken('answered more than it was asked');
+      this.pending = undefined;
+      clearTimeout(cur.timer);
+      const fds = this.fds;
+      this.fds = [];
+      try {
+        cur.resolve({ value: cur.call.decode(frames[0], 0), fds });
+      } catch (e) {
+        for (const fd of fds) native.closeFd(fd);
+        if (e instanceof HostError) cur.reject(e);
+        else if (e instanceof WireError) cur.reject(calls.agentFailed(cur.call.about(0), `${this.agent.who} answered nonsense: ${e.message}`));
+        else throw e;
+      }
+    }
+  }
+
+  // The agent died or broke the protocol: what it owed fails with EAGENT, and it is ended.
+  private broken(why: string): void {
+    this.end(`${this.agent.who} ${why}`);
+  }
+
+  private end(why: string): void {
+    if (this.failure !== undefined) return;
+    this.failure = why;
+    for (const fd of this.fds.splice(0)) native.closeFd(fd);
+    const cur = this.pending;
+    this.pending = undefined;
+    if (cur) {
+      clearTimeout(cur.timer);
+      cur.reject(calls.agentFailed(cur.call.about(0), why));
+    }
+    this.watch.close();
+    native.closeFd(this.agent.fd);
+    this.agent.kill();
+  }
+}
