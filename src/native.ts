@@ -110,6 +110,8 @@ interface AddonChild {
 interface AddonChannel {
   write(chunk: Buffer): boolean;
   close(): void;
+  pause(): void;
+  resume(): void;
   ref(): void;
   unref(): void;
 }
@@ -318,10 +320,11 @@ export function socketpair(): [number, number] {
 }
 
 /**
- * A vassal's end of its control socket on the event loop, with the few net.Socket events its users need: 'data'
- * (a Buffer), 'end' once the peer is gone (EOF or an error), then 'close'; close() after destroy() too. write() sends
- * at once, or as soon as the socket has room. The fd belongs to the channel. A dormant vassal keeps one: it costs a
- * few hundred bytes where a net.Socket costs about 5 KB.
+ * A socket or pipe end on the event loop (a vassal's control socket, the read ends of its output pipes), with the
+ * few net.Socket events their users need: 'data' (a Buffer), 'end' once the peer is gone (EOF or an error), then
+ * 'close'; close() after destroy() too. write() sends at once, or as soon as the socket has room; pause() stops
+ * reading until resume(). The fd belongs to the channel. Every vassal keeps up to three: each costs a few hundred
+ * bytes where a net.Socket costs about 5 KB.
  */
 export class FdChannel extends EventEmitter {
   private handle: AddonChannel | undefined;
@@ -346,6 +349,14 @@ export class FdChannel extends EventEmitter {
     this.handle = undefined;
     h.close();
     this.emit('close');
+  }
+
+  pause(): void {
+    this.handle?.pause();
+  }
+
+  resume(): void {
+    this.handle?.resume();
   }
 
   ref(): void {

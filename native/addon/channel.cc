@@ -22,7 +22,7 @@ struct Poll {
   Napi::FunctionReference on_data;
   std::string pending;  // written by JS, not yet taken by the socket
   Channel* owner = nullptr;
-  bool ref = true;
+  bool paused = false;  // not read until resumed: a flooding writer then blocks on its own full pipe
 };
 
 void OnPollClosed(uv_handle_t* h) { delete static_cast<Poll*>(h->data); }
@@ -45,7 +45,12 @@ class Channel : public Napi::ObjectWrap<Channel> {
   }
 
   void Watch() {
-    if (p) uv_poll_start(&p->poll, UV_READABLE | (p->pending.empty() ? 0 : UV_WRITABLE), OnEvent);
+    if (!p) return;
+    int events = (p->paused ? 0 : UV_READABLE) | (p->pending.empty() ? 0 : UV_WRITABLE);
+    if (events)
+      uv_poll_start(&p->poll, events, OnEvent);
+    else
+      uv_poll_stop(&p->poll);
   }
 
   // Whatever of `pending` the socket takes now; false once the peer is gone (EPIPE, ECONNRESET).
@@ -79,6 +84,17 @@ class Channel : public Napi::ObjectWrap<Channel> {
     return info.Env().Undefined();
   }
 
+  Napi::Value Pause(const Napi::CallbackInfo& info) {
+    if (p) p->paused = true;
+    Watch();
+    return info.Env().Undefined();
+  }
+  Napi::Value Resume(const Napi::CallbackInfo& info) {
+    if (p) p->paused = false;
+    Watch();
+    return info.Env().Undefined();
+  }
+
   Napi::Value Ref(const Napi::CallbackInfo& info) {
     if (p) uv_ref(reinterpret_cast<uv_handle_t*>(&p->poll));
     return info.Env().Undefined();
@@ -97,6 +113,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
       c->Watch();
     }
     if (!(events & UV_READABLE) && status == 0) return;
+    if (p->paused) return;
     Napi::Env env(p->env);
     Napi::HandleScope scope(env);
     Napi::Object self = c->Value();
@@ -145,6 +162,8 @@ void InitChannel(Napi::Env env, Napi::Object exports) {
                                              {
                                                  Channel::InstanceMethod<&Channel::Write>("write"),
                                                  Channel::InstanceMethod<&Channel::CloseJs>("close"),
+                                                 Channel::InstanceMethod<&Channel::Pause>("pause"),
+                                                 Channel::InstanceMethod<&Channel::Resume>("resume"),
                                                  Channel::InstanceMethod<&Channel::Ref>("ref"),
                                                  Channel::InstanceMethod<&Channel::Unref>("unref"),
                                              });

@@ -1,7 +1,7 @@
 // The emperor: the vassal table fed by the imperial monitors, the signals, Ragnarok and the stats snapshot.
 import * as fs from 'node:fs';
 import { vassalEnvironment } from '../config';
-import { logger, vassalLogger, vassalOutputLogger, type Logger } from '../log';
+import { logger, type Logger } from '../log';
 import { AsyncAgent } from '../agent/async';
 import { Cluster } from '../cluster';
 import { createMonitor, MonitorSpecError } from '../monitors';
@@ -19,7 +19,7 @@ import { sectionMonitor } from './sections';
 import { Vassal, type VassalContext } from './vassal';
 import { makeRuntimeDir, removeRuntimeDir } from './runtime-dir';
 import { Operations } from './operations';
-import { VassalOutput } from './output';
+import { VassalOutput, type OutputOptions } from './output';
 import { packageVersion } from '../package-info';
 
 const VERSION = packageVersion();
@@ -44,6 +44,8 @@ export class Emperor {
   private runtimeDir?: string;
   private readonly outputs = new Map<Vassal, VassalOutput>();
   private ops!: Operations;
+  /** One for every vassal's output. */
+  private outputOpts?: OutputOptions;
   /** Monitors whose first scan is not over yet: systemd hears READY=1 when none is left. */
   private unscanned = new Set<Monitor>();
 
@@ -156,7 +158,7 @@ export class Emperor {
       this.comeback.set(k, src);
       return;
     }
-    const output = new VassalOutput(src.name, this.outputOptions(), vassalOutputLogger(src.name), vassalLogger(src.name));
+    const output = new VassalOutput(src.name, (this.outputOpts ??= this.outputOptions()));
     const v = new Vassal(src, ctx, output);
     this.vassals.set(k, v);
     v.on('launched', (config) => this.cluster?.started(v.source, config));
@@ -244,7 +246,7 @@ export class Emperor {
     void Promise.all([cgroups, this.cluster?.close(), this.stats?.close(), this.ops.close()]).then(finish, finish);
   }
 
-  private outputOptions() {
+  private outputOptions(): OutputOptions {
     const o = this.opts;
     return { ratePerSecond: o.logRate, ringLines: o.logRing, logsDir: o.logsDir, maxFileBytes: o.logsMaxBytes, keepFiles: o.logsKeep };
   }

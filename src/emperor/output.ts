@@ -3,9 +3,8 @@
 // file per vassal. A vassal that floods is read and dropped over a line rate (said once per second, with the count),
 // and past a byte budget its pipes are left full until the next second, so the flood costs the flooder its own
 // writes, never the emperor's loop.
-import * as net from 'node:net';
 import * as path from 'node:path';
-import type { Logger } from '../log';
+import { vassalLogger, vassalOutputLogger, type Logger } from '../log';
 import * as native from '../native';
 import { RotatingFile } from './logfile';
 
@@ -55,7 +54,7 @@ export class VassalOutput {
   private readonly ring: OutputLine[] = [];
   private ringBytes = 0;
   private readonly followers = new Set<(l: OutputLine) => void>();
-  private readonly readers = new Set<net.Socket>();
+  private readonly readers = new Set<native.FdChannel>();
   private readonly file?: RotatingFile;
   private windowStart = 0;
   private windowLines = 0;
@@ -70,10 +69,17 @@ export class VassalOutput {
   constructor(
     readonly name: string,
     private readonly opts: OutputOptions,
-    private readonly log: Logger,
-    private readonly emperorLog: Logger,
   ) {
-    if (opts.logsDir) this.file = new RotatingFile(path.join(opts.logsDir, `${fileName(name)}.log`), opts.maxFileBytes, opts.keepFiles, emperorLog);
+    if (opts.logsDir) this.file = new RotatingFile(path.join(opts.logsDir, `${fileName(name)}.log`), opts.maxFileBytes, opts.keepFiles, this.emperorLog);
+  }
+
+  /** A pino child per event, as for the vassal's own log (src/emperor/vassal.ts): a quiet vassal keeps none. */
+  private get log(): Logger {
+    return vassalOutputLogger(this.name);
+  }
+
+  private get emperorLog(): Logger {
+    return vassalLogger(this.name);
   }
 
   open(): InstanceOutput {
@@ -132,14 +138,13 @@ export class VassalOutput {
   }
 
   private read(fd: number, stream: OutputStream, pid: number): void {
-    const sock = new net.Socket({ fd, readable: true, writable: false });
+    const sock = new native.FdChannel(fd);
     this.readers.add(sock);
     const split = new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated));
     sock.on('data', (chunk: Buffer) => {
       this.budget(chunk.length);
       split.push(chunk);
     });
-    sock.on('error', () => sock.destroy());
     sock.on('close', () => {
       split.end();
       this.readers.delete(sock);
