@@ -106,3 +106,28 @@ test("uWSGI vassals: the banner is captured per vassal, and uWSGI's own logto an
     assert.equal(emperor.events('output', name).filter((e) => /spawned uWSGI worker/.test(e.msg)).length, 0, `${name}: what uWSGI logs to its file is not captured`);
   }
 });
+
+test("a native vassal's output is relayed by its init: no fd of the emperor's, and a hook's output flows while it runs", async (t) => {
+  const dir = tmpdir('ops-relay');
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const vassals = path.join(dir, 'vassals');
+  fs.mkdirSync(vassals);
+  const emperor = new EmperorProcess(['--emperor', vassals]);
+  t.after(() => emperor.kill());
+  await emperor.waitEvent('start');
+  const fds = () => fs.readdirSync(`/proc/${emperor.pid}/fd`).length;
+  // a hook that writes 300 KB, more than a pipe holds: the init relays it while it waits for the hook to end
+  fs.writeFileSync(path.join(dir, 'hook.sh'), 'i=0; while [ $i -lt 300 ]; do printf "hook %0994d\\n" $i; i=$((i+1)); done\n');
+  fs.writeFileSync(path.join(vassals, 'hooked.ini'), `[uwsgi]\nexec-as-root = sh ${dir}/hook.sh\nunprivileged-binary-patch-arg = exec sleep 600\n`);
+  await emperor.waitEvent('app-started', 'hooked.ini', 1, 30000);
+  const hookLines = emperor.events('output', 'hooked.ini').filter((e) => e.msg.startsWith('hook '));
+  assert.equal(hookLines.length, 300, 'every line of the hook');
+  assert.equal(hookLines[299].msg, `hook ${'299'.padStart(994, '0')}`);
+
+  const before = fds();
+  for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(vassals, `s${i}.ini`), '[uwsgi]\nunprivileged-binary-patch-arg = exec sh -c "echo up; exec sleep 600"\n');
+  await until(() => Array.from({ length: 10 }, (_, i) => `s${i}.ini`).every((v) => emperor.events('output', v).some((e) => e.msg === 'up')), 'each vassal to say up');
+  const grown = fds() - before;
+  // a pidfd and a control socket each, plus at most two config readers (2 fds each) started meanwhile
+  assert.ok(grown <= 10 * 2 + 4, `the emperor holds ${grown} more fds for 10 native vassals`);
+});

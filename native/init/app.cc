@@ -133,8 +133,13 @@ Result run_command(const Vassal& v, const std::vector<std::string>& argv, int* s
   Result r;
   pid_t pid = launch(v, l, r);
   if (pid == 0) return r;
-  while (waitpid(pid, status, 0) < 0 && errno == EINTR) {
+  // its output is relayed while it runs: a hook that writes more than a pipe holds must not wait for ever
+  for (;;) {
+    pid_t got = waitpid(pid, status, WNOHANG);
+    if (got == pid || (got < 0 && errno != EINTR)) break;
+    poll_relaying(nullptr, 0, 10);
   }
+  relay_remaining();  // its last lines before the report of its step
   return r;
 }
 

@@ -2,6 +2,7 @@
 // reaps, forwards signals, checks mountpoints and runs the atexit steps. Single-threaded by design: it may fork and
 // then use any libc call in the child, and it may change its own credentials for a moment (as-user steps).
 #pragma once
+#include <poll.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -48,6 +49,7 @@ enum : uint8_t {
   kMsgProtocol = 'p',
   kMsgInPlace = 'k',
   kMsgFallback = 'f',
+  kMsgOutput = 'o',
 };
 
 // The emperor protocol bytes the init relays to an app that speaks the protocol (src/tables/protocol.ts).
@@ -60,6 +62,12 @@ struct Message {
   std::string body;
 };
 
+// Every frame goes through one queue, so the relayed output and the reports keep their order. queue_frame() only
+// queues; flush_output() writes what the socket takes, and with block waits until all of it is written (the
+// reports: the emperor always reads). Once the emperor is gone, frames are dropped.
+void queue_frame(uint8_t type, const std::string& body);
+size_t pending_output();
+void flush_output(bool block);
 // Reads what is available on the control fd; returns false on EOF or error. Complete frames are appended to out.
 bool read_messages(std::vector<Message>& out);
 bool decode_plan(const std::string& body, std::vector<Step>& steps);
@@ -69,6 +77,15 @@ void send_app_exit(int status);
 void send_protocol_byte(uint8_t b);
 void send_in_place(pid_t pid);
 void send_fallback(uint8_t byte);
+
+// ---- output.cc: stdout and stderr relayed on the control fd ----
+// Makes the two pipes and puts their write ends on fds 1 and 2, for the hooks and the app; false when it cannot.
+bool relay_output();
+// poll(2) that also relays output while it waits: the caller's fds (at most 12) get their revents; returns how
+// many of them fired, 0 at the timeout (or when only the relay's did), -1 on error.
+int poll_relaying(pollfd* fds, int n, int timeout_ms);
+// Everything the pipes hold now, queued in order (after a hook has ended; at the end, once the vassal is dead).
+void relay_remaining();
 
 // ---- steps.cc: one plan step at a time ----
 struct Creds {

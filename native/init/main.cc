@@ -1,5 +1,5 @@
-// The init's supervision loop: one poll over the control fd, a signalfd, the app's protocol socket and the
-// mountpoint-check helper's deadline.
+// The init's supervision loop: one poll over the control fd, a signalfd, the app's protocol socket, the output
+// pipes (output.cc) and the mountpoint-check helper's deadline.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -35,7 +35,8 @@ void noop_handler(int) {}
 
 class Init {
  public:
-  int run();
+  // relay: the emperor asked for stdout and stderr on the control fd (emperor-init NAME --relay-output)
+  int run(bool relay);
 
  private:
   void setup_signals();
@@ -162,7 +163,7 @@ void Init::wait_until(int64_t deadline, bool (Init::*done)() const) {
     int64_t left = deadline - now_ms();
     if (left <= 0) return;
     pollfd p{sigfd_, POLLIN, 0};
-    poll(&p, 1, int(left));
+    poll_relaying(&p, 1, int(left));
     signalfd_siginfo si;
     while (read(sigfd_, &si, sizeof si) == sizeof si) {
     }
@@ -213,6 +214,8 @@ void Init::signal_all(int sig) {
 [[noreturn]] void Init::destroy(int code) {
   if (app_) kill(-app_, SIGKILL), kill(app_, SIGKILL);
   signal_all(SIGKILL);
+  relay_remaining();
+  flush_output(true);
   // The emperor sees this process exit (pidfd) and these last reports (socket) on two channels, in either order.
   // Half-closing and waiting for its side to close (net.Socket ends its half on EOF) means the reports were read
   // before the exit can be seen. Bounded: a stuck emperor does not keep a dead vassal around.
@@ -332,8 +335,9 @@ void Init::on_protocol() {
   }
 }
 
-int Init::run() {
+int Init::run(bool relay) {
   setup_signals();
+  if (relay) relay_output();
   if (getpid() != 1) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  // orphans come to us, as to a real pid 1
   if (fcntl(kControlFd, F_SETFD, FD_CLOEXEC) < 0) {
     static const char msg[] = "emperor-init: fd 3 (the emperor's control socket) is not open\n";
@@ -351,7 +355,7 @@ int Init::run() {
     if (pending_.kind != Pending::kNone && (!wake || pending_.deadline < wake)) wake = pending_.deadline;
     int timeout = wake ? int(wake > now ? wake - now : 0) : -1;
     pollfd fds[4] = {{kControlFd, POLLIN, 0}, {sigfd_, POLLIN, 0}, {proto_, POLLIN, 0}, {checker_.fd(), POLLIN, 0}};
-    int n = poll(fds, 4, timeout);  // negative fds are skipped
+    int n = poll_relaying(fds, 4, timeout);  // negative fds are skipped
     if (n < 0 && errno != EINTR) return kExitProtocol;
     if (fds[3].fd >= 0 && fds[3].revents) on_check(true);
     if (fds[1].revents) on_signals();
@@ -363,7 +367,7 @@ int Init::run() {
 }  // namespace
 }  // namespace init
 
-int main() {
+int main(int argc, char** argv) {
   static init::Init i;
-  return i.run();
+  return i.run(argc > 2 && strcmp(argv[2], "--relay-output") == 0);
 }

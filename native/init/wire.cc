@@ -22,26 +22,46 @@ void put_u32(std::string& s, uint32_t v) {
   for (int i = 0; i < 4; i++) s.push_back(char((v >> (8 * i)) & 0xff));
 }
 
+std::string outq;
+bool emperor_gone = false;
+
 void send(uint8_t type, const std::string& body) {
-  std::string frame;
-  put_u32(frame, uint32_t(body.size() + 1));
-  frame.push_back(char(type));
-  frame += body;
+  queue_frame(type, body);
+  flush_output(true);
+}
+
+}  // namespace
+
+void queue_frame(uint8_t type, const std::string& body) {
+  if (emperor_gone) return;
+  put_u32(outq, uint32_t(body.size() + 1));
+  outq.push_back(char(type));
+  outq += body;
+}
+
+size_t pending_output() { return outq.size(); }
+
+void flush_output(bool block) {
   size_t off = 0;
-  while (off < frame.size()) {
-    ssize_t n = write(kControlFd, frame.data() + off, frame.size() - off);
-    if (n < 0 && errno == EAGAIN) {  // the fd is non-blocking for the reads; a busy emperor is waited for
+  while (off < outq.size()) {
+    ssize_t n = write(kControlFd, outq.data() + off, outq.size() - off);
+    if (n < 0 && errno == EAGAIN) {  // the fd is non-blocking for the reads
+      if (!block) break;
       pollfd p{kControlFd, POLLOUT, 0};
       poll(&p, 1, -1);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // the emperor is gone; the read side notices the EOF
+    if (n <= 0) {  // the emperor is gone; the read side notices the EOF
+      emperor_gone = true;
+      off = outq.size();
+      break;
+    }
     off += size_t(n);
   }
+  outq.erase(0, off);
+  if (outq.empty() && outq.capacity() > 65536) std::string().swap(outq);
 }
-
-}  // namespace
 
 bool read_messages(std::vector<Message>& out) {
   char buf[4096];

@@ -12,7 +12,7 @@ import { configFlagOf } from '../tables/formats';
 import { TO_VASSAL } from '../tables/protocol';
 import { UwsgiChannel } from './protocol';
 import type { EmperorOptions } from './options';
-import type { InstanceOutput, VassalOutput } from './output';
+import type { InstanceOutput, OutputStream, VassalOutput } from './output';
 import { ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials } from './tyrant';
 
 export interface LaunchContext {
@@ -120,7 +120,7 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
   const plan = firstPlan && planFor(firstPlan);
   const file = isNative ? initExecutable() : native.resolveExecutable(opts.binaryPath, ctx.env.PATH);
   const argv = isNative
-    ? ['emperor-init', src.name]
+    ? ['emperor-init', src.name, ...(vassalOutput ? ['--relay-output'] : [])]
     : [
         opts.binaryPath,
         ...opts.vassalsInheritBefore.flatMap((f) => ['--inherit', f]),
@@ -145,10 +145,11 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
   let child: native.Child;
   let output: InstanceOutput | undefined;
   try {
-    // a native vassal's app inherits the init's stdout and stderr
-    output = vassalOutput?.open();
+    // a native vassal's init makes the pipes of its hooks and app itself, and relays them on the control socket
+    output = vassalOutput?.open(isNative);
     cgroup = ctx.makeCgroup?.(src.name);
-    const fds = stdioAndControl(ctx.devNull, output?.stdout ?? 1, output?.stderr ?? 2, theirs, isNative, listenFd);
+    const [stdout, stderr] = output ? [output.stdout ?? ctx.devNull, output.stderr ?? ctx.devNull] : [1, 2];
+    const fds = stdioAndControl(ctx.devNull, stdout, stderr, theirs, isNative, listenFd);
     child = native.spawn({ file, argv, env, mountPropagation, cwd: src.dir, fds, cgroup, deathSignal: 'SIGKILL', ...identity }, on.exit);
   } catch (e) {
     // bad options or no child at all; a failed setup rejects child.started instead (vassal.ts), and the exit that
@@ -171,6 +172,11 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
       if ('pid' in e) on.app(e.pid, e.inPlace ?? false);
     });
     link.on('fallback', on.fallback);
+    if (output) {
+      const relayed = output;
+      link.on('output', (stream: OutputStream, chunk: Buffer) => relayed.relay(stream, chunk));
+      link.on('close', () => relayed.end());
+    }
     link.start(plan);
     return {
       child,

@@ -7,10 +7,11 @@ import type { Logger } from '../log';
 import * as native from '../native';
 
 /**
- * fds the emperor keeps per running vassal: its pidfd and its control socket (a spawn holds four more until the
- * child has exec'd: the report pipe's read end, and for the spawn() call itself the sync pipe and the cgroup).
+ * fds the emperor keeps per running vassal: its pidfd, its control socket and the read ends of its stdout and stderr
+ * pipes (a spawn holds more until the child has exec'd: the report pipe's read end, and for the spawn() call itself
+ * the pipes' write ends and the cgroup).
  */
-export const FDS_PER_VASSAL = 2;
+export const FDS_PER_VASSAL = 4;
 /** What the emperor needs besides: Node's own, the readers and agents (2 each), watches, the stats server. */
 const RESERVED_FDS = 256;
 /** The most the emperor asks for itself: enough for 500,000 vassals, far below what a kernel allows by default. */

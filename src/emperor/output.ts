@@ -40,14 +40,22 @@ const RING_BYTES = 1024 * 1024;
 const BYTE_BUDGET = 4 * 1024 * 1024;
 const WINDOW_MS = 1000;
 
-/** What a launch needs for one instance: the write ends for the child's fds 1 and 2. */
+/**
+ * One instance's output: either two pipes whose write ends are the child's fds 1 and 2 (a uWSGI vassal), or what a
+ * vassal init relays on its control socket from pipes of its own (a native vassal: no fd in the emperor).
+ */
 export interface InstanceOutput {
-  readonly stdout: number;
-  readonly stderr: number;
+  /** The pipes' write ends; undefined for a relayed instance. */
+  readonly stdout?: number;
+  readonly stderr?: number;
   /** The child exists: the write ends are closed here and reading starts, lines tagged with pid. */
   attach(pid: number): void;
   /** No child: every end is closed. */
   abort(): void;
+  /** A relayed instance: a chunk of its stream as the init sent it. */
+  relay(stream: OutputStream, chunk: Buffer): void;
+  /** A relayed instance's channel has closed: a last line without its newline is still a line. */
+  end(): void;
 }
 
 export class VassalOutput {
@@ -55,6 +63,8 @@ export class VassalOutput {
   private ringBytes = 0;
   private readonly followers = new Set<(l: OutputLine) => void>();
   private readonly readers = new Set<native.FdChannel>();
+  /** Relayed instances whose channel is still open. */
+  private readonly sources = new Set<object>();
   private readonly file?: RotatingFile;
   private windowStart = 0;
   private windowLines = 0;
@@ -82,7 +92,8 @@ export class VassalOutput {
     return vassalLogger(this.name);
   }
 
-  open(): InstanceOutput {
+  open(relayed = false): InstanceOutput {
+    if (relayed) return this.relayed();
     const out = native.pipe();
     let err: [number, number];
     try {
@@ -108,6 +119,35 @@ export class VassalOutput {
         native.closeFd(out[0]);
         native.closeFd(err[0]);
       },
+      relay: () => {
+        throw new TypeError('an instance with pipes has nothing relayed');
+      },
+      end: () => {},
+    };
+  }
+
+  private relayed(): InstanceOutput {
+    let pid = 0;
+    let open = true;
+    const splits: Partial<Record<OutputStream, LineSplitter>> = {};
+    const source = {};
+    this.sources.add(source);
+    const end = () => {
+      if (!open) return;
+      open = false;
+      for (const s of Object.values(splits)) s.end();
+      this.sources.delete(source);
+      this.finishIfDrained();
+    };
+    return {
+      attach: (p) => (pid = p),
+      abort: end,
+      relay: (stream, chunk) => {
+        if (!open) return;
+        this.budget(chunk.length); // counted only: the init holds to the byte budget itself
+        (splits[stream] ??= new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated))).push(chunk);
+      },
+      end,
     };
   }
 
@@ -130,7 +170,7 @@ export class VassalOutput {
   }
 
   private finishIfDrained(): void {
-    if (!this.closed || this.readers.size) return;
+    if (!this.closed || this.readers.size || this.sources.size) return;
     this.flushNotice();
     clearTimeout(this.noticeTimer);
     clearTimeout(this.resumeTimer);

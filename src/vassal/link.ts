@@ -35,6 +35,8 @@ export declare interface InitLink {
   on(event: 'app', fn: (e: AppEvent) => void): this;
   /** The app did nothing with this relayed byte within the mercy: the init stops or restarts it itself. */
   on(event: 'fallback', fn: (byte: number) => void): this;
+  /** What the vassal's hooks and app wrote (an init started with --relay-output). */
+  on(event: 'output', fn: (stream: 'stdout' | 'stderr', chunk: Buffer) => void): this;
   on(event: 'close', fn: () => void): this;
 }
 
@@ -140,6 +142,8 @@ export class InitLink extends EventEmitter {
       for (const b of body) this.emit('protocol', b);
     } else if (type === MSG.fallback) {
       this.emit('fallback', body[0]);
+    } else if (type === MSG.output) {
+      this.emit('output', body[0] === 2 ? 'stderr' : 'stdout', body.subarray(1));
     }
   }
 }

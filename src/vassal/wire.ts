@@ -13,6 +13,8 @@
 //   protocol  the protocol bytes the app wrote on its UWSGI_EMPEROR_FD
 //   inPlace   u32 pid: the app answered byte 1 with byte 1 or 5 and is kept: it reloaded itself
 //   fallback  u8 byte: the app did nothing with that byte within the mercy, so the init stops or restarts it itself
+//   output    u8 stream (1 stdout, 2 stderr), then bytes: what the hooks and the app wrote (emperor-init NAME
+//             --relay-output), in chunks as read, at most 4 MiB a second
 import type { PlanStep } from './plan';
 
 /** Exit codes of emperor-init besides the app's own status (128+signal when the app was killed). */
@@ -31,6 +33,7 @@ export const MSG = {
   protocol: 'p',
   inPlace: 'k',
   fallback: 'f',
+  output: 'o',
 } as const;
 
 const FLAG_FATAL = 1;

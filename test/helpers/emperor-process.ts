@@ -35,8 +35,10 @@ export class EmperorProcess {
   private stderr = '';
   private waiters: Array<() => void> = [];
 
-  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
-    this.child = spawn(process.execPath, [CLI, ...args], {
+  /** wrap: a command that execs the emperor as its last arguments (prlimit, setpriv): the pid stays the emperor's. */
+  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[] } = {}) {
+    const argv = [...(opts.wrap ?? []), process.execPath, CLI, ...args];
+    this.child = spawn(argv[0], argv.slice(1), {
       cwd: opts.cwd,
       env: { ...process.env, ...opts.env, EMPEROR_TEST_TAG: this.tag, EMPEROR_LOG_FORMAT: 'json', EMPEROR_LOG_LEVEL: 'debug' },
       stdio: ['ignore', 'pipe', 'pipe'],
