@@ -371,7 +371,10 @@ export class FdChannel extends EventEmitter {
 export interface NofileLimit {
   soft: number;
   hard: number;
-  /** The soft limit before the raise: what every child spawned afterwards gets back (with the old hard limit). */
+  /**
+   * The soft limit every child spawned afterwards gets, with the hard limit the process was started with: that soft
+   * limit, at most 1024 (Node raises its own to the hard one before any code runs, as systemd's default for services).
+   */
   before: number;
 }
 

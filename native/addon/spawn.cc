@@ -92,7 +92,8 @@ struct ChildMemory {
   }
 };
 
-// The nofile limits the emperor was started with (raiseNofileLimit() raises its own), restored in every child.
+// The nofile limits every child gets (raiseNofileLimit() raises the emperor's own): the hard limit the emperor was
+// started with, and a soft limit of at most 1024.
 bool g_has_original_nofile = false;
 struct rlimit64 g_original_nofile;
 
@@ -457,7 +458,10 @@ Napi::Value RaiseNofileLimit(const Napi::CallbackInfo& info) {
   struct rlimit64 cur;
   if (prlimit64(0, RLIMIT_NOFILE, nullptr, &cur) < 0) return ThrowNativeError(env, errno, "prlimit64");
   if (!g_has_original_nofile) {
+    // Node has already raised its soft limit to the hard one at start, so the soft limit the emperor was given is
+    // lost: children get systemd's default instead, 1024 (select()'s FD_SETSIZE), under the hard limit it was given
     g_original_nofile = cur;
+    if (g_original_nofile.rlim_cur > 1024) g_original_nofile.rlim_cur = 1024;
     g_has_original_nofile = true;
   }
   struct rlimit64 next = cur;

@@ -7,11 +7,12 @@ import type { Logger } from '../log';
 import * as native from '../native';
 
 /**
- * fds the emperor keeps per running vassal: its pidfd, its control socket and the read ends of its stdout and stderr
- * pipes (a spawn holds more until the child has exec'd: the report pipe's read end, and for the spawn() call itself
- * the pipes' write ends and the cgroup).
+ * fds the emperor keeps per running vassal: its pidfd and its control socket, and for a uWSGI vassal the read ends
+ * of its stdout and stderr pipes (a native vassal's init relays its output on the control socket). A spawn holds a
+ * few more until the child has exec'd: the report pipe's read end, the pipes' write ends, the cgroup.
  */
-export const FDS_PER_VASSAL = 4;
+export const FDS_PER_NATIVE_VASSAL = 2;
+export const FDS_PER_UWSGI_VASSAL = 4;
 /** What the emperor needs besides: Node's own, the readers and agents (2 each), watches, the stats server. */
 const RESERVED_FDS = 256;
 /** The most the emperor asks for itself: enough for 500,000 vassals, far below what a kernel allows by default. */
@@ -32,10 +33,10 @@ function readNumber(file: string): number | undefined {
 export function raiseLimits(log: Logger): void {
   const nofile = native.raiseNofileLimit(Math.min(readNumber('/proc/sys/fs/nr_open') ?? NOFILE_WANTED, NOFILE_WANTED));
   const pidMax = readNumber('/proc/sys/kernel/pid_max');
-  const byFds = Math.floor((nofile.soft - RESERVED_FDS) / FDS_PER_VASSAL);
+  const room = (perVassal: number) => Math.floor((nofile.soft - RESERVED_FDS) / perVassal);
   log.info(
-    { event: 'limits', nofile: nofile.soft, vassal_nofile: nofile.before, pid_max: pidMax, vassals_by_fds: byFds },
-    `open files: ${nofile.soft}, room for about ${byFds} vassals at ${FDS_PER_VASSAL} fds each; pid_max ${pidMax} (a native vassal is 2 processes or more)`,
+    { event: 'limits', nofile: nofile.soft, vassal_nofile: nofile.before, pid_max: pidMax, native_vassals_by_fds: room(FDS_PER_NATIVE_VASSAL), uwsgi_vassals_by_fds: room(FDS_PER_UWSGI_VASSAL) },
+    `open files: ${nofile.soft}, room for about ${room(FDS_PER_NATIVE_VASSAL)} native vassals (${FDS_PER_NATIVE_VASSAL} fds each) or ${room(FDS_PER_UWSGI_VASSAL)} uWSGI vassals (${FDS_PER_UWSGI_VASSAL} each); pid_max ${pidMax} (a native vassal is 2 processes or more)`,
   );
 }
 

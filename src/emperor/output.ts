@@ -1,8 +1,9 @@
-// A vassal's own output: its stdout and stderr come through pipes the emperor reads on its loop, one log event per
-// line (`vassal`, `stream`, `pid`), a bounded ring of recent lines for `emperor logs`, and optionally a size-capped
-// file per vassal. A vassal that floods is read and dropped over a line rate (said once per second, with the count),
-// and past a byte budget its pipes are left full until the next second, so the flood costs the flooder its own
-// writes, never the emperor's loop.
+// A vassal's own output: a uWSGI vassal's stdout and stderr come through pipes the emperor reads on its loop, a native
+// vassal's as frames its init relays on the control socket (the init holds the pipes). One log event per line
+// (`vassal`, `stream`, `pid`), a bounded ring of recent lines for `emperor logs`, and optionally a size-capped file
+// per vassal. A vassal that floods is read and dropped over a line rate (said once per second, with the count), and
+// past a byte budget its pipes are left full until the next second (here, or by the init), so the flood costs the
+// flooder its own writes, never the emperor's loop.
 import * as path from 'node:path';
 import { vassalLogger, vassalOutputLogger, type Logger } from '../log';
 import * as native from '../native';
