@@ -99,7 +99,11 @@ test('etcd killed and started again: the vassals are untouched, a key put afterw
   t.after(() => emp.kill());
   await emp.waitEvent('app-started', 'a.ini');
   await emp.waitEvent('app-started', 'b.ini');
-  const before = emp.vassalPids().sort();
+  // each vassal is its init and its app; the app may still be between its fork and its exec when app-started comes
+  const before = await until(() => {
+    const pids = emp.vassalPids();
+    return pids.length === 4 && pids.sort();
+  }, "both vassals' init and app");
   await etcd.kill();
   await emp.waitEvent('store-unreachable', undefined, 1, 10000);
   await new Promise((r) => setTimeout(r, 1500));
