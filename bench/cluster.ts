@@ -12,15 +12,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { EtcdServer } from '../test/helpers/etcd';
 import { PostgresServer } from '../test/helpers/postgres';
+import { option } from './helpers/args';
 
-const args = process.argv.slice(2);
-const argVal = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
-const VASSALS = Number(argVal('vassals', '2000'));
-const ROUNDS = Number(argVal('rounds', '10'));
-const TTLS = argVal('ttl', '2,5').split(',').map(Number);
+const VASSALS = Number(option('vassals', '2000'));
+const ROUNDS = Number(option('rounds', '10'));
+const TTLS = option('ttl', '2,5').split(',').map(Number);
 const CLI = path.resolve(__dirname, '../src/cli.js');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -7,15 +7,11 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { option } from './helpers/args';
 
-const args = process.argv.slice(2);
-const argVal = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
-const VASSALS = Number(argVal('vassals', '1000'));
-const ROUNDS = Number(argVal('rounds', '5'));
-const ONLY = argVal('only', '');
+const VASSALS = Number(option('vassals', '1000'));
+const ROUNDS = Number(option('rounds', '5'));
+const ONLY = option('only', '');
 const CLI = path.resolve(__dirname, '../src/cli.js');
 const CLK_TCK = 100;
 

@@ -14,9 +14,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildVassal, cpuNs, leftovers, readyTimes, sleep, vassalFile } from './helpers/scale-kit';
+import { option } from './helpers/args';
 
-const args = process.argv.slice(2);
-const N = Number(args[args.indexOf('--vassals') + 1] || 300);
+const N = Number(option('vassals', '300'));
 const CLI = path.resolve(__dirname, '../src/cli.js');
 
 interface Scenario {

@@ -13,14 +13,10 @@ import { Gauge, Registry } from 'prom-client';
 import { findCgroup2Mount, ownCgroupPath } from '../src/emperor/cgroup';
 import { EmperorMetrics, VASSAL_STATES, startMetricsServer, type VassalMetrics } from '../src/emperor/metrics';
 import { UsageSampler, type UsageTarget } from '../src/emperor/usage';
+import { option } from './helpers/args';
 
-const args = process.argv.slice(2);
-const argVal = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
-const VASSALS = Number(argVal('vassals', '5000'));
-const PROCESSES = Number(argVal('processes', '500'));
+const VASSALS = Number(option('vassals', '5000'));
+const PROCESSES = Number(option('processes', '500'));
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x: number) => `${x.toFixed(2)} ms`;

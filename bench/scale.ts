@@ -18,16 +18,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ask, buildVassal, comm, cpuNs, leftovers, pids, ppid, readyTimes, rssKb, sleep, VASSAL_COMMS, vassalFile } from './helpers/scale-kit';
+import { option } from './helpers/args';
 
-const args = process.argv.slice(2);
-const argVal = (name: string, def: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
-const SIZES = argVal('vassals', '1000').split(',').map(Number);
-const ONLY = argVal('only', '');
-const IDLE_S = Number(argVal('idle', '20'));
-const SETTLE_S = Number(argVal('settle', '30'));
+const SIZES = option('vassals', '1000').split(',').map(Number);
+const ONLY = option('only', '');
+const IDLE_S = Number(option('idle', '20'));
+const SETTLE_S = Number(option('settle', '30'));
 const CLI = path.resolve(__dirname, '../src/cli.js');
 const GC_REPORT = path.resolve(__dirname, 'helpers/gc-report.js');
 const nowMs = () => performance.timeOrigin + performance.now();
