@@ -70,6 +70,18 @@ test('without a pid namespace the init is a subreaper and still exits 128+signal
   await until(() => ['Z', undefined].includes(processState(daemon)) || undefined, 'the daemon gone with the vassal', 2000);
 });
 
+test('a plain command runs without /bin/sh: argv as written, found in PATH, PWD exported as the shell would', async (t) => {
+  const dir = tmpdir(t, 'plain');
+  const init = startInit(t, planOf(path.join(dir, 'a.ini'), [`chdir = ${dir}`, 'unprivileged-binary-patch-arg = exec sleep 30']));
+  await init.waitApp();
+  const [app] = childrenOf(init.child.pid);
+  assert.equal(fs.readFileSync(`/proc/${app}/cmdline`, 'latin1'), 'sleep\x0030\x00', 'execvp semantics: argv[0] is not rewritten');
+  assert.equal(fs.readlinkSync(`/proc/${app}/exe`), '/usr/bin/sleep');
+  assert.ok(fs.readFileSync(`/proc/${app}/environ`, 'latin1').split('\0').includes(`PWD=${dir}`));
+  init.link.stop(2000);
+  assert.deepEqual(await init.waitExit(), { code: 128 + 15, signal: null });
+});
+
 test('stop() sends SIGTERM to the app and the init exits', async (t) => {
   const dir = tmpdir(t, 'stop');
   const init = startInit(t, planOf(path.join(dir, 'a.ini'), ['unprivileged-binary-patch-arg = exec sleep 30']));

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatPlan } from '../src/vassal';
+import { plainCommand } from '../src/vassal/compile';
 import { planOf } from './fixtures/vassal/harness';
 
 const EVERYTHING = [
@@ -43,7 +44,7 @@ test('steps follow uWSGI\'s order whatever the order of the file', () => {
   assert.deepEqual(byLine.get(21)?.args, ['unix', '/run/app.sock', '0', 'socket']);
   assert.deepEqual(byLine.get(5)?.args, ['nobody', '', '', '1']);
   assert.deepEqual(byLine.get(4)?.args, [String(1 << 10)]);
-  assert.deepEqual(byLine.get(1)?.args, ['/bin/sh', '-c', 'exec myapp']);
+  assert.deepEqual(byLine.get(1)?.args, ['myapp'], 'a plain command is run without the shell');
   assert.equal(byLine.get(2)?.atexit, true);
   assert.equal(byLine.get(2)?.fatal, false);
   assert.equal(byLine.get(9)?.private, true);
@@ -72,4 +73,19 @@ test('formatPlan shows one step per line with file:line, hiding private hooks', 
   assert.match(text, /\/v\/app\.ini:9 {2}hook-as-root {2}putenv --- PRIVATE HOOK ---/);
   assert.doesNotMatch(text, /SECRET/);
   assert.match(text, /exec-as-user-atexit {2}exec .*\(at exit, non-fatal\)/);
+});
+
+test('a binary patch runs through /bin/sh unless it is a plain command, or the user chose a --binsh', () => {
+  assert.deepEqual(plainCommand('exec /usr/bin/app --port=80 a,b @x %y'), ['/usr/bin/app', '--port=80', 'a,b', '@x', '%y']);
+  assert.deepEqual(plainCommand('  app\targ '), ['app', 'arg']);
+  for (const shellWork of [
+    'app "quoted arg"', "app 'x'", 'app $HOME', 'app `id`', 'app > log', 'app | tee', 'a; b', 'a && b', 'app *.py', 'app ~/x',
+    'A=1 app', 'cd /x', 'echo hi', 'exec', '', 'exec exec app', 'app\nnext', 'app #comment', 'if true', '. ./env',
+  ]) {
+    assert.equal(plainCommand(shellWork), undefined, shellWork);
+  }
+  const viaShell = planOf('/v/app.ini', ['unprivileged-binary-patch-arg = exec myapp > /tmp/log']);
+  assert.deepEqual(viaShell.steps.find((s) => s.op === 'app')?.args, ['/bin/sh', '-c', 'exec myapp > /tmp/log']);
+  const ownShell = planOf('/v/app.ini', ['unprivileged-binary-patch-arg = exec myapp'], true, '/bin/bash');
+  assert.deepEqual(ownShell.steps.find((s) => s.op === 'app')?.args, ['/bin/bash', '-c', 'exec myapp']);
 });

@@ -2,6 +2,7 @@
 // The init is single-threaded, so the forked child may still format its own LISTEN_PID before the raw setup.
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ namespace {
 
 struct Launch {
   std::vector<std::string> argv;
+  std::string file;  // what is executed; empty = argv[0] (argv[0] stays as the user wrote it, as with execvp)
   std::vector<int> fds{0, 1, 2};
   std::vector<std::string> env;  // empty = the init's environment
   bool listen_pid = false;
@@ -40,7 +42,7 @@ pid_t launch(const Vassal& v, Launch& l, Result& r) {
   cs.expected_ppid = getpid();
   cs.nfds = int(l.fds.size());
   cs.fd_map = l.fds.data();
-  cs.file = argv[0];
+  cs.file = l.file.empty() ? argv[0] : l.file.c_str();
   cs.argv = argv.data();
   cs.envp = l.env.empty() ? environ : envp.data();
   const Creds& c = v.creds;
@@ -119,7 +121,7 @@ std::string find_in_path(const std::string& name) {
 }
 
 bool is_replaced_var(const char* e) {
-  static const char* const names[] = {"LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", "UWSGI_EMPEROR_FD="};
+  static const char* const names[] = {"LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=", "UWSGI_EMPEROR_FD=", "PWD="};
   for (const char* n : names)
     if (strncmp(e, n, strlen(n)) == 0) return true;
   return false;
@@ -146,7 +148,7 @@ Result run_command(const Vassal& v, const std::vector<std::string>& argv, int* s
 pid_t start_app(const Vassal& v, int proto_child_fd, Result& r) {
   Launch l;
   l.argv = v.app_argv;
-  l.argv[0] = find_in_path(v.app_argv[0]);
+  l.file = find_in_path(v.app_argv[0]);
   for (char** e = environ; *e; e++)
     if (!is_replaced_var(*e)) l.env.push_back(*e);
   std::string names;
@@ -156,6 +158,9 @@ pid_t start_app(const Vassal& v, int proto_child_fd, Result& r) {
   }
   l.fds.push_back(proto_child_fd);
   l.env.push_back("UWSGI_EMPEROR_FD=" + std::to_string(l.fds.size() - 1));
+  // What /bin/sh would export for a binary patch: the compiler runs a plain command without it (compile.ts)
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof cwd)) l.env.push_back(std::string("PWD=") + cwd);
   if (!v.listeners.empty()) {
     l.env.push_back("LISTEN_FDS=" + std::to_string(v.listeners.size()));
     l.env.push_back("LISTEN_FDNAMES=" + names);

@@ -102,6 +102,7 @@ export class Emperor {
     const env = vassalEnvironment(process.env);
     const onDemand = this.opts.onDemandExtension !== undefined || this.opts.onDemandDirectory !== undefined || this.opts.onDemandExec !== undefined;
     this.reader = new ConfigReader({ env, budgetMs: this.opts.configTimeoutSeconds * 1000, log: this.log, devNull: this.devNull, capAmbient: heldAmbientCaps(), keepWarm: onDemand });
+    this.reader.warm();
     if (this.opts.stats) {
       this.stats = await startStatsServer(this.opts.stats, () => {
         this.ops.startUsage();
