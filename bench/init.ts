@@ -39,8 +39,9 @@ function start(plan: JailPlan): Running {
   const child = spawn({ file: initExecutable(), argv: ['emperor-init', plan.vassal], env: process.env, fds: [devnull, 1, 2, theirs], namespaces: ['pid', 'mount'] }, () => done());
   closeFd(theirs);
   fs.closeSync(devnull);
-  const link = new InitLink(new net.Socket({ fd: mine, readable: true, writable: true }));
-  const started = new Promise<number>((r) => link.on('app', (e) => 'pid' in e && r(e.pid)));
+  let appStarted!: (pid: number) => void;
+  const started = new Promise<number>((r) => (appStarted = r));
+  const link = InitLink.overSocket(new net.Socket({ fd: mine, readable: true, writable: true }), { onApp: (e) => 'pid' in e && appStarted(e.pid) });
   link.start(plan);
   return { child, link, started, exited };
 }

@@ -1,5 +1,5 @@
 // Benchmark: our emperor beside `uwsgi --emperor` on the same N vassal files, at one or more sizes.
-//   node dist/bench/scale.js [--vassals 1000,5000,10000] [--only ours|uwsgi] [--idle 20] [--settle 30]
+//   node dist/bench/scale.js [--vassals 1000,5000,10000] [--only ours|uwsgi] [--idle 20] [--settle 30] [--floor no]
 // Every vassal file is `unprivileged-binary-patch-arg = exec scale-vassal NAME READY PREFIX`: for uWSGI a patched
 // vassal (one process), for us a native vassal (the init and the program). scale-vassal (bench/scale-vassal.c, built
 // here) listens on an abstract unix socket, appends its name and the time to READY once it serves, and speaks the
@@ -12,18 +12,20 @@
 //   RSS/vassal the emperor's RSS growth from its empty start, divided by N; ours after a full GC (the bench preloads
 //              bench/helpers/gc-report.js: SIGUSR2 -> gc() -> memory figures in a file), uWSGI's as it is
 //   Ragnarok   SIGINT -> the emperor has exited; then /proc is searched for any vassal left (an orphan)
+//   floor      per size, N and 2N sleeping processes SIGKILLed by one cgroup.kill: the kernel's own share of a stop
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ask, buildVassal, comm, cpuNs, leftovers, pids, ppid, readyTimes, rssKb, sleep, VASSAL_COMMS, vassalFile } from './helpers/scale-kit';
+import { ask, buildVassal, comm, cpuNs, killFloor, leftovers, pids, ppid, readyTimes, rssKb, sleep, VASSAL_COMMS, vassalFile } from './helpers/scale-kit';
 import { option } from './helpers/args';
 
 const SIZES = option('vassals', '1000').split(',').map(Number);
 const ONLY = option('only', '');
 const IDLE_S = Number(option('idle', '20'));
 const SETTLE_S = Number(option('settle', '30'));
+const NO_FLOOR = option('floor', 'yes') === 'no';
 const CLI = path.resolve(__dirname, '../src/cli.js');
 const GC_REPORT = path.resolve(__dirname, 'helpers/gc-report.js');
 const nowMs = () => performance.timeOrigin + performance.now();
@@ -129,8 +131,11 @@ async function main(): Promise<void> {
   const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
   console.log(`load average before: ${load()}; nofile ${execFileSync('sh', ['-c', 'ulimit -n']).toString().trim()}, pid_max ${fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()}`);
   const results: Record<string, Record<string, string>> = {};
+  const floors: string[] = [];
   try {
     for (const n of SIZES) {
+      // what ending the vassals' processes costs the kernel alone: one per uWSGI vassal, two per native one
+      if (!NO_FLOOR) floors.push(`${n}: ${(await killFloor(n)).toFixed(2)} s for ${n} processes, ${(await killFloor(2 * n)).toFixed(2)} s for ${2 * n}`);
       for (const impl of impls) {
         if (ONLY && impl.name !== ONLY) continue;
         process.stderr.write(`${impl.name}, ${n} vassals...\n`);
@@ -146,6 +151,7 @@ async function main(): Promise<void> {
   console.log(`| figure | ${cols.join(' | ')} |`);
   console.log(`|---|${cols.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(`| ${r} | ${cols.map((c) => results[c][r]).join(' | ')} |`);
+  if (floors.length) console.log(`kernel floor for Ragnarok (sleeping processes SIGKILLed by one cgroup.kill, until the cgroup is empty):\n${floors.join('\n')}`);
 }
 
 main().catch((err) => {

@@ -1,5 +1,4 @@
 // The one typed door to the C++ addon. Nothing else in the project loads the .node file.
-import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -285,6 +284,9 @@ function envList(env: SpawnOptions['env']): string[] {
   return out;
 }
 
+/** One rejection handler for every child's `started`, not one closure each. */
+const ignore = (): void => {};
+
 /**
  * Starts opts.file in a fresh process set up as asked. Returns as soon as the child exists, without waiting for it
  * (its setup may hang on a mount that never answers): `started` says how the setup ended, and onExit runs once, on
@@ -307,7 +309,7 @@ export function spawn(opts: SpawnOptions, onExit: (info: ExitInfo) => void): Chi
   };
   let settle!: (err: NativeError | undefined) => void;
   const started = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
-  started.catch(() => {}); // handled here: a caller that only cares about onExit never gets an unhandledRejection
+  started.catch(ignore); // handled here: a caller that only cares about onExit never gets an unhandledRejection
   const handle = addon().spawn(normalized, settle, (code, signal) => {
     onExit({ code, signal: signal === null ? null : signalName(signal) });
   });
@@ -319,23 +321,26 @@ export function socketpair(): [number, number] {
   return addon().socketpair();
 }
 
+/** Where an FdChannel delivers: every chunk read, then one onClose (EOF, an error, or destroy()). */
+export interface ChannelSink {
+  onData(chunk: Buffer): void;
+  onClose(): void;
+}
+
 /**
- * A socket or pipe end on the event loop (a vassal's control socket, the read ends of its output pipes), with the
- * few net.Socket events their users need: 'data' (a Buffer), 'end' once the peer is gone (EOF or an error), then
- * 'close'; close() after destroy() too. write() sends at once, or as soon as the socket has room; pause() stops
- * reading until resume(). The fd belongs to the channel. Every vassal keeps up to three: each costs a few hundred
- * bytes where a net.Socket costs about 5 KB.
+ * A socket or pipe end on the event loop (a vassal's control socket, the read ends of its output pipes), delivering
+ * to one sink, not an EventEmitter: thousands of vassals each keep one or three, and a listener table per channel
+ * was a good part of a vassal's memory. write() sends at once, or as soon as the socket has room; pause() stops
+ * reading until resume(). The fd belongs to the channel.
  */
-export class FdChannel extends EventEmitter {
+export class FdChannel {
   private handle: AddonChannel | undefined;
 
-  constructor(fd: number) {
-    super();
+  constructor(fd: number, private readonly sink: ChannelSink) {
     this.handle = addon().channel(fd, (chunk) => {
-      if (chunk) return void this.emit('data', chunk);
+      if (chunk) return sink.onData(chunk);
       this.handle = undefined;
-      this.emit('end');
-      this.emit('close');
+      sink.onClose();
     });
   }
 
@@ -348,7 +353,7 @@ export class FdChannel extends EventEmitter {
     if (!h) return;
     this.handle = undefined;
     h.close();
-    this.emit('close');
+    this.sink.onClose();
   }
 
   pause(): void {

@@ -1,9 +1,11 @@
 // What bench/scale.ts and bench/limits.ts share: the vassal program they build, and the /proc readings they take.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { findCgroup2Mount, ownCgroupPath } from '../../src/emperor/cgroup';
 
 const SOURCE = path.resolve(__dirname, '../../../bench/scale-vassal.c');
 /** The processes of a vassal (the init, the shell of a binary patch, the program), never an emperor's helpers. */
@@ -97,3 +99,29 @@ export function readyTimes(file: string): number[] {
   return [...first.values()];
 }
 
+
+/**
+ * The kernel's own cost of ending `count` small processes on this machine: that many `sleep`s in a cgroup of their
+ * own, one write to its cgroup.kill, seconds until the cgroup is empty. What no supervisor's stop can beat.
+ */
+export async function killFloor(count: number): Promise<number> {
+  const mount = findCgroup2Mount();
+  const own = ownCgroupPath();
+  if (!mount || own === undefined) return NaN;
+  const dir = path.join(mount, own, `bench-floor-${process.pid}`);
+  fs.mkdirSync(dir);
+  try {
+    const procs = () => fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).length;
+    const sh = spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs; i=0; while [ $i -lt ${count} ]; do sleep 600 & i=$((i+1)); done; wait`], { stdio: 'ignore' });
+    for (let waited = 0; procs() < count + 1 && waited < 300_000; waited += 200) await sleep(200);
+    await sleep(1000);
+    const t0 = performance.now();
+    fs.writeFileSync(path.join(dir, 'cgroup.kill'), '1');
+    while (/populated 1/.test(fs.readFileSync(path.join(dir, 'cgroup.events'), 'utf8'))) await sleep(2);
+    const seconds = (performance.now() - t0) / 1000;
+    await new Promise((r) => (sh.exitCode !== null || sh.signalCode !== null ? r(null) : sh.once('exit', r)));
+    return seconds;
+  } finally {
+    fs.rmdirSync(dir);
+  }
+}

@@ -16,7 +16,7 @@ import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
 import { heldAmbientCaps } from '../privileges';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
 import { sectionMonitor } from './sections';
-import { Vassal, type VassalContext } from './vassal';
+import { Vassal, type VassalContext, type VassalObserver } from './vassal';
 import { makeRuntimeDir, removeRuntimeDir } from './runtime-dir';
 import { Operations } from './operations';
 import { VassalOutput, type OutputOptions } from './output';
@@ -36,6 +36,8 @@ export class Emperor {
   private scanner?: AsyncAgent;
   private stats?: { close(): Promise<void>; address: string };
   private ragnarokAt = 0;
+  /** What every vassal shares (set once the emperor has started). */
+  private ctxBase?: VassalContext;
   private mercyTimer?: NodeJS.Timeout;
   private devNull = -1;
   private exited?: (code: number) => void;
@@ -81,7 +83,7 @@ export class Emperor {
         {
           whenGone: (src) => {
             const v = this.vassals.get(key(src));
-            return v ? new Promise((resolve) => v.once('gone', () => resolve())) : Promise.resolve();
+            return v ? v.whenGone() : Promise.resolve();
           },
           killNow: (src) => this.vassals.get(key(src))?.killNow(),
         },
@@ -112,7 +114,7 @@ export class Emperor {
     }
     await this.ops.start(this);
     this.installSignals();
-    const ctxBase = {
+    const ctxBase: VassalContext = (this.ctxBase = {
       opts: this.opts,
       namespaces,
       env,
@@ -124,7 +126,8 @@ export class Emperor {
       blacklist: this.blacklist,
       limits: new LimitWatch(this.log),
       credentialsFor: (src: VassalSource) => this.credentialsFor(src),
-    };
+      observer: this.observer,
+    });
     const done = new Promise<number>((resolve) => (this.exited = resolve));
     this.unscanned = new Set(this.monitors);
     for (const m of this.monitors) {
@@ -162,20 +165,28 @@ export class Emperor {
     const output = new VassalOutput(src.name, (this.outputOpts ??= this.outputOptions()));
     const v = new Vassal(src, ctx, output);
     this.vassals.set(k, v);
-    v.on('launched', (config) => this.cluster?.started(v.source, config));
-    v.on('exited', () => this.cluster?.ended(v.source));
     this.outputs.set(v, output);
-    this.ops.watch(v);
-    v.once('gone', () => {
-      if (this.vassals.get(k) === v) this.vassals.delete(k);
-      output.close();
-      this.outputs.delete(v);
-      const back = this.comeback.get(k);
-      this.comeback.delete(k);
-      if (back) this.add(back, ctx);
-      if (this.ragnarokAt && this.vassals.size === 0) this.buried();
-    });
     v.start();
+  }
+
+  /** One observer for every vassal (VassalObserver): no listener of its own per vassal. */
+  private readonly observer: VassalObserver = {
+    launched: (v, config) => this.cluster?.started(v.source, config),
+    exited: (v) => this.cluster?.ended(v.source),
+    running: (_v, spawnMs) => this.ops.vassalRunning(spawnMs),
+    configError: () => this.ops.vassalConfigError(),
+    gone: (v) => this.gone(v),
+  };
+
+  private gone(v: Vassal): void {
+    const k = key(v.source);
+    if (this.vassals.get(k) === v) this.vassals.delete(k);
+    this.outputs.get(v)?.close();
+    this.outputs.delete(v);
+    const back = this.comeback.get(k);
+    this.comeback.delete(k);
+    if (back && this.ctxBase) this.add(back, this.ctxBase);
+    if (this.ragnarokAt && this.vassals.size === 0) this.buried();
   }
 
   private credentialsFor(src: VassalSource): CredentialsOrRefusal {

@@ -6,14 +6,14 @@ import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
 import type { ConfigReader, ReadResult } from '../reader/pool';
 import { InitLink, compilePlan, inheritStep, initExecutable, isNativeVassal } from '../vassal';
-import type { JailPlan, PlanStep, StepReport } from '../vassal';
+import type { AppEvent, LinkEvents, PlanStep, StepReport } from '../vassal';
 import { checkSpawnPrivileges } from '../privileges';
 import { configFlagOf } from '../tables/formats';
 import { TO_VASSAL } from '../tables/protocol';
 import { UwsgiChannel } from './protocol';
 import type { EmperorOptions } from './options';
 import type { InstanceOutput, OutputStream, VassalOutput } from './output';
-import { ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials } from './tyrant';
+import { ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials, type Owner } from './tyrant';
 
 export interface LaunchContext {
   opts: EmperorOptions;
@@ -39,17 +39,18 @@ export interface LaunchIo {
   listenFd?: number;
 }
 
+/** What an instance reports to its vassal: the Vassal itself implements these (no closures per instance). */
 export interface InstanceEvents {
-  exit(info: native.ExitInfo): void;
-  protocol(byte: number): void;
+  onExit(info: native.ExitInfo): void;
+  onProtocol(byte: number): void;
   /** Native vassals: a jail-plan step reported back (ok or failed), for the log. */
-  step(report: StepReport): void;
+  onStep(report: StepReport): void;
   /** Native vassals: a plan step failed fatally; the init exits and the vassal's config is broken. */
-  failed(report: StepReport): void;
+  onStepFailed(report: StepReport): void;
   /** Native vassals: the app is running (the plan is done), or (inPlace) kept: it reloaded itself on byte 1. */
-  app(pid: number, inPlace: boolean): void;
+  onAppStarted(pid: number, inPlace: boolean): void;
   /** Native vassals: the app did nothing with a relayed protocol byte in time; the init stops or restarts it. */
-  fallback(byte: number): void;
+  onFallback(byte: number): void;
 }
 
 export interface Instance {
@@ -116,8 +117,7 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
   const compiled = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true, shell: read.shell }) : undefined;
   const firstPlan = compiled && listenFd !== undefined ? { ...compiled, steps: [inheritStep(INHERITED_FD, cfg.file), ...compiled.steps] } : compiled;
   const userns = owner !== undefined && (firstPlan ? wantsUserNamespace(ctx.namespaces, firstPlan) : ctx.namespaces.includes('user'));
-  const planFor = (p: JailPlan) => (owner ? tyrantPlan(p, owner, userns) : p);
-  const plan = firstPlan && planFor(firstPlan);
+  const plan = firstPlan && (owner ? tyrantPlan(firstPlan, owner, userns) : firstPlan);
   const file = isNative ? initExecutable() : native.resolveExecutable(opts.binaryPath, ctx.env.PATH);
   const argv = isNative
     ? ['emperor-init', src.name, ...(vassalOutput ? ['--relay-output'] : [])]
@@ -150,7 +150,7 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
     cgroup = ctx.makeCgroup?.(src.name);
     const [stdout, stderr] = output ? [output.stdout ?? ctx.devNull, output.stderr ?? ctx.devNull] : [1, 2];
     const fds = stdioAndControl(ctx.devNull, stdout, stderr, theirs, isNative, listenFd);
-    child = native.spawn({ file, argv, env, mountPropagation, cwd: src.dir, fds, cgroup, deathSignal: 'SIGKILL', ...identity }, on.exit);
+    child = native.spawn({ file, argv, env, mountPropagation, cwd: src.dir, fds, cgroup, deathSignal: 'SIGKILL', ...identity }, (info) => on.onExit(info));
   } catch (e) {
     // bad options or no child at all; a failed setup rejects child.started instead (vassal.ts), and the exit that
     // follows closes `ours` and removes the cgroup through the instance, as for any exit
@@ -162,44 +162,105 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
     native.closeFd(theirs);
   }
   output?.attach(child.pid);
-  const socket = new native.FdChannel(ours);
-  if (plan) {
-    const link = new InitLink(socket);
-    link.on('protocol', on.protocol);
-    link.on('step', on.step);
-    link.on('failed', on.failed);
-    link.on('app', (e) => {
-      if ('pid' in e) on.app(e.pid, e.inPlace ?? false);
-    });
-    link.on('fallback', on.fallback);
-    if (output) {
-      const relayed = output;
-      link.on('output', (stream: OutputStream, chunk: Buffer) => relayed.relay(stream, chunk));
-      link.on('close', () => relayed.end());
-    }
-    link.start(plan);
-    return {
-      child,
-      native: true,
-      cgroup,
-      reload: (next) => {
-        if (!next) throw new TypeError(`vassal ${src.name}: a native reload needs the config read for it`);
-        link.reload(planFor(compilePlan(next.config, { vassal: src.name, firstRun: false, shell: next.shell })));
-      },
-      stop: (graceful) => link.stop(undefined, graceful ? TO_VASSAL.gracefulStop : TO_VASSAL.stop),
-      close: () => link.close(),
-      currentStep: () => link.currentStep(),
-    };
+  if (!plan) return new UwsgiInstance(child, cgroup, ours, on);
+  const inst = new NativeInstance(child, cgroup, ours, src.name, owner && { owner, userns }, on, output);
+  inst.link.start(plan);
+  return inst;
+}
+
+/** A uWSGI vassal's instance: protocol bytes on its UWSGI_EMPEROR_FD socket. */
+class UwsgiInstance implements Instance {
+  readonly native = false;
+  private readonly channel: UwsgiChannel;
+
+  constructor(
+    readonly child: native.Child,
+    readonly cgroup: string | undefined,
+    controlFd: number,
+    on: InstanceEvents,
+  ) {
+    this.channel = new UwsgiChannel(controlFd, on);
   }
-  const channel = new UwsgiChannel(socket);
-  channel.on('protocol', on.protocol);
-  return {
-    child,
-    native: false,
-    cgroup,
-    reload: () => channel.reload(),
-    stop: (graceful) => channel.stop(graceful),
-    close: () => channel.close(),
-    currentStep: () => undefined,
-  };
+
+  reload(): void {
+    this.channel.reload();
+  }
+
+  stop(graceful: boolean): void {
+    this.channel.stop(graceful);
+  }
+
+  close(): void {
+    this.channel.close();
+  }
+
+  currentStep(): undefined {
+    return undefined;
+  }
+}
+
+/** A native vassal's instance: its init, spoken to through an InitLink whose events it passes on to the vassal. */
+class NativeInstance implements Instance, LinkEvents {
+  readonly native = true;
+  readonly link: InitLink;
+
+  constructor(
+    readonly child: native.Child,
+    readonly cgroup: string | undefined,
+    controlFd: number,
+    private readonly vassal: string,
+    /** Tyrant mode: every plan, a reload's too, is made the owner's. */
+    private readonly tyrant: { owner: Owner; userns: boolean } | undefined,
+    private readonly on: InstanceEvents,
+    private readonly output: InstanceOutput | undefined,
+  ) {
+    this.link = new InitLink(this);
+    this.link.connect(new native.FdChannel(controlFd, this.link));
+  }
+
+  reload(next?: ReadConfig): void {
+    if (!next) throw new TypeError(`vassal ${this.vassal}: a native reload needs the config read for it`);
+    const plan = compilePlan(next.config, { vassal: this.vassal, firstRun: false, shell: next.shell });
+    this.link.reload(this.tyrant ? tyrantPlan(plan, this.tyrant.owner, this.tyrant.userns) : plan);
+  }
+
+  stop(graceful: boolean): void {
+    this.link.stop(undefined, graceful ? TO_VASSAL.gracefulStop : TO_VASSAL.stop);
+  }
+
+  close(): void {
+    this.link.close();
+  }
+
+  currentStep(): PlanStep | undefined {
+    return this.link.currentStep();
+  }
+
+  onProtocol(byte: number): void {
+    this.on.onProtocol(byte);
+  }
+
+  onStep(r: StepReport): void {
+    this.on.onStep(r);
+  }
+
+  onStepFailed(r: StepReport): void {
+    this.on.onStepFailed(r);
+  }
+
+  onApp(e: AppEvent): void {
+    if ('pid' in e) this.on.onAppStarted(e.pid, e.inPlace ?? false);
+  }
+
+  onFallback(byte: number): void {
+    this.on.onFallback(byte);
+  }
+
+  onOutput(stream: OutputStream, chunk: Buffer): void {
+    this.output?.relay(stream, chunk);
+  }
+
+  onClosed(): void {
+    this.output?.end();
+  }
 }

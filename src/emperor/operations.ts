@@ -75,10 +75,13 @@ export class Operations {
     if (this.notifier.enabled) this.every(STATUS_EVERY_MS, () => this.notifier.status(this.statusText()));
   }
 
-  /** The metrics hooks of one new vassal. */
-  watch(v: Vassal): void {
-    v.on('running', (ms: number) => this.metrics?.spawnDuration.observe(ms / 1000));
-    v.on('config-error', () => this.metrics?.configErrors.inc());
+  /** A vassal came up, spawnMs after its start began. */
+  vassalRunning(spawnMs: number): void {
+    this.metrics?.spawnDuration.observe(spawnMs / 1000);
+  }
+
+  vassalConfigError(): void {
+    this.metrics?.configErrors.inc();
   }
 
   /** The last sample of v, undefined before its first. */

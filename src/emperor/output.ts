@@ -62,10 +62,11 @@ export interface InstanceOutput {
 export class VassalOutput {
   private readonly ring: OutputLine[] = [];
   private ringBytes = 0;
-  private readonly followers = new Set<(l: OutputLine) => void>();
-  private readonly readers = new Set<native.FdChannel>();
+  /** Made on first use: most vassals are never followed, and native ones have no pipe here. */
+  private followers?: Set<(l: OutputLine) => void>;
+  private readers?: Set<PipeReader>;
   /** Relayed instances whose channel is still open. */
-  private readonly sources = new Set<object>();
+  private sources = 0;
   private readonly file?: RotatingFile;
   private windowStart = 0;
   private windowLines = 0;
@@ -128,28 +129,22 @@ export class VassalOutput {
   }
 
   private relayed(): InstanceOutput {
-    let pid = 0;
-    let open = true;
-    const splits: Partial<Record<OutputStream, LineSplitter>> = {};
-    const source = {};
-    this.sources.add(source);
-    const end = () => {
-      if (!open) return;
-      open = false;
-      for (const s of Object.values(splits)) s.end();
-      this.sources.delete(source);
-      this.finishIfDrained();
-    };
-    return {
-      attach: (p) => (pid = p),
-      abort: end,
-      relay: (stream, chunk) => {
-        if (!open) return;
-        this.budget(chunk.length); // counted only: the init holds to the byte budget itself
-        (splits[stream] ??= new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated))).push(chunk);
-      },
-      end,
-    };
+    this.sources++;
+    return new RelayedOutput(this);
+  }
+
+  /** A relayed instance's chunk, from its RelayedOutput. */
+  relayChunk(stream: OutputStream, pid: number, split: LineSplitter | undefined, chunk: Buffer): LineSplitter {
+    this.budget(chunk.length); // counted only: the init holds to the byte budget itself
+    split ??= new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated));
+    split.push(chunk);
+    return split;
+  }
+
+  /** A relayed instance's channel has closed. */
+  sourceEnded(): void {
+    this.sources--;
+    this.finishIfDrained();
   }
 
   /** The last n lines (oldest first). */
@@ -159,19 +154,20 @@ export class VassalOutput {
 
   /** Every line from now on, until the returned function is called. */
   follow(fn: (l: OutputLine) => void): () => void {
-    this.followers.add(fn);
-    return () => this.followers.delete(fn);
+    const followers = (this.followers ??= new Set());
+    followers.add(fn);
+    return () => followers.delete(fn);
   }
 
   /** The vassal is gone: what its pipes still hold is read to their end, then the file is closed. */
   close(): void {
     this.closed = true;
-    this.followers.clear();
+    this.followers = undefined;
     this.finishIfDrained();
   }
 
   private finishIfDrained(): void {
-    if (!this.closed || this.readers.size || this.sources.size) return;
+    if (!this.closed || this.readers?.size || this.sources) return;
     this.flushNotice();
     clearTimeout(this.noticeTimer);
     clearTimeout(this.resumeTimer);
@@ -179,18 +175,21 @@ export class VassalOutput {
   }
 
   private read(fd: number, stream: OutputStream, pid: number): void {
-    const sock = new native.FdChannel(fd);
-    this.readers.add(sock);
     const split = new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated));
-    sock.on('data', (chunk: Buffer) => {
-      this.budget(chunk.length);
-      split.push(chunk);
-    });
-    sock.on('close', () => {
-      split.end();
-      this.readers.delete(sock);
-      this.finishIfDrained();
-    });
+    (this.readers ??= new Set()).add(new PipeReader(fd, this, split));
+  }
+
+  /** A pipe's chunk, from its PipeReader. */
+  pipeData(split: LineSplitter, chunk: Buffer): void {
+    this.budget(chunk.length);
+    split.push(chunk);
+  }
+
+  /** A pipe has closed: the last line without its newline is still a line. */
+  pipeClosed(reader: PipeReader, split: LineSplitter): void {
+    split.end();
+    this.readers?.delete(reader);
+    this.finishIfDrained();
   }
 
   private rollWindow(now: number): void {
@@ -205,10 +204,10 @@ export class VassalOutput {
     this.rollWindow(Date.now());
     this.windowBytes += bytes;
     if (this.windowBytes <= BYTE_BUDGET || this.resumeTimer) return;
-    for (const s of this.readers) s.pause();
+    for (const r of this.readers ?? []) r.channel.pause();
     this.resumeTimer = setTimeout(() => {
       this.resumeTimer = undefined;
-      for (const s of this.readers) s.resume();
+      for (const r of this.readers ?? []) r.channel.resume();
     }, Math.max(1, this.windowStart + WINDOW_MS - Date.now()));
   }
 
@@ -247,7 +246,60 @@ export class VassalOutput {
     this.ringBytes += entry.line.length;
     while (this.ring.length > this.opts.ringLines || (this.ringBytes > RING_BYTES && this.ring.length > 1)) this.ringBytes -= this.ring.shift()!.line.length;
     this.file?.write(`${new Date(entry.time).toISOString()} ${entry.stream} ${entry.line}${entry.truncated ? ` [${entry.truncated} more bytes]` : ''}\n`);
-    for (const f of this.followers) f(entry);
+    for (const f of this.followers ?? []) f(entry);
+  }
+}
+
+/** One output pipe of a uWSGI vassal: its chunks go to the vassal's output, split into lines. */
+class PipeReader implements native.ChannelSink {
+  readonly channel: native.FdChannel;
+
+  constructor(
+    fd: number,
+    private readonly owner: VassalOutput,
+    private readonly split: LineSplitter,
+  ) {
+    this.channel = new native.FdChannel(fd, this);
+  }
+
+  onData(chunk: Buffer): void {
+    this.owner.pipeData(this.split, chunk);
+  }
+
+  onClose(): void {
+    this.owner.pipeClosed(this, this.split);
+  }
+}
+
+/** What a native vassal's init relays of one instance's output, until its channel closes. */
+class RelayedOutput implements InstanceOutput {
+  private pid = 0;
+  private open = true;
+  private stdoutLines?: LineSplitter;
+  private stderrLines?: LineSplitter;
+
+  constructor(private readonly owner: VassalOutput) {}
+
+  attach(pid: number): void {
+    this.pid = pid;
+  }
+
+  abort(): void {
+    this.end();
+  }
+
+  relay(stream: OutputStream, chunk: Buffer): void {
+    if (!this.open) return;
+    if (stream === 'stderr') this.stderrLines = this.owner.relayChunk(stream, this.pid, this.stderrLines, chunk);
+    else this.stdoutLines = this.owner.relayChunk(stream, this.pid, this.stdoutLines, chunk);
+  }
+
+  end(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.stdoutLines?.end();
+    this.stderrLines?.end();
+    this.owner.sourceEnded();
   }
 }
 

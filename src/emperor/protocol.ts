@@ -1,20 +1,26 @@
 // The uWSGI emperor protocol with a real uWSGI vassal: one byte per message on the UWSGI_EMPEROR_FD socketpair.
-import { EventEmitter } from 'node:events';
-import type { ByteStream } from '../vassal';
+import * as native from '../native';
 import { TO_VASSAL } from '../tables/protocol';
 
-/** The channel to a real uWSGI instance: raw protocol bytes both ways. */
-export class UwsgiChannel extends EventEmitter {
+/** The channel to a real uWSGI instance: raw protocol bytes both ways, each byte read given to the vassal. */
+export class UwsgiChannel implements native.ChannelSink {
   private closed = false;
+  private readonly socket: native.FdChannel;
 
-  constructor(private readonly socket: ByteStream) {
-    super();
-    socket.on('data', (buf: Buffer) => {
-      for (const byte of buf) this.emit('protocol', byte);
-    });
-    // EOF or an error both mean the vassal side is gone; the exit itself is seen through the pidfd
-    socket.on('error', () => this.close());
-    socket.on('end', () => this.close());
+  constructor(
+    fd: number,
+    private readonly vassal: { onProtocol(byte: number): void },
+  ) {
+    this.socket = new native.FdChannel(fd, this);
+  }
+
+  onData(buf: Buffer): void {
+    for (const byte of buf) this.vassal.onProtocol(byte);
+  }
+
+  /** EOF or an error: the vassal side is gone; the exit itself is seen through the pidfd. */
+  onClose(): void {
+    this.close();
   }
 
   reload(): void {
@@ -33,6 +39,5 @@ export class UwsgiChannel extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.socket.destroy();
-    this.emit('close');
   }
 }

@@ -11,8 +11,8 @@
 // feeds it process events (exit, protocol bytes, jail-plan step reports). An admin's stop (the control socket) holds
 // it `stopped` until its file changes or an admin's start. Nothing here waits: the config is read by
 // the reader processes and the spawn's outcome arrives later, so `starting` covers both.
-import { EventEmitter } from 'node:events';
 import type { ConfigError } from '../config/errors';
+import type { ResolvedConfig } from '../config/types';
 import { vassalLogger, type Logger } from '../log';
 import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
@@ -21,7 +21,7 @@ import type { StepReport } from '../vassal';
 import { FROM_VASSAL, TO_VASSAL } from '../tables/protocol';
 import { isSubscriptionOption } from '../tables/routers';
 import { killCgroup } from './cgroup';
-import { launch, requestConfig, type Instance, type LaunchContext } from './launch';
+import { launch, requestConfig, type Instance, type InstanceEvents, type LaunchContext } from './launch';
 import type { VassalOutput } from './output';
 import { OnDemand, onDemandEnabled } from './ondemand';
 import { ownerOf, type Credentials, type CredentialsOrRefusal } from './tyrant';
@@ -42,7 +42,23 @@ interface StartFailure {
   transient: boolean;
 }
 
+/**
+ * What the emperor hears from its vassals: one object for all of them, so a vassal holds no listener, closure or
+ * EventEmitter table of its own (at 10,000 vassals those were a good part of the emperor's memory).
+ */
+export interface VassalObserver {
+  /** An instance was spawned with this config (the cluster code publishes its sockets). */
+  launched?(v: Vassal, config: ResolvedConfig): void;
+  exited?(v: Vassal): void;
+  /** The instance came up, spawnMs after its start began. */
+  running?(v: Vassal, spawnMs: number): void;
+  configError?(v: Vassal): void;
+  /** Stopped for good: the emperor forgets it. */
+  gone?(v: Vassal): void;
+}
+
 export interface VassalContext extends LaunchContext {
+  observer?: VassalObserver;
   blacklist: Blacklist;
   /** Host limits reached (EMFILE, EAGAIN...): one log line per episode and a shared backoff. */
   limits?: LimitWatch;
@@ -52,7 +68,7 @@ export interface VassalContext extends LaunchContext {
 
 const secs = (ms: number) => Math.floor(ms / 1000);
 
-export class Vassal extends EventEmitter {
+export class Vassal implements InstanceEvents {
   state: VassalState = 'throttled';
   private instance?: Instance;
   private timer?: NodeJS.Timeout;
@@ -73,7 +89,10 @@ export class Vassal extends EventEmitter {
   private failure?: StartFailure;
   private lastExit?: string;
   /** Router options already named in a warning (once per vassal, not per start). */
-  private readonly routerSaid = new Set<string>();
+  private routerSaid?: Set<string>;
+  /** Whoever waits for this vassal to be gone (whenGone), made on first ask. */
+  private goneWaiters?: Array<() => void>;
+  private buried = false;
   /** With --emperor-on-demand-*: the socket this vassal sleeps on. */
   private readonly onDemand?: OnDemand;
 
@@ -102,7 +121,6 @@ export class Vassal extends EventEmitter {
     /** Where its stdout and stderr go (the emperor's own without it). */
     private readonly output?: VassalOutput,
   ) {
-    super();
     this.born = secs(source.mtimeMs);
     this.lastMod = this.born;
     this.uid = source.uid;
@@ -204,20 +222,13 @@ export class Vassal extends EventEmitter {
   private launchWith(read: Exclude<ReadResult, { error: ConfigError }>, creds: Credentials): void {
     for (const w of read.config.warnings) this.log.warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
     for (const o of read.config.options) {
-      if (!isSubscriptionOption(o.key) || this.routerSaid.has(o.key)) continue;
-      this.routerSaid.add(o.key);
+      if (!isSubscriptionOption(o.key) || this.routerSaid?.has(o.key)) continue;
+      (this.routerSaid ??= new Set()).add(o.key);
       this.log.warn({ event: 'router-option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key}: this emperor runs no FastRouter to subscribe to; an etcd:// vassal's sockets are published in etcd instead (see the README)`);
     }
     let inst: Instance;
     try {
-      inst = launch(this.source, read, this.ctx, creds, {
-        exit: (info) => this.onExit(info),
-        protocol: (byte) => this.onProtocol(byte),
-        step: (report) => this.onStep(report),
-        failed: (report) => this.onStepFailed(report),
-        app: (pid, inPlace) => this.onAppStarted(pid, inPlace),
-        fallback: (byte) => this.log.warn({ event: 'protocol-fallback', byte }, `the app did nothing with protocol byte ${byte} in time: the init ${byte === TO_VASSAL.reload ? 'restarts' : 'stops'} it itself`),
-      }, { output: this.output, listenFd: this.onDemand?.fd });
+      inst = launch(this.source, read, this.ctx, creds, this, { output: this.output, listenFd: this.onDemand?.fd });
     } catch (e) {
       if (!this.atLimit(e)) this.brokenBy(describeSetupError(e));
       return;
@@ -225,7 +236,7 @@ export class Vassal extends EventEmitter {
     this.ctx.limits?.ok();
     this.instance = inst;
     // the cluster code publishes the sockets of the config an instance runs
-    this.emit('launched', read.config);
+    this.ctx.observer?.launched?.(this, read.config);
     const now = Date.now();
     this.state = 'starting';
     this.failure = undefined;
@@ -261,7 +272,7 @@ export class Vassal extends EventEmitter {
     this.state = 'running';
     this.setupError = undefined;
     // from the config read to the app up: the metrics' spawn duration
-    this.emit('running', Date.now() - this.spawnBeganMs);
+    this.ctx.observer?.running?.(this, Date.now() - this.spawnBeganMs);
   }
 
   /** A jail plan that does not reach its app in time (a step stuck on a hung mount) is killed and retried. */
@@ -292,7 +303,7 @@ export class Vassal extends EventEmitter {
   private brokenBy(message: string): void {
     this.state = 'broken';
     this.setupError = message;
-    this.emit('config-error');
+    this.ctx.observer?.configError?.(this);
     this.log.error({ event: 'setup-error', error: message }, `vassal not started: ${message}`);
   }
 
@@ -351,12 +362,12 @@ export class Vassal extends EventEmitter {
     } catch (e) {
       // a config that no longer reads or compiles: keep the running app, show the error
       this.setupError = describeSetupError(e);
-      this.emit('config-error');
+      this.ctx.observer?.configError?.(this);
       this.log.error({ event: 'reload-refused', error: this.setupError }, `reload refused, the running instance is kept: ${this.setupError}`);
       return;
     }
     if (inst.native) this.armJailTimer(inst);
-    if (read) this.emit('launched', read.config);
+    if (read) this.ctx.observer?.launched?.(this, read.config);
     this.respawns++;
     this.lastRun = secs(Date.now());
     this.ready = this.accepting = false;
@@ -398,7 +409,7 @@ export class Vassal extends EventEmitter {
     });
   }
 
-  private onProtocol(byte: number): void {
+  onProtocol(byte: number): void {
     const now = secs(Date.now());
     switch (byte) {
       case FROM_VASSAL.spawned:
@@ -443,7 +454,7 @@ export class Vassal extends EventEmitter {
     }, ms);
   }
 
-  private onStep(report: StepReport): void {
+  onStep(report: StepReport): void {
     const where = `${report.origin.file}:${report.origin.line}`;
     const fields = { event: report.ok ? 'step' : 'step-failed', step: report.step, where, option: report.origin.option, code: report.code, errno: report.errno, syscall: report.syscall, path: report.path };
     if (report.ok) this.log.debug(fields, report.message);
@@ -455,14 +466,14 @@ export class Vassal extends EventEmitter {
    * A fatal plan step failed: the init exits, and the vassal is shown as a broken config, not a crash loop. This
    * report, not the init's exit code, says so: an app may exit with any code of its own.
    */
-  private onStepFailed(report: StepReport): void {
+  onStepFailed(report: StepReport): void {
     const detail = [report.code, report.syscall, report.path].filter(Boolean).join(' ');
     // a host limit (the init's fork of the app refused) is retried, not a config to fix
     this.failure = { message: `${report.origin.file}:${report.origin.line}: ${report.origin.option}: ${report.step} failed${detail ? ` (${detail})` : ''}: ${report.message}`, transient: isLimit(report) };
     this.setupError = this.failure.message;
   }
 
-  private onAppStarted(pid: number, inPlace: boolean): void {
+  onAppStarted(pid: number, inPlace: boolean): void {
     clearTimeout(this.jailTimer);
     this.jailTimer = undefined;
     if (this.state === 'starting') this.running();
@@ -481,10 +492,14 @@ export class Vassal extends EventEmitter {
     this.loyalTimer = undefined; // a cleared Timeout is still 120 bytes that a dormant vassal need not keep
   }
 
-  private onExit(info: ExitInfo): void {
+  onFallback(byte: number): void {
+    this.log.warn({ event: 'protocol-fallback', byte }, `the app did nothing with protocol byte ${byte} in time: the init ${byte === TO_VASSAL.reload ? 'restarts' : 'stops'} it itself`);
+  }
+
+  onExit(info: ExitInfo): void {
     const inst = this.instance!;
     this.instance = undefined;
-    this.emit('exited');
+    this.ctx.observer?.exited?.(this);
     clearTimeout(this.loyalTimer);
     clearTimeout(this.heartbeatTimer);
     clearTimeout(this.jailTimer);
@@ -532,8 +547,20 @@ export class Vassal extends EventEmitter {
     this.state = 'gone';
     clearTimeout(this.loyalTimer);
     // gone once its socket is closed and removed too
-    if (this.onDemand) void this.onDemand.close().then(() => this.emit('gone'));
-    else this.emit('gone');
+    if (this.onDemand) void this.onDemand.close().then(() => this.gone());
+    else this.gone();
+  }
+
+  private gone(): void {
+    this.buried = true;
+    this.ctx.observer?.gone?.(this);
+    for (const w of this.goneWaiters?.splice(0) ?? []) w();
+  }
+
+  /** Resolves once the vassal is gone (stopped for good, its on-demand socket closed). */
+  whenGone(): Promise<void> {
+    if (this.buried) return Promise.resolve();
+    return new Promise((resolve) => (this.goneWaiters ??= []).push(resolve));
   }
 
   private arm(ms: number, fn: () => void): void {

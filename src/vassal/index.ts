@@ -2,7 +2,7 @@
 import { builtFile } from '../package-info';
 
 export { compilePlan, inheritStep, isNativeVassal, pickShell } from './compile';
-export { InitLink, DEFAULT_MERCY_MS, type AppEvent, type ByteStream, type StepReport } from './link';
+export { InitLink, DEFAULT_MERCY_MS, type AppEvent, type ByteWriter, type LinkEvents, type StepReport } from './link';
 export { formatPlan, type JailPlan, type PlanStep, type StepOrigin } from './plan';
 export { INIT_EXIT_MOUNTPOINT, INIT_EXIT_PROTOCOL, INIT_EXIT_STEP_FAILED } from './wire';
 

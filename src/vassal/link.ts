@@ -1,5 +1,4 @@
 // The emperor's side of its conversation with one vassal init (wire format in wire.ts).
-import { EventEmitter } from 'node:events';
 import { errnoCode, signalName } from '../native';
 import type { JailPlan, PlanStep } from './plan';
 import { TO_VASSAL } from '../tables/protocol';
@@ -29,42 +28,64 @@ export type AppEvent = { pid: number; inPlace?: boolean } | { exit: { code: numb
  */
 export const DEFAULT_MERCY_MS = 5000;
 
-export declare interface InitLink {
-  on(event: 'step' | 'failed', fn: (r: StepReport) => void): this;
-  on(event: 'protocol', fn: (byte: number) => void): this;
-  on(event: 'app', fn: (e: AppEvent) => void): this;
+/** What the link hears from the init; each is optional (a test may only care about some). */
+export interface LinkEvents {
+  onStep?(r: StepReport): void;
+  /** A fatal step failed: the init exits. */
+  onStepFailed?(r: StepReport): void;
+  onProtocol?(byte: number): void;
+  onApp?(e: AppEvent): void;
   /** The app did nothing with this relayed byte within the mercy: the init stops or restarts it itself. */
-  on(event: 'fallback', fn: (byte: number) => void): this;
+  onFallback?(byte: number): void;
   /** What the vassal's hooks and app wrote (an init started with --relay-output). */
-  on(event: 'output', fn: (stream: 'stdout' | 'stderr', chunk: Buffer) => void): this;
-  on(event: 'close', fn: () => void): this;
+  onOutput?(stream: 'stdout' | 'stderr', chunk: Buffer): void;
+  /** The control socket is closed. */
+  onClosed?(): void;
 }
 
-/** What a control socket must offer its link: net.Socket does, and native.FdChannel (the emperor's) does. */
-export interface ByteStream {
-  on(event: 'data', fn: (chunk: Buffer) => void): unknown;
-  on(event: 'close' | 'end' | 'error', fn: () => void): unknown;
+/** Where the link writes: the control socket (native.FdChannel in the emperor, a net.Socket in tests). */
+export interface ByteWriter {
   write(chunk: Buffer): unknown;
   destroy(): unknown;
 }
 
-export class InitLink extends EventEmitter {
+/**
+ * The link reads what its control socket delivers through onData/onClose (it is the socket's ChannelSink), and
+ * reports to one LinkEvents object: no listener table, no closure per vassal.
+ */
+export class InitLink {
   private readonly reader = new FrameReader();
+  private socket?: ByteWriter;
   private plan: JailPlan | undefined;
   /** Index of the last step the init reported, in the plan it runs now. */
   private lastReported = -1;
   private closed = false;
 
-  constructor(private readonly socket: ByteStream) {
-    super();
-    socket.on('data', (chunk: Buffer) => {
-      for (const f of this.reader.push(chunk)) this.onFrame(f.type, f.body);
-    });
-    socket.on('error', () => socket.destroy());
-    socket.on('close', () => {
-      this.closed = true;
-      this.emit('close');
-    });
+  constructor(private readonly events: LinkEvents) {}
+
+  /** The socket to write to; what it reads comes in through onData and onClose. */
+  connect(socket: ByteWriter): this {
+    this.socket = socket;
+    return this;
+  }
+
+  /** A net.Socket as the control socket (tests, benchmarks): its events feed the link. */
+  static overSocket(sock: NodeJS.EventEmitter & ByteWriter, events: LinkEvents): InitLink {
+    const link = new InitLink(events).connect(sock);
+    sock.on('data', (chunk: Buffer) => link.onData(chunk));
+    sock.on('error', () => sock.destroy());
+    sock.on('close', () => link.onClose());
+    return link;
+  }
+
+  onData(chunk: Buffer): void {
+    for (const f of this.reader.push(chunk)) this.onFrame(f.type, f.body);
+  }
+
+  onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.events.onClosed?.();
   }
 
   /** First run: the init executes every step, then runs the app. */
@@ -94,7 +115,7 @@ export class InitLink extends EventEmitter {
   }
 
   close(): void {
-    this.socket.destroy();
+    this.socket?.destroy();
   }
 
   /** The step the init is running now, as far as its reports tell (the one after the last reported). */
@@ -103,7 +124,7 @@ export class InitLink extends EventEmitter {
   }
 
   private send(buf: Buffer): void {
-    if (!this.closed) this.socket.write(buf);
+    if (!this.closed) this.socket?.write(buf);
   }
 
   private onFrame(type: string, body: Buffer): void {
@@ -128,22 +149,22 @@ export class InitLink extends EventEmitter {
         report.syscall = raw.syscall;
         if (raw.path) report.path = raw.path;
       }
-      this.emit('step', report);
-      if (!raw.ok && raw.fatal && report.step !== 'mountpoint-check') this.emit('failed', report);
+      this.events.onStep?.(report);
+      if (!raw.ok && raw.fatal && report.step !== 'mountpoint-check') this.events.onStepFailed?.(report);
     } else if (type === MSG.app || type === MSG.inPlace) {
-      this.emit('app', { pid: body.readUInt32LE(0), ...(type === MSG.inPlace ? { inPlace: true } : {}) });
+      this.events.onApp?.({ pid: body.readUInt32LE(0), ...(type === MSG.inPlace ? { inPlace: true } : {}) });
     } else if (type === MSG.exit) {
       const code = body.readUInt32LE(0);
       const sig = body.readUInt32LE(4);
-      this.emit('app', {
+      this.events.onApp?.({
         exit: { code: code === 0xffffffff ? null : code, signal: sig ? signalName(sig) : null },
       });
     } else if (type === MSG.protocol) {
-      for (const b of body) this.emit('protocol', b);
+      for (const b of body) this.events.onProtocol?.(b);
     } else if (type === MSG.fallback) {
-      this.emit('fallback', body[0]);
+      this.events.onFallback?.(body[0]);
     } else if (type === MSG.output) {
-      this.emit('output', body[0] === 2 ? 'stderr' : 'stdout', body.subarray(1));
+      this.events.onOutput?.(body[0] === 2 ? 'stderr' : 'stdout', body.subarray(1));
     }
   }
 }
