@@ -133,12 +133,9 @@ export class VassalOutput {
     return new RelayedOutput(this);
   }
 
-  /** A relayed instance's chunk, from its RelayedOutput. */
-  relayChunk(stream: OutputStream, pid: number, split: LineSplitter | undefined, chunk: Buffer): LineSplitter {
-    this.budget(chunk.length); // counted only: the init holds to the byte budget itself
-    split ??= new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated));
-    split.push(chunk);
-    return split;
+  /** The lines of one stream of one instance, as they will be logged and kept. */
+  lineSplitter(stream: OutputStream, pid: number): LineSplitter {
+    return new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated));
   }
 
   /** A relayed instance's channel has closed. */
@@ -175,14 +172,7 @@ export class VassalOutput {
   }
 
   private read(fd: number, stream: OutputStream, pid: number): void {
-    const split = new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated));
-    (this.readers ??= new Set()).add(new PipeReader(fd, this, split));
-  }
-
-  /** A pipe's chunk, from its PipeReader. */
-  pipeData(split: LineSplitter, chunk: Buffer): void {
-    this.budget(chunk.length);
-    split.push(chunk);
+    (this.readers ??= new Set()).add(new PipeReader(fd, this, this.lineSplitter(stream, pid)));
   }
 
   /** A pipe has closed: the last line without its newline is still a line. */
@@ -200,7 +190,8 @@ export class VassalOutput {
     this.windowBytes = 0;
   }
 
-  private budget(bytes: number): void {
+  /** Bytes read for this vassal: past the budget of the second, its pipes wait until the next one. */
+  budget(bytes: number): void {
     this.rollWindow(Date.now());
     this.windowBytes += bytes;
     if (this.windowBytes <= BYTE_BUDGET || this.resumeTimer) return;
@@ -263,7 +254,8 @@ class PipeReader implements native.ChannelSink {
   }
 
   onData(chunk: Buffer): void {
-    this.owner.pipeData(this.split, chunk);
+    this.owner.budget(chunk.length);
+    this.split.push(chunk);
   }
 
   onClose(): void {
@@ -290,8 +282,10 @@ class RelayedOutput implements InstanceOutput {
 
   relay(stream: OutputStream, chunk: Buffer): void {
     if (!this.open) return;
-    if (stream === 'stderr') this.stderrLines = this.owner.relayChunk(stream, this.pid, this.stderrLines, chunk);
-    else this.stdoutLines = this.owner.relayChunk(stream, this.pid, this.stdoutLines, chunk);
+    this.owner.budget(chunk.length); // counted only: the init holds to the byte budget itself
+    const lines =
+      stream === 'stderr' ? (this.stderrLines ??= this.owner.lineSplitter(stream, this.pid)) : (this.stdoutLines ??= this.owner.lineSplitter(stream, this.pid));
+    lines.push(chunk);
   }
 
   end(): void {
