@@ -167,3 +167,20 @@ test('a glob:// monitor: vassals named by their paths, the pattern shown as the 
   assert.deepEqual(blob.emperor, [pattern]);
   assert.equal(blob.vassals[0].monitor, pattern);
 });
+
+test('a config reader is started with the emperor: the first vassal does not wait for a Node start', async (t) => {
+  const dir = tmpdir('warm');
+  const emperor = new EmperorProcess(['--emperor', dir]);
+  t.after(() => emperor.kill());
+  const readers = () => childrenOf(emperor.pid).filter((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').startsWith('emperor-reader\0');
+    } catch {
+      return false;
+    }
+  });
+  const [warm] = await until(() => (readers().length === 1 ? readers() : undefined), 'a reader before any vassal file', 15000);
+  fs.writeFileSync(path.join(dir, 'one.ini'), '[uwsgi]\nunprivileged-binary-patch-arg = exec sleep 600\n');
+  await emperor.waitEvent('app-started', 'one.ini');
+  assert.deepEqual(readers(), [warm], 'the vassal was read by the reader started with the emperor');
+});
