@@ -36,7 +36,7 @@ export class Emperor {
   private scanner?: AsyncAgent;
   private stats?: { close(): Promise<void>; address: string };
   private ragnarokAt = 0;
-  /** What every vassal shares (set once the emperor has started). */
+  /** What every vassal shares: set before any monitor starts, so every add() has it. */
   private ctxBase?: VassalContext;
   private mercyTimer?: NodeJS.Timeout;
   private devNull = -1;
@@ -90,7 +90,7 @@ export class Emperor {
       );
       // with --emperor-multi-section each section is a vassal of its own, placed on its own in pool mode; the
       // sections are listed once the monitors start, when the readers (ctxBase) exist
-      this.monitors.push(...monitors.map((m) => this.cluster!.monitor(this.opts.multiSection ? sectionMonitor(m, () => ctxBase) : m)));
+      this.monitors.push(...monitors.map((m) => this.cluster!.monitor(this.opts.multiSection ? sectionMonitor(m, () => this.ctxBase!) : m)));
     } catch (e) {
       this.scanner.close();
       if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
@@ -114,7 +114,7 @@ export class Emperor {
     }
     await this.ops.start(this);
     this.installSignals();
-    const ctxBase: VassalContext = (this.ctxBase = {
+    this.ctxBase = {
       opts: this.opts,
       namespaces,
       env,
@@ -127,7 +127,7 @@ export class Emperor {
       limits: new LimitWatch(this.log),
       credentialsFor: (src: VassalSource) => this.credentialsFor(src),
       observer: this.observer,
-    });
+    };
     const done = new Promise<number>((resolve) => (this.exited = resolve));
     this.unscanned = new Set(this.monitors);
     for (const m of this.monitors) {
@@ -135,7 +135,7 @@ export class Emperor {
         scanned: () => {
           if (this.unscanned.delete(m) && this.unscanned.size === 0 && !this.ragnarokAt) this.ops.notifier.ready(this.ops.statusText());
         },
-        add: (src) => this.add(src, ctxBase),
+        add: (src) => this.add(src),
         change: (src) => this.vassals.get(key(src))?.fileChanged(src),
         remove: (src) => {
           this.comeback.delete(key(src));
@@ -152,7 +152,8 @@ export class Emperor {
     return done;
   }
 
-  private add(src: VassalSource, ctx: VassalContext): void {
+  private add(src: VassalSource): void {
+    const ctx = this.ctxBase!;
     if (this.ragnarokAt) return;
     const k = key(src);
     const existing = this.vassals.get(k);
@@ -185,7 +186,7 @@ export class Emperor {
     this.outputs.delete(v);
     const back = this.comeback.get(k);
     this.comeback.delete(k);
-    if (back && this.ctxBase) this.add(back, this.ctxBase);
+    if (back) this.add(back);
     if (this.ragnarokAt && this.vassals.size === 0) this.buried();
   }
 
