@@ -8,14 +8,15 @@ import * as path from 'node:path';
 import { AsyncAgent } from '../src/agent/async';
 import { AgentPool } from '../src/agent/host';
 import { AgentProcess } from '../src/agent/process';
-import { encodeRequest, maxAnswer } from '../src/agent/wire';
+import { encodeRequest, maxAnswer } from '../src/agent/agent-wire';
 import { closeFd, exchange } from '../src/native';
+import { detached } from '../src/detach';
 
 const RUNS = Number(process.argv[2] ?? 1000);
 const FILES = 1000;
 
 async function measure(runs: number, run: () => unknown): Promise<string> {
-  for (let i = 0; i < Math.min(50, runs); i++) await run();  // warm-up
+  for (let i = 0; i < Math.min(50, runs); i++) await run(); // warm-up
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = process.hrtime.bigint();
@@ -43,11 +44,15 @@ async function main(): Promise<void> {
     const rows: Array<[string, () => Promise<string>]> = [
       ['readFileSync of a small file', () => measure(RUNS, () => fs.readFileSync(small))],
       ['AgentHost.readFile of it (a host per call)', () => measure(RUNS, () => pool.host(null, 5000).readFile(small, 1 << 20))],
-      ['agent start: spawn, READ, close', () => measure(Math.min(RUNS, 300), () => {
-        const a = AgentProcess.start(null, []);
-        exchange(a.fd, readReq, 5000, readMax);
-        closeFd(a.fd);
-      })],
+      [
+        'agent start: spawn, READ, close',
+        () =>
+          measure(Math.min(RUNS, 300), () => {
+            const a = AgentProcess.start(null, []);
+            exchange(a.fd, readReq, 5000, readMax);
+            closeFd(a.fd);
+          }),
+      ],
       [`lstatSync of ${FILES} files, in process`, () => measure(Math.min(RUNS, 200), () => files.forEach((f) => fs.lstatSync(f)))],
       [`AsyncAgent.statSources of ${FILES} files`, () => measure(Math.min(RUNS, 200), () => agent.statSources(files, modes))],
     ];
@@ -56,7 +61,7 @@ async function main(): Promise<void> {
     for (const [name, run] of rows) console.log(`${name.padEnd(48)} ${await run()}`);
   } finally {
     agent.close();
-    pool.close();
+    detached(pool.close(), 'agent pool close');
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -57,7 +57,12 @@ function clearMarks(): void {
   for (const f of fs.readdirSync(marks)) fs.rmSync(path.join(marks, f));
 }
 
-async function putToRunning(label: string, emperor: () => ChildProcess, put: (name: string) => Promise<void>, reset: () => Promise<void>): Promise<void> {
+async function putToRunning(
+  label: string,
+  emperor: () => ChildProcess,
+  put: (name: string) => Promise<void>,
+  reset: () => Promise<void>,
+): Promise<void> {
   await reset();
   clearMarks();
   const emp = emperor();
@@ -73,7 +78,12 @@ async function putToRunning(label: string, emperor: () => ChildProcess, put: (na
   console.log(`${label}: put -> running median ${median(lat)} ms (min ${Math.min(...lat)}, max ${Math.max(...lat)}, ${ROUNDS} rounds)`);
 }
 
-async function bringUp(label: string, emperor: () => ChildProcess, fill: (names: string[]) => Promise<void>, reset: () => Promise<void>): Promise<void> {
+async function bringUp(
+  label: string,
+  emperor: () => ChildProcess,
+  fill: (names: string[]) => Promise<void>,
+  reset: () => Promise<void>,
+): Promise<void> {
   await reset();
   clearMarks();
   const names = Array.from({ length: VASSALS }, (_, i) => `up${i}.ini`);
@@ -82,7 +92,9 @@ async function bringUp(label: string, emperor: () => ChildProcess, fill: (names:
   const emp = emperor();
   try {
     const t1 = await waitMarks(names, 180000);
-    console.log(`${label}: bring-up of ${VASSALS} vassals ${((t1 - t0) / 1000).toFixed(1)} s (${((t1 - t0) / VASSALS).toFixed(1)} ms each)`);
+    console.log(
+      `${label}: bring-up of ${VASSALS} vassals ${((t1 - t0) / 1000).toFixed(1)} s (${((t1 - t0) / VASSALS).toFixed(1)} ms each)`,
+    );
   } catch (e) {
     console.log(`${label}: bring-up of ${VASSALS} vassals failed: ${(e as Error).message}`);
   }
@@ -107,10 +119,16 @@ async function main(): Promise<void> {
     await putToRunning('ours, etcd://', () => ours(['--emperor', `etcd://${etcd.endpoint}/bench/`]), putEtcd, resetEtcd);
     await putToRunning('ours, pg:// + NOTIFY', () => ours(['--emperor', pgSpec, '--emperor-pg-channel', 'emperor']), insert, resetPg);
     await putToRunning('uWSGI emperor_pg', () => uwsgiPg(pgSpec), insert, resetPg);
-    await bringUp('ours, etcd://', () => ours(['--emperor', `etcd://${etcd.endpoint}/bench/`]), async (names) => {
-      for (let i = 0; i < names.length; i += 200) await Promise.all(names.slice(i, i + 200).map(putEtcd));
-    }, resetEtcd);
-    const fillPg = async (names: string[]) => void (await db.query('INSERT INTO vassals SELECT n, c FROM unnest($1::text[], $2::text[]) AS t(n, c)', [names, names.map(config)]));
+    await bringUp(
+      'ours, etcd://',
+      () => ours(['--emperor', `etcd://${etcd.endpoint}/bench/`]),
+      async (names) => {
+        for (let i = 0; i < names.length; i += 200) await Promise.all(names.slice(i, i + 200).map(putEtcd));
+      },
+      resetEtcd,
+    );
+    const fillPg = async (names: string[]) =>
+      void (await db.query('INSERT INTO vassals SELECT n, c FROM unnest($1::text[], $2::text[]) AS t(n, c)', [names, names.map(config)]));
     await bringUp('ours, pg://', () => ours(['--emperor', pgSpec]), fillPg, resetPg);
     await bringUp('uWSGI emperor_pg', () => uwsgiPg(pgSpec), fillPg, resetPg);
     await resetPg();
@@ -119,7 +137,17 @@ async function main(): Promise<void> {
       clearMarks();
       const names = Array.from({ length: 20 }, (_, i) => `fo${i}.ini`);
       for (const n of names) await putEtcd(n);
-      const pool = [0, 1].map((i) => ours(['--emperor', `etcd://${etcd.endpoint}/bench/`, '--emperor-etcd-pool', '--emperor-node', `bench${i}`, '--emperor-etcd-ttl', String(ttl)]));
+      const pool = [0, 1].map((i) =>
+        ours([
+          '--emperor',
+          `etcd://${etcd.endpoint}/bench/`,
+          '--emperor-etcd-pool',
+          '--emperor-node',
+          `bench${i}`,
+          '--emperor-etcd-ttl',
+          String(ttl),
+        ]),
+      );
       await waitMarks(names, 30000);
       // the fair share settles (the first emperor up may claim everything, then hand half over)
       await sleep(3000);
@@ -129,7 +157,9 @@ async function main(): Promise<void> {
       // the survivor's own vassals keep running (their markers stay cleared); the victim's write theirs again
       const deadline = Date.now() + (ttl + 20) * 1000;
       while (fs.readdirSync(marks).length < 10 && Date.now() < deadline) await sleep(5);
-      console.log(`pool of 2, TTL ${ttl} s: SIGKILL -> the victim's ${fs.readdirSync(marks).length} vassals running elsewhere ${Date.now() - t0} ms`);
+      console.log(
+        `pool of 2, TTL ${ttl} s: SIGKILL -> the victim's ${fs.readdirSync(marks).length} vassals running elsewhere ${Date.now() - t0} ms`,
+      );
       await stop(pool[1]);
     }
   } finally {
@@ -141,7 +171,10 @@ async function main(): Promise<void> {
   }
 }
 
-void main().then(() => process.exit(0), (e) => {
-  console.error(e);
-  process.exit(1);
-});
+void main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

@@ -18,12 +18,18 @@ function quantile(sorted: number[], q: number): number {
 /** The same options as an xml vassal: one element per `key = value` line of the [uwsgi] section. */
 function asXml(ini: string): string {
   const esc = (v: string) => v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const lines = ini.split('\n').map((l) => /^([^;#[=\s][^=]*?)\s*=\s*(.*)$/.exec(l)).filter((m) => m !== null);
+  const lines = ini
+    .split('\n')
+    .map((l) => /^([^;#[=\s][^=]*?)\s*=\s*(.*)$/.exec(l))
+    .filter((m) => m !== null);
   return `<uwsgi>\n${lines.map((m) => `  <${m[1]}>${esc(m[2])}</${m[1]}>`).join('\n')}\n</uwsgi>\n`;
 }
 
 /** Median and p95 ms per file of resolving each name once (after a warm-up), and the total. */
-function timeLoads(names: string[], opts: Parameters<typeof load>[1]): { median: number; p95: number; max: number; totalMs: number; options: number } {
+function timeLoads(
+  names: string[],
+  opts: Parameters<typeof load>[1],
+): { median: number; p95: number; max: number; totalMs: number; options: number } {
   for (const n of names.slice(0, 100)) load(n, opts);
   const times: number[] = [];
   let options = 0;
@@ -42,8 +48,9 @@ async function main(): Promise<void> {
   const dir = makeOracleDir('emperor-config-bench');
   try {
     for (let i = 0; i < FILES; i++) {
-      const text = TEMPLATE.replace(/user001/g, `user${String(i).padStart(3, '0')}`).replace(':9090', `:${10000 + i}`)
-        + `vassal_name = %n\nsocket = /tmp/sockets/%(vassal_name).sock\n`;
+      const text =
+        TEMPLATE.replace(/user001/g, `user${String(i).padStart(3, '0')}`).replace(':9090', `:${10000 + i}`) +
+        `vassal_name = %n\nsocket = /tmp/sockets/%(vassal_name).sock\n`;
       fs.writeFileSync(path.join(dir, `app${i}.ini`), text);
       fs.writeFileSync(path.join(dir, `app${i}.xml`), asXml(text));
     }
@@ -53,8 +60,12 @@ async function main(): Promise<void> {
     const rssBefore = process.memoryUsage().rss;
     for (const ext of ['ini', 'xml']) {
       const r = timeLoads(names(ext), opts);
-      console.log(`emperor loadConfig (through an agent): ${FILES} ${ext} files of ${fs.statSync(path.join(dir, `app0.${ext}`)).size} bytes (${r.options / FILES} options each)`);
-      console.log(`  median ${r.median.toFixed(3)} ms/file, p95 ${r.p95.toFixed(3)} ms, max ${r.max.toFixed(3)} ms, total ${r.totalMs.toFixed(1)} ms`);
+      console.log(
+        `emperor loadConfig (through an agent): ${FILES} ${ext} files of ${fs.statSync(path.join(dir, `app0.${ext}`)).size} bytes (${r.options / FILES} options each)`,
+      );
+      console.log(
+        `  median ${r.median.toFixed(3)} ms/file, p95 ${r.p95.toFixed(3)} ms, max ${r.max.toFixed(3)} ms, total ${r.totalMs.toFixed(1)} ms`,
+      );
     }
     const peakRssKb = process.resourceUsage().maxRSS;
     console.log(`  peak RSS ${(peakRssKb / 1024).toFixed(1)} MiB (RSS before the timed loops ${(rssBefore / 1048576).toFixed(1)} MiB)`);
@@ -74,4 +85,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => { console.error(e); process.exitCode = 1; });
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

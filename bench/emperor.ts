@@ -23,7 +23,11 @@ interface Impl {
 const impls: Impl[] = [
   {
     name: 'ours',
-    start: (dir) => spawn(process.execPath, [CLI, '--emperor', dir], { stdio: 'ignore', env: { ...process.env, EMPEROR_LOG_LEVEL: 'warn', EMPEROR_LOG_FORMAT: 'json' } }),
+    start: (dir) =>
+      spawn(process.execPath, [CLI, '--emperor', dir], {
+        stdio: 'ignore',
+        env: { ...process.env, EMPEROR_LOG_LEVEL: 'warn', EMPEROR_LOG_FORMAT: 'json' },
+      }),
   },
   {
     name: 'uwsgi',
@@ -50,14 +54,21 @@ class Bench {
     fs.mkdirSync(this.marks);
     // the marker is renamed into place, so a reader never sees a half-written pid; the pid is read from the host's
     // /proc (a native vassal is in its own pid namespace, where $$ is a small number that means nothing outside)
-    fs.writeFileSync(this.script, `#!/bin/sh\nread -r pid rest < /proc/self/stat\necho $pid > "$1.tmp" && mv "$1.tmp" "$1"\nexec sleep 100000\n`, { mode: 0o755 });
+    fs.writeFileSync(
+      this.script,
+      `#!/bin/sh\nread -r pid rest < /proc/self/stat\necho $pid > "$1.tmp" && mv "$1.tmp" "$1"\nexec sleep 100000\n`,
+      { mode: 0o755 },
+    );
     this.watcher = fs.watch(this.marks, (_e, f) => {
       if (f && !f.endsWith('.tmp')) this.watchers.get(f)?.();
     });
   }
 
   writeVassal(name: string): void {
-    fs.writeFileSync(path.join(this.vassals, `${name}.ini`), `[uwsgi]\nunprivileged-binary-patch-arg = exec ${this.script} ${this.marks}/${name}\n`);
+    fs.writeFileSync(
+      path.join(this.vassals, `${name}.ini`),
+      `[uwsgi]\nunprivileged-binary-patch-arg = exec ${this.script} ${this.marks}/${name}\n`,
+    );
   }
 
   markPid(name: string): number | undefined {
@@ -128,7 +139,10 @@ async function runImpl(impl: Impl): Promise<Record<string, number | string>> {
   try {
     await sleep(1500);
     out.baseline_rss_kb = rssKb(emperor.pid!);
-    const spawnMs: number[] = [], touchMs: number[] = [], killMs: number[] = [], removeMs: number[] = [];
+    const spawnMs: number[] = [],
+      touchMs: number[] = [],
+      killMs: number[] = [],
+      removeMs: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const name = `lat${r}`;
       let t0 = performance.now();
@@ -151,7 +165,8 @@ async function runImpl(impl: Impl): Promise<Record<string, number | string>> {
       fs.unlinkSync(path.join(b.vassals, `${name}.ini`));
       removeMs.push((await b.gone(pid3, 40000)) - t0);
     }
-    const fmt = (xs: number[]) => (xs.some(Number.isNaN) ? `${xs.filter(Number.isNaN).length}/${xs.length} never` : `${median(xs).toFixed(1)}`);
+    const fmt = (xs: number[]) =>
+      xs.some(Number.isNaN) ? `${xs.filter(Number.isNaN).length}/${xs.length} never` : `${median(xs).toFixed(1)}`;
     out.spawn_ms = fmt(spawnMs);
     out.reload_ms = fmt(touchMs);
     out.respawn_after_kill_ms = fmt(killMs);
@@ -201,8 +216,20 @@ async function main(): Promise<void> {
   }
   const keys = Object.keys(Object.values(results)[0] ?? {});
   console.log(`| figure (${VASSALS} vassals, ${ROUNDS} rounds, medians) | ${Object.keys(results).join(' | ')} |`);
-  console.log(`|---|${Object.keys(results).map(() => '---').join('|')}|`);
-  for (const k of keys) console.log(`| ${k} | ${Object.values(results).map((r) => r[k]).join(' | ')} |`);
+  console.log(
+    `|---|${Object.keys(results)
+      .map(() => '---')
+      .join('|')}|`,
+  );
+  for (const k of keys)
+    console.log(
+      `| ${k} | ${Object.values(results)
+        .map((r) => r[k])
+        .join(' | ')} |`,
+    );
 }
 
-void main();
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -14,7 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ResolvedConfig } from '../src/config/types';
 import { closeFd, socketpair, spawn, type Child } from '../src/native';
-import { compilePlan, InitLink, initExecutable, type JailPlan } from '../src/vassal';
+import { compilePlan, InitLink, initExecutable, type JailPlan } from '../src/jail';
 
 interface Running {
   child: Child;
@@ -36,12 +36,23 @@ function start(plan: JailPlan): Running {
   const devnull = fs.openSync('/dev/null', 'r');
   let done!: () => void;
   const exited = new Promise<void>((r) => (done = r));
-  const child = spawn({ file: initExecutable(), argv: ['emperor-init', plan.vassal], env: process.env, fds: [devnull, 1, 2, theirs], namespaces: ['pid', 'mount'] }, () => done());
+  const child = spawn(
+    {
+      file: initExecutable(),
+      argv: ['emperor-init', plan.vassal],
+      env: process.env,
+      fds: [devnull, 1, 2, theirs],
+      namespaces: ['pid', 'mount'],
+    },
+    () => done(),
+  );
   closeFd(theirs);
   fs.closeSync(devnull);
   let appStarted!: (pid: number) => void;
   const started = new Promise<number>((r) => (appStarted = r));
-  const link = InitLink.overSocket(new net.Socket({ fd: mine, readable: true, writable: true }), { onApp: (e) => 'pid' in e && appStarted(e.pid) });
+  const link = InitLink.overSocket(new net.Socket({ fd: mine, readable: true, writable: true }), {
+    onApp: (e) => 'pid' in e && appStarted(e.pid),
+  });
   link.start(plan);
   return { child, link, started, exited };
 }
@@ -58,7 +69,11 @@ function rollup(pid: number): { rss: number; pss: number } {
 }
 
 async function memory(n: number): Promise<void> {
-  const plan = compilePlan(cfg('/bench/idle.ini', ['unprivileged-binary-patch-arg = exec sleep 3600']), { vassal: 'idle', firstRun: true, shell: '/bin/sh' });
+  const plan = compilePlan(cfg('/bench/idle.ini', ['unprivileged-binary-patch-arg = exec sleep 3600']), {
+    vassal: 'idle',
+    firstRun: true,
+    shell: '/bin/sh',
+  });
   const all: Running[] = [];
   const latency: number[] = [];
   try {
@@ -71,7 +86,9 @@ async function memory(n: number): Promise<void> {
     }
     const m = all.map((r) => rollup(r.child.pid));
     const totalPss = m.reduce((a, x) => a + x.pss, 0);
-    console.log(`${n} idle inits: RSS median ${median(m.map((x) => x.rss))} kB, PSS median ${median(m.map((x) => x.pss))} kB, PSS total ${(totalPss / 1024).toFixed(1)} MB (${(totalPss / n).toFixed(0)} kB per vassal)`);
+    console.log(
+      `${n} idle inits: RSS median ${median(m.map((x) => x.rss))} kB, PSS median ${median(m.map((x) => x.pss))} kB, PSS total ${(totalPss / 1024).toFixed(1)} MB (${(totalPss / n).toFixed(0)} kB per vassal)`,
+    );
     console.log(`spawn -> app started (pid+mount ns, exec-only plan): median ${median(latency).toFixed(2)} ms over ${n}`);
   } finally {
     for (const r of all) r.child.kill('SIGKILL');
@@ -81,11 +98,13 @@ async function memory(n: number): Promise<void> {
 
 function get(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    http.get(url, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve(body));
-    }).on('error', reject);
+    http
+      .get(url, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve(body));
+      })
+      .on('error', reject);
   });
 }
 
@@ -105,18 +124,23 @@ async function fuseRecovery(rounds: number): Promise<void> {
   try {
     zipApp(dir);
     const app = path.resolve(__dirname, '../test/fixtures/vassal/http-app.js');
-    const plan = compilePlan(cfg(path.join(dir, 'zip.ini'), [
-      `exec-pre-jail = fuse-zip -r -o allow_other ${dir}/app.zip ${dir}/app`,
-      `mountpoint-check = ${dir}/app`,
-      'check-interval = 0.05',
-      'http-socket = 127.0.0.1:20300',
-      `unprivileged-binary-patch-arg = exec ${process.execPath} ${app} ${dir}/app`,
-    ]), { vassal: 'zip', firstRun: true, shell: '/bin/sh' });
+    const plan = compilePlan(
+      cfg(path.join(dir, 'zip.ini'), [
+        `exec-pre-jail = fuse-zip -r -o allow_other ${dir}/app.zip ${dir}/app`,
+        `mountpoint-check = ${dir}/app`,
+        'check-interval = 0.05',
+        'http-socket = 127.0.0.1:20300',
+        `unprivileged-binary-patch-arg = exec ${process.execPath} ${app} ${dir}/app`,
+      ]),
+      { vassal: 'zip', firstRun: true, shell: '/bin/sh' },
+    );
     const serving = async (): Promise<void> => {
       for (;;) {
         try {
           if ((await get('http://127.0.0.1:20300/index.html')) === 'ok') return;
-        } catch { /* not yet */ }
+        } catch {
+          /* not yet */
+        }
         await new Promise((r) => setTimeout(r, 5));
       }
     };
@@ -134,7 +158,9 @@ async function fuseRecovery(rounds: number): Promise<void> {
       await serving();
       times.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
-    console.log(`fuse-zip killed -> serving again (check-interval 0.05 s, respawned at once): median ${median(times).toFixed(0)} ms over ${rounds}`);
+    console.log(
+      `fuse-zip killed -> serving again (check-interval 0.05 s, respawned at once): median ${median(times).toFixed(0)} ms over ${rounds}`,
+    );
   } finally {
     if (current) {
       current.child.kill('SIGKILL');
@@ -149,7 +175,9 @@ async function serving(url: string, body: string, timeoutMs: number): Promise<vo
   while (Date.now() < end) {
     try {
       if ((await get(url)) === body) return;
-    } catch { /* not yet */ }
+    } catch {
+      /* not yet */
+    }
     await new Promise((r) => setTimeout(r, 5));
   }
   throw new Error(`${url} did not serve within ${timeoutMs} ms`);
@@ -177,18 +205,37 @@ async function creationToServing(rounds: number): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-bench-init-'));
   try {
     zipApp(dir);
-    fs.writeFileSync(path.join(dir, 'app.py'), `def application(env, start):\n    start('200 OK', [])\n    return [open('${dir}/app' + env['PATH_INFO'], 'rb').read()]\n`);
+    fs.writeFileSync(
+      path.join(dir, 'app.py'),
+      `def application(env, start):\n    start('200 OK', [])\n    return [open('${dir}/app' + env['PATH_INFO'], 'rb').read()]\n`,
+    );
     const common = `exec-pre-jail = fuse-zip -r -o allow_other ${dir}/app.zip ${dir}/app\nmountpoint-check = ${dir}/app\nhttp-socket = 127.0.0.1:20301\nuid = nobody\ngid = nogroup\n`;
     const app = path.resolve(__dirname, '../test/fixtures/vassal/http-app.js');
     const ours: number[] = [];
     const theirs: number[] = [];
     for (let i = 0; i < rounds; i++) {
-      ours.push(await fileToServing('emperor', [process.execPath, path.resolve(__dirname, '../src/cli.js'), '--emperor-use-clone', 'fs,pid', '--emperor'], dir,
-        `[uwsgi]\n${common}unprivileged-binary-patch-arg = exec ${process.execPath} ${app} ${dir}/app\n`, 20301));
-      theirs.push(await fileToServing('uwsgi', ['uwsgi', '--emperor-use-clone', 'fs,pid', '--emperor'], dir,
-        `[uwsgi]\nplugin = python3\n${common}wsgi-file = ${dir}/app.py\n`, 20301));
+      ours.push(
+        await fileToServing(
+          'emperor',
+          [process.execPath, path.resolve(__dirname, '../src/cli.js'), '--emperor-use-clone', 'fs,pid', '--emperor'],
+          dir,
+          `[uwsgi]\n${common}unprivileged-binary-patch-arg = exec ${process.execPath} ${app} ${dir}/app\n`,
+          20301,
+        ),
+      );
+      theirs.push(
+        await fileToServing(
+          'uwsgi',
+          ['uwsgi', '--emperor-use-clone', 'fs,pid', '--emperor'],
+          dir,
+          `[uwsgi]\nplugin = python3\n${common}wsgi-file = ${dir}/app.py\n`,
+          20301,
+        ),
+      );
     }
-    console.log(`fuse-zip vassal file created -> serving: emperor (native vassal, Node app) median ${median(ours).toFixed(0)} ms, uWSGI Emperor (python3 app) median ${median(theirs).toFixed(0)} ms, over ${rounds}`);
+    console.log(
+      `fuse-zip vassal file created -> serving: emperor (native vassal, Node app) median ${median(ours).toFixed(0)} ms, uWSGI Emperor (python3 app) median ${median(theirs).toFixed(0)} ms, over ${rounds}`,
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -202,4 +249,7 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-void main();
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -28,7 +28,11 @@ interface Scenario {
 function nofile(): Scenario {
   return {
     name: 'nofile 400 (EMFILE)',
-    start: (dir, log) => spawn('prlimit', ['--nofile=400:400', 'setpriv', '--bounding-set=-sys_resource', process.execPath, CLI, '--emperor', dir], { stdio: ['ignore', log, log], env: { ...process.env, EMPEROR_LOG_FORMAT: 'json' } }),
+    start: (dir, log) =>
+      spawn('prlimit', ['--nofile=400:400', 'setpriv', '--bounding-set=-sys_resource', process.execPath, CLI, '--emperor', dir], {
+        stdio: ['ignore', log, log],
+        env: { ...process.env, EMPEROR_LOG_FORMAT: 'json' },
+      }),
     cleanup: () => {},
   };
 }
@@ -53,12 +57,16 @@ function pidsMax(): Scenario {
       fs.mkdirSync(cg);
       fs.writeFileSync(path.join(cg, 'pids.max'), '300');
       // the emperor is moved in before it runs anything: a shell that moves itself, then execs it
-      return spawn('sh', ['-c', `echo $$ > ${cg}/cgroup.procs && exec "$0" "$@"`, process.execPath, CLI, '--emperor', dir], { stdio: ['ignore', log, log], env: { ...process.env, EMPEROR_LOG_FORMAT: 'json' } });
+      return spawn('sh', ['-c', `echo $$ > ${cg}/cgroup.procs && exec "$0" "$@"`, process.execPath, CLI, '--emperor', dir], {
+        stdio: ['ignore', log, log],
+        env: { ...process.env, EMPEROR_LOG_FORMAT: 'json' },
+      });
     },
     cleanup: () => {
       for (let i = 0; i < 100; i++) {
         try {
-          for (const d of fs.readdirSync(cg, { withFileTypes: true })) if (d.isDirectory()) fs.rmSync(path.join(cg, d.name), { recursive: false, force: true });
+          for (const d of fs.readdirSync(cg, { withFileTypes: true }))
+            if (d.isDirectory()) fs.rmSync(path.join(cg, d.name), { recursive: false, force: true });
           fs.rmdirSync(cg);
           return;
         } catch {
@@ -70,7 +78,11 @@ function pidsMax(): Scenario {
 }
 
 function lines(file: string): Array<Record<string, unknown>> {
-  return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 async function settled(ready: string): Promise<number> {
@@ -109,7 +121,12 @@ async function run(s: Scenario, vassal: string): Promise<Record<string, string>>
     out['other error lines'] = String(events.filter((e) => Number(e.level) >= 50 && e.event !== 'limit-reached').length);
     out['emperor still running'] = emperor.exitCode === null ? 'yes' : `no (${emperor.exitCode})`;
     // lift the limit: half of those serving go away
-    const up = new Set(fs.readFileSync(ready, 'utf8').split('\n').map((l) => l.split(' ')[0]));
+    const up = new Set(
+      fs
+        .readFileSync(ready, 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[0]),
+    );
     for (const name of [...up].filter(Boolean).slice(0, Math.floor(serving / 2))) fs.unlinkSync(path.join(dir, `${name}.ini`));
     fs.writeFileSync(ready, '');
     const before = serving - Math.floor(serving / 2);

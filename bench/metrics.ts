@@ -10,9 +10,9 @@ import * as nodeHttp from 'node:http';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Gauge, Registry } from 'prom-client';
-import { findCgroup2Mount, ownCgroupPath } from '../src/emperor/cgroup';
-import { EmperorMetrics, VASSAL_STATES, startMetricsServer, type VassalMetrics } from '../src/emperor/metrics';
-import { UsageSampler, type UsageTarget } from '../src/emperor/usage';
+import { findCgroup2Mount, ownCgroupPath } from '../src/cgroup/tree';
+import { EmperorMetrics, VASSAL_STATES, startMetricsServer, type VassalMetrics } from '../src/ops/metrics-server';
+import { UsageSampler, type UsageTarget } from '../src/ops/usage';
 import { option } from './helpers/args';
 
 const VASSALS = Number(option('vassals', '5000'));
@@ -34,11 +34,13 @@ async function timed(rounds: number, fn: () => Promise<unknown> | unknown): Prom
 /** The whole body, counted and dropped: the client's side costs as little as it can in this same process. */
 function get(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    nodeHttp.get(url, (res) => {
-      let n = 0;
-      res.on('data', (c: Buffer) => (n += c.length));
-      res.on('end', () => resolve(n));
-    }).on('error', reject);
+    nodeHttp
+      .get(url, (res) => {
+        let n = 0;
+        res.on('data', (c: Buffer) => (n += c.length));
+        res.on('end', () => resolve(n));
+      })
+      .on('error', reject);
   });
 }
 
@@ -75,13 +77,21 @@ async function scrape(): Promise<void> {
     curl.push(Number(out) * 1000);
   }
   await server.close();
-  console.log(`scrape of ${VASSALS} vassals (${size} bytes): render median ${ms(median(render))} (max ${ms(Math.max(...render))}); over HTTP, client in this process, median ${ms(median(http))} (max ${ms(Math.max(...http))}); curl's time_total median ${ms(median(curl))} (max ${ms(Math.max(...curl))})`);
+  console.log(
+    `scrape of ${VASSALS} vassals (${size} bytes): render median ${ms(median(render))} (max ${ms(Math.max(...render))}); over HTTP, client in this process, median ${ms(median(http))} (max ${ms(Math.max(...http))}); curl's time_total median ${ms(median(curl))} (max ${ms(Math.max(...curl))})`,
+  );
 
   // prom-client's labelled gauges, set at scrape time from the same table
   const reg = new Registry();
-  const gauges = ['up', 'restarts_total', 'start_time_seconds', 'throttle_seconds', 'cpu_seconds_total', 'memory_bytes', 'output_dropped_total'].map(
-    (n) => new Gauge({ name: `emperor_vassal_${n}`, help: n, labelNames: ['vassal'], registers: [reg] }),
-  );
+  const gauges = [
+    'up',
+    'restarts_total',
+    'start_time_seconds',
+    'throttle_seconds',
+    'cpu_seconds_total',
+    'memory_bytes',
+    'output_dropped_total',
+  ].map((n) => new Gauge({ name: `emperor_vassal_${n}`, help: n, labelNames: ['vassal'], registers: [reg] }));
   const state = new Gauge({ name: 'emperor_vassal_state', help: 'state', labelNames: ['vassal', 'state'], registers: [reg] });
   const viaPromClient = await timed(3, async () => {
     for (const v of vs) {
@@ -104,7 +114,9 @@ async function sample(): Promise<void> {
     const plain: Array<[object, UsageTarget]> = children.map((c) => [{}, { pid: c.pid! }]);
     const sampler = new UsageSampler();
     const times = await timed(5, () => sampler.refresh(() => plain));
-    console.log(`sample of ${PROCESSES} vassals through /proc (process tree): median ${ms(median(times))}, ${((median(times) / PROCESSES) * 1000).toFixed(1)} µs per vassal`);
+    console.log(
+      `sample of ${PROCESSES} vassals through /proc (process tree): median ${ms(median(times))}, ${((median(times) / PROCESSES) * 1000).toFixed(1)} µs per vassal`,
+    );
     if (base) {
       fs.mkdirSync(base);
       const grouped: Array<[object, UsageTarget]> = children.map((c, i) => {
@@ -114,19 +126,22 @@ async function sample(): Promise<void> {
         return [{}, { pid: c.pid!, cgroup: dir }];
       });
       const cg = await timed(5, () => new UsageSampler().refresh(() => grouped));
-      console.log(`sample of ${PROCESSES} vassals through their cgroups (cgroup.procs, then /proc): median ${ms(median(cg))}, ${((median(cg) / PROCESSES) * 1000).toFixed(1)} µs per vassal`);
+      console.log(
+        `sample of ${PROCESSES} vassals through their cgroups (cgroup.procs, then /proc): median ${ms(median(cg))}, ${((median(cg) / PROCESSES) * 1000).toFixed(1)} µs per vassal`,
+      );
     }
   } finally {
     for (const c of children) c.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 300));
     if (base) {
-      for (const d of fs.existsSync(base) ? fs.readdirSync(base, { withFileTypes: true }) : []) if (d.isDirectory()) fs.rmdirSync(path.join(base, d.name));
+      for (const d of fs.existsSync(base) ? fs.readdirSync(base, { withFileTypes: true }) : [])
+        if (d.isDirectory()) fs.rmdirSync(path.join(base, d.name));
       if (fs.existsSync(base)) fs.rmdirSync(base);
     }
   }
 }
 
-void (async () => {
+(async () => {
   // how fast this machine is right now (it is often shared): the figures below scale with it
   const t = performance.now();
   let x = 0;
@@ -134,4 +149,7 @@ void (async () => {
   console.log(`machine: a 10^7-iteration loop took ${ms(performance.now() - t)} (${x > 0 ? 'ran' : ''})`);
   await scrape();
   await sample();
-})();
+})().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

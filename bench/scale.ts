@@ -18,7 +18,21 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ask, buildVassal, comm, cpuNs, killFloor, leftovers, pids, ppid, readyTimes, rssKb, sleep, VASSAL_COMMS, vassalFile } from './helpers/scale-kit';
+import {
+  ask,
+  buildVassal,
+  comm,
+  cpuNs,
+  killFloor,
+  leftovers,
+  pids,
+  ppid,
+  readyTimes,
+  rssKb,
+  sleep,
+  VASSAL_COMMS,
+  vassalFile,
+} from './helpers/scale-kit';
 import { option } from './helpers/args';
 
 const SIZES = option('vassals', '1000').split(',').map(Number);
@@ -43,7 +57,12 @@ const impls: Impl[] = [
     start: (root, dir) =>
       spawn(process.execPath, ['--expose-gc', '-r', GC_REPORT, CLI, '--emperor', dir], {
         stdio: ['ignore', fs.openSync(path.join(root, 'emperor.log'), 'w'), 'inherit'],
-        env: { ...process.env, EMPEROR_LOG_LEVEL: 'warn', EMPEROR_LOG_FORMAT: 'json', EMPEROR_BENCH_MEMORY: path.join(root, 'memory.json') },
+        env: {
+          ...process.env,
+          EMPEROR_LOG_LEVEL: 'warn',
+          EMPEROR_LOG_FORMAT: 'json',
+          EMPEROR_BENCH_MEMORY: path.join(root, 'memory.json'),
+        },
       }),
     memory: async (root, pid) => {
       const file = path.join(root, 'memory.json');
@@ -128,14 +147,21 @@ async function runOne(impl: Impl, n: number, vassal: string): Promise<Record<str
 async function main(): Promise<void> {
   execFileSync('uwsgi', ['--version'], { stdio: 'ignore' });
   const { vassal, build } = buildVassal();
-  const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
-  console.log(`load average before: ${load()}; nofile ${execFileSync('sh', ['-c', 'ulimit -n']).toString().trim()}, pid_max ${fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()}`);
+  const load = () =>
+    os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ');
+  console.log(
+    `load average before: ${load()}; nofile ${execFileSync('sh', ['-c', 'ulimit -n']).toString().trim()}, pid_max ${fs.readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim()}`,
+  );
   const results: Record<string, Record<string, string>> = {};
   const floors: string[] = [];
   try {
     for (const n of SIZES) {
       // what ending the vassals' processes costs the kernel alone: one per uWSGI vassal, two per native one
-      if (!NO_FLOOR) floors.push(`${n}: ${(await killFloor(n)).toFixed(2)} s for ${n} processes, ${(await killFloor(2 * n)).toFixed(2)} s for ${2 * n}`);
+      if (!NO_FLOOR)
+        floors.push(`${n}: ${(await killFloor(n)).toFixed(2)} s for ${n} processes, ${(await killFloor(2 * n)).toFixed(2)} s for ${2 * n}`);
       for (const impl of impls) {
         if (ONLY && impl.name !== ONLY) continue;
         process.stderr.write(`${impl.name}, ${n} vassals...\n`);
@@ -151,7 +177,10 @@ async function main(): Promise<void> {
   console.log(`| figure | ${cols.join(' | ')} |`);
   console.log(`|---|${cols.map(() => '---').join('|')}|`);
   for (const r of rows) console.log(`| ${r} | ${cols.map((c) => results[c][r]).join(' | ')} |`);
-  if (floors.length) console.log(`kernel floor for Ragnarok (sleeping processes SIGKILLed by one cgroup.kill, until the cgroup is empty):\n${floors.join('\n')}`);
+  if (floors.length)
+    console.log(
+      `kernel floor for Ragnarok (sleeping processes SIGKILLed by one cgroup.kill, until the cgroup is empty):\n${floors.join('\n')}`,
+    );
 }
 
 main().catch((err) => {

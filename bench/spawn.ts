@@ -11,17 +11,19 @@ const RUNS = Number(process.argv[2] ?? 500);
 // spawn() returns before the exec: the time runs to the exit, and a failed setup (which settles `started` before
 // the exit) fails the run.
 function addonRun(opts: Omit<SpawnOptions, 'file' | 'argv' | 'env'>): () => Promise<void> {
-  return () => new Promise((resolve, reject) => {
-    spawn({ file: '/bin/true', argv: ['true'], env: [], fds: [-1, -1, 2], ...opts }, () => resolve()).started.catch(reject);
-  });
+  return () =>
+    new Promise((resolve, reject) => {
+      spawn({ file: '/bin/true', argv: ['true'], env: [], fds: [-1, -1, 2], ...opts }, () => resolve()).started.catch(reject);
+    });
 }
 
 function cpRun(file: string, args: string[]): () => Promise<void> {
-  return () => new Promise((resolve, reject) => {
-    const p = cpSpawn(file, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-    p.once('error', reject);
-    p.once('exit', () => resolve());
-  });
+  return () =>
+    new Promise((resolve, reject) => {
+      const p = cpSpawn(file, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+      p.once('error', reject);
+      p.once('exit', () => resolve());
+    });
 }
 
 async function measure(run: () => Promise<void>): Promise<number[]> {

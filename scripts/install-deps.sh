@@ -8,4 +8,5 @@ apt-get install -y -qq --no-install-recommends \
   uwsgi-core uwsgi-plugin-python3 \
   fuse3 fuse-zip unionfs-fuse busybox-static zip \
   iproute2 procps util-linux acl \
-  etcd-server etcd-client postgresql uwsgi-plugin-emperor-pg >/dev/null
+  etcd-server etcd-client postgresql uwsgi-plugin-emperor-pg \
+  clang-format >/dev/null

@@ -1,19 +1,24 @@
 #!/usr/bin/env node
 // Runs the whole suite with node's test runner. The suite needs root and the Debian packages that
-// .ci/run installs; it fails loudly (never skips) when they are missing.
+// .ci/run installs; it fails loudly (never skips) when they are missing. With --unit, only the files marked
+// `// unit: needs nothing but Node` (the config language, the tables, the plan, the wires, the layering): any user,
+// no package, no addon, seconds.
 'use strict';
 const { spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
+const args = process.argv.slice(2);
+const unitOnly = args.includes('--unit');
+const UNIT = /^\/\/ unit:/m;
 const problems = [];
-if (process.getuid() !== 0) problems.push('the tests run as root (real namespaces, mounts and FUSE)');
-for (const bin of ['uwsgi', 'fuse-zip', 'unionfs-fuse', 'fusermount3', 'busybox', 'etcd']) {
+if (!unitOnly && process.getuid() !== 0) problems.push('the tests run as root (real namespaces, mounts and FUSE)');
+for (const bin of unitOnly ? [] : ['uwsgi', 'fuse-zip', 'unionfs-fuse', 'fusermount3', 'busybox', 'etcd']) {
   try { execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }); } catch { problems.push(`${bin} is not installed (see .ci/run for the apt packages)`); }
 }
-if (!fs.existsSync('/usr/lib/postgresql')) problems.push('postgresql is not installed (see scripts/install-deps.sh)');
-if (!fs.existsSync(path.join(root, 'build/Release/emperor_native.node'))) problems.push('the addon is not built: run npm install');
+if (!unitOnly && !fs.existsSync('/usr/lib/postgresql')) problems.push('postgresql is not installed (see scripts/install-deps.sh)');
+if (!unitOnly && !fs.existsSync(path.join(root, 'build/Release/emperor_native.node'))) problems.push('the addon is not built: run npm install');
 if (problems.length) {
   for (const p of problems) console.error(`test setup: ${p}`);
   process.exit(1);
@@ -28,8 +33,9 @@ function collect(dir) {
   }
   return out;
 }
-const filter = process.argv.slice(2);
+const filter = args.filter((a) => a !== '--unit');
 let files = collect(path.join(root, 'dist/test')).sort();
+if (unitOnly) files = files.filter((f) => UNIT.test(fs.readFileSync(f, 'utf8')));
 if (filter.length) files = files.filter((f) => filter.some((x) => f.includes(x)));
 // A hung test fails at this bound instead of hanging CI. Node 20 applies it to each test file as a whole too (the
 // slowest files, emperor.robustness and native.cycles, take about 40 s alone), hence the margin for a busy machine.

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // emperor: run an emperor (the default command), show a running one's status, or resolve a config file.
+import { parse } from './check';
+import { statsDocument } from './ops/stats-document';
 import { Command, CommanderError, Option } from 'commander';
 import { AgentPool } from './agent/host';
 import { ConfigError, formatConfigJson, formatShowConfig, isTrue, loadConfig, readEmperorConfig } from './config';
@@ -9,11 +11,11 @@ import { logger } from './log';
 import { packageVersion } from './package-info';
 import { PrivilegeError, dropPrivileges } from './privileges';
 import { binaryRealpath, vassalFacts } from './reader/facts';
-import { fetchStats, formatStatusTable } from './stats';
+import { fetchStats, formatStatusTable } from './ops';
 import { isRouterOption } from './tables/routers';
-import { controlRequest } from './control/client';
-import type { ControlRequest, LogLine } from './control/protocol';
-import { compilePlan, formatPlan, isNativeVassal, pickShell } from './vassal';
+import { controlRequest } from './ops/control-client';
+import type { ControlRequest, LogLine } from './ops/control-wire';
+import { compilePlan, formatPlan, isNativeVassal, pickShell } from './jail';
 
 const USAGE_ERROR = 2;
 /** The CLI reads files as its user, through an agent like the emperor's readers, with the same default budget. */
@@ -34,7 +36,10 @@ function buildProgram(): Command {
   for (const spec of OPTION_TABLE) {
     const help = spec.def !== undefined ? `${spec.help} (default ${spec.def})` : spec.help;
     for (const [i, name] of [spec.key, ...(spec.aliases ?? [])].entries()) {
-      const opt = new Option(`--${name}${spec.kind === 'bool' ? '' : ` <${spec.arg ?? 'value'}>`}`, i === 0 ? help : `alias of --${spec.key}`);
+      const opt = new Option(
+        `--${name}${spec.kind === 'bool' ? '' : ` <${spec.arg ?? 'value'}>`}`,
+        i === 0 ? help : `alias of --${spec.key}`,
+      );
       if (spec.kind === 'list') opt.argParser(collect);
       program.addOption(i === 0 ? opt : opt.hideHelp());
     }
@@ -43,7 +48,7 @@ function buildProgram(): Command {
     program.option(`--${fmt} <file>`, `read emperor options from a ${fmt === 'config' ? 'config' : fmt} file ([uwsgi] section, as uWSGI)`);
   }
   program.action(async (cmdOpts: Record<string, unknown>) => {
-    const agents = new AgentPool({ env: process.env as Record<string, string> });
+    const agents = new AgentPool({ env: process.env });
     let opts;
     try {
       opts = emperorOptions(program, cmdOpts, agents);
@@ -58,18 +63,23 @@ function buildProgram(): Command {
 
   program
     .command('status')
-    .description("print the vassals of a running emperor, read from its stats server or its control socket")
+    .description('print the vassals of a running emperor, read from its stats server or its control socket')
     .option('--stats <addr>', 'the emperor stats address (host:port or unix socket path)', process.env.EMPEROR_STATS)
     .option('--control <path>', 'the emperor control socket (--emperor-control)', process.env.EMPEROR_CONTROL)
     .option('--json', 'print the raw stats blob')
     .option('--watch [seconds]', 'print it again every so many seconds (default 2) until interrupted')
     .action(async (o: { stats?: string; control?: string; json?: boolean; watch?: string | true }) => {
-      if (!o.stats && !o.control) throw new CommanderError(USAGE_ERROR, 'emperor.noStats', 'error: give --stats ADDR or --control PATH (the --emperor-stats address or --emperor-control socket of the running emperor)');
+      if (!o.stats && !o.control)
+        throw new CommanderError(
+          USAGE_ERROR,
+          'emperor.noStats',
+          'error: give --stats ADDR or --control PATH (the --emperor-stats address or --emperor-control socket of the running emperor)',
+        );
       const fetch = async () => {
         if (o.stats) return fetchStats(o.stats);
         let stats: unknown;
         await controlRequest(o.control!, { cmd: 'status' }, (a) => (stats = a.stats));
-        return stats;
+        return parse(statsDocument, stats, 'status');
       };
       const show = async (clear: boolean) => {
         const blob = await fetch();
@@ -88,7 +98,12 @@ function buildProgram(): Command {
     });
 
   const controlPath = (o: { control?: string }): string => {
-    if (!o.control) throw new CommanderError(USAGE_ERROR, 'emperor.noControl', 'error: give --control PATH (the --emperor-control socket of the running emperor)');
+    if (!o.control)
+      throw new CommanderError(
+        USAGE_ERROR,
+        'emperor.noControl',
+        'error: give --control PATH (the --emperor-control socket of the running emperor)',
+      );
     return o.control;
   };
   program
@@ -100,7 +115,8 @@ function buildProgram(): Command {
     .option('--json', 'one JSON object per line')
     .action(async (name: string | undefined, o: { control?: string; lines: string; follow?: boolean; json?: boolean }) => {
       const lines = Number(o.lines);
-      if (!Number.isInteger(lines) || lines < 0) throw new CommanderError(USAGE_ERROR, 'emperor.badLines', `error: -n ${o.lines}: give a whole number of lines`);
+      if (!Number.isInteger(lines) || lines < 0)
+        throw new CommanderError(USAGE_ERROR, 'emperor.badLines', `error: -n ${o.lines}: give a whole number of lines`);
       const req: ControlRequest = { cmd: 'logs', vassal: name, lines, follow: !!o.follow };
       await controlRequest(controlPath(o), req, (a) => {
         if (a.line) process.stdout.write(o.json ? `${JSON.stringify(a.line)}\n` : formatLogLine(a.line));
@@ -128,13 +144,18 @@ function buildProgram(): Command {
     .option('--plan', "print a native vassal's jail plan, step by step")
     .option('--reload', 'resolve as on a reload (if-reload blocks on, if-not-reload off)')
     .action(async (file: string, o: { json?: boolean; plan?: boolean; reload?: boolean }) => {
-      const agents = new AgentPool({ env: process.env as Record<string, string> });
+      const agents = new AgentPool({ env: process.env });
       try {
         const host = agents.host(null, CLI_BUDGET_MS);
         const cfg = loadConfig(file, { host, isReload: !!o.reload, facts: vassalFacts(null, binaryRealpath('uwsgi', process.env.PATH)) });
         for (const w of cfg.warnings) process.stderr.write(`warning: ${w.file}:${w.line}: ${w.message}\n`);
         if (o.plan) {
-          if (!isNativeVassal(cfg)) throw new CommanderError(1, 'emperor.notNative', `${file} is a uWSGI vassal (no *-binary-patch option): it has no jail plan, uWSGI runs it`);
+          if (!isNativeVassal(cfg))
+            throw new CommanderError(
+              1,
+              'emperor.notNative',
+              `${file} is a uWSGI vassal (no *-binary-patch option): it has no jail plan, uWSGI runs it`,
+            );
           const shell = pickShell(cfg.options, (p) => host.isExecutable(p));
           process.stdout.write(formatPlan(compilePlan(cfg, { vassal: file, firstRun: !o.reload, shell })));
         } else process.stdout.write(o.json ? formatConfigJson(cfg) : formatShowConfig(cfg));
@@ -161,8 +182,16 @@ function emperorOptions(program: Command, cmdOpts: Record<string, unknown>, agen
     for (const w of cfg.warnings) logger().warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
     const { raw, ignored } = rawFromConfig(cfg.options, isTrue);
     for (const o of ignored) {
-      if (isRouterOption(o.key)) logger().warn({ event: 'router-option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key}: this emperor runs no uWSGI router; ignored (publish endpoints from etcd:// vassals to a proxy instead, see the README)`);
-      else logger().debug({ event: 'option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key} is not an emperor option; ignored`);
+      if (isRouterOption(o.key))
+        logger().warn(
+          { event: 'router-option-ignored', option: o.key, file: o.file, line: o.line },
+          `${o.file}:${o.line}: ${o.key}: this emperor runs no uWSGI router; ignored (publish endpoints from etcd:// vassals to a proxy instead, see the README)`,
+        );
+      else
+        logger().debug(
+          { event: 'option-ignored', option: o.key, file: o.file, line: o.line },
+          `${o.file}:${o.line}: ${o.key} is not an emperor option; ignored`,
+        );
     }
     fromFile.push(raw);
   }
@@ -197,9 +226,15 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     // an operational failure (a stats address in use, an unreadable directory): the message, not a stack trace
-    process.stderr.write(`emperor: ${process.env.EMPEROR_LOG_LEVEL === 'debug' ? ((e as Error).stack ?? e) : ((e as Error).message ?? e)}\n`);
+    process.stderr.write(
+      `emperor: ${process.env.EMPEROR_LOG_LEVEL === 'debug' ? ((e as Error).stack ?? e) : ((e as Error).message ?? e)}\n`,
+    );
     process.exit(1);
   }
 }
 
-void main();
+main().catch((e: unknown) => {
+  // main() answers every failure itself; this is a bug's last word
+  process.stderr.write(`emperor: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(70);
+});

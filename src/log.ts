@@ -12,7 +12,8 @@ interface Roots {
 function makeRoots(): Roots {
   const level = process.env.EMPEROR_LOG_LEVEL ?? 'info';
   if (process.stdout.isTTY && process.env.EMPEROR_LOG_FORMAT !== 'json') {
-    const pretty = (options: Record<string, string>) => pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ...options } });
+    const pretty = (options: Record<string, string>) =>
+      pino.transport({ target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ...options } });
     return {
       emperor: pino({ level, base: { pid: process.pid } }, pretty({ ignore: 'hostname' })),
       // on a terminal a vassal's line is one line: who wrote it, then what

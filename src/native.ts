@@ -1,9 +1,12 @@
 // The one typed door to the C++ addon. Nothing else in the project loads the .node file.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { builtFile } from './package-info';
 import type { Namespace } from './tables/namespaces';
+import { NativeError } from './native-error';
+import { parseMountFlags } from './tables/mount-flags';
+import { signalName, signalNumber } from './tables/signals-errnos';
+
+export { NativeError, nativeError } from './native-error';
 
 export type { Namespace };
 
@@ -56,26 +59,6 @@ export interface Child {
    * when ignored.
    */
   readonly started: Promise<void>;
-}
-
-/** A failed syscall, shaped like Node's SystemError; every error the addon throws or reports is one. */
-export class NativeError extends Error {
-  code: string;
-  /** Negative, as Node's SystemError.errno. */
-  errno: number;
-  syscall: string;
-  declare path?: string;
-  /** The setup step that failed ('execve', 'setresuid', 'chdir', 'uid_map', 'clone3', 'setup_timeout', ...). */
-  declare step?: string;
-
-  constructor(message: string, fields: { code: string; errno: number; syscall: string; path?: string; step?: string }) {
-    super(message);
-    this.code = fields.code;
-    this.errno = fields.errno;
-    this.syscall = fields.syscall;
-    if (fields.path !== undefined) this.path = fields.path;
-    if (fields.step !== undefined) this.step = fields.step;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -151,108 +134,6 @@ function addon(): Addon {
     loaded.setErrorClass(NativeError);
   }
   return loaded;
-}
-
-/** A NativeError for a failure detected in JS; errno is negative, as in Node's SystemError. */
-export function nativeError(code: string, syscall: string, opts: { path?: string; step?: string } = {}): NativeError {
-  const errno = (os.constants.errno as Record<string, number>)[code];
-  const where = opts.path !== undefined ? ` '${opts.path}'` : '';
-  return new NativeError(`${code}: ${syscall}${where}`, { code, errno: errno === undefined ? 0 : -errno, syscall, ...opts });
-}
-
-export function signalNumber(sig: NodeJS.Signals | number): number {
-  if (typeof sig === 'number') {
-    if (!Number.isInteger(sig) || sig < 0 || sig > 64) throw new RangeError(`invalid signal number ${sig}`);
-    return sig;
-  }
-  const n = (os.constants.signals as Record<string, number>)[sig];
-  if (n === undefined) throw new RangeError(`unknown signal '${sig}'`);
-  return n;
-}
-
-let signalNames: Map<number, NodeJS.Signals> | undefined;  // every exit asks: a Ragnarok asks thousands of times
-
-export function signalName(n: number): NodeJS.Signals {
-  if (!signalNames) {
-    signalNames = new Map();
-    // the first name of a number wins, as Node lists them: SIGABRT before SIGIOT, SIGIO before SIGPOLL
-    for (const [name, num] of Object.entries(os.constants.signals)) if (!signalNames.has(num)) signalNames.set(num, name as NodeJS.Signals);
-  }
-  return signalNames.get(n) ?? (`SIG${n}` as NodeJS.Signals);  // realtime signals have no name in Node
-}
-
-/** 'ENOENT' for 2: the code Node would give a positive errno. */
-export function errnoCode(n: number): string {
-  for (const [name, num] of Object.entries(os.constants.errno)) if (num === n) return name;
-  return `E${n}`;
-}
-
-// uWSGI's capability names (utils.c uwsgi_cap_list) in kernel order, then the ones Linux added since.
-const CAPABILITIES = [
-  'chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap',
-  'linux_immutable', 'net_bind_service', 'net_broadcast', 'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner',
-  'sys_module', 'sys_rawio', 'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice',
-  'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write', 'audit_control', 'setfcap',
-  'mac_override', 'mac_admin', 'syslog', 'wake_alarm', 'block_suspend', 'audit_read', 'perfmon', 'bpf',
-  'checkpoint_restore',
-];
-
-/** A capability by uWSGI name ('net_bind_service') or number (10 or '10'); anything else throws. */
-export function capabilityNumber(name: string | number): number {
-  const text = String(name).trim();
-  if (/^\d+$/.test(text)) {
-    const n = Number(text);
-    if (n > 63) throw new RangeError(`capability number ${n} is out of range (0..63)`);
-    return n;
-  }
-  const n = CAPABILITIES.indexOf(text.toLowerCase());
-  if (n < 0) throw new RangeError(`unknown capability '${text}'`);
-  return n;
-}
-
-const MOUNT_FLAGS: Record<string, number> = {
-  rdonly: 1, readonly: 1, ro: 1, nosuid: 2, nodev: 4, noexec: 8, sync: 16, remount: 32, mandlock: 64,
-  dirsync: 128, noatime: 1024, bind: 4096, move: 8192, rec: 16384, recursive: 16384, unbindable: 1 << 17,
-  private: 1 << 18, slave: 1 << 19, shared: 1 << 20,
-};
-const UMOUNT_FLAGS: Record<string, number> = { force: 1, detach: 2 };
-
-/** uWSGI's comma list of mount flag words ('bind,rec,ro'); an unknown word throws an Error naming it. */
-export function parseMountFlags(words: string): { mountFlags: number; umountFlags: number } {
-  let mountFlags = 0;
-  let umountFlags = 0;
-  for (const raw of words.split(',')) {
-    const word = raw.trim();
-    if (word === '') continue;
-    if (Object.hasOwn(MOUNT_FLAGS, word)) mountFlags |= MOUNT_FLAGS[word];
-    else if (Object.hasOwn(UMOUNT_FLAGS, word)) umountFlags |= UMOUNT_FLAGS[word];
-    else throw new Error(`unknown mount flag '${word}'`);
-  }
-  return { mountFlags, umountFlags };
-}
-
-function isExecutableFile(file: string): boolean {
-  try {
-    fs.accessSync(file, fs.constants.X_OK);
-    return fs.statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** execvp's PATH search, done in the parent (the child only execs absolute paths). */
-export function resolveExecutable(name: string, PATH: string = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'): string {
-  if (name === '') throw nativeError('ENOENT', 'execve', { path: name, step: 'execve' });
-  if (name.includes('/')) {
-    const file = path.resolve(name);
-    if (!fs.existsSync(file)) throw nativeError('ENOENT', 'execve', { path: file, step: 'execve' });
-    return file;
-  }
-  for (const dir of PATH.split(':')) {
-    const file = path.resolve(dir === '' ? '.' : dir, name);
-    if (isExecutableFile(file)) return file;
-  }
-  throw nativeError('ENOENT', 'execve', { path: name, step: 'execve' });
 }
 
 class NativeChild implements Child {
@@ -336,7 +217,10 @@ export interface ChannelSink {
 export class FdChannel {
   private handle: AddonChannel | undefined;
 
-  constructor(fd: number, private readonly sink: ChannelSink) {
+  constructor(
+    fd: number,
+    private readonly sink: ChannelSink,
+  ) {
     this.handle = addon().channel(fd, (chunk) => {
       if (chunk) return sink.onData(chunk);
       this.handle = undefined;
@@ -418,7 +302,7 @@ export function closeFd(fd: number): void {
 }
 
 /**
- * Writes a whole request frame on an agent's socket (src/agent/wire.ts), then reads one answer frame and returns it
+ * Writes a whole request frame on an agent's socket (src/agent/agent-wire.ts), then reads one answer frame and returns it
  * without its length prefix. BLOCKS the calling thread for up to timeoutMs (the write and the read together): for
  * processes that are not the emperor's event loop. Throws a NativeError: ETIMEDOUT; EPIPE (the agent was gone before
  * the request was sent); ECONNRESET (it closed before answering in full); EPROTO (an answer over maxFrame bytes).

@@ -5,7 +5,8 @@
 // error naming the missing capability.
 import * as fs from 'node:fs';
 import * as native from './native';
-import { delegateTree } from './emperor/cgroup';
+import { capabilityNumber } from './tables/capabilities';
+import { delegateTree } from './cgroup/tree';
 import { logger } from './log';
 import { builtFile } from './package-info';
 import { gidOf, supplementaryGroups, uidOf, userOf } from './tables/passwd';
@@ -37,16 +38,22 @@ export interface Target {
 /** The emperor's own uid/gid/cap options resolved to numbers; undefined when none is given. */
 export function resolveTarget(o: PrivilegeOptions): Target | undefined {
   if (o.uid === undefined && o.gid === undefined && o.cap === undefined) return undefined;
-  if (o.uid === undefined) throw new PrivilegeError('emperor options gid/cap need uid: the emperor drops its privileges only together with its uid');
+  if (o.uid === undefined)
+    throw new PrivilegeError('emperor options gid/cap need uid: the emperor drops its privileges only together with its uid');
   const uid = uidOf(o.uid);
   if (uid === undefined) throw new PrivilegeError(`emperor option uid: unknown user '${o.uid}'`);
   const user = userOf(uid);
   const gid = o.gid !== undefined ? gidOf(o.gid) : user?.gid;
-  if (gid === undefined) throw new PrivilegeError(o.gid !== undefined ? `emperor option gid: unknown group '${o.gid}'` : `emperor option uid: uid ${uid} has no passwd entry, so give gid too`);
+  if (gid === undefined)
+    throw new PrivilegeError(
+      o.gid !== undefined
+        ? `emperor option gid: unknown group '${o.gid}'`
+        : `emperor option uid: uid ${uid} has no passwd entry, so give gid too`,
+    );
   let caps = 0n;
   for (const name of (o.cap ?? '').split(/[,\s]+/).filter(Boolean)) {
     try {
-      caps |= 1n << BigInt(native.capabilityNumber(name));
+      caps |= 1n << BigInt(capabilityNumber(name));
     } catch (e) {
       throw new PrivilegeError(`emperor option cap: ${(e as Error).message}`);
     }
@@ -72,16 +79,24 @@ export function dropPrivileges(o: PrivilegeOptions): void {
   if (!target) return;
   if (process.env[DROPPED_MARKER]) {
     if (process.getuid!() !== target.uid || process.getgid!() !== target.gid || capMask('CapEff') !== target.caps) {
-      throw new PrivilegeError(`${DROPPED_MARKER} is set but this process is uid ${process.getuid!()} gid ${process.getgid!()} CapEff ${capMask('CapEff').toString(16)}, not what uid/gid/cap ask for`);
+      throw new PrivilegeError(
+        `${DROPPED_MARKER} is set but this process is uid ${process.getuid!()} gid ${process.getgid!()} CapEff ${capMask('CapEff').toString(16)}, not what uid/gid/cap ask for`,
+      );
     }
     delete process.env[DROPPED_MARKER]; // not passed on to the vassals
     return;
   }
   const eff = capMask('CapEff');
   const setid = (1n << CAP_SETUID) | (1n << CAP_SETGID);
-  if ((eff & setid) !== setid) throw new PrivilegeError(`emperor options uid/gid: changing to uid ${target.uid} gid ${target.gid} needs CAP_SETUID and CAP_SETGID, and this process (uid ${process.getuid!()}) lacks them: start the emperor as root`);
+  if ((eff & setid) !== setid)
+    throw new PrivilegeError(
+      `emperor options uid/gid: changing to uid ${target.uid} gid ${target.gid} needs CAP_SETUID and CAP_SETGID, and this process (uid ${process.getuid!()}) lacks them: start the emperor as root`,
+    );
   const missing = target.caps & ~eff;
-  if (missing) throw new PrivilegeError(`emperor option cap asks for ${capNames(missing)}, which this process (uid ${process.getuid!()}) does not hold`);
+  if (missing)
+    throw new PrivilegeError(
+      `emperor option cap asks for ${capNames(missing)}, which this process (uid ${process.getuid!()}) does not hold`,
+    );
   // the last thing done as root: a cgroup subtree of the emperor's own, so it can still give each vassal a cgroup
   const why = delegateTree(target.uid, target.gid);
   if (why) logger().warn({ event: 'no-cgroup-delegation', reason: why }, why);
@@ -111,19 +126,31 @@ let effectiveCaps: bigint | undefined;
  * Before a spawn: the capability this emperor lacks for it, as an error that says what to do, instead of the
  * kernel's bare EPERM from inside the child. Root with every capability passes at once.
  */
-export function checkSpawnPrivileges(vassal: string, spawn: Pick<native.SpawnOptions, 'namespaces' | 'uid' | 'gid' | 'groups' | 'uidMap' | 'gidMap'>): void {
+export function checkSpawnPrivileges(
+  vassal: string,
+  spawn: Pick<native.SpawnOptions, 'namespaces' | 'uid' | 'gid' | 'groups' | 'uidMap' | 'gidMap'>,
+): void {
   // the emperor never changes its own credentials once started: read once, not at every spawn
   const eff = (effectiveCaps ??= capMask('CapEff'));
   const has = (cap: bigint) => (eff & (1n << cap)) !== 0n;
   const who = () => `this emperor runs as uid ${process.getuid!()} with capabilities ${capNames(eff) || 'none'}`;
   const ns = spawn.namespaces ?? [];
   if (ns.length && !ns.includes('user') && !has(CAP_SYS_ADMIN)) {
-    throw new PrivilegeError(`vassal ${vassal} needs CAP_SYS_ADMIN to create its ${ns.join(',')} namespaces and ${who()}: add 'user' to --emperor-use-clone so each vassal gets its own user namespace, or add sys_admin to the emperor's cap option`);
+    throw new PrivilegeError(
+      `vassal ${vassal} needs CAP_SYS_ADMIN to create its ${ns.join(',')} namespaces and ${who()}: add 'user' to --emperor-use-clone so each vassal gets its own user namespace, or add sys_admin to the emperor's cap option`,
+    );
   }
   const idChange = (spawn.uid !== undefined && spawn.uid !== process.geteuid!()) || spawn.uidMap !== undefined;
-  if (idChange && !has(CAP_SETUID)) throw new PrivilegeError(`vassal ${vassal} runs as another uid, which needs CAP_SETUID, and ${who()}: add setuid to the emperor's cap option`);
-  const gidChange = (spawn.gid !== undefined && spawn.gid !== process.getegid!()) || spawn.groups !== undefined || spawn.gidMap !== undefined;
-  if (gidChange && !has(CAP_SETGID)) throw new PrivilegeError(`vassal ${vassal} runs with another gid or groups, which needs CAP_SETGID, and ${who()}: add setgid to the emperor's cap option`);
+  if (idChange && !has(CAP_SETUID))
+    throw new PrivilegeError(
+      `vassal ${vassal} runs as another uid, which needs CAP_SETUID, and ${who()}: add setuid to the emperor's cap option`,
+    );
+  const gidChange =
+    (spawn.gid !== undefined && spawn.gid !== process.getegid!()) || spawn.groups !== undefined || spawn.gidMap !== undefined;
+  if (gidChange && !has(CAP_SETGID))
+    throw new PrivilegeError(
+      `vassal ${vassal} runs with another gid or groups, which needs CAP_SETGID, and ${who()}: add setgid to the emperor's cap option`,
+    );
 }
 
 /**

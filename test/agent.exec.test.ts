@@ -31,7 +31,11 @@ test('a command that outlives the budget is killed with its whole group, backgro
   const started = Date.now();
   // the grandchild keeps the pipe open, so there is no EOF: the budget decides
   const command = `sh -c 'echo $$ > ${pidFile}; sleep 1000; true' ${marker} & sleep 1000`;
-  await expectHostError(() => pool.host(null, 800).exec(command, dir, 1000), 'ETIMEDOUT', new RegExp(`^timed out after 0\\.8 s running '.*' in ${dir}$`));
+  await expectHostError(
+    () => pool.host(null, 800).exec(command, dir, 1000),
+    'ETIMEDOUT',
+    new RegExp(`^timed out after 0\\.8 s running '.*' in ${dir}$`),
+  );
   const elapsed = Date.now() - started;
   assert.ok(elapsed >= 750 && elapsed < 1800, `answered after ${elapsed} ms`);
   const grandchild = Number(fs.readFileSync(pidFile, 'utf8'));
@@ -46,7 +50,9 @@ test('at EOF the group is killed too: a background job that closed its stdout do
   const pool = testPool(t);
   const marker = `agent-marker-${randomBytes(6).toString('hex')}`;
   const pidFile = path.join(dir, 'bg.pid');
-  const out = pool.host(null, 5000).exec(`sh -c 'echo $$ > ${pidFile}; sleep 1000; true' ${marker} >/dev/null & sleep 0.2; echo done`, dir, 100);
+  const out = pool
+    .host(null, 5000)
+    .exec(`sh -c 'echo $$ > ${pidFile}; sleep 1000; true' ${marker} >/dev/null & sleep 0.2; echo done`, dir, 100);
   assert.equal(out.toString(), 'done\n');
   assert.ok(await waitGone(Number(fs.readFileSync(pidFile, 'utf8')), 2000));
   assert.deepEqual(withMarker(marker), []);
@@ -56,14 +62,18 @@ test('output over the limit is EFBIG, and a command that never ends is not waite
   const dir = openTmpdir(t, 'agent-exec-limit');
   const host = testPool(t).host(null, 10000);
   assert.equal(host.exec('head -c 1000 /dev/zero', dir, 1000).length, 1000);
-  await expectHostError(() => host.exec('head -c 1001 /dev/zero', dir, 1000), 'EFBIG', /^running 'head -c 1001 \/dev\/zero' in .*: its output is over the 1000-byte limit$/);
+  await expectHostError(
+    () => host.exec('head -c 1001 /dev/zero', dir, 1000),
+    'EFBIG',
+    /^running 'head -c 1001 \/dev\/zero' in .*: its output is over the 1000-byte limit$/,
+  );
   const started = Date.now();
   await expectHostError(() => host.exec('yes', dir, 1 << 20), 'EFBIG');
   assert.ok(Date.now() - started < 3000);
   assert.equal(host.exec('exit 3', dir, 100).length, 0, 'the exit status is ignored, as uWSGI does');
 });
 
-test("one deadline covers every call of a host; the next host has its own", async (t) => {
+test('one deadline covers every call of a host; the next host has its own', async (t) => {
   const dir = openTmpdir(t, 'agent-exec-deadline');
   const pool = testPool(t);
   const host = pool.host(null, 1000);
@@ -80,7 +90,11 @@ test('an agent that dies is EAGENT for the call it owed; a dead idle agent is re
   const pool = testPool(t);
   const host = pool.host(null, 10000);
   // the command's parent is the agent itself: a tenant can always kill its own agent
-  await expectHostError(() => host.exec('kill -9 $PPID; sleep 1', dir, 100), 'EAGENT', /^running 'kill -9 \$PPID; sleep 1' in .*: the agent \(pid \d+, this process's identity\) exited before answering$/);
+  await expectHostError(
+    () => host.exec('kill -9 $PPID; sleep 1', dir, 100),
+    'EAGENT',
+    /^running 'kill -9 \$PPID; sleep 1' in .*: the agent \(pid \d+, this process's identity\) exited before answering$/,
+  );
   assert.equal(host.exec('echo fresh', dir, 100).toString(), 'fresh\n');
   const [idle] = agentPids().filter((pid) => procStat(pid)?.state !== 'Z');
   process.kill(idle, 'SIGKILL');

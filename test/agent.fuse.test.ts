@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AsyncAgent } from '../src/agent/async';
-import { HostError } from '../src/host-error';
+import { HostError } from '../src/host-fs';
 import { agentPids, assertAgentsGone, expectHostError, hungMount, openTmpdir, testPool } from './helpers/agents';
 import { procStat } from './helpers/native-proc';
 import { createUser } from './helpers/users';
@@ -28,8 +28,11 @@ test("a tenant's read under a hung mount times out within its budget; a fresh ag
   fs.writeFileSync(path.join(dir, 'ok.ini'), 'fine\n', { mode: 0o644 });
 
   const started = Date.now();
-  const err = await expectHostError(() => pool.host(who, 500).readFile(path.join(mount.dir, 'app.ini'), 100), 'ETIMEDOUT',
-    new RegExp(`^timed out after 0\\.5 s reading ${mount.dir}/app\\.ini$`));
+  const err = await expectHostError(
+    () => pool.host(who, 500).readFile(path.join(mount.dir, 'app.ini'), 100),
+    'ETIMEDOUT',
+    new RegExp(`^timed out after 0\\.5 s reading ${mount.dir}/app\\.ini$`),
+  );
   const elapsed = Date.now() - started;
   assert.ok(elapsed >= 450 && elapsed < 500 + MARGIN_MS, `answered after ${elapsed} ms`);
   assert.equal(err.path, path.join(mount.dir, 'app.ini'));
@@ -39,7 +42,7 @@ test("a tenant's read under a hung mount times out within its budget; a fresh ag
   assert.equal(pool.host(who, 2000).readFile(path.join(dir, 'ok.ini'), 100).toString(), 'fine\n');
 
   let settled = false;
-  void err.settled!.then(() => (settled = true));
+  err.settled!.then(() => (settled = true), assert.fail);
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(settled, false, 'settled waits for the stuck agent');
   await mount.release();
@@ -57,20 +60,34 @@ test('stuck agents per identity are capped: beyond the cap calls fail at once wi
   await expectHostError(() => pool.host(null, 300).readFile(hung, 100), 'ETIMEDOUT');
   // the same path again: it is still stuck, so it fails at once and strands no second agent
   const again = Date.now();
-  await expectHostError(() => pool.host(null, 300).readFile(hung, 100), 'ETIMEDOUT', /^timed out after 0\.3 s reading .*x\.ini \(still not answering\)$/);
+  await expectHostError(
+    () => pool.host(null, 300).readFile(hung, 100),
+    'ETIMEDOUT',
+    /^timed out after 0\.3 s reading .*x\.ini \(still not answering\)$/,
+  );
   assert.ok(Date.now() - again < 100, 'nothing was waited for');
   await until(() => stuckAgents().length === 1, 'the abandoned agent stuck in the mount', 5000);
-  await expectHostError(() => pool.host(null, 300).stat(path.join(mount.dir, 'y.ini'), true), 'ETIMEDOUT', /^timed out after 0\.3 s looking at /);
+  await expectHostError(
+    () => pool.host(null, 300).stat(path.join(mount.dir, 'y.ini'), true),
+    'ETIMEDOUT',
+    /^timed out after 0\.3 s looking at /,
+  );
   await until(() => stuckAgents().length === 2, 'two abandoned agents stuck in the mount', 5000);
   const started = Date.now();
-  const full = await expectHostError(() => pool.host(null, 300).readFile(path.join(dir, 'ok.ini'), 100), 'EAGAIN',
-    /^reading .*ok\.ini: 2 agents \(this process's identity\) are still stuck on earlier accesses that timed out/);
+  const full = await expectHostError(
+    () => pool.host(null, 300).readFile(path.join(dir, 'ok.ini'), 100),
+    'EAGAIN',
+    /^reading .*ok\.ini: 2 agents \(this process's identity\) are still stuck on earlier accesses that timed out/,
+  );
   assert.ok(Date.now() - started < 100, 'no agent was started, nothing was waited for');
   assert.equal(stuckAgents().length, 2, 'no third agent');
   // another identity has its own count
   const tenant = createUser(t);
   fs.chmodSync(path.join(dir, 'ok.ini'), 0o644);
-  assert.equal(pool.host({ uid: tenant.uid, gid: tenant.gid, groups: [] }, 2000).readFile(path.join(dir, 'ok.ini'), 100).toString(), 'fine\n');
+  assert.equal(
+    pool.host({ uid: tenant.uid, gid: tenant.gid, groups: [] }, 2000).readFile(path.join(dir, 'ok.ini'), 100).toString(),
+    'fine\n',
+  );
 
   await mount.release();
   await within(full.settled!, 5000, 'settled after release');
@@ -112,7 +129,7 @@ test("the emperor's AsyncAgent: [ok, hung, ok] answers both ok paths, ETIMEDOUT 
   assert.equal(stuckAgents().length, 2);
 
   await mount.release();
-  await within((sh as HostError).settled!, 5000, 'settled after release');
+  await within(sh.settled!, 5000, 'settled after release');
 });
 
 test('AsyncAgent: calls queued behind a hung one are served by a fresh agent; its stuck cap fails calls at once', async (t) => {

@@ -7,7 +7,7 @@ import { procStat } from './helpers/native-proc';
 import { procIdentity } from './helpers/users';
 
 function liveAgents(): Map<number, number> {
-  const out = new Map<number, number>();  // uid -> pid
+  const out = new Map<number, number>(); // uid -> pid
   for (const pid of agentPids()) {
     if (procStat(pid)?.state === 'Z') continue;
     try {
@@ -37,7 +37,7 @@ test('one agent per identity, shared by its hosts; the least recently used is cl
   pool.host(who(61001), 2000).stat('/etc/hostname', true);
   assert.equal(liveAgents().get(61001), first, 'the second host used the same agent');
   pool.host(who(61002), 2000).readFile('/etc/hostname', 100);
-  pool.host(who(61001), 2000).readFile('/etc/hostname', 100);  // 61002 is now the least recently used
+  pool.host(who(61001), 2000).readFile('/etc/hostname', 100); // 61002 is now the least recently used
   pool.host(who(61003), 2000).readFile('/etc/hostname', 100);
   await until('61002 closed', () => !liveAgents().has(61002));
   assert.deepEqual([...liveAgents().keys()].sort(), [61001, 61003]);
@@ -51,7 +51,11 @@ test('agents unused for idleMs are closed; close() ends the pool', async (t) => 
   assert.equal(liveAgents().size, 2);
   await until('idle agents closed', () => liveAgents().size === 0);
   pool.host(null, 2000).readFile('/etc/hostname', 100);
-  pool.close();
+  await pool.close();
   await until('closed', () => liveAgents().size === 0);
-  await expectHostError(() => pool.host(null, 2000).readFile('/etc/hostname', 100), 'EAGENT', /^reading \/etc\/hostname: the agent pool is closed$/);
+  await expectHostError(
+    () => pool.host(null, 2000).readFile('/etc/hostname', 100),
+    'EAGENT',
+    /^reading \/etc\/hostname: the agent pool is closed$/,
+  );
 });

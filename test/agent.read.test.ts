@@ -15,7 +15,11 @@ test('a regular file is read whole, up to its limit counted in bytes read', asyn
   assert.equal(host.readFile(path.join(dir, 'a.ini'), 1000).toString(), '[uwsgi]\nsocket = :3031\n');
   fs.writeFileSync(path.join(dir, 'exact'), Buffer.alloc(4096, 'x'));
   assert.equal(host.readFile(path.join(dir, 'exact'), 4096).length, 4096);
-  await expectHostError(() => host.readFile(path.join(dir, 'exact'), 4095), 'EFBIG', new RegExp(`^reading ${dir}/exact: over the 4095-byte limit$`));
+  await expectHostError(
+    () => host.readFile(path.join(dir, 'exact'), 4095),
+    'EFBIG',
+    new RegExp(`^reading ${dir}/exact: over the 4095-byte limit$`),
+  );
   fs.writeFileSync(path.join(dir, 'big'), Buffer.alloc(3 << 20, 'y'));
   assert.equal(host.readFile(path.join(dir, 'big'), 4 << 20).length, 3 << 20);
   await expectHostError(() => host.readFile(path.join(dir, 'big'), 1 << 20), 'EFBIG');
@@ -35,7 +39,11 @@ test('FIFOs, devices, directories and sockets are refused by name, at once, neve
   const fifo = path.join(dir, 'fifo');
   execFileSync('mkfifo', [fifo]);
   const started = Date.now();
-  await expectHostError(() => host.readFile(fifo, 100), 'ENOTREG', new RegExp(`^reading ${fifo}: it is a FIFO, not a regular file \\(not read\\)$`));
+  await expectHostError(
+    () => host.readFile(fifo, 100),
+    'ENOTREG',
+    new RegExp(`^reading ${fifo}: it is a FIFO, not a regular file \\(not read\\)$`),
+  );
   // with a writer holding it open (and data in it) it is refused the same way
   const writer = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
   t.after(() => fs.closeSync(writer));
@@ -49,7 +57,7 @@ test('FIFOs, devices, directories and sockets are refused by name, at once, neve
   await expectHostError(() => host.readFile(dir, 100), 'EISDIR', /: it is a directory, not a regular file/);
 
   const block = path.join(dir, 'block');
-  execFileSync('mknod', [block, 'b', '7', '250']);  // a loop device that does not exist: opening it would fail differently
+  execFileSync('mknod', [block, 'b', '7', '250']); // a loop device that does not exist: opening it would fail differently
   await expectHostError(() => host.readFile(block, 100), 'ENOTREG', /: it is a block device/);
 
   const sockPath = path.join(dir, 'sock');
@@ -68,15 +76,24 @@ test('stat, realpath, readdir and isExecutable answer as the kernel does', async
   const st = host.stat(path.join(dir, 'a.ini'), true)!;
   const real = fs.statSync(path.join(dir, 'a.ini'), { bigint: true });
   assert.deepEqual(st, {
-    type: 'file', mode: Number(real.mode), uid: 0, gid: 0, size: 1,
-    mtimeMs: Number(real.mtimeNs / 1000000n) + Number(real.mtimeNs % 1000000n) / 1e6, ino: Number(real.ino),
+    type: 'file',
+    mode: Number(real.mode),
+    uid: 0,
+    gid: 0,
+    size: 1,
+    mtimeMs: Number(real.mtimeNs / 1000000n) + Number(real.mtimeNs % 1000000n) / 1e6,
+    ino: Number(real.ino),
   });
   assert.equal(host.stat(path.join(dir, 'link.ini'), false)!.type, 'symlink');
   assert.equal(host.stat(path.join(dir, 'link.ini'), true)!.type, 'file');
   assert.equal(host.stat(path.join(dir, 'missing'), true), null);
   assert.equal(host.stat(path.join(dir, 'a.ini', 'below-a-file'), true), null, 'ENOTDIR is nothing to see');
   assert.equal(host.realpath(path.join(dir, '.', 'link.ini')), path.join(dir, 'a.ini'));
-  await expectHostError(() => host.realpath(path.join(dir, 'missing')), 'ENOENT', /^looking at .*missing: ENOENT \(no such file or directory\)$/);
+  await expectHostError(
+    () => host.realpath(path.join(dir, 'missing')),
+    'ENOENT',
+    /^looking at .*missing: ENOENT \(no such file or directory\)$/,
+  );
   assert.deepEqual(host.readdir(dir).sort(), ['a.ini', 'link.ini', 'run.sh']);
   await expectHostError(() => host.readdir(path.join(dir, 'a.ini')), 'ENOTDIR', /^listing /);
   assert.equal(host.isExecutable(path.join(dir, 'run.sh')), true);
@@ -92,9 +109,15 @@ test('openConfig: lstat, realpath and read of one config file in one call, each 
   fs.symlinkSync('real.ini', path.join(dir, 'link.ini'));
   fs.symlinkSync('/dev/zero', path.join(dir, 'zero.ini'));
   const real = host.openConfig(path.join(dir, 'real.ini'), 1000);
-  assert.deepEqual([real.symlink, real.ino, real.real, String(real.bytes)], [false, fs.lstatSync(path.join(dir, 'real.ini')).ino, path.join(dir, 'real.ini'), '[uwsgi]\na = 1\n']);
+  assert.deepEqual(
+    [real.symlink, real.ino, real.real, String(real.bytes)],
+    [false, fs.lstatSync(path.join(dir, 'real.ini')).ino, path.join(dir, 'real.ini'), '[uwsgi]\na = 1\n'],
+  );
   const link = host.openConfig(path.join(dir, 'link.ini'), 1000);
-  assert.deepEqual([link.symlink, link.ino, link.real, String(link.bytes)], [true, fs.lstatSync(path.join(dir, 'link.ini')).ino, path.join(dir, 'real.ini'), '[uwsgi]\na = 1\n']);
+  assert.deepEqual(
+    [link.symlink, link.ino, link.real, String(link.bytes)],
+    [true, fs.lstatSync(path.join(dir, 'link.ini')).ino, path.join(dir, 'real.ini'), '[uwsgi]\na = 1\n'],
+  );
   const missing = host.openConfig(path.join(dir, 'nope.ini'), 1000);
   assert.equal(missing.ino, undefined);
   assert.equal((missing.real as { code?: string }).code, 'ENOENT');

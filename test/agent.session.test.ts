@@ -35,18 +35,22 @@ test('BIND: a listening unix socket with the mode asked, handed over; a stale so
   const s = session(t);
   const sock = path.join(dir, 'app.sock');
   const first = await s.askFd(calls.bindCall({ family: 'unix', path: sock }, 0o660, 10));
-  native.closeFd(first.fd);  // its file stays: a stale socket, as a crashed emperor leaves it
+  native.closeFd(first.fd); // its file stays: a stale socket, as a crashed emperor leaves it
   const again = await s.askFd(calls.bindCall({ family: 'unix', path: sock }, 0o660, 10));
   t.after(() => native.closeFd(again.fd));
   const st = fs.statSync(sock);
   assert.ok(st.isSocket());
   assert.equal(st.mode & 0o777, 0o660);
   assert.equal(again.value, st.ino, 'the answer names the file it made');
-  await connects({ path: sock });  // queued in the backlog: nobody accepts
+  await connects({ path: sock }); // queued in the backlog: nobody accepts
 
   const plain = path.join(dir, 'data');
   fs.writeFileSync(plain, 'precious');
-  await expectHostError(() => s.askFd(calls.bindCall({ family: 'unix', path: plain }, 0o666, 10)), 'EADDRINUSE', /^binding .*\/data: EADDRINUSE/);
+  await expectHostError(
+    () => s.askFd(calls.bindCall({ family: 'unix', path: plain }, 0o666, 10)),
+    'EADDRINUSE',
+    /^binding .*\/data: EADDRINUSE/,
+  );
   assert.equal(fs.readFileSync(plain, 'utf8'), 'precious');
 
   const tcp = await s.askFd(calls.bindCall({ family: 'inet', host: '127.0.0.1', port: 20565 }, 0, 10));
@@ -77,7 +81,11 @@ test('a call that hangs in the kernel fails at its budget, and the event loop ti
   const timer = setInterval(() => ticks++, 10);
   t.after(() => clearInterval(timer));
   const started = Date.now();
-  await expectHostError(() => s.askFd(calls.bindCall({ family: 'unix', path: path.join(mount.dir, 'app.sock') }, 0o666, 10)), 'ETIMEDOUT', /^timed out after 0\.3 s binding /);
+  await expectHostError(
+    () => s.askFd(calls.bindCall({ family: 'unix', path: path.join(mount.dir, 'app.sock') }, 0o666, 10)),
+    'ETIMEDOUT',
+    /^timed out after 0\.3 s binding /,
+  );
   const elapsed = Date.now() - started;
   assert.ok(elapsed >= 280 && elapsed < 1500, `answered after ${elapsed} ms`);
   assert.ok(ticks >= 10, `the loop ticked ${ticks} times`);

@@ -16,7 +16,11 @@ test('a world-readable file in a root 0700 directory is EACCES for a tenant (sea
   fs.mkdirSync(priv, { mode: 0o700 });
   fs.writeFileSync(path.join(priv, 'secret.ini'), '[uwsgi]\n', { mode: 0o644 });
   const host = pool.host({ uid: tenant.uid, gid: tenant.gid, groups: [tenant.gid] }, 5000);
-  await expectHostError(() => host.readFile(path.join(priv, 'secret.ini'), 100), 'EACCES', new RegExp(`^reading ${priv}/secret\\.ini: EACCES \\(permission denied\\)$`));
+  await expectHostError(
+    () => host.readFile(path.join(priv, 'secret.ini'), 100),
+    'EACCES',
+    new RegExp(`^reading ${priv}/secret\\.ini: EACCES \\(permission denied\\)$`),
+  );
   assert.equal(host.stat(path.join(priv, 'secret.ini'), true), null, 'stat needs search permission too');
   await expectHostError(() => host.readdir(priv), 'EACCES');
   assert.equal(pool.host(null, 5000).readFile(path.join(priv, 'secret.ini'), 100).toString(), '[uwsgi]\n');
@@ -36,7 +40,13 @@ test('a file a tenant may read only through a POSIX ACL is readable by that tena
   fs.writeFileSync(file, 'for alice\n', { mode: 0o600 });
   execFileSync('setfacl', ['-m', `u:${alice.name}:r`, file]);
   assert.equal(fs.statSync(file).mode & 0o077, 0o040, 'the mode bits show only the ACL mask: no "other" read');
-  assert.equal(pool.host({ uid: alice.uid, gid: alice.gid, groups: [alice.gid] }, 5000).readFile(file, 100).toString(), 'for alice\n');
+  assert.equal(
+    pool
+      .host({ uid: alice.uid, gid: alice.gid, groups: [alice.gid] }, 5000)
+      .readFile(file, 100)
+      .toString(),
+    'for alice\n',
+  );
   await expectHostError(() => pool.host({ uid: bob.uid, gid: bob.gid, groups: [bob.gid] }, 5000).readFile(file, 100), 'EACCES');
 });
 
@@ -60,6 +70,9 @@ test("exec runs as the tenant, without capabilities, with the pool's environment
   const pool = testPool(t, { env: { PATH: '/usr/bin:/bin', MARK: 'from-the-pool' } });
   const host = pool.host({ uid: tenant.uid, gid: tenant.gid, groups: [tenant.gid] }, 5000);
   const out = host.exec('id -u; grep -E "^(CapEff|CapPrm|CapAmb|NoNewPrivs):" /proc/self/status; echo "$MARK"; pwd', dir, 1000).toString();
-  assert.equal(out, `${tenant.uid}\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\nfrom-the-pool\n${dir}\n`);
+  assert.equal(
+    out,
+    `${tenant.uid}\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\nfrom-the-pool\n${dir}\n`,
+  );
   await expectHostError(() => host.exec('true', '/root', 100), 'EACCES', /^running 'true' in \/root: EACCES/);
 });

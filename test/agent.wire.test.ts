@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AgentProcess } from '../src/agent/process';
-import * as wire from '../src/agent/wire';
+import * as wire from '../src/agent/agent-wire';
 import { closeFd, exchange, receive, socketpair, type NativeError } from '../src/native';
 import { openTmpdir } from './helpers/agents';
 import { procStat } from './helpers/native-proc';
 
 function agent(t: import('node:test').TestContext): AgentProcess {
   const a = AgentProcess.start(null, []);
-  a.ref();  // agents are unref'd: this test waits for its exit
+  a.ref(); // agents are unref'd: this test waits for its exit
   t.after(async () => {
     closeFd(a.fd);
     a.kill();
@@ -51,7 +51,11 @@ test('an unreadable request makes the agent exit: zero length, oversized, cut sh
   ];
   for (const [what, bytes] of cases) {
     const a = agent(t);
-    assert.equal(nativeCode(() => exchange(a.fd, bytes, 2000, 1 << 20)), 'ECONNRESET', what);
+    assert.equal(
+      nativeCode(() => exchange(a.fd, bytes, 2000, 1 << 20)),
+      'ECONNRESET',
+      what,
+    );
     await a.exited;
   }
 });
@@ -95,23 +99,39 @@ test('STAT_SOURCES streams one answer per path, in order: the monitors rule', (t
   assert.deepEqual(ask(false, false), [
     { mtimeMs: fileMtime, uid: 1234, gid: 5678, symlink: false },
     { mtimeMs: fileMtime, uid: 1234, gid: 5678, symlink: true },
-    null, null, null, null,
+    null,
+    null,
+    null,
+    null,
   ]);
   const [, link] = ask(true, true);
   assert.deepEqual(link, { mtimeMs: old.getTime(), uid: 4321, gid: 8765, symlink: true });
-  assert.equal(nativeCode(() => receive(a.fd, 100, 100)), 'ETIMEDOUT', 'nothing more was sent');
+  assert.equal(
+    nativeCode(() => receive(a.fd, 100, 100)),
+    'ETIMEDOUT',
+    'nothing more was sent',
+  );
 });
 
 test('exchange: a frame over the maximum is EPROTO before it is read; silence is ETIMEDOUT; a closed peer EPIPE', (t) => {
   const [mine, theirs] = socketpair();
   t.after(() => closeFd(mine));
-  fs.writeSync(theirs, Buffer.from([0x00, 0x00, 0x00, 0x10]));  // announces 256 MiB
-  assert.equal(nativeCode(() => exchange(mine, Buffer.from([1, 0, 0, 0, 3]), 1000, 1 << 20)), 'EPROTO');
+  fs.writeSync(theirs, Buffer.from([0x00, 0x00, 0x00, 0x10])); // announces 256 MiB
+  assert.equal(
+    nativeCode(() => exchange(mine, Buffer.from([1, 0, 0, 0, 3]), 1000, 1 << 20)),
+    'EPROTO',
+  );
   const started = Date.now();
-  assert.equal(nativeCode(() => receive(mine, 150, 100)), 'ETIMEDOUT');
+  assert.equal(
+    nativeCode(() => receive(mine, 150, 100)),
+    'ETIMEDOUT',
+  );
   assert.ok(Date.now() - started >= 140);
   closeFd(theirs);
-  assert.equal(nativeCode(() => exchange(mine, Buffer.from([1, 0, 0, 0, 3]), 1000, 100)), 'EPIPE');
+  assert.equal(
+    nativeCode(() => exchange(mine, Buffer.from([1, 0, 0, 0, 3]), 1000, 100)),
+    'EPIPE',
+  );
   assert.throws(() => exchange(mine, Buffer.alloc(1), -1, 100), TypeError);
 });
 
@@ -124,7 +144,11 @@ test('answers are checked as hostile input', () => {
   assert.throws(() => wire.decodeRead(Buffer.alloc(11), 10), /over the 10-byte limit/);
   assert.throws(() => wire.decodeStat(Buffer.alloc(40)), /stat answer of 40 bytes/);
   assert.throws(() => wire.decodePath(Buffer.from('relative')), /malformed path/);
-  const names = (...n: string[]) => Buffer.concat([Buffer.from(Uint32Array.of(n.length).buffer), ...n.map((s) => Buffer.concat([Buffer.from(Uint32Array.of(Buffer.byteLength(s)).buffer), Buffer.from(s)]))]);
+  const names = (...n: string[]) =>
+    Buffer.concat([
+      Buffer.from(Uint32Array.of(n.length).buffer),
+      ...n.map((s) => Buffer.concat([Buffer.from(Uint32Array.of(Buffer.byteLength(s)).buffer), Buffer.from(s)])),
+    ]);
   assert.deepEqual(wire.decodeNames(names('a', 'b')), ['a', 'b']);
   assert.throws(() => wire.decodeNames(names('..')), /entry '\.\.'/);
   assert.throws(() => wire.decodeNames(names('a/b')), /slash/);
@@ -137,6 +161,12 @@ test('answers are checked as hostile input', () => {
   assert.throws(() => splitter.push(Buffer.from([0xff, 0, 0, 0]), 100), /answer frame of 255 bytes/);
   const s2 = new wire.AnswerSplitter();
   assert.deepEqual(s2.push(Buffer.from([2, 0]), 10), []);
-  assert.deepEqual(s2.push(Buffer.from([0, 0, 7, 8, 1, 0, 0, 0]), 10).map((b) => [...b]), [[7, 8]]);
-  assert.deepEqual(s2.push(Buffer.from([9]), 10).map((b) => [...b]), [[9]]);
+  assert.deepEqual(
+    s2.push(Buffer.from([0, 0, 7, 8, 1, 0, 0, 0]), 10).map((b) => [...b]),
+    [[7, 8]],
+  );
+  assert.deepEqual(
+    s2.push(Buffer.from([9]), 10).map((b) => [...b]),
+    [[9]],
+  );
 });

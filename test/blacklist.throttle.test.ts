@@ -1,5 +1,6 @@
 // The blacklist against uWSGI 2.0.21's numbers (reference §3.2): 1 ms first, then +throttle per unloyal death up to
 // max-throttle, then halved; per vassal, as a delay from the last death.
+// unit: needs nothing but Node
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Blacklist } from '../src/emperor/blacklist';
@@ -17,7 +18,15 @@ test('default options: delays 1 ms, 1.001 s, 2.001 s, ... and the stats uWSGI sh
     now += 10_000;
   }
   assert.deepEqual(delays, [1, 1001, 2001, 3001, 4001]);
-  assert.deepEqual(b.entries(), [{ id: 'bad.ini', throttle_level: 4001, attempt: 4, first_attempt: Math.floor(T0 / 1000), last_attempt: Math.floor((now - 10_000) / 1000) }]);
+  assert.deepEqual(b.entries(), [
+    {
+      id: 'bad.ini',
+      throttle_level: 4001,
+      attempt: 4,
+      first_attempt: Math.floor(T0 / 1000),
+      last_attempt: Math.floor((now - 10_000) / 1000),
+    },
+  ]);
 });
 
 test('the delay counts down from the last death and is per vassal', () => {
@@ -50,7 +59,10 @@ test('loyalty removes one vassal, clear() (SIGURG) removes all', () => {
     b.add(n, T0);
   }
   b.loyal('b.ini');
-  assert.deepEqual(b.entries().map((e) => e.id), ['a.ini', 'c.ini']);
+  assert.deepEqual(
+    b.entries().map((e) => e.id),
+    ['a.ini', 'c.ini'],
+  );
   assert.equal(b.delayMs('b.ini', T0), 0);
   b.add('b.ini', T0); // after loyalty a new death starts over at 1 ms
   assert.equal(b.delayMs('b.ini', T0), 1);

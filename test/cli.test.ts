@@ -10,7 +10,11 @@ import { until } from './helpers/wait';
 const CLI = path.resolve(__dirname, '../src/cli.js');
 
 function run(args: string[]) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, EMPEROR_LOG_FORMAT: 'json' }, timeout: 20000 });
+  return spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, EMPEROR_LOG_FORMAT: 'json' },
+    timeout: 20000,
+  });
 }
 
 test('an unknown option is a usage error: exit code 2 and a message naming it', () => {
@@ -25,12 +29,15 @@ test('a bad value is a usage error naming the option', () => {
   assert.match(r.stderr, /emperor-use-clone.*bogus/);
 });
 
-test("the emperor reads its options from a uWSGI emperor.ini, and `emperor status` shows its vassals", async (t) => {
+test('the emperor reads its options from a uWSGI emperor.ini, and `emperor status` shows its vassals', async (t) => {
   const dir = tmpdir('cli');
   fs.mkdirSync(path.join(dir, 'vassals'));
   fs.writeFileSync(path.join(dir, 'vassals', 'one.ini'), '[uwsgi]\nunprivileged-binary-patch-arg = exec sleep 1000\n');
   const stats = path.join(dir, 'stats.sock');
-  fs.writeFileSync(path.join(dir, 'emperor.ini'), `[uwsgi]\nemperor = %dvassals\nemperor-stats-server = ${stats}\nmaster = true\nvassal-set = processes=1\n`);
+  fs.writeFileSync(
+    path.join(dir, 'emperor.ini'),
+    `[uwsgi]\nemperor = %dvassals\nemperor-stats-server = ${stats}\nmaster = true\nvassal-set = processes=1\n`,
+  );
   const emperor = new EmperorProcess(['--ini', path.join(dir, 'emperor.ini')]);
   t.after(() => emperor.kill());
   await emperor.waitEvent('spawned', 'one.ini');
@@ -40,7 +47,7 @@ test("the emperor reads its options from a uWSGI emperor.ini, and `emperor statu
   assert.equal(status.status, 0, status.stderr);
   const row = status.stdout.split('\n').find((l) => l.startsWith('one.ini'));
   assert.ok(row, status.stdout);
-  assert.match(row!, /running/);
+  assert.match(row, /running/);
   const json = JSON.parse(run(['status', '--stats', stats, '--json']).stdout);
   assert.equal(json.vassals[0].id, 'one.ini');
   assert.equal(json.emperor[0], fs.realpathSync(path.join(dir, 'vassals')));
@@ -56,7 +63,7 @@ test('`emperor config` prints the resolved options; a broken file names its line
   const j = run(['config', '--json', f]);
   const parsed = JSON.parse(j.stdout);
   const opts = Array.isArray(parsed) ? parsed : parsed.options;
-  assert.ok(opts.some((o: any) => o.key === 'socket' && o.line === 3));
+  assert.ok(opts.some((o: { key: string; line: number }) => o.key === 'socket' && o.line === 3));
 
   fs.writeFileSync(f, '[uwsgi]\nif-exists = /\nsocket = x\n');
   const bad = run(['config', f]);

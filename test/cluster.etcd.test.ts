@@ -50,7 +50,9 @@ test('a put spawns, a put reloads, a delete stops, each within 100 ms at the 95t
   t.after(() => emp.kill());
   await emp.waitEvent('start');
   // a first vassal warms the reader processes up; it also shows what the magic variables are for a key
-  await c.put(`${PREFIX}magic.ini`).value(`[uwsgi]\nunprivileged-binary-patch-arg = exec sh -c 'echo "%d|%n|%p|%o" > ${out}/magic; exec sleep 600'\n`);
+  await c
+    .put(`${PREFIX}magic.ini`)
+    .value(`[uwsgi]\nunprivileged-binary-patch-arg = exec sh -c 'echo "%d|%n|%p|%o" > ${out}/magic; exec sleep 600'\n`);
   const magic = await until(() => fs.existsSync(`${out}/magic`) && fs.readFileSync(`${out}/magic`, 'utf8').trim(), 'the magic vassal');
   const [d, n, p, o] = magic.split('|');
   assert.match(d, /^\/run\/emperor\.\d+\/[0-9a-f]{16}\/$/);
@@ -87,7 +89,7 @@ test('a put spawns, a put reloads, a delete stops, each within 100 ms at the 95t
   // stats: last_mod is the key's mod_revision; the file of a deleted key is gone
   const rev = Number((await c.get(`${PREFIX}magic.ini`).exec()).kvs[0].mod_revision);
   assert.equal(emp.events('spawned', 'magic.ini').length, 1);
-  await until(() => !fs.existsSync(path.join(d, 'app0.ini')), 'the removal of a deleted key\'s file', 5000);
+  await until(() => !fs.existsSync(path.join(d, 'app0.ini')), "the removal of a deleted key's file", 5000);
   assert.ok(rev > 0);
 });
 
@@ -158,37 +160,73 @@ test('a compaction past the watch revision: listed again, what changed meanwhile
   for (const n of ['keep.ini', 'edit.ini', 'new.ini']) await emp.waitEvent('stop', n, 1, 10000);
 });
 
-test('endpoints appear under the lease and in Traefik\'s layout with the vassal, and go with it', async (t) => {
+test("endpoints appear under the lease and in Traefik's layout with the vassal, and go with it", async (t) => {
   const { etcd, c } = await withEtcd(t);
   const [port] = await freePorts(1);
-  const emp = new EmperorProcess(['--emperor', `etcd://${etcd.endpoint}${PREFIX}`, '--emperor-node', 'web1', '--emperor-etcd-traefik', 'traefik', '--emperor-advertise', '10.9.8.7']);
+  const emp = new EmperorProcess([
+    '--emperor',
+    `etcd://${etcd.endpoint}${PREFIX}`,
+    '--emperor-node',
+    'web1',
+    '--emperor-etcd-traefik',
+    'traefik',
+    '--emperor-advertise',
+    '10.9.8.7',
+  ]);
   t.after(() => emp.kill());
   await emp.waitEvent('lease-granted');
-  await c.put(`${PREFIX}site.ini`).value(`[uwsgi]\nhttp-socket = :${port}\nsocket = 127.0.0.1:${port + 1}\nunprivileged-binary-patch-arg = exec sleep 600\n`);
+  await c
+    .put(`${PREFIX}site.ini`)
+    .value(`[uwsgi]\nhttp-socket = :${port}\nsocket = 127.0.0.1:${port + 1}\nunprivileged-binary-patch-arg = exec sleep 600\n`);
   const key = `/vassals.emperor/endpoints/site.ini/web1/0`;
   const ep = await until(async () => (await c.get(key).string()) ?? false, 'the endpoint key', 10000);
-  assert.deepEqual(JSON.parse(ep), { vassal: 'site.ini', node: 'web1', kind: 'http-socket', address: `10.9.8.7:${port}`, url: `http://10.9.8.7:${port}` });
+  assert.deepEqual(JSON.parse(ep), {
+    vassal: 'site.ini',
+    node: 'web1',
+    kind: 'http-socket',
+    address: `10.9.8.7:${port}`,
+    url: `http://10.9.8.7:${port}`,
+  });
   const second = JSON.parse((await c.get(`/vassals.emperor/endpoints/site.ini/web1/1`).string())!);
   assert.equal(second.url, `uwsgi://127.0.0.1:${port + 1}`);
   const traefik = await c.getAll().prefix('traefik/http/services/site/loadbalancer/servers/').strings();
   assert.deepEqual(Object.values(traefik), [`http://10.9.8.7:${port}`]);
   assert.match(Object.keys(traefik)[0], /^traefik\/http\/services\/site\/loadbalancer\/servers\/\d+\/url$/);
   const lease = (await c.get(key).exec()).kvs[0].lease;
-  assert.notEqual(String(lease), '0', 'bound to the emperor\'s lease');
+  assert.notEqual(String(lease), '0', "bound to the emperor's lease");
   await c.delete().key(`${PREFIX}site.ini`);
-  await until(async () => (await c.getAll().prefix('/vassals.emperor/endpoints/').keys()).length === 0 && (await c.getAll().prefix('traefik/').keys()).length === 0, 'the endpoint keys to go', 10000);
+  await until(
+    async () =>
+      (await c.getAll().prefix('/vassals.emperor/endpoints/').keys()).length === 0 &&
+      (await c.getAll().prefix('traefik/').keys()).length === 0,
+    'the endpoint keys to go',
+    10000,
+  );
 });
 
 test('uWSGI router options are named in one warning each, in the emperor config and in a vassal', async (t) => {
   const dir = tmpdir('routers');
   fs.mkdirSync(`${dir}/vassals`);
-  fs.writeFileSync(`${dir}/emperor.ini`, `[uwsgi]\nemperor = ${dir}/vassals\nfastrouter = :3017\nfastrouter-subscription-server = 127.0.0.1:3018\nprocesses = 4\n`);
-  fs.writeFileSync(`${dir}/vassals/app.ini`, '[uwsgi]\nsubscribe-to = 127.0.0.1:3018:example.com\nunprivileged-binary-patch-arg = exec sleep 600\n');
+  fs.writeFileSync(
+    `${dir}/emperor.ini`,
+    `[uwsgi]\nemperor = ${dir}/vassals\nfastrouter = :3017\nfastrouter-subscription-server = 127.0.0.1:3018\nprocesses = 4\n`,
+  );
+  fs.writeFileSync(
+    `${dir}/vassals/app.ini`,
+    '[uwsgi]\nsubscribe-to = 127.0.0.1:3018:example.com\nunprivileged-binary-patch-arg = exec sleep 600\n',
+  );
   const emp = new EmperorProcess(['--ini', `${dir}/emperor.ini`]);
   t.after(() => emp.kill());
   await emp.waitEvent('app-started', 'app.ini');
   process.kill(emp.vassalPids()[0], 'SIGKILL');
   await emp.waitEvent('app-started', 'app.ini', 2);
-  const warned = emp.events('router-option-ignored').map((e) => e.option).sort();
-  assert.deepEqual(warned, ['fastrouter', 'fastrouter-subscription-server', 'subscribe-to'], 'one each, none for processes, none again on a respawn');
+  const warned = emp
+    .events('router-option-ignored')
+    .map((e) => e.option)
+    .sort();
+  assert.deepEqual(
+    warned,
+    ['fastrouter', 'fastrouter-subscription-server', 'subscribe-to'],
+    'one each, none for processes, none again on a respawn',
+  );
 });

@@ -13,13 +13,16 @@ CREATE FUNCTION vassals_notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PE
 CREATE TRIGGER vassals_notify AFTER INSERT OR UPDATE OR DELETE ON vassals FOR EACH STATEMENT EXECUTE FUNCTION vassals_notify();
 `;
 
-test('libpq connection strings and emperor_pg\'s default query', () => {
+test("libpq connection strings and emperor_pg's default query", () => {
   const spec = String.raw`pg://host=/run/postgresql dbname=apps user='emperor' password='a b\'c'`;
   assert.deepEqual(parsePgSpec(spec), {
     config: { host: '/run/postgresql', database: 'apps', user: 'emperor', password: "a b'c" },
     query: 'SELECT name,config,EXTRACT(epoch FROM ts) FROM vassals',
   });
-  assert.deepEqual(parsePgSpec('pg://postgresql://u@h:5433/db;SELECT a,b,c FROM t'), { config: { connectionString: 'postgresql://u@h:5433/db' }, query: 'SELECT a,b,c FROM t' });
+  assert.deepEqual(parsePgSpec('pg://postgresql://u@h:5433/db;SELECT a,b,c FROM t'), {
+    config: { connectionString: 'postgresql://u@h:5433/db' },
+    query: 'SELECT a,b,c FROM t',
+  });
   assert.throws(() => parsePgSpec('pg://hots=x'), /connection option "hots" is not supported/);
 });
 

@@ -10,7 +10,7 @@ import { EtcdServer } from './helpers/etcd';
 import { freePorts } from './helpers/ports';
 import { TcpProxy } from './helpers/tcp-proxy';
 import { until } from './helpers/wait';
-import { fetchStats } from '../src/stats';
+import { fetchStats } from '../src/ops';
 
 const PREFIX = '/pool/';
 const TTL = 4;
@@ -37,7 +37,7 @@ function census(run: string, tags: Map<string, number>): { count: number[]; byEm
   return { count, byEmperor };
 }
 
-test('a pool of three: each of 30 vassals runs exactly once; a SIGKILLed emperor\'s vassals run elsewhere within TTL + 2 s; a partitioned one stops its own first', async (t) => {
+test("a pool of three: each of 30 vassals runs exactly once; a SIGKILLed emperor's vassals run elsewhere within TTL + 2 s; a partitioned one stops its own first", async (t) => {
   const etcd = await EtcdServer.start();
   const c = etcd.client();
   t.after(async () => {
@@ -51,10 +51,20 @@ test('a pool of three: each of 30 vassals runs exactly once; a SIGKILLed emperor
   const ports = await freePorts(6);
   const proxies = await Promise.all([0, 1, 2].map((i) => TcpProxy.start(ports[i], etcd.port)));
   t.after(() => Promise.all(proxies.map((p) => p.close())).then(() => undefined));
-  const emperors = [0, 1, 2].map((i) => new EmperorProcess([
-    '--emperor', `etcd://${proxies[i].endpoint}${PREFIX}`, '--emperor-etcd-pool', '--emperor-node', `node${i}`,
-    '--emperor-etcd-ttl', String(TTL), '--emperor-stats', `127.0.0.1:${ports[3 + i]}`,
-  ]));
+  const emperors = [0, 1, 2].map(
+    (i) =>
+      new EmperorProcess([
+        '--emperor',
+        `etcd://${proxies[i].endpoint}${PREFIX}`,
+        '--emperor-etcd-pool',
+        '--emperor-node',
+        `node${i}`,
+        '--emperor-etcd-ttl',
+        String(TTL),
+        '--emperor-stats',
+        `127.0.0.1:${ports[3 + i]}`,
+      ]),
+  );
   t.after(() => Promise.all(emperors.map((e) => e.kill())).then(() => undefined));
   const tags = new Map(emperors.map((e, i) => [e.tag, i]));
 
@@ -69,17 +79,33 @@ test('a pool of three: each of 30 vassals runs exactly once; a SIGKILLed emperor
   }, 100);
   t.after(() => clearInterval(sampler));
 
-  const settled = (want: number[]) => until(() => {
-    const { count, byEmperor } = now;
-    return count.every((n) => n === 1) && want.every((w, i) => w < 0 || byEmperor[i] === w) ? byEmperor : false;
-  }, `every vassal running exactly once, spread ${want.join('/')}`, 20000).catch((e: Error) => {
-    const pool = emperors.map((emp, i) => `node${i}: ${emp.logs.filter((l) => /pool|lease|node/.test(String(l.event))).map((l) => `${l.event}`).join(',')}`);
-    if (process.env.POOL_DEBUG) emperors.forEach((emp, i) => fs.writeFileSync(`/tmp/pool-node${i}.log`, emp.logs.map((l) => JSON.stringify(l)).join('\n')));
-    throw new Error(`${e.message}: counts ${now.count.join('')}, spread ${now.byEmperor.join('/')}\n${pool.join('\n')}`);
-  });
+  const settled = (want: number[]) =>
+    until(
+      () => {
+        const { count, byEmperor } = now;
+        return count.every((n) => n === 1) && want.every((w, i) => w < 0 || byEmperor[i] === w) ? byEmperor : false;
+      },
+      `every vassal running exactly once, spread ${want.join('/')}`,
+      20000,
+    ).catch((e: Error) => {
+      const pool = emperors.map(
+        (emp, i) =>
+          `node${i}: ${emp.logs
+            .filter((l) => /pool|lease|node/.test(String(l.event)))
+            .map((l) => `${l.event}`)
+            .join(',')}`,
+      );
+      if (process.env.POOL_DEBUG)
+        emperors.forEach((emp, i) => fs.writeFileSync(`/tmp/pool-node${i}.log`, emp.logs.map((l) => JSON.stringify(l)).join('\n')));
+      throw new Error(`${e.message}: counts ${now.count.join('')}, spread ${now.byEmperor.join('/')}\n${pool.join('\n')}`);
+    });
 
   await settled([10, 10, 10]);
-  const stats = (await fetchStats(`127.0.0.1:${ports[3]}`)) as { node: string; vassals: Array<{ owner: string }>; pool: Array<{ owner: string }> };
+  const stats = (await fetchStats(`127.0.0.1:${ports[3]}`)) as {
+    node: string;
+    vassals: Array<{ owner: string }>;
+    pool: Array<{ owner: string }>;
+  };
   assert.equal(stats.node, 'node0');
   assert.equal(stats.vassals.length, 10);
   assert.ok(stats.vassals.every((v) => v.owner === 'node0'));

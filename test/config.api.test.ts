@@ -5,7 +5,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  ConfigError, formatConfigJson, formatShowConfig, getOption, getOptions, isTrue, isVassalFile, listSections, readEmperorConfig, vassalEnvironment,
+  ConfigError,
+  formatConfigJson,
+  formatShowConfig,
+  getOption,
+  getOptions,
+  isTrue,
+  isVassalFile,
+  listSections,
+  readEmperorConfig,
+  vassalEnvironment,
 } from '../src/config';
 import { load, testHost } from './helpers/config-host';
 
@@ -17,11 +26,20 @@ function tempDir(t: { after: (fn: () => void) => void }): string {
 
 test('getOption gives the last value, getOptions all of them in order, each with file and line', (t) => {
   const dir = tempDir(t);
-  fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\nmaster = true\nhook-as-root = mount:proc none /proc\r\n\nmaster = false\nhook-as-root = exec:true\n');
+  fs.writeFileSync(
+    path.join(dir, 'v.ini'),
+    '[uwsgi]\nmaster = true\nhook-as-root = mount:proc none /proc\r\n\nmaster = false\nhook-as-root = exec:true\n',
+  );
   const cfg = load('v.ini', { cwd: dir, env: {} });
   const file = path.join(dir, 'v.ini');
   assert.deepEqual(getOption(cfg, 'master'), { key: 'master', value: 'false', file, line: 5 });
-  assert.deepEqual(getOptions(cfg, 'hook-as-root').map((o) => [o.value, o.line]), [['mount:proc none /proc', 3], ['exec:true', 6]]);
+  assert.deepEqual(
+    getOptions(cfg, 'hook-as-root').map((o) => [o.value, o.line]),
+    [
+      ['mount:proc none /proc', 3],
+      ['exec:true', 6],
+    ],
+  );
   assert.equal(getOption(cfg, 'nope'), undefined);
   assert.equal(cfg.file, file);
   assert.deepEqual(cfg.options[0], { key: 'ini', value: 'v.ini', file: '<command line>', line: 0 });
@@ -32,9 +50,16 @@ test('line numbers survive a "%" that joins two lines and options keep their own
   fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\na = x %\nb = y\nc = 1\nini = %dinc.ini\n');
   fs.writeFileSync(path.join(dir, 'inc.ini'), '[uwsgi]\n\ninc = %n\n');
   const cfg = load('v.ini', { cwd: dir, env: {} });
-  assert.deepEqual(cfg.options.map((o) => [o.key, o.value, path.basename(o.file), o.line]), [
-    ['ini', 'v.ini', '<command line>', 0], ['a', 'x b = y', 'v.ini', 2], ['c', '1', 'v.ini', 4], ['ini', `${dir}/inc.ini`, 'v.ini', 5], ['inc', 'inc', 'inc.ini', 3],
-  ]);
+  assert.deepEqual(
+    cfg.options.map((o) => [o.key, o.value, path.basename(o.file), o.line]),
+    [
+      ['ini', 'v.ini', '<command line>', 0],
+      ['a', 'x b = y', 'v.ini', 2],
+      ['c', '1', 'v.ini', 4],
+      ['ini', `${dir}/inc.ini`, 'v.ini', 5],
+      ['inc', 'inc', 'inc.ini', 3],
+    ],
+  );
 });
 
 test('emperor injections: UWSGI_* env first, then include-before, vassal-set, the file, vassals-include', (t) => {
@@ -45,17 +70,30 @@ test('emperor injections: UWSGI_* env first, then include-before, vassal-set, th
   const env = vassalEnvironment({ UWSGI_VASSAL_HARAKIRI: '30', UWSGI_RELOADS: '2', NOTIFY_SOCKET: '/x', PATH: '/bin' });
   assert.deepEqual(env, { PATH: '/bin', UWSGI_HARAKIRI: '30' });
   const cfg = load('app1.ini', { cwd: dir, env, set: ['processes=8'], includes: ['defaults.ini'], includesBefore: ['before.ini'] });
-  assert.deepEqual(cfg.options.map((o) => `${o.key}=${o.value}@${path.basename(o.file)}`), [
-    'harakiri=30@<env>', 'include=before.ini@<command line>', 'before=1@before.ini', 'set=processes=8@<vassal-set>', 'processes=8@<vassal-set>',
-    'ini=app1.ini@<command line>', 'vassal_name=app1@app1.ini', 'include=defaults.ini@<command line>',
-    'socket=/tmp/sockets/app1.sock@defaults.ini', 'who=defaults@defaults.ini',
-  ]);
+  assert.deepEqual(
+    cfg.options.map((o) => `${o.key}=${o.value}@${path.basename(o.file)}`),
+    [
+      'harakiri=30@<env>',
+      'include=before.ini@<command line>',
+      'before=1@before.ini',
+      'set=processes=8@<vassal-set>',
+      'processes=8@<vassal-set>',
+      'ini=app1.ini@<command line>',
+      'vassal_name=app1@app1.ini',
+      'include=defaults.ini@<command line>',
+      'socket=/tmp/sockets/app1.sock@defaults.ini',
+      'who=defaults@defaults.ini',
+    ],
+  );
   assert.equal(cfg.file, path.join(dir, 'app1.ini'));
 });
 
 test('if-not-reload is decided per start', (t) => {
   const dir = tempDir(t);
-  fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\nif-not-reload =\nexec-as-user = fuse-zip -r /a.zip /app\nendif =\nif-reload =\nreloaded = 1\nendif =\n');
+  fs.writeFileSync(
+    path.join(dir, 'v.ini'),
+    '[uwsgi]\nif-not-reload =\nexec-as-user = fuse-zip -r /a.zip /app\nendif =\nif-reload =\nreloaded = 1\nendif =\n',
+  );
   const first = load('v.ini', { cwd: dir, env: {} });
   const again = load('v.ini', { cwd: dir, env: {}, isReload: true });
   assert.equal(getOptions(first, 'exec-as-user').length, 1);
@@ -68,7 +106,10 @@ test('show-config and json printing', (t) => {
   const dir = tempDir(t);
   fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\nsocket = :1\nempty =\n');
   const cfg = load('v.ini', { cwd: dir, env: {} });
-  assert.equal(formatShowConfig(cfg), ';uWSGI instance configuration\n[uwsgi]\nini = v.ini\nsocket = :1\nempty = \n;end of configuration\n');
+  assert.equal(
+    formatShowConfig(cfg),
+    ';uWSGI instance configuration\n[uwsgi]\nini = v.ini\nsocket = :1\nempty = \n;end of configuration\n',
+  );
   const json = JSON.parse(formatConfigJson(cfg)) as { options: { key: string; file: string; line: number }[] };
   assert.deepEqual(json.options[1], { key: 'socket', value: ':1', file: path.join(dir, 'v.ini'), line: 2 });
   fs.writeFileSync(path.join(dir, 'emperor.yml'), 'uwsgi:\n  emperor: /etc/uwsgi/vassals\n');
@@ -90,7 +131,7 @@ test('isTrue, isVassalFile', () => {
   assert.equal(isVassalFile('a.conf', ['.conf']), true);
 });
 
-test('for an unprivileged vassal, includes, @() files and @(exec://) use its rights, not root\'s', (t) => {
+test("for an unprivileged vassal, includes, @() files and @(exec://) use its rights, not root's", (t) => {
   assert.equal(process.getuid?.(), 0, 'the suite runs as root');
   const dir = tempDir(t);
   fs.chmodSync(dir, 0o755);
@@ -98,7 +139,10 @@ test('for an unprivileged vassal, includes, @() files and @(exec://) use its rig
   fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\nwho = @(exec://id -u)\n\nini = secret.ini\n');
   fs.writeFileSync(path.join(dir, 'at.ini'), '[uwsgi]\nx = @(secret.ini)\n');
   const nobody = { uid: 65534, gid: 65534 };
-  assert.throws(() => load('v.ini', { cwd: dir, env: {}, as: nobody }), (e: Error & { line?: number; code?: string }) => /secret\.ini: EACCES/.test(e.message) && e.line === 4 && e.code === 'EACCES');
+  assert.throws(
+    () => load('v.ini', { cwd: dir, env: {}, as: nobody }),
+    (e: Error & { line?: number; code?: string }) => /secret\.ini: EACCES/.test(e.message) && e.line === 4 && e.code === 'EACCES',
+  );
   assert.throws(() => load('at.ini', { cwd: dir, env: {}, as: nobody }), /@\(secret\.ini\): reading .*secret\.ini: EACCES/);
   fs.writeFileSync(path.join(dir, 'v.ini'), '[uwsgi]\nwho = @(exec://id -u)\nme = %u %U\n');
   const asNobody = load('v.ini', { cwd: dir, env: { PATH: '/usr/bin:/bin' }, as: nobody });
@@ -112,16 +156,42 @@ test('json and yaml options carry their own line', (t) => {
   fs.writeFileSync(path.join(dir, 'v.json'), '{\n  "uwsgi": {\n    "socket": [":1",\n      ":2"],\n    "master": true\n  }\n}\n');
   fs.writeFileSync(path.join(dir, 'v.yml'), '# comment\nuwsgi:\n  socket: :1\n  env:\n    - A=1\n    - B=2\n');
   const j = load('v.json', { cwd: dir, env: {} });
-  assert.deepEqual(j.options.slice(1).map((o) => [o.key, o.value, o.line]), [['socket', ':1', 3], ['socket', ':2', 4], ['master', '1', 5]]);
+  assert.deepEqual(
+    j.options.slice(1).map((o) => [o.key, o.value, o.line]),
+    [
+      ['socket', ':1', 3],
+      ['socket', ':2', 4],
+      ['master', '1', 5],
+    ],
+  );
   const y = load('v.yml', { cwd: dir, env: {} });
-  assert.deepEqual(y.options.slice(1).map((o) => [o.key, o.value, o.line]), [['socket', ':1', 3], ['env', 'A=1', 5], ['env', 'B=2', 6]]);
+  assert.deepEqual(
+    y.options.slice(1).map((o) => [o.key, o.value, o.line]),
+    [
+      ['socket', ':1', 3],
+      ['env', 'A=1', 5],
+      ['env', 'B=2', 6],
+    ],
+  );
 });
 
 test('xml options carry the line of their element, through magic variables that join lines', (t) => {
   const dir = tempDir(t);
-  fs.writeFileSync(path.join(dir, 'v.xml'), '<?xml version="1.0"?>\n<uwsgi>\n  <socket>:1</socket>\n  <env\n    id="x">A=%n</env>\n  <![CDATA[\n  eval()]]>\n  <master/>\n</uwsgi>\n');
+  fs.writeFileSync(
+    path.join(dir, 'v.xml'),
+    '<?xml version="1.0"?>\n<uwsgi>\n  <socket>:1</socket>\n  <env\n    id="x">A=%n</env>\n  <![CDATA[\n  eval()]]>\n  <master/>\n</uwsgi>\n',
+  );
   const x = load('v.xml', { cwd: dir, env: {} });
-  assert.deepEqual(x.options.map((o) => [o.key, o.value, o.line]), [['xml', 'v.xml', 0], ['socket', ':1', 3], ['env', 'A=v', 4], ['eval', '\n  eval()', 6], ['master', '1', 8]]);
+  assert.deepEqual(
+    x.options.map((o) => [o.key, o.value, o.line]),
+    [
+      ['xml', 'v.xml', 0],
+      ['socket', ':1', 3],
+      ['env', 'A=v', 4],
+      ['eval', '\n  eval()', 6],
+      ['master', '1', 8],
+    ],
+  );
 });
 
 test('listSections: the default section and the named ones, per format, after magic substitution', (t) => {
@@ -145,5 +215,8 @@ test('listSections: the default section and the named ones, per format, after ma
   assert.deepEqual(list('f.xml'), { hasDefault: true, named: ['one', 'two'] });
   assert.deepEqual(list('g.xml'), { hasDefault: false, named: ['only'] });
   fs.writeFileSync(path.join(dir, 'bad.xml'), '<vassals>\n<uwsgi>\n</vassals>\n');
-  assert.throws(() => list('bad.xml'), (e: unknown) => e instanceof ConfigError && e.line === 3 && e.file === path.join(dir, 'bad.xml'));
+  assert.throws(
+    () => list('bad.xml'),
+    (e: unknown) => e instanceof ConfigError && e.line === 3 && e.file === path.join(dir, 'bad.xml'),
+  );
 });

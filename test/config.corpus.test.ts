@@ -15,7 +15,11 @@ const corpusDir = path.resolve(__dirname, '../../test/fixtures/corpus');
 /** The capture's %I: the inode of the file in the capture machine's layout. */
 const CAPTURED_INODE: Record<string, string> = { 'unbit__uwsgi.it__shortcuts.ini': '1458389' };
 
-interface Entry { saved: string; repoPath: string; verdict: string }
+interface Entry {
+  saved: string;
+  repoPath: string;
+  verdict: string;
+}
 
 function entries(): Entry[] {
   const rows = fs.readFileSync(path.join(corpusDir, 'SOURCES.tsv'), 'utf8').trim().split('\n').slice(1);

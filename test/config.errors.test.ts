@@ -1,5 +1,6 @@
 // Bad input: where uWSGI gives up (or would loop), one ConfigError naming file, line and what is wrong; where it is
 // lenient, the same result plus a warning with file and line.
+// unit: needs nothing but Node
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -53,7 +54,10 @@ test('nested logic: an error when uWSGI would exit, a warning when it silently s
   assert.equal(e.line, 3);
   assert.match(e.message, /nested logic/);
   const cfg = load(dir, 'v.ini', {});
-  assert.deepEqual(cfg.options.map((o) => o.key), ['ini', 'if-env', 'endif', 'endif']);
+  assert.deepEqual(
+    cfg.options.map((o) => o.key),
+    ['ini', 'if-env', 'endif', 'endif'],
+  );
   assert.equal(cfg.warnings.length, 1);
   assert.equal(cfg.warnings[0].line, 3);
   assert.match(cfg.warnings[0].message, /if-exists inside the if-env block of line 2/);
@@ -137,7 +141,10 @@ test('xml: an entity bomb, external entities and any DTD are refused at the DOCT
   const fifo = path.join(dir, 'fifo');
   execFileSync('mkfifo', [fifo]);
   let connections = 0;
-  const server = net.createServer((c) => { connections++; c.destroy(); });
+  const server = net.createServer((c) => {
+    connections++;
+    c.destroy();
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   t.after(() => server.close());
   const port = (server.address() as net.AddressInfo).port;
@@ -171,7 +178,12 @@ test('xml: malformed files, undefined entities and what uWSGI crashes or exits o
     ['element-first.xml', '<uwsgi>\n  <socket>:1</socket>\n  <env><b>x</b></env>\n</uwsgi>\n', 3, /<env> starts with an element/],
     ['latin1.xml', '<?xml version="1.0" encoding="ISO-8859-1"?>\n<uwsgi/>\n', 1, /encoding "ISO-8859-1"/],
     ['deep.xml', `<uwsgi>\n${'<a>'.repeat(100000)}${'</a>'.repeat(100000)}</uwsgi>\n`, 2, /nested deeper than 64/],
-    ['attrs.xml', `<uwsgi>\n<a ${Array.from({ length: 300 }, (_, i) => `x${i}="1"`).join(' ')}>v</a></uwsgi>\n`, 2, /more than 256 attributes/],
+    [
+      'attrs.xml',
+      `<uwsgi>\n<a ${Array.from({ length: 300 }, (_, i) => `x${i}="1"`).join(' ')}>v</a></uwsgi>\n`,
+      2,
+      /more than 256 attributes/,
+    ],
   ];
   for (const [name, text, line, re] of cases) {
     const f = write(dir, name, text);
@@ -186,7 +198,10 @@ test('xml: malformed files, undefined entities and what uWSGI crashes or exits o
   assert.deepEqual([e.file, e.line], [path.join(dir, 'unclosed.xml'), 4]);
   // a root with no child at all is read as no options (uWSGI says nothing); here with a warning
   write(dir, 'empty.xml', '<config/>\n');
-  assert.deepEqual(load(dir, 'empty.xml').warnings.map((w) => w.message), [`the root element of ${path.join(dir, 'empty.xml')} has no child: no options`]);
+  assert.deepEqual(
+    load(dir, 'empty.xml').warnings.map((w) => w.message),
+    [`the root element of ${path.join(dir, 'empty.xml')} has no child: no options`],
+  );
 });
 
 test('an unknown magic variable becomes empty with a warning at its line', (t) => {

@@ -1,6 +1,7 @@
 // Fuzzing the reader with random and mutated configs (seeded, bounded in count and time), which also name devices, a
 // FIFO, /proc files, directories and symlinks to them: it never crashes or hangs, and every failure is a ConfigError
 // with a line number.
+// unit: needs nothing but Node
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -27,16 +28,112 @@ function prng(seed: number): () => number {
   };
 }
 
-const KEYS = ['socket', 'master', 'processes', 'env', 'hook-as-root', 'a', 'b', 'if-env', 'if-not-env', 'if-opt', 'if-not-opt',
-  'if-exists', 'if-not-exists', 'if-file', 'if-dir', 'if-reload', 'if-not-reload', 'endif', 'end', 'for', 'for-times',
-  'for-readline', 'endfor', 'ini', 'include', 'yaml', 'json', 'inherit', 'set', 'set-ph', 'listen', 'plugins', 'if-hostname',
-  'for-glob', '', ' ', '[uwsgi]', '[other]', ';', '#', '=', 'exit', 'xml'];
-const VALUES = ['1', 'true', '', '%n', '%d', '%(a)', '%(a + 1)', '%(b * a)', '$(HOME)', '$(NOPE)', '@(lines.txt)', '@(missing)',
-  'inc.ini', 'a.json', 'b.yml', 'lines.txt', 'other.ini:sec', ':other', 'HOME', 'HOME=/', 'a=1', 'x y z', '3', '%', '%%', '%(',
-  '%(_)', '(', ')', '$(', '@(', '%z', '\u00e9', '\t', '\r', 'v.ini', 'glob*', 'nope.ini', '%(%(a))', '$($(HOME))', '%x%X%N',
+const KEYS = [
+  'socket',
+  'master',
+  'processes',
+  'env',
+  'hook-as-root',
+  'a',
+  'b',
+  'if-env',
+  'if-not-env',
+  'if-opt',
+  'if-not-opt',
+  'if-exists',
+  'if-not-exists',
+  'if-file',
+  'if-dir',
+  'if-reload',
+  'if-not-reload',
+  'endif',
+  'end',
+  'for',
+  'for-times',
+  'for-readline',
+  'endfor',
+  'ini',
+  'include',
+  'yaml',
+  'json',
+  'inherit',
+  'set',
+  'set-ph',
+  'listen',
+  'plugins',
+  'if-hostname',
+  'for-glob',
+  '',
+  ' ',
+  '[uwsgi]',
+  '[other]',
+  ';',
+  '#',
+  '=',
+  'exit',
+  'xml',
+];
+const VALUES = [
+  '1',
+  'true',
+  '',
+  '%n',
+  '%d',
+  '%(a)',
+  '%(a + 1)',
+  '%(b * a)',
+  '$(HOME)',
+  '$(NOPE)',
+  '@(lines.txt)',
+  '@(missing)',
+  'inc.ini',
+  'a.json',
+  'b.yml',
+  'lines.txt',
+  'other.ini:sec',
+  ':other',
+  'HOME',
+  'HOME=/',
+  'a=1',
+  'x y z',
+  '3',
+  '%',
+  '%%',
+  '%(',
+  '%(_)',
+  '(',
+  ')',
+  '$(',
+  '@(',
+  '%z',
+  '\u00e9',
+  '\t',
+  '\r',
+  'v.ini',
+  'glob*',
+  'nope.ini',
+  '%(%(a))',
+  '$($(HOME))',
+  '%x%X%N',
   // what a hostile file names: devices, a FIFO, /proc, symlinks to them, directories
-  '/dev/zero', '/dev/null', '/dev/urandom', '/dev/stdin', 'fifo.ini', 'zero.ini', 'proc.ini', 'dir.ini', '/proc/self/status',
-  '/proc/self/environ', '/proc/self', '/dev', '@(/dev/zero)', '@(fifo.ini)', '@(/proc/self/status)', '@(zero.ini)', '@(/dev)'];
+  '/dev/zero',
+  '/dev/null',
+  '/dev/urandom',
+  '/dev/stdin',
+  'fifo.ini',
+  'zero.ini',
+  'proc.ini',
+  'dir.ini',
+  '/proc/self/status',
+  '/proc/self/environ',
+  '/proc/self',
+  '/dev',
+  '@(/dev/zero)',
+  '@(fifo.ini)',
+  '@(/proc/self/status)',
+  '@(zero.ini)',
+  '@(/dev)',
+];
 const JUNK = ['\n', '\r\n', '\0', '\uFEFF', '"', '{', '}', '[', ']', ':', '- ', '  ', '\t', '%', '(', ')', '=', '#'];
 
 function pick<T>(r: () => number, xs: T[]): T {
@@ -56,8 +153,20 @@ function randomIni(r: () => number): string {
 }
 
 function randomJson(r: () => number): string {
-  const members = Array.from({ length: Math.floor(r() * 8) }, () => `${JSON.stringify(pick(r, KEYS))}: ${pick(r, [
-    JSON.stringify(pick(r, VALUES)), 'true', 'false', 'null', '12', '1.5e3', `[${JSON.stringify(pick(r, VALUES))}, 1]`, '{"x": 1}'])}`);
+  const members = Array.from(
+    { length: Math.floor(r() * 8) },
+    () =>
+      `${JSON.stringify(pick(r, KEYS))}: ${pick(r, [
+        JSON.stringify(pick(r, VALUES)),
+        'true',
+        'false',
+        'null',
+        '12',
+        '1.5e3',
+        `[${JSON.stringify(pick(r, VALUES))}, 1]`,
+        '{"x": 1}',
+      ])}`,
+  );
   return `{"uwsgi": {${members.join(', ')}}}`;
 }
 
@@ -118,15 +227,31 @@ test('random and mutated configs never crash or hang, and fail only with a Confi
   for (; n < CASES && Date.now() - started < BUDGET_MS; n++) {
     const kind = n % 5;
     const ext = kind === 1 ? 'json' : kind === 2 ? 'yml' : 'ini';
-    const text = kind === 0 ? randomIni(r) : kind === 1 ? (r() < 0.5 ? randomJson(r) : mutate(r, randomJson(r)))
-      : kind === 2 ? (r() < 0.5 ? randomYaml(r) : mutate(r, randomYaml(r))) : mutate(r, pick(r, corpus));
+    const text =
+      kind === 0
+        ? randomIni(r)
+        : kind === 1
+          ? r() < 0.5
+            ? randomJson(r)
+            : mutate(r, randomJson(r))
+          : kind === 2
+            ? r() < 0.5
+              ? randomYaml(r)
+              : mutate(r, randomYaml(r))
+            : mutate(r, pick(r, corpus));
     const name = `v${n}.${ext}`;
     fs.writeFileSync(path.join(dir, name), text);
     try {
-      const cfg = load(name, { cwd: dir, env: { HOME: '/root', UWSGI_FUZZ: String(n) }, isReload: r() < 0.5, format: kind >= 3 ? 'ini' : undefined });
+      const cfg = load(name, {
+        cwd: dir,
+        env: { HOME: '/root', UWSGI_FUZZ: String(n) },
+        isReload: r() < 0.5,
+        format: kind >= 3 ? 'ini' : undefined,
+      });
       counts.ok++;
       counts.warnings += cfg.warnings.length;
-      for (const w of cfg.warnings) assert.ok(Number.isInteger(w.line) && w.line >= 0, `case ${n}: warning without a line: ${JSON.stringify(w)}`);
+      for (const w of cfg.warnings)
+        assert.ok(Number.isInteger(w.line) && w.line >= 0, `case ${n}: warning without a line: ${JSON.stringify(w)}`);
     } catch (e) {
       if (!(e instanceof ConfigError)) assert.fail(`case ${n} threw ${String(e)} for:\n${JSON.stringify(text)}`);
       assert.ok(Number.isInteger(e.line) && e.line >= 1, `case ${n}: error without a line: ${e.message}\n${JSON.stringify(text)}`);

@@ -85,7 +85,14 @@ const CASES: Case[] = [
   { file: 'features/multi.xml', section: 'app2' },
   { file: 'features/multi.xml', section: 'nosuch' },
   { file: 'features/xml-include.ini' },
-  { file: 'features/inherit.ini', set: ['processes=3'], includes: ['part2.ini'], includesBefore: ['part.yml'], inherits: ['inherit-base.ini'], inheritsBefore: ['multi.yml'] },
+  {
+    file: 'features/inherit.ini',
+    set: ['processes=3'],
+    includes: ['part2.ini'],
+    includesBefore: ['part.yml'],
+    inherits: ['inherit-base.ini'],
+    inheritsBefore: ['multi.yml'],
+  },
 ];
 
 function oracleArgs(c: Case, spec: string, format: ConfigFormat): string[] {
@@ -93,7 +100,8 @@ function oracleArgs(c: Case, spec: string, format: ConfigFormat): string[] {
     ...(c.inheritsBefore ?? []).flatMap((i) => ['--inherit', i]),
     ...(c.includesBefore ?? []).flatMap((i) => ['--include', i]),
     ...(c.set ?? []).flatMap((s) => ['--set', s]),
-    `--${format}`, spec,
+    `--${format}`,
+    spec,
     ...(c.inherits ?? []).flatMap((i) => ['--inherit', i]),
     ...(c.includes ?? []).flatMap((i) => ['--include', i]),
   ];
@@ -104,7 +112,10 @@ test('the fixture vassals resolve here exactly as real uWSGI resolves them', asy
   const root = makeOracleDir('emperor-config-oracle');
   t.after(() => fs.rmSync(root, { recursive: true, force: true }));
   fs.cpSync(FIXTURES, root, { recursive: true, verbatimSymlinks: true });
-  const vassalFiles = fs.readdirSync(FIXTURES, { recursive: true }).map(String).filter((f) => /\.(ini|yml|json|xml|skel)$/.test(f));
+  const vassalFiles = fs
+    .readdirSync(FIXTURES, { recursive: true })
+    .map(String)
+    .filter((f) => /\.(ini|yml|json|xml|skel)$/.test(f));
   assert.ok(vassalFiles.length >= 40, `only ${vassalFiles.length} fixture files`);
 
   const results = await mapLimit(CASES, 8, async (c) => {
@@ -112,9 +123,26 @@ test('the fixture vassals resolve here exactly as real uWSGI resolves them', asy
     const spec = path.basename(c.file) + (c.section !== undefined ? `:${c.section}` : '');
     const format = c.format ?? formatOfName(c.file) ?? 'ini';
     const run = await runUwsgiShowConfig(dir, oracleArgs(c, spec, format), c.env);
-    const cfg = load(spec, { cwd: dir, format, set: c.set, includes: c.includes, includesBefore: c.includesBefore, inherits: c.inherits, inheritsBefore: c.inheritsBefore, env: { ...ORACLE_ENV, ...c.env }, as: NOBODY });
+    const cfg = load(spec, {
+      cwd: dir,
+      format,
+      set: c.set,
+      includes: c.includes,
+      includesBefore: c.includesBefore,
+      inherits: c.inherits,
+      inheritsBefore: c.inheritsBefore,
+      env: { ...ORACLE_ENV, ...c.env },
+      as: NOBODY,
+    });
     // uWSGI's log lines cannot show a value's own newlines: compare the printed lines, blank ones dropped on both sides
-    return { c: `${spec} (${c.file})`, run, actual: formatShowConfig(cfg).split('\n').slice(2, -2).filter((l) => l !== '') };
+    return {
+      c: `${spec} (${c.file})`,
+      run,
+      actual: formatShowConfig(cfg)
+        .split('\n')
+        .slice(2, -2)
+        .filter((l) => l !== ''),
+    };
   });
   const failures: string[] = [];
   for (const { c, run, actual } of results) {
@@ -122,7 +150,11 @@ test('the fixture vassals resolve here exactly as real uWSGI resolves them', asy
       failures.push(`${c}: uWSGI did not reach its show-config (exit ${run.status}):\n${run.output}`);
       continue;
     }
-    try { assert.deepEqual(actual, run.lines); } catch (e) { failures.push(`${c}:\n${(e as Error).message}`); }
+    try {
+      assert.deepEqual(actual, run.lines);
+    } catch (e) {
+      failures.push(`${c}:\n${(e as Error).message}`);
+    }
   }
   assert.deepEqual(failures, [], `${failures.length} of ${CASES.length} fixtures differ from uWSGI:\n${failures.join('\n\n')}`);
 });

@@ -18,7 +18,10 @@ test('an app exiting 124, 125 or 126 is respawned like any app death', async (t)
     const name = `e${code}.ini`;
     await emperor.waitEvent('spawned', name, 3);
     const exits = emperor.events('exit', name);
-    assert.ok(exits.length >= 2 && exits.every((e) => e.code === code), `${name} exited with ${code}: ${JSON.stringify(exits.map((e) => e.code))}`);
+    assert.ok(
+      exits.length >= 2 && exits.every((e) => e.code === code),
+      `${name} exited with ${code}: ${JSON.stringify(exits.map((e) => e.code))}`,
+    );
     assert.equal(emperor.events('setup-error', name).length, 0, `${name} is not a broken config`);
   }
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fetchStats } from '../src/stats';
+import { fetchStats } from '../src/ops';
 import { comm, EmperorProcess, httpGet, killDaemonAndRespawn, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 
@@ -46,7 +46,8 @@ test('the tutorial fuse-zip vassal: the mount is private, and killing fuse-zip r
     if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${appdir} `)) execFileSync('umount', ['-l', appdir], { timeout: 30000 });
   });
 
-  const serving = () => until(async () => (await httpGet(20551, '127.0.0.1', '/index.html')) === 'hello from the zip\n', 'the app serving the zipped file');
+  const serving = () =>
+    until(async () => (await httpGet(20551, '127.0.0.1', '/index.html')) === 'hello from the zip\n', 'the app serving the zipped file');
   await serving();
   assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${appdir} `), false, 'the FUSE mount is invisible on the host');
   assert.deepEqual(fs.readdirSync(appdir), [], 'the host sees the empty directory');
@@ -56,9 +57,17 @@ test('the tutorial fuse-zip vassal: the mount is private, and killing fuse-zip r
   const second = await killDaemonAndRespawn(emperor, 'fuse-zip', stats, first.pid);
   assert.equal(second.deaths, 1);
   // a dead FUSE daemon answers ENOTCONN (ECONNABORTED once the kernel has aborted the connection)
-  assert.ok(emperor.logs.some((l) => l.event === 'step-failed' && l.step === 'mountpoint-check' && /^(ENOTCONN|ECONNABORTED)$/.test(String(l.code))), 'the dead mount is logged with its errno');
+  assert.ok(
+    emperor.logs.some(
+      (l) => l.event === 'step-failed' && l.step === 'mountpoint-check' && /^(ENOTCONN|ECONNABORTED)$/.test(String(l.code)),
+    ),
+    'the dead mount is logged with its errno',
+  );
   await serving();
-  assert.ok(emperor.taggedPids().some((p) => comm(p) === 'fuse-zip'), 'a new fuse-zip serves the new instance');
+  assert.ok(
+    emperor.taggedPids().some((p) => comm(p) === 'fuse-zip'),
+    'a new fuse-zip serves the new instance',
+  );
 
   fs.unlinkSync(path.join(vassals, 'zip.ini'));
   await until(() => emperor.vassalPids().length === 0, 'every process of the vassal gone, fuse-zip included');

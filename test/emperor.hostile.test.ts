@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fetchStats } from '../src/stats';
+import { fetchStats } from '../src/ops';
 import { EmperorProcess, httpGet, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 import { probeStats } from './helpers/stats-probe';
@@ -24,7 +24,10 @@ test('/dev/zero, FIFOs and oversized files as config: each refused by name, no m
   const dir = tmpdir('hostile');
   const side = tmpdir('hostile-side');
   const stats = path.join(side, 'stats.sock');
-  fs.writeFileSync(path.join(dir, 'good.ini'), `[uwsgi]\nhttp-socket = 127.0.0.1:${PORT}\nunprivileged-binary-patch-arg = exec ${process.execPath} ${APP} /\n`);
+  fs.writeFileSync(
+    path.join(dir, 'good.ini'),
+    `[uwsgi]\nhttp-socket = 127.0.0.1:${PORT}\nunprivileged-binary-patch-arg = exec ${process.execPath} ${APP} /\n`,
+  );
   const emperor = new EmperorProcess(['--emperor', dir, '--emperor-stats', stats]);
   t.after(async () => {
     await emperor.kill();
@@ -50,20 +53,28 @@ test('/dev/zero, FIFOs and oversized files as config: each refused by name, no m
   for (const [name, [line]] of Object.entries(bad)) {
     fs.writeFileSync(path.join(dir, name), `[uwsgi]\n${line}\nunprivileged-binary-patch-arg = exec sleep 1000\n`);
   }
-  const blob = await until(async () => {
-    const b = await fetchStats(stats);
-    return Object.keys(bad).every((n) => b.vassals.find((v: any) => v.id === n)?.state === 'broken') ? b : undefined;
-  }, 'every bad vassal broken', 30000);
+  const blob = await until(
+    async () => {
+      const b = await fetchStats(stats);
+      return Object.keys(bad).every((n) => b.vassals.find((v) => v.id === n)?.state === 'broken') ? b : undefined;
+    },
+    'every bad vassal broken',
+    30000,
+  );
   const result = await probe.stop();
 
   for (const [name, [, reason]] of Object.entries(bad)) {
-    const v = blob.vassals.find((x: any) => x.id === name);
-    assert.match(v.setup_error, new RegExp(`${name.replace(/\./g, '\\.')}:2: `), `${name} names its file and line: ${v.setup_error}`);
-    assert.match(v.setup_error, reason, `${name}: ${v.setup_error}`);
+    const v = blob.vassals.find((x) => x.id === name)!;
+    const setupError = v.setup_error ?? '';
+    assert.match(setupError, new RegExp(`${name.replace(/\./g, '\\.')}:2: `), `${name} names its file and line: ${setupError}`);
+    assert.match(setupError, reason, `${name}: ${setupError}`);
     assert.equal(emperor.events('spawned', name).length, 0, `${name} never started`);
   }
   // a FIFO in the vassal directory is not a vassal file (as in uWSGI): never opened, never listed
-  assert.equal(blob.vassals.find((v: any) => v.id === 'itself.ini'), undefined);
+  assert.equal(
+    blob.vassals.find((v) => v.id === 'itself.ini'),
+    undefined,
+  );
   assert.ok(await httpGet(PORT, '127.0.0.1', '/whoami'), 'the good vassal still serves');
   assert.equal(emperor.child.exitCode, null, 'the emperor runs');
   const grownKb = rssKb(emperor.pid) - rssBefore;

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fetchStats } from '../src/stats';
+import { fetchStats } from '../src/ops';
+import type { StatsDocument, VassalStats } from '../src/ops/stats-document';
 import { EmperorProcess, childrenOf, httpGet, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 
@@ -16,28 +17,40 @@ function touch(file: string, secondsAhead = 2): void {
 }
 
 async function servingPid(port: number, other?: string): Promise<string> {
-  return until(async () => {
-    const body = await httpGet(port);
-    const pid = body && /pid (\d+)/.exec(body)?.[1];
-    return pid && pid !== other ? pid : undefined;
-  }, `an answer on port ${port}${other ? ` from another pid than ${other}` : ''}`);
+  return until(
+    async () => {
+      const body = await httpGet(port);
+      const pid = body && /pid (\d+)/.exec(body)?.[1];
+      return pid && pid !== other ? pid : undefined;
+    },
+    `an answer on port ${port}${other ? ` from another pid than ${other}` : ''}`,
+  );
 }
 
-function vassalStats(blob: any, id: string): any {
-  return (blob.vassals as any[]).find((v) => v.id === id);
+function vassalStats(blob: StatsDocument, id: string): VassalStats {
+  const v = blob.vassals.find((x) => x.id === id);
+  assert.ok(v, `${id} is in the stats`);
+  return v;
 }
 
 test('a native vassal is spawned, reloaded on touch, respawned after kill -9, stopped on removal', async (t) => {
   const dir = tmpdir('native');
   const stats = '127.0.0.1:20500';
-  fs.writeFileSync(path.join(dir, 'app.ini'), `[uwsgi]\nenv = PORT=20501\nenv = VASSAL_NAME=%n\nunprivileged-binary-patch-arg = exec ${process.execPath} ${HELLO}\n`);
+  fs.writeFileSync(
+    path.join(dir, 'app.ini'),
+    `[uwsgi]\nenv = PORT=20501\nenv = VASSAL_NAME=%n\nunprivileged-binary-patch-arg = exec ${process.execPath} ${HELLO}\n`,
+  );
   fs.writeFileSync(path.join(dir, 'README'), 'not a vassal\n');
   const emperor = new EmperorProcess(['--emperor', dir, '--emperor-stats', stats, '--emperor-freq', '1']);
   t.after(() => emperor.kill());
 
   const pid1 = await servingPid(20501);
   let blob = await fetchStats(stats);
-  assert.deepEqual(blob.vassals.map((v: any) => v.id), ['app.ini'], 'only the .ini file is a vassal');
+  assert.deepEqual(
+    blob.vassals.map((v) => v.id),
+    ['app.ini'],
+    'only the .ini file is a vassal',
+  );
   assert.equal(vassalStats(blob, 'app.ini').state, 'running');
   assert.equal(blob.emperor[0], fs.realpathSync(dir));
 
@@ -70,7 +83,10 @@ test('a native vassal is spawned, reloaded on touch, respawned after kill -9, st
 test('a real uWSGI vassal speaks the protocol: ready, loyal after its first request, reloaded on touch, respawned after kill -9', async (t) => {
   const dir = tmpdir('uwsgi');
   const stats = '127.0.0.1:20510';
-  fs.writeFileSync(path.join(dir, 'wsgi_app.py'), "import os\ndef application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'hello pid %d' % os.getpid()]\n");
+  fs.writeFileSync(
+    path.join(dir, 'wsgi_app.py'),
+    "import os\ndef application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'hello pid %d' % os.getpid()]\n",
+  );
   fs.writeFileSync(
     path.join(dir, 'py.ini'),
     `[uwsgi]\nplugins = python3\nhttp-socket = 127.0.0.1:20511\nwsgi-file = %dwsgi_app.py\nmaster = true\nprocesses = 1\nuid = nobody\ngid = nogroup\n`,
@@ -161,9 +177,9 @@ test('a glob:// monitor: vassals named by their paths, the pattern shown as the 
   t.after(() => emperor.kill());
   const blob = await until(async () => {
     const b = await fetchStats(stats);
-    return b.vassals.length === 2 && b.vassals.every((v: any) => v.state === 'running') ? b : undefined;
+    return b.vassals.length === 2 && b.vassals.every((v) => v.state === 'running') ? b : undefined;
   }, 'both globbed vassals running');
-  assert.deepEqual(blob.vassals.map((v: any) => v.id).sort(), [path.join(dir, 'a/app.ini'), path.join(dir, 'b/app.ini')]);
+  assert.deepEqual(blob.vassals.map((v) => v.id).sort(), [path.join(dir, 'a/app.ini'), path.join(dir, 'b/app.ini')]);
   assert.deepEqual(blob.emperor, [pattern]);
   assert.equal(blob.vassals[0].monitor, pattern);
 });
@@ -172,13 +188,14 @@ test('a config reader is started with the emperor: the first vassal does not wai
   const dir = tmpdir('warm');
   const emperor = new EmperorProcess(['--emperor', dir]);
   t.after(() => emperor.kill());
-  const readers = () => childrenOf(emperor.pid).filter((p) => {
-    try {
-      return fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').startsWith('emperor-reader\0');
-    } catch {
-      return false;
-    }
-  });
+  const readers = () =>
+    childrenOf(emperor.pid).filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'latin1').startsWith('emperor-reader\0');
+      } catch {
+        return false;
+      }
+    });
   const [warm] = await until(() => (readers().length === 1 ? readers() : undefined), 'a reader before any vassal file', 15000);
   fs.writeFileSync(path.join(dir, 'one.ini'), '[uwsgi]\nunprivileged-binary-patch-arg = exec sleep 600\n');
   await emperor.waitEvent('app-started', 'one.ini');

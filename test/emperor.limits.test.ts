@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fetchStats } from '../src/stats';
+import { fetchStats } from '../src/ops';
 import { EmperorProcess, tmpdir } from './helpers/emperor-process';
 import { freePorts } from './helpers/ports';
 import { until } from './helpers/wait';
@@ -13,7 +13,10 @@ import { until } from './helpers/wait';
 const SLEEPER = '[uwsgi]\nunprivileged-binary-patch-arg = exec sleep 600\n';
 
 function openFiles(pid: number): { soft: number; hard: number } {
-  const line = fs.readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max open files'))!;
+  const line = fs
+    .readFileSync(`/proc/${pid}/limits`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Max open files'))!;
   const [soft, hard] = line.split(/\s+/).slice(3, 5).map(Number);
   return { soft, hard };
 }
@@ -58,30 +61,48 @@ test('out of fds: one limit-reached line, running vassals and the stats untouche
     return by;
   };
   // settled: every vassal either running or waiting for fds, throttled
-  const settled = await until(async () => {
-    const s = await states();
-    return s && (s.running?.length ?? 0) + (s.throttled?.length ?? 0) === names.length ? s : undefined;
-  }, 'every vassal running or throttled', 60000);
+  const settled = await until(
+    async () => {
+      const s = await states();
+      return s && (s.running?.length ?? 0) + (s.throttled?.length ?? 0) === names.length ? s : undefined;
+    },
+    'every vassal running or throttled',
+    60000,
+  );
   const running = settled.running ?? [];
   assert.ok(running.length > 0 && running.length < names.length, `some vassals run (${running.length}), not all`);
   assert.equal(emperor.events('limit-reached').length, 1, 'said once for the episode, not once per vassal or retry');
-  const cpuTicks = () => fs.readFileSync(`/proc/${emperor.pid}/stat`, 'utf8').split(') ')[1].split(' ').slice(11, 13).map(Number).reduce((a, b) => a + b);
+  const cpuTicks = () =>
+    fs
+      .readFileSync(`/proc/${emperor.pid}/stat`, 'utf8')
+      .split(') ')[1]
+      .split(' ')
+      .slice(11, 13)
+      .map(Number)
+      .reduce((a, b) => a + b);
   const before = cpuTicks();
   await new Promise((r) => setTimeout(r, 3000));
-  const pids = new Map((await until(() => fetchStats(stats).catch(() => undefined), 'stats')).vassals.map((v: any) => [v.id, v.pid]));
+  const pids = new Map((await until(() => fetchStats(stats).catch(() => undefined), 'stats')).vassals.map((v) => [v.id, v.pid]));
   assert.ok(cpuTicks() - before < 150, 'the emperor does not spin at the limit (under half a CPU over 3 s)');
   // half of the running vassals go: their fds are free, and the waiting vassals start on their next retry
   const removed = running.slice(0, Math.ceil(running.length / 2));
   for (const id of removed) fs.unlinkSync(path.join(dir, id));
   const kept = running.filter((id) => !removed.includes(id));
   // the removed ones must be gone from the stats first: before the emperor sees the unlinks they still count as running
-  const after = await until(async () => {
-    const s = await states();
-    if (!s || s.stopping || Object.values(s).some((ids) => ids.some((id) => removed.includes(id)))) return undefined;
-    return (s.running?.length ?? 0) >= Math.min(names.length - removed.length, running.length) ? s : undefined;
-  }, 'the waiting vassals to start in the freed room', 90000);
+  const after = await until(
+    async () => {
+      const s = await states();
+      if (!s || s.stopping || Object.values(s).some((ids) => ids.some((id) => removed.includes(id)))) return undefined;
+      return (s.running?.length ?? 0) >= Math.min(names.length - removed.length, running.length) ? s : undefined;
+    },
+    'the waiting vassals to start in the freed room',
+    90000,
+  );
   assert.equal(emperor.child.exitCode ?? emperor.child.signalCode, null, 'the emperor is still running');
   const blob = await until(() => fetchStats(stats).catch(() => undefined), 'stats');
-  for (const id of kept) assert.equal(blob.vassals.find((v: any) => v.id === id)?.pid, pids.get(id), `${id} kept running through it all`);
-  assert.ok((after.running ?? []).some((id) => !running.includes(id)), 'vassals that waited now run');
+  for (const id of kept) assert.equal(blob.vassals.find((v) => v.id === id)?.pid, pids.get(id), `${id} kept running through it all`);
+  assert.ok(
+    (after.running ?? []).some((id) => !running.includes(id)),
+    'vassals that waited now run',
+  );
 });

@@ -6,32 +6,36 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { fetchStats } from '../src/stats';
+import { fetchStats } from '../src/ops';
+import type { VassalStats } from '../src/ops/stats-document';
 import { EmperorProcess, tmpdir } from './helpers/emperor-process';
 import { createUser } from './helpers/users';
 import { until } from './helpers/wait';
 
-const HELPER = path.resolve(__dirname, '../src/vassal/helper.js');
+const HELPER = path.resolve(__dirname, '../src/sdk/vassal.js');
 
 /** GET / over TCP or a unix socket, waiting as long as a vassal takes to wake (the connection waits in the backlog). */
 function get(to: { port: number } | { socketPath: string }): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = http.get({ ...to, host: '127.0.0.1', path: '/', agent: false, timeout: 15000 }, (res) => {
       let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve(body));
+      res
+        .setEncoding('utf8')
+        .on('data', (d: string) => (body += d))
+        .on('end', () => resolve(body));
     });
     req.on('timeout', () => req.destroy(new Error(`no answer within 15 s from ${JSON.stringify(to)}`)));
     req.on('error', reject);
   });
 }
 
-async function vassal(stats: string, id: string): Promise<any> {
-  return (await fetchStats(stats)).vassals.find((v: any) => v.id === id);
+async function vassal(stats: string, id: string): Promise<VassalStats | undefined> {
+  return (await fetchStats(stats)).vassals.find((v) => v.id === id);
 }
 
 async function dormant(emperor: EmperorProcess, stats: string, id: string, times: number): Promise<void> {
   await emperor.waitEvent('dormant', id, times);
-  const v = await vassal(stats, id);
+  const v = (await vassal(stats, id))!;
   assert.equal(v.state, 'dormant');
   assert.equal(v.pid, -1);
   await until(() => emperor.vassalPids().length === 0, 'no process of the dormant vassal');
@@ -40,7 +44,9 @@ async function dormant(emperor: EmperorProcess, stats: string, id: string, times
 /** A Node app: serves on fd 3 (LISTEN_FDS), asks to be stopped (22) after a second without requests. */
 function idleApp(dir: string): string {
   const file = path.join(dir, 'app.cjs');
-  fs.writeFileSync(file, `'use strict';
+  fs.writeFileSync(
+    file,
+    `'use strict';
 const vassal = require(${JSON.stringify(HELPER)});
 let timer;
 const idle = () => { clearTimeout(timer); timer = setTimeout(() => vassal.shutdown(), 1000); };
@@ -50,21 +56,28 @@ const server = require('http').createServer((req, res) => {
 });
 vassal.on('stop', () => process.exit(0));
 server.listen({ fd: 3 }, () => { vassal.ready(); idle(); });
-`);
+`,
+  );
   return file;
 }
 
 test('a real uWSGI vassal on demand (TCP, extension): dormant, woken by a connection it serves on fd 0, idle (22, byte 0), dormant, woken again', async (t) => {
   const dir = tmpdir('ondemand-uwsgi');
   const stats = '127.0.0.1:20561';
-  fs.writeFileSync(path.join(dir, 'app.py'), "import os\ndef application(env, start):\n    start('200 OK', [])\n    return [b'uwsgi pid %d' % os.getpid()]\n");
-  fs.writeFileSync(path.join(dir, 'py.ini'), '[uwsgi]\nplugins = python3\nwsgi-file = %dapp.py\nmaster = true\nprocesses = 1\nprotocol = http\nidle = 2\ndie-on-idle = true\n');
+  fs.writeFileSync(
+    path.join(dir, 'app.py'),
+    "import os\ndef application(env, start):\n    start('200 OK', [])\n    return [b'uwsgi pid %d' % os.getpid()]\n",
+  );
+  fs.writeFileSync(
+    path.join(dir, 'py.ini'),
+    '[uwsgi]\nplugins = python3\nwsgi-file = %dapp.py\nmaster = true\nprocesses = 1\nprotocol = http\nidle = 2\ndie-on-idle = true\n',
+  );
   fs.writeFileSync(path.join(dir, 'py.ini.socket'), '127.0.0.1:20560\nwhat follows the first control character is ignored\n');
   const emperor = new EmperorProcess(['--emperor', dir, '--emperor-on-demand-extension', '.socket', '--emperor-stats', stats]);
   t.after(() => emperor.kill());
 
   await dormant(emperor, stats, 'py.ini', 1);
-  assert.equal((await vassal(stats, 'py.ini')).on_demand, '127.0.0.1:20560');
+  assert.equal((await vassal(stats, 'py.ini'))!.on_demand, '127.0.0.1:20560');
   assert.equal(emperor.events('spawned', 'py.ini').length, 0, 'nothing runs before a connection');
 
   const first = await get({ port: 20560 });
@@ -78,7 +91,7 @@ test('a real uWSGI vassal on demand (TCP, extension): dormant, woken by a connec
   assert.match(second, /^uwsgi pid \d+$/);
   assert.notEqual(second, first, 'a new instance served');
   assert.equal(emperor.events('on-demand-wake', 'py.ini').length, 2);
-  assert.equal((await vassal(stats, 'py.ini')).deaths, 0, 'going back to sleep is no death');
+  assert.equal((await vassal(stats, 'py.ini'))!.deaths, 0, 'going back to sleep is no death');
 });
 
 test('a native app on demand (unix socket, directory): LISTEN_FDS from fd 3, dormant again when idle, an edit while dormant only updates it, removal unlinks the socket', async (t) => {
@@ -92,7 +105,7 @@ test('a native app on demand (unix socket, directory): LISTEN_FDS from fd 3, dor
   t.after(() => emperor.kill());
 
   await dormant(emperor, stats, 'node.ini', 1);
-  assert.equal((await vassal(stats, 'node.ini')).on_demand, socketPath);
+  assert.equal((await vassal(stats, 'node.ini'))!.on_demand, socketPath);
   const st = fs.statSync(socketPath);
   assert.ok(st.isSocket());
   assert.equal(st.mode & 0o777, 0o666, "uWSGI's mode outside tyrant mode");
@@ -103,11 +116,11 @@ test('a native app on demand (unix socket, directory): LISTEN_FDS from fd 3, dor
   await dormant(emperor, stats, 'node.ini', 2);
   assert.equal(emperor.events('protocol-fallback', 'node.ini').length, 0, 'the app exited on the stop byte');
 
-  const before = (await vassal(stats, 'node.ini')).last_mod;
+  const before = (await vassal(stats, 'node.ini'))!.last_mod;
   const later = new Date(Date.now() + 5000);
   fs.utimesSync(file, later, later);
-  await until(async () => (await vassal(stats, 'node.ini')).last_mod > before, 'the edit to be seen');
-  assert.equal((await vassal(stats, 'node.ini')).state, 'dormant', 'an edit does not wake it');
+  await until(async () => (await vassal(stats, 'node.ini'))!.last_mod > before, 'the edit to be seen');
+  assert.equal((await vassal(stats, 'node.ini'))!.state, 'dormant', 'an edit does not wake it');
   assert.equal(emperor.events('spawned', 'node.ini').length, 1);
 
   assert.match(await get({ socketPath }), /^pid \d+ uid 0 fds 1 on-demand$/);
@@ -131,7 +144,10 @@ test('tyrant mode: the on-demand command runs as the owner, the socket is made b
   });
   const stats = '127.0.0.1:20563';
   const app = idleApp(dir);
-  for (const [name, owner] of [['alice.ini', alice], ['bob.ini', bob]] as const) {
+  for (const [name, owner] of [
+    ['alice.ini', alice],
+    ['bob.ini', bob],
+  ] as const) {
     const file = path.join(dir, name);
     fs.writeFileSync(file, `[uwsgi]\nunprivileged-binary-patch-arg = exec ${process.execPath} ${app}\n`);
     fs.chownSync(file, owner.uid, owner.gid);
@@ -143,7 +159,7 @@ test('tyrant mode: the on-demand command runs as the owner, the socket is made b
 
   await emperor.waitEvent('dormant', 'alice.ini');
   const socketPath = path.join(sockets, `${alice.uid}-alice.ini.sock`);
-  assert.equal((await vassal(stats, 'alice.ini')).on_demand, socketPath);
+  assert.equal((await vassal(stats, 'alice.ini'))!.on_demand, socketPath);
   const st = fs.statSync(socketPath);
   assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [alice.uid, alice.gid, 0o660], "the owner's socket");
 
@@ -155,7 +171,7 @@ test('tyrant mode: the on-demand command runs as the owner, the socket is made b
     const v = await vassal(stats, 'bob.ini');
     return v?.state === 'broken' ? v : undefined;
   }, "bob's vassal to be broken: his socket would be in alice's directory");
-  assert.match(bobs.setup_error, new RegExp(`binding ${sockets}/${bob.uid}-bob.ini.sock: EACCES`));
+  assert.match(bobs.setup_error ?? '', new RegExp(`binding ${sockets}/${bob.uid}-bob.ini.sock: EACCES`));
   assert.equal(fs.existsSync(path.join(sockets, `${bob.uid}-bob.ini.sock`)), false);
 });
 
@@ -170,10 +186,10 @@ test('a socket name that is not an address breaks the vassal with a clear error,
   const emperor = new EmperorProcess(['--emperor', dir, '--emperor-on-demand-ext', '.sock', '--emperor-stats', stats]);
   t.after(() => emperor.kill());
   await emperor.waitEvent('app-started', 'plain.ini');
-  assert.equal((await vassal(stats, 'plain.ini')).on_demand, '');
+  assert.equal((await vassal(stats, 'plain.ini'))!.on_demand, '');
   const bad = await until(async () => {
     const v = await vassal(stats, 'bad.ini');
     return v?.state === 'broken' ? v : undefined;
   }, 'bad.ini to be broken');
-  assert.match(bad.setup_error, /socket name 'example.com:80': 'example.com' is not a numeric IPv4 address/);
+  assert.match(bad.setup_error ?? '', /socket name 'example.com:80': 'example.com' is not a numeric IPv4 address/);
 });

@@ -6,11 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fetchStats } from '../src/stats';
+import { fetchStats } from '../src/ops';
 import { EmperorProcess, httpGet, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 
-const HELPER = path.resolve(__dirname, '../src/vassal/helper.js');
+const HELPER = path.resolve(__dirname, '../src/sdk/vassal.js');
 
 function app(dir: string, name: string, body: string): string {
   const file = path.join(dir, `${name}.js`);
@@ -23,14 +23,27 @@ test('the helper speaks the protocol: ready, loyal, heartbeats; a vassal that st
   const stats = '127.0.0.1:20540';
   const loyalApp = app(dir, 'loyal', 'vassal.ready(); setTimeout(() => vassal.loyal(), 200);');
   // beats five times, then falls silent (as a hung app would)
-  const beatApp = app(dir, 'beat', 'vassal.ready(); let n = 0; const t = setInterval(() => { vassal.heartbeat(); if (++n === 5) clearInterval(t); }, 100);');
+  const beatApp = app(
+    dir,
+    'beat',
+    'vassal.ready(); let n = 0; const t = setInterval(() => { vassal.heartbeat(); if (++n === 5) clearInterval(t); }, 100);',
+  );
   fs.writeFileSync(path.join(dir, 'loyal.ini'), `[uwsgi]\nunprivileged-binary-patch-arg = exec ${process.execPath} ${loyalApp}\n`);
   fs.writeFileSync(path.join(dir, 'beat.ini'), `[uwsgi]\nunprivileged-binary-patch-arg = exec ${process.execPath} ${beatApp}\n`);
-  const emperor = new EmperorProcess(['--emperor', dir, '--emperor-stats', stats, '--emperor-loyal-after', '3600', '--emperor-required-heartbeat', '1']);
+  const emperor = new EmperorProcess([
+    '--emperor',
+    dir,
+    '--emperor-stats',
+    stats,
+    '--emperor-loyal-after',
+    '3600',
+    '--emperor-required-heartbeat',
+    '1',
+  ]);
   t.after(() => emperor.kill());
 
   await until(async () => {
-    const v = (await fetchStats(stats)).vassals.find((x: any) => x.id === 'loyal.ini');
+    const v = (await fetchStats(stats)).vassals.find((x) => x.id === 'loyal.ini');
     return v?.ready === 1 && v.accepting === 1 && v.loyal === 1;
   }, 'loyal.ini ready, accepting and loyal through the protocol');
   assert.equal(emperor.events('loyal', 'loyal.ini')[0].how, 'protocol');
@@ -38,7 +51,7 @@ test('the helper speaks the protocol: ready, loyal, heartbeats; a vassal that st
   await emperor.waitEvent('heartbeat-missed', 'beat.ini');
   await emperor.waitEvent('reload', 'beat.ini');
   await emperor.waitEvent('app-started', 'beat.ini', 2);
-  const beat = (await fetchStats(stats)).vassals.find((x: any) => x.id === 'beat.ini');
+  const beat = (await fetchStats(stats)).vassals.find((x) => x.id === 'beat.ini')!;
   assert.equal(beat.respawns, 1, 'a missed heartbeat is a graceful reload, not a death');
   assert.equal(beat.deaths, 0);
   assert.equal(emperor.events('heartbeat-missed', 'loyal.ini').length, 0, 'a vassal that never beat is never expected to');
@@ -49,10 +62,14 @@ test('a vassal asking to be stopped (byte 22) gets the stop byte, exits on it, a
   const once = path.join(dir, 'asked');
   const stopped = path.join(dir, 'stopped');
   // the first instance asks to be stopped; the next one finds the marker and stays
-  const quitter = app(dir, 'quit', `const fs = require('fs');
+  const quitter = app(
+    dir,
+    'quit',
+    `const fs = require('fs');
 vassal.on('stop', (graceful) => { fs.writeFileSync(${JSON.stringify(stopped)}, 'graceful=' + graceful); process.exit(0); });
 vassal.ready();
-if (!fs.existsSync(${JSON.stringify(once)})) { fs.writeFileSync(${JSON.stringify(once)}, ''); vassal.shutdown(); }`);
+if (!fs.existsSync(${JSON.stringify(once)})) { fs.writeFileSync(${JSON.stringify(once)}, ''); vassal.shutdown(); }`,
+  );
   fs.writeFileSync(path.join(dir, 'quit.ini'), `[uwsgi]\nunprivileged-binary-patch-arg = exec ${process.execPath} ${quitter}\n`);
   const emperor = new EmperorProcess(['--emperor', dir]);
   t.after(() => emperor.kill());
@@ -68,12 +85,16 @@ test('an app that speaks the protocol decides: byte 1 reloads it in place (kept,
   const dir = tmpdir('both-ways');
   const stopped = path.join(dir, 'stopped');
   const port = 20543;
-  const server = app(dir, 'inplace', `const fs = require('fs');
+  const server = app(
+    dir,
+    'inplace',
+    `const fs = require('fs');
 let generation = 0;
 const server = require('http').createServer((req, res) => res.end('pid ' + process.pid + ' generation ' + generation));
 vassal.on('reload', async () => { await new Promise((r) => setTimeout(r, 100)); generation++; });
 vassal.on('stop', (graceful) => { fs.writeFileSync(${JSON.stringify(stopped)}, 'graceful=' + graceful); server.close(); process.exit(0); });
-server.listen(${port}, '127.0.0.1', () => vassal.ready());`);
+server.listen(${port}, '127.0.0.1', () => vassal.ready());`,
+  );
   const file = path.join(dir, 'inplace.ini');
   fs.writeFileSync(file, `[uwsgi]\nunprivileged-binary-patch-arg = exec ${process.execPath} ${server}\n`);
   const emperor = new EmperorProcess(['--emperor', dir, '--emperor-graceful-shutdown']);
@@ -101,7 +122,8 @@ test('an app that speaks the protocol but ignores the bytes gets the init fallba
   const emperor = new EmperorProcess(['--emperor', dir, '--emperor-stats', stats]);
   t.after(() => emperor.kill());
   // the init relays only to an app that has spoken: each instance's bytes must have come through first
-  const spoken = () => until(async () => (await fetchStats(stats)).vassals.find((x: any) => x.id === 'deaf.ini')?.ready === 1, 'the app to say it is ready');
+  const spoken = () =>
+    until(async () => (await fetchStats(stats)).vassals.find((x) => x.id === 'deaf.ini')?.ready === 1, 'the app to say it is ready');
   await spoken();
   const later = new Date(Date.now() + 2000);
   fs.utimesSync(file, later, later);

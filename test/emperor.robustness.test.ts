@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fetchStats } from '../src/stats';
+import { fetchStats } from '../src/ops';
 import { EmperorProcess, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 
@@ -19,7 +19,10 @@ test('the emperor SIGKILLed with 20 vassals running leaves none of their process
   for (let i = 0; i < 18; i++) fs.writeFileSync(path.join(dir, `v${i}.ini`), `[uwsgi]\n${SLEEPER}`);
   // two real uWSGI vassals with workers: their masters die by the death signal, the workers with their master
   for (let i = 0; i < 2; i++) {
-    fs.writeFileSync(path.join(dir, `u${i}.ini`), `[uwsgi]\nplugins = python3\nhttp-socket = 127.0.0.1:${20520 + i}\nmaster = true\nprocesses = 2\nuid = nobody\ngid = nogroup\n`);
+    fs.writeFileSync(
+      path.join(dir, `u${i}.ini`),
+      `[uwsgi]\nplugins = python3\nhttp-socket = 127.0.0.1:${20520 + i}\nmaster = true\nprocesses = 2\nuid = nobody\ngid = nogroup\n`,
+    );
   }
   const emperor = new EmperorProcess(['--emperor', dir]);
   t.after(() => emperor.kill());
@@ -28,7 +31,9 @@ test('the emperor SIGKILLed with 20 vassals running leaves none of their process
   await until(() => emperor.vassalPids().length >= 18 * 3 + 2 * 3, 'every vassal process up', 20000);
   process.kill(emperor.pid, 'SIGKILL');
   await emperor.waitExit();
-  const left = await until(() => emperor.taggedPids().length === 0 && [], 'every vassal process gone', 10000).catch(() => emperor.taggedPids());
+  const left = await until(() => emperor.taggedPids().length === 0 && [], 'every vassal process gone', 10000).catch(() =>
+    emperor.taggedPids(),
+  );
   assert.deepEqual(left, [], `processes left behind: ${left.join(' ')}`);
 });
 
@@ -44,15 +49,21 @@ test('bad configs beside good ones: the good run, each bad one is reported with 
 
   const blob = await until(async () => {
     const b = await fetchStats(stats);
-    const by = (id: string) => b.vassals.find((v: any) => v.id === id);
-    return by('good.ini')?.state === 'running' && ['unterminated.ini', 'badjson.json', 'nobinary.ini'].every((id) => by(id)?.state === 'broken') ? b : undefined;
+    const by = (id: string) => b.vassals.find((v) => v.id === id);
+    return by('good.ini')?.state === 'running' &&
+      ['unterminated.ini', 'badjson.json', 'nobinary.ini'].every((id) => by(id)?.state === 'broken')
+      ? b
+      : undefined;
   }, 'the good vassal running and the three bad ones broken');
-  const by = (id: string) => blob.vassals.find((v: any) => v.id === id);
-  assert.match(by('unterminated.ini').setup_error, /unterminated\.ini:2\b/, 'names the file and the line of the open if-env');
-  assert.match(by('badjson.json').setup_error, /badjson\.json:1\b/);
-  assert.match(by('nobinary.ini').setup_error, /nobinary\.ini:2\b.*ENOENT/);
+  const by = (id: string) => blob.vassals.find((v) => v.id === id)?.setup_error ?? '';
+  assert.match(by('unterminated.ini'), /unterminated\.ini:2\b/, 'names the file and the line of the open if-env');
+  assert.match(by('badjson.json'), /badjson\.json:1\b/);
+  assert.match(by('nobinary.ini'), /nobinary\.ini:2\b.*ENOENT/);
   for (const id of ['unterminated.ini', 'badjson.json', 'nobinary.ini']) {
-    assert.ok(emperor.logs.some((l) => l.vassal === id && l.level >= 50), `an error line in the log for ${id}`);
+    assert.ok(
+      emperor.logs.some((l) => l.vassal === id && l.level >= 50),
+      `an error line in the log for ${id}`,
+    );
   }
   // a broken config is not a crash loop: no respawn storm
   const spawnsOfBroken = emperor.events('spawned', 'nobinary.ini').length;
@@ -62,13 +73,27 @@ test('bad configs beside good ones: the good run, each bad one is reported with 
 
   // fixing the file brings it up
   fs.writeFileSync(path.join(dir, 'unterminated.ini'), `[uwsgi]\n${SLEEPER}`);
-  await until(async () => (await fetchStats(stats)).vassals.find((v: any) => v.id === 'unterminated.ini')?.state === 'running', 'the fixed vassal running');
+  await until(
+    async () => (await fetchStats(stats)).vassals.find((v) => v.id === 'unterminated.ini')?.state === 'running',
+    'the fixed vassal running',
+  );
 });
 
 test('200 vassals churned: afterwards no orphan, no leaked fd, and the stats hold exactly the files that exist', async (t) => {
   const dir = tmpdir('churn');
   const stats = `${dir}.stats.sock`;
-  const emperor = new EmperorProcess(['--emperor', dir, '--emperor-stats', stats, '--emperor-freq', '1', '--emperor-throttle', '10', '--emperor-max-throttle', '200']);
+  const emperor = new EmperorProcess([
+    '--emperor',
+    dir,
+    '--emperor-stats',
+    stats,
+    '--emperor-freq',
+    '1',
+    '--emperor-throttle',
+    '10',
+    '--emperor-max-throttle',
+    '200',
+  ]);
   t.after(async () => {
     await emperor.kill();
     fs.rmSync(stats, { force: true });
@@ -77,11 +102,15 @@ test('200 vassals churned: afterwards no orphan, no leaked fd, and the stats hol
   const baseline = fdCount(emperor.pid);
   const file = (i: number) => path.join(dir, `c${i}.ini`);
   for (let i = 0; i < 200; i++) fs.writeFileSync(file(i), `[uwsgi]\nunprivileged-binary-patch-arg = exec sleep 1000\n`);
-  await until(async () => (await fetchStats(stats)).vassals.filter((v: any) => v.state === 'running').length === 200, '200 vassals running', 60000);
+  await until(
+    async () => (await fetchStats(stats)).vassals.filter((v) => v.state === 'running').length === 200,
+    '200 vassals running',
+    60000,
+  );
 
   // churn for a bounded time: add, touch, remove, kill -9
   let seed = 42;
-  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  const rnd = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
   const end = Date.now() + 6000;
   let next = 200;
   while (Date.now() < end) {
@@ -106,12 +135,20 @@ test('200 vassals churned: afterwards no orphan, no leaked fd, and the stats hol
     await new Promise((r) => setTimeout(r, 5));
   }
 
-  const files = () => fs.readdirSync(dir).filter((f) => f.endsWith('.ini')).sort();
-  await until(async () => {
-    const b = await fetchStats(stats);
-    const ids = b.vassals.map((v: any) => v.id).sort();
-    return JSON.stringify(ids) === JSON.stringify(files()) && b.vassals.every((v: any) => v.state === 'running');
-  }, 'the stats to list exactly the files, all running', 60000);
+  const files = () =>
+    fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.ini'))
+      .sort();
+  await until(
+    async () => {
+      const b = await fetchStats(stats);
+      const ids = b.vassals.map((v) => v.id).sort();
+      return JSON.stringify(ids) === JSON.stringify(files()) && b.vassals.every((v) => v.state === 'running');
+    },
+    'the stats to list exactly the files, all running',
+    60000,
+  );
   const n = files().length;
   // per running vassal the emperor holds its pidfd, its protocol socket and the read ends of its stdout and stderr
   // pipes, nothing else; besides, each of its (at most 2) config readers, idle ones exiting after 30 s, is a pidfd
@@ -161,11 +198,11 @@ test('an exec that fails in the child (reported after spawn() returned) shows th
   await emperor.waitEvent('exit', 'app.ini');
   const error = String(emperor.events('setup-error', 'app.ini')[0].error);
   assert.equal(error, `execve failed (EACCES ${binary}): EACCES: Permission denied, execve '${binary}'`);
-  const app = await until(async () => (await fetchStats(stats)).vassals.find((v: any) => v.id === 'app.ini'), 'the vassal in the stats');
+  const app = await until(async () => (await fetchStats(stats)).vassals.find((v) => v.id === 'app.ini'), 'the vassal in the stats');
   assert.deepEqual([app.state, app.setup_error, app.deaths], ['broken', error, 0]);
   // the exit of the failed child is no crash: no respawn, no blacklist
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal(emperor.events('spawned', 'app.ini').length, 1);
   assert.deepEqual(emperor.events('throttled', 'app.ini'), []);
-  assert.equal((await fetchStats(stats)).vassals.find((v: any) => v.id === 'app.ini').state, 'broken');
+  assert.equal((await fetchStats(stats)).vassals.find((v) => v.id === 'app.ini')!.state, 'broken');
 });

@@ -6,14 +6,28 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fetchStats } from '../src/stats';
+import { fetchStats } from '../src/ops';
+import type { VassalStats } from '../src/ops/stats-document';
 import { EmperorProcess, httpGet, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 
 const CLI = path.resolve(__dirname, '../src/cli.js');
 
-const native = (name: string, value: string): string[] => [`[${name}]`, `env = VALUE=${value}`, 'unprivileged-binary-patch-arg = exec sleep 1000'];
-const PY = ['[py]', 'plugins = python3', 'http-socket = 127.0.0.1:20771', 'wsgi-file = %dwsgi_app.py', 'master = true', 'processes = 1', 'uid = nobody', 'gid = nogroup'];
+const native = (name: string, value: string): string[] => [
+  `[${name}]`,
+  `env = VALUE=${value}`,
+  'unprivileged-binary-patch-arg = exec sleep 1000',
+];
+const PY = [
+  '[py]',
+  'plugins = python3',
+  'http-socket = 127.0.0.1:20771',
+  'wsgi-file = %dwsgi_app.py',
+  'master = true',
+  'processes = 1',
+  'uid = nobody',
+  'gid = nogroup',
+];
 
 function write(file: string, sections: string[][]): void {
   // a new mtime each time, whatever the clock's resolution
@@ -25,15 +39,21 @@ function write(file: string, sections: string[][]): void {
 
 test('multi-section files: each section a vassal, an edit touches only the sections it changes', async (t) => {
   const dir = tmpdir('sections');
-  fs.writeFileSync(path.join(dir, 'wsgi_app.py'), "def application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'section py']\n");
+  fs.writeFileSync(
+    path.join(dir, 'wsgi_app.py'),
+    "def application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'section py']\n",
+  );
   const file = path.join(dir, 'multi.ini');
   write(file, [native('uwsgi', 'a'), native('app2', 'a'), native('app3', 'a'), PY]);
-  fs.writeFileSync(path.join(dir, 'multi.xml'), '<vassals>\n  <uwsgi id="x">\n    <unprivileged-binary-patch-arg>exec sleep 1000</unprivileged-binary-patch-arg>\n  </uwsgi>\n</vassals>\n');
+  fs.writeFileSync(
+    path.join(dir, 'multi.xml'),
+    '<vassals>\n  <uwsgi id="x">\n    <unprivileged-binary-patch-arg>exec sleep 1000</unprivileged-binary-patch-arg>\n  </uwsgi>\n</vassals>\n',
+  );
   const stats = '127.0.0.1:20770';
   const emperor = new EmperorProcess(['--emperor', dir, '--emperor-multi-section', '--emperor-stats', stats]);
   t.after(() => emperor.kill());
 
-  const vassals = async (): Promise<Map<string, any>> => new Map((await fetchStats(stats)).vassals.map((v: { id: string }) => [v.id, v]));
+  const vassals = async (): Promise<Map<string, VassalStats>> => new Map((await fetchStats(stats)).vassals.map((v) => [v.id, v]));
   const all = ['multi.ini', 'multi.ini:app2', 'multi.ini:app3', 'multi.ini:py', 'multi.xml:x'];
   await until(async () => {
     const v = await vassals();
@@ -41,9 +61,12 @@ test('multi-section files: each section a vassal, an edit touches only the secti
   }, 'one running vassal per section');
   await until(async () => (await httpGet(20771)) === 'section py', 'the uWSGI section serving');
   let v = await vassals();
-  const pyPid = v.get('multi.ini:py').pid;
+  const pyPid = v.get('multi.ini:py')!.pid;
   assert.deepEqual(fs.readFileSync(`/proc/${pyPid}/cmdline`, 'utf8').split('\0').slice(0, 3), ['uwsgi', '--ini', 'multi.ini:py']);
-  assert.deepEqual(all.map((n) => v.get(n).native), [1, 1, 1, 0, 1]);
+  assert.deepEqual(
+    all.map((n) => v.get(n)!.native),
+    [1, 1, 1, 0, 1],
+  );
   const status = execFileSync(process.execPath, [CLI, 'status', '--stats', stats], { encoding: 'utf8', timeout: 30000 });
   for (const n of all) assert.match(status, new RegExp(`^${n.replace(/\./g, '\\.')}\\s`, 'm'), `status lists ${n}`);
 
@@ -60,7 +83,10 @@ test('multi-section files: each section a vassal, an edit touches only the secti
     return !x.has('multi.ini:app3') && x.get('multi.ini:app4')?.state === 'running';
   }, 'app3 stopped and app4 running');
   v = await vassals();
-  assert.deepEqual(['multi.ini', 'multi.ini:app2', 'multi.ini:py', 'multi.ini:app4', 'multi.xml:x'].map((n) => v.get(n).respawns), [0, 1, 0, 0, 0]);
+  assert.deepEqual(
+    ['multi.ini', 'multi.ini:app2', 'multi.ini:py', 'multi.ini:app4', 'multi.xml:x'].map((n) => v.get(n)!.respawns),
+    [0, 1, 0, 0, 0],
+  );
   assert.equal(emperor.events('reload').length, 1, 'only the changed section reloads');
 
   // an option of the uWSGI section changes: that uWSGI reloads in place (byte 1)
@@ -68,7 +94,7 @@ test('multi-section files: each section a vassal, an edit touches only the secti
   await emperor.waitEvent('reload', 'multi.ini:py');
   await until(async () => (await vassals()).get('multi.ini:py')?.accepting === 1, 'the uWSGI section accepting again');
   v = await vassals();
-  assert.equal(v.get('multi.ini:py').pid, pyPid);
+  assert.equal(v.get('multi.ini:py')!.pid, pyPid);
   assert.equal(await httpGet(20771), 'section py');
   assert.equal(emperor.events('reload').length, 2);
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fetchStats } from '../src/stats';
+import { fetchStats } from '../src/ops';
 import { testBinary } from './helpers/cc';
 import { EmperorProcess, httpGet, killDaemonAndRespawn, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
@@ -32,36 +32,65 @@ test("the tutorial's unionfs vassal runs as a native vassal: copy-on-write root,
   const baseListing = execFileSync('find', [precise], { encoding: 'utf8', timeout: 30000 });
 
   // the tutorial's own lines, with its absolute paths moved under this test's directory and its port changed
-  const tutorial = fs.readFileSync(TUTORIAL, 'utf8')
+  const tutorial = fs
+    .readFileSync(TUTORIAL, 'utf8')
     .replace(/(?<![\w.])\/(ns|ufs)(?=[\s,/]|$)/gm, `${dir}/$1`)
     .replace('http-socket = :9090', `http-socket = :${PORT}`);
   assert.match(tutorial, /^hook-pre-jail = callret:chdir \/$/m);
-  assert.match(tutorial, new RegExp(`^hook-pre-jail = exec:unionfs-fuse -ocow,chroot=${dir}/ns,default_permissions,allow_other /precise=RO:/cow/%\\(uid\\)=RW ${dir}/ufs$`, 'm'));
+  assert.match(
+    tutorial,
+    new RegExp(
+      `^hook-pre-jail = exec:unionfs-fuse -ocow,chroot=${dir}/ns,default_permissions,allow_other /precise=RO:/cow/%\\(uid\\)=RW ${dir}/ufs$`,
+      'm',
+    ),
+  );
   // the native app in place of the tutorial's psgi app (whose plugin options a native vassal ignores)
   const vassals = path.join(dir, 'vassals');
   fs.mkdirSync(vassals);
-  fs.writeFileSync(path.join(vassals, 'unionfs.ini'), `${tutorial}unprivileged-binary-patch-arg = id -un > /tmp/cow-probe && cd /var/www && exec jail-httpd\n`);
+  fs.writeFileSync(
+    path.join(vassals, 'unionfs.ini'),
+    `${tutorial}unprivileged-binary-patch-arg = id -un > /tmp/cow-probe && cd /var/www && exec jail-httpd\n`,
+  );
 
   const stats = '127.0.0.1:20764';
   const emperor = new EmperorProcess(['--emperor', vassals, '--emperor-stats', stats]);
   t.after(() => emperor.kill());
-  const serving = () => until(async () => (await httpGet(PORT, '127.0.0.1', '/index.html')) === 'served from the union root\n', 'the jailed app serving through the union');
+  const serving = () =>
+    until(
+      async () => (await httpGet(PORT, '127.0.0.1', '/index.html')) === 'served from the union root\n',
+      'the jailed app serving through the union',
+    );
   await serving();
 
   const first = (await fetchStats(stats)).vassals[0];
   assert.deepEqual([first.id, first.state, first.native], ['unionfs.ini', 'running', 1]);
   const chdir = emperor.logs.find((l) => l.event === 'step' && l.option === 'hook-pre-jail' && l.step === 'call');
   assert.ok(chdir, 'callret:chdir / ran as a jail-plan step');
-  assert.equal(fs.readFileSync(path.join(ns, 'cow/user001/tmp/cow-probe'), 'utf8'), 'user001\n', 'the jailed user\'s write lands in its copy-on-write branch');
+  assert.equal(
+    fs.readFileSync(path.join(ns, 'cow/user001/tmp/cow-probe'), 'utf8'),
+    'user001\n',
+    "the jailed user's write lands in its copy-on-write branch",
+  );
   assert.equal(fs.existsSync(path.join(precise, 'tmp/cow-probe')), false);
-  assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(`${dir}/ufs`), false, 'the union is mounted only inside the vassal');
+  assert.equal(
+    fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(`${dir}/ufs`),
+    false,
+    'the union is mounted only inside the vassal',
+  );
 
   const second = await killDaemonAndRespawn(emperor, 'unionfs-fuse', stats, first.pid);
   assert.equal(second.deaths, 1);
-  assert.ok(emperor.logs.some((l) => l.event === 'step-failed' && l.step === 'mountpoint-check' && l.path === '/'), 'mountpoint-check = / saw the dead root');
+  assert.ok(
+    emperor.logs.some((l) => l.event === 'step-failed' && l.step === 'mountpoint-check' && l.path === '/'),
+    'mountpoint-check = / saw the dead root',
+  );
   await serving();
 
   fs.unlinkSync(path.join(vassals, 'unionfs.ini'));
   await until(() => emperor.vassalPids().length === 0, 'every process of the vassal gone, unionfs-fuse included');
-  assert.equal(execFileSync('find', [precise], { encoding: 'utf8', timeout: 30000 }), baseListing, 'the shared read-only root is unchanged');
+  assert.equal(
+    execFileSync('find', [precise], { encoding: 'utf8', timeout: 30000 }),
+    baseListing,
+    'the shared read-only root is unchanged',
+  );
 });

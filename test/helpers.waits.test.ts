@@ -8,21 +8,39 @@ import { until, within } from './helpers/wait';
 import { planOf, startInit, tmpdir } from './fixtures/vassal/harness';
 
 test('within and until reject with what was awaited', async () => {
-  await assert.rejects(within(new Promise(() => {}), 50, 'a promise that never settles'), /timed out after 50 ms waiting for a promise that never settles/);
+  await assert.rejects(
+    within(new Promise(() => {}), 50, 'a promise that never settles'),
+    /timed out after 50 ms waiting for a promise that never settles/,
+  );
   assert.equal(await within(Promise.resolve(7), 50, 'x'), 7);
-  await assert.rejects(until(() => { throw new Error('not yet'); }, 'a probe that throws', 100), /timed out waiting for a probe that throws \(last error: not yet\)/);
-  await assert.rejects(until(() => new Promise<boolean>(() => {}), 'a probe that hangs', 100), /timed out waiting for a probe that hangs/);
+  await assert.rejects(
+    until(
+      () => {
+        throw new Error('not yet');
+      },
+      'a probe that throws',
+      100,
+    ),
+    /timed out waiting for a probe that throws \(last error: not yet\)/,
+  );
+  await assert.rejects(
+    until(() => new Promise<boolean>(() => {}), 'a probe that hangs', 100),
+    /timed out waiting for a probe that hangs/,
+  );
 });
 
 test('waitLog rejects as soon as the emperor has exited, with its exit status and stderr', async (t) => {
   const emperor = new EmperorProcess(['--no-such-option']);
   t.after(() => emperor.kill());
   const started = Date.now();
-  await assert.rejects(emperor.waitLog(() => false, 'a log line that never comes', 60000), (e: Error) => {
-    assert.match(e.message, /exited with code 2 before a log line that never comes/);
-    assert.match(e.message, /stderr: .*no-such-option/s);
-    return true;
-  });
+  await assert.rejects(
+    emperor.waitLog(() => false, 'a log line that never comes', 60000),
+    (e: Error) => {
+      assert.match(e.message, /exited with code 2 before a log line that never comes/);
+      assert.match(e.message, /stderr: .*no-such-option/s);
+      return true;
+    },
+  );
   assert.ok(Date.now() - started < 10000, `took ${Date.now() - started} ms`);
   assert.equal((await emperor.waitExit()).code, 2);
 });

@@ -50,7 +50,14 @@ class Recorder implements MonitorEvents {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w.done !== done);
-        reject(new Error(`no ${kind} ${name} within ${timeoutMs} ms; events: ${this.events.slice(since).map((e) => `${e.kind} ${e.src.name}`).join(', ')}`));
+        reject(
+          new Error(
+            `no ${kind} ${name} within ${timeoutMs} ms; events: ${this.events
+              .slice(since)
+              .map((e) => `${e.kind} ${e.src.name}`)
+              .join(', ')}`,
+          ),
+        );
       }, timeoutMs);
       const done = (e: Ev): void => {
         clearTimeout(timer);
@@ -103,10 +110,14 @@ test('dir monitor: existing files at start, add, touch, remove, non-vassal names
   fs.writeFileSync(path.join(d, 'README'), '');
   const r = started(t, new DirMonitor(d, OPTS, FS));
   const old = await r.waitFor('add', 'old.ini', 0);
-  assert.deepEqual({ ...old.src, mtimeMs: 0 }, { name: 'old.ini', path: path.join(d, 'old.ini'), dir: d, mtimeMs: 0, uid: 0, gid: 0, monitor: d });
+  assert.deepEqual(
+    { ...old.src, mtimeMs: 0 },
+    { name: 'old.ini', path: path.join(d, 'old.ini'), dir: d, mtimeMs: 0, uid: 0, gid: 0, monitor: d },
+  );
 
   let since = r.mark();
-  for (const n of ['a.ini', 'b.yaml', 'c.yml', 'd.json', 'e.xml', 'f.js', '.hidden.ini', 'app.skel', 'x.ini.socket', 'notes.txt']) fs.writeFileSync(path.join(d, n), '');
+  for (const n of ['a.ini', 'b.yaml', 'c.yml', 'd.json', 'e.xml', 'f.js', '.hidden.ini', 'app.skel', 'x.ini.socket', 'notes.txt'])
+    fs.writeFileSync(path.join(d, n), '');
   for (const n of ['a.ini', 'b.yaml', 'c.yml', 'd.json', 'e.xml', 'f.js', '.hidden.ini']) await r.waitFor('add', n, since);
   await fence(r, d);
   for (const n of ['app.skel', 'x.ini.socket', 'notes.txt', 'README']) assert.equal(r.events.filter((e) => e.src.name === n).length, 0, n);
@@ -121,7 +132,13 @@ test('dir monitor: existing files at start, add, touch, remove, non-vassal names
   const rm = await r.waitFor('remove', 'a.ini', since);
   assert.equal(rm.src.path, path.join(d, 'a.ini'));
   await fence(r, d);
-  assert.equal(r.events.filter((e) => e.src.name === 'a.ini').map((e) => e.kind).join(','), 'add,change,remove');
+  assert.equal(
+    r.events
+      .filter((e) => e.src.name === 'a.ini')
+      .map((e) => e.kind)
+      .join(','),
+    'add,change,remove',
+  );
 });
 
 test('dir monitor: an editor-style write + rename is one change, a backdated mtime none', async (t) => {
@@ -139,7 +156,13 @@ test('dir monitor: an editor-style write + rename is one change, a backdated mti
   fs.renameSync(path.join(d, '.app.ini.tmp'), p);
   await r.waitFor('change', 'app.ini', since);
   await fence(r, d);
-  assert.deepEqual(r.events.slice(since).filter((e) => e.src.name === 'app.ini').map((e) => e.kind), ['change']);
+  assert.deepEqual(
+    r.events
+      .slice(since)
+      .filter((e) => e.src.name === 'app.ini')
+      .map((e) => e.kind),
+    ['change'],
+  );
 
   since = r.mark();
   fs.utimesSync(p, 1000, 1000);
@@ -187,7 +210,7 @@ test('dir monitor, default mode: symlinks follow their target, dangling ones are
   assert.equal(r.events.filter((e) => e.src.name === 'dangling.ini').length, 0);
 });
 
-test('dir monitor, nofollow: the link\'s own mtime, so touch --no-dereference reloads one vassal', async (t) => {
+test("dir monitor, nofollow: the link's own mtime, so touch --no-dereference reloads one vassal", async (t) => {
   const d = tmpdir(t);
   fs.writeFileSync(path.join(d, 'app.skel'), '[uwsgi]\n');
   fs.symlinkSync('app.skel', path.join(d, 'app1.ini'));
@@ -261,7 +284,10 @@ test('glob monitor: absolute pattern over subdirectories, names as the pattern s
   const pattern = `${d}/apps/*/app.ini`;
   const r = started(t, new GlobMonitor(pattern, '/', OPTS, FS));
   const a = await r.waitFor('add', `${d}/apps/a/app.ini`, 0);
-  assert.deepEqual({ ...a.src, mtimeMs: 0 }, { name: `${d}/apps/a/app.ini`, path: `${d}/apps/a/app.ini`, dir: '/', mtimeMs: 0, uid: 0, gid: 0, monitor: pattern });
+  assert.deepEqual(
+    { ...a.src, mtimeMs: 0 },
+    { name: `${d}/apps/a/app.ini`, path: `${d}/apps/a/app.ini`, dir: '/', mtimeMs: 0, uid: 0, gid: 0, monitor: pattern },
+  );
 
   let since = r.mark();
   fs.mkdirSync(path.join(d, 'apps/b'));
@@ -306,7 +332,10 @@ test('glob monitor: a directory the pattern needs that appears later is found by
 test('glob patterns: classes, negation, ?, escapes, as glob(3)', async (t) => {
   const d = tmpdir(t);
   for (const n of ['a1.ini', 'b2.ini', 'c3.ini', 'x.ini', '*.ini', '.d.ini']) fs.writeFileSync(path.join(d, n), '');
-  const names = async (p: string): Promise<string[]> => (await expandGlob(parseGlob(`${d}/${p}`), '/', 8, (dir) => fs.promises.readdir(dir).catch(() => null))).matches.map((m) => path.basename(m.name));
+  const names = async (p: string): Promise<string[]> =>
+    (await expandGlob(parseGlob(`${d}/${p}`), '/', 8, (dir) => fs.promises.readdir(dir).catch(() => null))).matches.map((m) =>
+      path.basename(m.name),
+    );
   assert.deepEqual(await names('[ab]*.ini'), ['a1.ini', 'b2.ini']);
   assert.deepEqual(await names('[!ab]?.ini'), ['c3.ini']);
   assert.deepEqual(await names('[a-b][0-9].ini'), ['a1.ini', 'b2.ini']);
@@ -324,15 +353,15 @@ test('createMonitor chooses as uWSGI does', async (t) => {
   const viaLink = await createMonitor(path.join(d, 'link'), OPTS, FS);
   assert.ok(viaLink instanceof DirMonitor);
   assert.equal(viaLink.id, path.join(d, 'vassals'), 'dir monitor shows the realpath');
-  assert.ok(await createMonitor(`dir://${d}/vassals`, OPTS, FS) instanceof DirMonitor);
-  assert.ok(await createMonitor(`${d}/vass*`, OPTS, FS) instanceof DirMonitor, 'a pattern matching exactly one directory');
+  assert.ok((await createMonitor(`dir://${d}/vassals`, OPTS, FS)) instanceof DirMonitor);
+  assert.ok((await createMonitor(`${d}/vass*`, OPTS, FS)) instanceof DirMonitor, 'a pattern matching exactly one directory');
   const missing = await createMonitor(`${d}/not-yet`, OPTS, FS);
   assert.ok(missing instanceof GlobMonitor, 'a missing directory is a glob that matches nothing');
   assert.equal(missing.id, `${d}/not-yet`);
   const g = await createMonitor(`glob://${d}/*/*.ini`, OPTS, FS);
   assert.ok(g instanceof GlobMonitor);
   assert.equal(g.id, `${d}/*/*.ini`);
-  assert.ok(await createMonitor(`${d}/*`, OPTS, FS) instanceof GlobMonitor, 'two matches');
+  assert.ok((await createMonitor(`${d}/*`, OPTS, FS)) instanceof GlobMonitor, 'two matches');
   // a relative value is the emperor's cwd's, as `npm start` passes examples/vassals
   const cwd = process.cwd();
   process.chdir(d);

@@ -10,7 +10,7 @@ import { createMonitor } from '../src/monitors';
 import { SLICE } from '../src/monitors/file-monitor';
 import { AsyncAgent } from '../src/agent/async';
 import type { DirStamp, MonitorFs, SourceStat, StatModes, VassalSource } from '../src/monitors/types';
-import type { HostError } from '../src/host-error';
+import type { HostError } from '../src/host-fs';
 import { within } from './helpers/wait';
 
 const FILES = 2 * SLICE + 50;
@@ -54,10 +54,14 @@ test('the safety net stats at most SLICE files per check, lists only a changed d
   const changed: VassalSource[] = [];
   let wake: (() => void) | undefined;
   const until = (pred: () => boolean, ms: number, what: string) =>
-    within(new Promise<void>((resolve) => {
-      const check = () => (pred() ? resolve() : (wake = check));
-      check();
-    }), ms, what);
+    within(
+      new Promise<void>((resolve) => {
+        const check = () => (pred() ? resolve() : (wake = check));
+        check();
+      }),
+      ms,
+      what,
+    );
   m.start({
     add: (s) => (added.add(s.name), wake?.()),
     change: (s) => (changed.push(s), wake?.()),
@@ -77,7 +81,10 @@ test('the safety net stats at most SLICE files per check, lists only a changed d
   await new Promise((r) => setTimeout(r, 6 * freqSeconds * 1000));
   const quiet = counting.statBatches.slice(quietFrom);
   assert.ok(quiet.length >= 3, `periodic checks ran: ${quiet.length}`);
-  assert.ok(quiet.every((n) => n <= SLICE), `each check stats at most ${SLICE} files: ${quiet.join(',')}`);
+  assert.ok(
+    quiet.every((n) => n <= SLICE),
+    `each check stats at most ${SLICE} files: ${quiet.join(',')}`,
+  );
   assert.equal(counting.readdirs, readdirsBefore, 'a directory that did not change is not listed again');
 
   // no inotify event in the watched directory: only the round robin can see the target's new mtime

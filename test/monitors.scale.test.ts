@@ -22,13 +22,18 @@ function tmpdir(t: { after(fn: () => void): void }): string {
 function counter() {
   const counts = { add: new Map<string, number>(), change: new Map<string, number>(), remove: new Map<string, number>() };
   let check: (() => void) | null = null;
-  const bump = (kind: keyof typeof counts) => (s: VassalSource): void => {
-    counts[kind].set(s.name, (counts[kind].get(s.name) ?? 0) + 1);
-    check?.();
-  };
+  const bump =
+    (kind: keyof typeof counts) =>
+    (s: VassalSource): void => {
+      counts[kind].set(s.name, (counts[kind].get(s.name) ?? 0) + 1);
+      check?.();
+    };
   const until = (pred: () => boolean, timeoutMs: number, what: string): Promise<void> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${what} not reached within ${timeoutMs} ms: add ${counts.add.size}, remove ${counts.remove.size}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${what} not reached within ${timeoutMs} ms: add ${counts.add.size}, remove ${counts.remove.size}`)),
+        timeoutMs,
+      );
       check = () => {
         if (!pred()) return;
         clearTimeout(timer);
@@ -88,7 +93,10 @@ test('after stop() no watcher or timer keeps the process alive', async (t) => {
     }));
     setTimeout(() => fs.writeFileSync(${JSON.stringify(path.join(d, 'one.ini'))}, ''), 20).unref();
   `;
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, EMPEROR_LOG_FORMAT: 'json' } });
+  const child = spawn(process.execPath, ['-e', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, EMPEROR_LOG_FORMAT: 'json' },
+  });
   let killTimer: NodeJS.Timeout | undefined;
   t.after(() => {
     clearTimeout(killTimer);

@@ -1,9 +1,10 @@
-// The multi-section layer between a monitor and the emperor (src/monitors/sections.ts): events of one file while its
+// The multi-section layer between a monitor and the emperor (src/monitors/section-monitor.ts): events of one file while its
 // listing is in flight, a file removed meanwhile, a listing that fails, an owner change. The monitor and the reader
 // are the injected interfaces themselves, driven by the test.
+// unit: needs nothing but Node
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SectionMonitor, type SectionListing } from '../src/monitors/sections';
+import { SectionMonitor, type SectionListing } from '../src/monitors/section-monitor';
 import type { Monitor, MonitorEvents, VassalSource } from '../src/monitors/types';
 import { until } from './helpers/wait';
 
@@ -13,7 +14,15 @@ function source(over: Partial<VassalSource> = {}): VassalSource {
 
 function setup() {
   let feed!: MonitorEvents;
-  const inner: Monitor = { id: '/v', errors: [], start: (e) => { feed = e; }, rescan: () => undefined, stop: () => undefined };
+  const inner: Monitor = {
+    id: '/v',
+    errors: [],
+    start: (e) => {
+      feed = e;
+    },
+    rescan: () => undefined,
+    stop: () => undefined,
+  };
   const asked: Array<{ src: VassalSource; answer: (l: SectionListing) => void }> = [];
   const seen: string[] = [];
   const sections = new SectionMonitor(inner, (src) => new Promise((answer) => asked.push({ src, answer })));
@@ -26,7 +35,9 @@ function setup() {
   return { feed, asked, seen };
 }
 
-const listed = (...sections: Array<[string | null, string]>): SectionListing => ({ sections: sections.map(([section, digest]) => ({ section, digest })) });
+const listed = (...sections: Array<[string | null, string]>): SectionListing => ({
+  sections: sections.map(([section, digest]) => ({ section, digest })),
+});
 
 test('one listing per file at a time: events meanwhile give one more, of the file as it is then', async () => {
   const { feed, asked, seen } = setup();

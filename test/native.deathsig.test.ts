@@ -10,12 +10,18 @@ import { within } from './helpers/wait';
 
 /** Starts a Node process that spawns opts through the addon; returns it and the vassal's pid, once exec'd. */
 async function holder(t: { after: (fn: () => Promise<void> | void) => void }, opts: SpawnOptions) {
-  const proc = cpSpawn(process.execPath, [helperScript('native-spawner'), 'hold', JSON.stringify(opts)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = cpSpawn(process.execPath, [helperScript('native-spawner'), 'hold', JSON.stringify(opts)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.after(() => killIfAlive(proc.pid!));
   let out = '';
-  proc.stdout!.setEncoding('utf8');
+  proc.stdout.setEncoding('utf8');
   while (!out.includes('\n')) {
-    const [chunk] = (await within(Promise.race([once(proc.stdout!, 'data'), once(proc, 'exit')]), 10000, 'the spawner to print the pid')) as [string];
+    const [chunk] = (await within(
+      Promise.race([once(proc.stdout, 'data'), once(proc, 'exit')]),
+      10000,
+      'the spawner to print the pid',
+    )) as [string];
     if (typeof chunk !== 'string') throw new Error('the spawner exited before printing a pid');
     out += chunk;
   }
@@ -40,7 +46,10 @@ test('the vassal dies with the Node process that spawned it', async (t) => {
 
 test('with a pid namespace the whole tree goes, a background grandchild included', async (t) => {
   const { proc, vassal } = await holder(t, {
-    file: '/bin/sh', argv: ['sh', '-c', 'sleep 100 & wait'], env: ['PATH=/usr/bin:/bin'], namespaces: ['pid', 'mount'],
+    file: '/bin/sh',
+    argv: ['sh', '-c', 'sleep 100 & wait'],
+    env: ['PATH=/usr/bin:/bin'],
+    namespaces: ['pid', 'mount'],
   });
   const [grandchild] = await waitChildren(vassal, 1);
   t.after(() => killIfAlive(grandchild));

@@ -26,16 +26,29 @@ os.execv(sys.argv[2], sys.argv[2:])
 `;
 
 function tryWithoutClone3(errno: number, opts: SpawnOptions): { stdout: string; result: Record<string, unknown> } {
-  const r = spawnSync('/usr/bin/python3', ['-c', NO_CLONE3, String(errno), process.execPath, helperScript('native-spawner'), 'try', JSON.stringify(opts)],
-    { encoding: 'utf8', timeout: 20000 });
+  const r = spawnSync(
+    '/usr/bin/python3',
+    ['-c', NO_CLONE3, String(errno), process.execPath, helperScript('native-spawner'), 'try', JSON.stringify(opts)],
+    { encoding: 'utf8', timeout: 20000 },
+  );
   assert.equal(r.status, 0, r.error ? String(r.error) : r.stderr);
   const lines = r.stdout.trimEnd().split('\n');
   return { stdout: lines.slice(0, -1).join('\n'), result: JSON.parse(lines[lines.length - 1]) };
 }
 
 test('the seccomp filter really refuses clone3 (the fallback below is exercised)', () => {
-  const r = spawnSync('/usr/bin/python3', ['-c', NO_CLONE3 + '\n', String(os.constants.errno.ENOSYS), '/usr/bin/python3', '-c',
-    'import ctypes; l = ctypes.CDLL(None, use_errno=True); print(l.syscall(435, None, 0), ctypes.get_errno())'], { encoding: 'utf8', timeout: 20000 });
+  const r = spawnSync(
+    '/usr/bin/python3',
+    [
+      '-c',
+      NO_CLONE3 + '\n',
+      String(os.constants.errno.ENOSYS),
+      '/usr/bin/python3',
+      '-c',
+      'import ctypes; l = ctypes.CDLL(None, use_errno=True); print(l.syscall(435, None, 0), ctypes.get_errno())',
+    ],
+    { encoding: 'utf8', timeout: 20000 },
+  );
   assert.equal(r.stdout.trim(), `-1 ${os.constants.errno.ENOSYS}`, r.error ? String(r.error) : r.stderr);
 });
 
@@ -46,7 +59,11 @@ test('clone3 refused with ENOSYS: clone + pidfd_open, cgroup.procs written, exit
   fs.mkdirSync(path.join(root, name));
   t.after(() => fs.rmdirSync(path.join(root, name)));
   const { stdout, result } = tryWithoutClone3(os.constants.errno.ENOSYS, {
-    file: '/bin/sh', argv: ['sh', '-c', 'grep ^0:: /proc/self/cgroup; echo $$; exit 5'], env: [], namespaces: ['pid'], cgroup: path.join(root, name),
+    file: '/bin/sh',
+    argv: ['sh', '-c', 'grep ^0:: /proc/self/cgroup; echo $$; exit 5'],
+    env: [],
+    namespaces: ['pid'],
+    cgroup: path.join(root, name),
   });
   assert.equal(stdout.trim(), `0::/${name}\n1`);
   assert.deepEqual((result as { exit: unknown }).exit, { code: 5, signal: null });
@@ -54,7 +71,12 @@ test('clone3 refused with ENOSYS: clone + pidfd_open, cgroup.procs written, exit
 
 test('clone3 refused: the fallback still writes the user namespace maps', () => {
   const { stdout, result } = tryWithoutClone3(os.constants.errno.ENOSYS, {
-    file: '/bin/sh', argv: ['sh', '-c', 'cat /proc/self/uid_map; id -u'], env: ['PATH=/usr/bin:/bin'], namespaces: ['user'], uidMap: '0 100000 1000', gidMap: '0 100000 1000',
+    file: '/bin/sh',
+    argv: ['sh', '-c', 'cat /proc/self/uid_map; id -u'],
+    env: ['PATH=/usr/bin:/bin'],
+    namespaces: ['user'],
+    uidMap: '0 100000 1000',
+    gidMap: '0 100000 1000',
   });
   assert.equal(stdout.trim().split(/\s+/).join(' '), '0 100000 1000 0');
   assert.deepEqual((result as { exit: unknown }).exit, { code: 0, signal: null });
@@ -67,7 +89,13 @@ test('a setup failure on the fallback path is still reported with its step, thro
 });
 
 test('a parent step failing on the fallback path (uid_map): started rejects, the killed child exits', () => {
-  const { result } = tryWithoutClone3(os.constants.errno.ENOSYS, { file: '/bin/true', argv: ['true'], env: [], namespaces: ['user'], uidMap: 'bad' });
+  const { result } = tryWithoutClone3(os.constants.errno.ENOSYS, {
+    file: '/bin/true',
+    argv: ['true'],
+    env: [],
+    namespaces: ['user'],
+    uidMap: 'bad',
+  });
   assert.deepEqual(result.error, { code: 'EINVAL', errno: -os.constants.errno.EINVAL, syscall: 'write', step: 'uid_map' });
   assert.deepEqual(result.exit, { code: null, signal: 'SIGKILL' });
 });

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { capabilityNumber } from '../src/native';
+import { capabilityNumber } from '../src/tables/capabilities';
 import { capture, cgroup2Mount, killIfAlive, procStatus, start, started } from './helpers/native-proc';
 
 const SH = '/bin/sh';
@@ -20,7 +20,13 @@ test('pid namespace: the child is pid 1', async () => {
 test('uts namespace: its own hostname, the host keeps its own', async () => {
   const name = `vassal-${randomUUID().slice(0, 8)}`;
   const host = os.hostname();
-  const { stdout } = await capture({ env, file: SH, argv: ['sh', '-c', 'cat /proc/sys/kernel/hostname'], namespaces: ['uts'], hostname: name });
+  const { stdout } = await capture({
+    env,
+    file: SH,
+    argv: ['sh', '-c', 'cat /proc/sys/kernel/hostname'],
+    namespaces: ['uts'],
+    hostname: name,
+  });
   assert.equal(stdout, `${name}\n`);
   assert.equal(os.hostname(), host);
 });
@@ -29,7 +35,9 @@ test('mount namespace: a tmpfs mounted inside never shows in the host mountinfo'
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-mntns-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const run = await started({
-    env, file: SH, argv: ['sh', '-c', `mount -t tmpfs native-test-tmpfs ${dir} && grep -c ' ${dir} ' /proc/self/mountinfo && exec sleep 100`],
+    env,
+    file: SH,
+    argv: ['sh', '-c', `mount -t tmpfs native-test-tmpfs ${dir} && grep -c ' ${dir} ' /proc/self/mountinfo && exec sleep 100`],
     namespaces: ['mount'],
     fds: [0, 2, 2],
   });
@@ -49,13 +57,22 @@ test('mount namespace: a tmpfs mounted inside never shows in the host mountinfo'
 
 test('net namespace: only lo', async () => {
   const { stdout } = await capture({ env, file: '/bin/cat', argv: ['cat', '/proc/net/dev'], namespaces: ['net'] });
-  const ifaces = stdout.split('\n').slice(2).filter(Boolean).map((l) => l.split(':')[0].trim());
+  const ifaces = stdout
+    .split('\n')
+    .slice(2)
+    .filter(Boolean)
+    .map((l) => l.split(':')[0].trim());
   assert.deepEqual(ifaces, ['lo']);
 });
 
 test('user namespace with uid/gid maps: root inside, the mapped uid outside', async (t) => {
   const run = await started({
-    env, file: '/bin/sleep', argv: ['sleep', '100'], namespaces: ['user', 'pid', 'mount'], uidMap: '0 100000 65536', gidMap: '0 100000 65536',
+    env,
+    file: '/bin/sleep',
+    argv: ['sleep', '100'],
+    namespaces: ['user', 'pid', 'mount'],
+    uidMap: '0 100000 65536',
+    gidMap: '0 100000 65536',
   });
   t.after(() => killIfAlive(run.child.pid));
   const st = procStatus(run.child.pid);
@@ -66,7 +83,14 @@ test('user namespace with uid/gid maps: root inside, the mapped uid outside', as
   await run.waitExit();
 
   const { stdout } = await capture({
-    env, file: SH, argv: ['sh', '-c', 'id -u; id -g; cat /proc/self/setgroups'], namespaces: ['user'], uidMap: '0 100000 65536', gidMap: '0 100000 65536', uid: 1000, gid: 1000,
+    env,
+    file: SH,
+    argv: ['sh', '-c', 'id -u; id -g; cat /proc/self/setgroups'],
+    namespaces: ['user'],
+    uidMap: '0 100000 65536',
+    gidMap: '0 100000 65536',
+    uid: 1000,
+    gid: 1000,
   });
   assert.equal(stdout, '1000\n1000\nallow\n');
 });
@@ -75,8 +99,15 @@ test('uid, gid, groups, bounding and ambient capabilities, no_new_privs as asked
   const nbs = capabilityNumber('net_bind_service');
   const kill = capabilityNumber('kill');
   const run = await started({
-    env, file: '/bin/sleep', argv: ['sleep', '100'], uid: 65534, gid: 65534, groups: [100, 200],
-    capBounding: [nbs, kill], capAmbient: [nbs], noNewPrivs: true,
+    env,
+    file: '/bin/sleep',
+    argv: ['sleep', '100'],
+    uid: 65534,
+    gid: 65534,
+    groups: [100, 200],
+    capBounding: [nbs, kill],
+    capAmbient: [nbs],
+    noNewPrivs: true,
   });
   t.after(() => killIfAlive(run.child.pid));
   const st = procStatus(run.child.pid);
@@ -124,11 +155,13 @@ test('cgroup: the child starts inside the given cgroup v2 directory', async (t) 
 test('cgroup: a missing directory is an ENOENT naming it', () => {
   const root = cgroup2Mount() ?? '/sys/fs/cgroup';
   const dir = path.join(root, `native-missing-${randomUUID().slice(0, 8)}`);
-  assert.throws(() => start({ env, file: '/bin/true', argv: ['true'], cgroup: dir }), (e: NodeJS.ErrnoException & { step?: string }) =>
-    e.code === 'ENOENT' && e.path === dir && e.step === 'cgroup');
+  assert.throws(
+    () => start({ env, file: '/bin/true', argv: ['true'], cgroup: dir }),
+    (e: NodeJS.ErrnoException & { step?: string }) => e.code === 'ENOENT' && e.path === dir && e.step === 'cgroup',
+  );
 });
 
-test('every namespace asked for is new, every other one is the parent\'s', async (t) => {
+test("every namespace asked for is new, every other one is the parent's", async (t) => {
   const all = ['mnt', 'pid', 'net', 'ipc', 'uts', 'user', 'cgroup'] as const;
   const asked = { ipc: 'ipc', cgroup: 'cgroup', uts: 'uts' } as const;
   const run = await started({ env, file: '/bin/sleep', argv: ['sleep', '100'], namespaces: Object.values(asked) });

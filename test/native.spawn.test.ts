@@ -7,11 +7,22 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { resolveExecutable } from '../src/executable';
+import { capabilityNumber } from '../src/tables/capabilities';
+import { parseMountFlags } from '../src/tables/mount-flags';
+import { signalNumber } from '../src/tables/signals-errnos';
+import { NativeError, spawn, type SpawnOptions } from '../src/native';
 import {
-  NativeError, capabilityNumber, parseMountFlags, resolveExecutable, signalNumber, spawn, type SpawnOptions,
-} from '../src/native';
-import {
-  capture, helperScript, killIfAlive, procStat, procStatus, setupFailure, start, started, waitGone, zombieChildren,
+  capture,
+  helperScript,
+  killIfAlive,
+  procStat,
+  procStatus,
+  setupFailure,
+  start,
+  started,
+  waitGone,
+  zombieChildren,
 } from './helpers/native-proc';
 import { within } from './helpers/wait';
 
@@ -27,7 +38,11 @@ function tmpdir(t: { after: (fn: () => void) => void }): string {
 test('runs the program with argv, env, cwd and the fd map, and reports its exit code', async (t) => {
   const dir = tmpdir(t);
   const { stdout, exit } = await capture({
-    ...base, file: SH, argv: ['sh', '-c', 'echo "$0 $1 $FOO $(pwd)"; exit 3', 'a b', 'c'], env: ['FOO=bar'], cwd: dir,
+    ...base,
+    file: SH,
+    argv: ['sh', '-c', 'echo "$0 $1 $FOO $(pwd)"; exit 3', 'a b', 'c'],
+    env: ['FOO=bar'],
+    cwd: dir,
   });
   assert.equal(stdout, `a b c bar ${fs.realpathSync(dir)}\n`);
   assert.deepEqual(exit, { code: 3, signal: null });
@@ -36,7 +51,14 @@ test('runs the program with argv, env, cwd and the fd map, and reports its exit 
 test('closes every fd outside the map, including fd 0 when the map says -1', async () => {
   const { stdout } = await capture({ ...base, file: SH, argv: ['sh', '-c', 'ls /proc/self/fd'] });
   // 0 (inherited stdin), 1 (the socket), 2, and 3 = the directory ls is reading: nothing leaked from Node.
-  assert.deepEqual(stdout.trim().split('\n').map(Number).sort((a, b) => a - b), [0, 1, 2, 3]);
+  assert.deepEqual(
+    stdout
+      .trim()
+      .split('\n')
+      .map(Number)
+      .sort((a, b) => a - b),
+    [0, 1, 2, 3],
+  );
 });
 
 test('kill() goes through the pidfd; onExit reports the signal; kill after exit returns false', async () => {
@@ -86,7 +108,10 @@ test('setup failures arrive through started as NativeErrors with code, errno, sy
 
   ({ error: e, exit } = await setupFailure({ ...base, file: '/bin/true', argv: ['true'], cwd: path.join(dir, 'nowhere') }));
   assert.ok(e instanceof NativeError);
-  assert.deepEqual([e.code, e.errno, e.syscall, e.step, e.path], ['ENOENT', -os.constants.errno.ENOENT, 'chdir', 'chdir', path.join(dir, 'nowhere')]);
+  assert.deepEqual(
+    [e.code, e.errno, e.syscall, e.step, e.path],
+    ['ENOENT', -os.constants.errno.ENOENT, 'chdir', 'chdir', path.join(dir, 'nowhere')],
+  );
   assert.deepEqual(exit, { code: 127, signal: null });
 
   const plain = path.join(dir, 'script');
@@ -98,16 +123,35 @@ test('setup failures arrive through started as NativeErrors with code, errno, sy
   assert.deepEqual([e.code, e.syscall, e.step], ['EBADF', 'dup2', 'fd_map']);
 
   // In a user namespace only mapped ids exist: uid 1000 is not in "0 0 1".
-  ({ error: e } = await setupFailure({ ...base, file: '/bin/true', argv: ['true'], namespaces: ['user'], uidMap: '0 0 1', gidMap: '0 0 1', uid: 1000 }));
+  ({ error: e } = await setupFailure({
+    ...base,
+    file: '/bin/true',
+    argv: ['true'],
+    namespaces: ['user'],
+    uidMap: '0 0 1',
+    gidMap: '0 0 1',
+    uid: 1000,
+  }));
   assert.deepEqual([e.code, e.syscall, e.step], ['EINVAL', 'setresuid', 'setresuid']);
-  ({ error: e } = await setupFailure({ ...base, file: '/bin/true', argv: ['true'], namespaces: ['user'], uidMap: '0 0 1', gidMap: '0 0 1', gid: 1000 }));
+  ({ error: e } = await setupFailure({
+    ...base,
+    file: '/bin/true',
+    argv: ['true'],
+    namespaces: ['user'],
+    uidMap: '0 0 1',
+    gidMap: '0 0 1',
+    gid: 1000,
+  }));
   assert.deepEqual([e.code, e.step], ['EINVAL', 'setresgid']);
 });
 
 test('a uid_map the kernel refuses (a step of the parent) rejects started, then the killed child exits', async () => {
   const { error: e, exit } = await setupFailure({ ...base, file: '/bin/true', argv: ['true'], namespaces: ['user'], uidMap: 'not a map' });
   assert.ok(e instanceof NativeError);
-  assert.deepEqual([e.code, e.errno, e.syscall, e.step, e.path?.endsWith('/uid_map')], ['EINVAL', -os.constants.errno.EINVAL, 'write', 'uid_map', true]);
+  assert.deepEqual(
+    [e.code, e.errno, e.syscall, e.step, e.path?.endsWith('/uid_map')],
+    ['EINVAL', -os.constants.errno.EINVAL, 'write', 'uid_map', true],
+  );
   assert.deepEqual(exit, { code: null, signal: 'SIGKILL' });
 });
 
@@ -132,16 +176,17 @@ test('started settles, and its reactions have run, before onExit', async () => {
         events.push('exit');
         exited();
       });
-      void (async () => {
+      const watched = (async () => {
         try {
           await child.started;
           events.push('started');
         } catch {
           events.push('failed');
         }
-        await null;
+        await Promise.resolve();
         events.push('reaction after another await');
       })();
+      watched.catch(assert.fail);
       if (blockLoop) {
         // the loop sees the report pipe and the pidfd ready at once: the outcome must still come first
         const deadline = Date.now() + 5000;
@@ -154,8 +199,11 @@ test('started settles, and its reactions have run, before onExit', async () => {
 });
 
 test('an unprivileged Node process gets EPERM from clone3 for a namespace, thrown at once with step clone3', () => {
-  const r = spawnSync(process.execPath, [helperScript('native-spawner'), 'try',
-    JSON.stringify({ file: '/bin/true', argv: ['true'], env: [], namespaces: ['net'] })], { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 10000 });
+  const r = spawnSync(
+    process.execPath,
+    [helperScript('native-spawner'), 'try', JSON.stringify({ file: '/bin/true', argv: ['true'], env: [], namespaces: ['net'] })],
+    { uid: 65534, gid: 65534, encoding: 'utf8', timeout: 10000 },
+  );
   assert.equal(r.status, 0, r.error ? String(r.error) : r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), { error: { code: 'EPERM', errno: -os.constants.errno.EPERM, syscall: 'clone3', step: 'clone3' } });
 });
@@ -173,7 +221,14 @@ test('spawn refuses to run on a worker thread', async () => {
      catch (e) { parentPort.postMessage(e.code); }`,
     { eval: true },
   );
-  const msg = await within(new Promise((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); }), 10000, 'the worker\'s answer');
+  const msg = await within(
+    new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    }),
+    10000,
+    "the worker's answer",
+  );
   await within(worker.terminate(), 10000, 'the worker to stop');
   assert.equal(msg, 'ERR_NOT_MAIN_THREAD');
 });
@@ -214,12 +269,19 @@ test('resolveExecutable searches PATH like execvp and throws ENOENT/execve', (t)
   fs.writeFileSync(path.join(dir, 'tool'), '', { mode: 0o755 });
   assert.equal(resolveExecutable('tool', `/nonexistent:${dir}`), path.join(dir, 'tool'));
   assert.equal(resolveExecutable('sh', '/bin'), '/bin/sh');
-  const e = (() => { try { resolveExecutable('noexec', dir); } catch (err) { return err as NativeError; } return null; })();
+  const e = (() => {
+    try {
+      resolveExecutable('noexec', dir);
+    } catch (err) {
+      return err as NativeError;
+    }
+    return null;
+  })();
   assert.ok(e instanceof NativeError);
   assert.deepEqual([e?.code, e?.errno, e?.syscall, e?.step, e?.path], ['ENOENT', -os.constants.errno.ENOENT, 'execve', 'execve', 'noexec']);
 });
 
-test('parseMountFlags knows uWSGI\'s words and names an unknown one', () => {
+test("parseMountFlags knows uWSGI's words and names an unknown one", () => {
   assert.deepEqual(parseMountFlags('bind,rec,ro'), { mountFlags: 4096 | 16384 | 1, umountFlags: 0 });
   assert.deepEqual(parseMountFlags('recursive, private'), { mountFlags: 16384 | (1 << 18), umountFlags: 0 });
   assert.deepEqual(parseMountFlags('detach,force'), { mountFlags: 0, umountFlags: 3 });

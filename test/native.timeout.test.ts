@@ -16,9 +16,13 @@ const SETUP_TIMEOUT = 300;
 
 /** Polls (bounded) until /proc/PID/stat shows `state`. */
 async function untilState(pid: number, state: string, what: string): Promise<void> {
-  await within((async () => {
-    while (procStat(pid)?.state !== state) await new Promise((r) => setTimeout(r, 10));
-  })(), 5000, what);
+  await within(
+    (async () => {
+      while (procStat(pid)?.state !== state) await new Promise((r) => setTimeout(r, 10));
+    })(),
+    5000,
+    what,
+  );
 }
 
 test('a child hung in a FUSE request: started rejects with ETIMEDOUT on time, the loop never stops, the exit comes on release', async (t) => {
@@ -35,15 +39,25 @@ test('a child hung in a FUSE request: started rejects with ETIMEDOUT on time, th
   const exit = new Promise<void>((r) => (exited = r));
   const t0 = performance.now();
   // cwd below the mount: the child's chdir sends a LOOKUP that hungfs reads and never answers
-  const child = spawn({ file: '/bin/true', argv: ['true'], env: [], cwd: path.join(hung.dir, 'sub'), setupTimeout: SETUP_TIMEOUT }, (info) => {
-    exitInfo = info;
-    exited();
-  });
+  const child = spawn(
+    { file: '/bin/true', argv: ['true'], env: [], cwd: path.join(hung.dir, 'sub'), setupTimeout: SETUP_TIMEOUT },
+    (info) => {
+      exitInfo = info;
+      exited();
+    },
+  );
   const returnedAfter = performance.now() - t0;
   t.after(() => killIfAlive(child.pid));
   assert.ok(returnedAfter < 100, `spawn() returned after ${returnedAfter.toFixed(1)} ms`);
 
-  const err = await within(child.started.then(() => new Error('started resolved'), (e: unknown) => e), 5000, 'started to reject');
+  const err = await within(
+    child.started.then(
+      () => new Error('started resolved'),
+      (e: unknown) => e,
+    ),
+    5000,
+    'started to reject',
+  );
   const rejectedAfter = performance.now() - t0;
   assert.ok(err instanceof NativeError, String(err));
   assert.deepEqual([err.code, err.errno, err.syscall, err.step], ['ETIMEDOUT', -os.constants.errno.ETIMEDOUT, 'spawn', 'setup_timeout']);
@@ -61,6 +75,9 @@ test('a child hung in a FUSE request: started rejects with ETIMEDOUT on time, th
   assert.ok(maxGap() < 100, `the loop stalled for ${maxGap().toFixed(1)} ms`);
   assert.deepEqual(exitInfo, { code: null, signal: 'SIGKILL' });
   assert.equal(child.alive, false);
-  assert.deepEqual(zombieChildren(process.pid).filter((pid) => pid !== hung.daemonPid), []);
+  assert.deepEqual(
+    zombieChildren(process.pid).filter((pid) => pid !== hung.daemonPid),
+    [],
+  );
   assert.equal(openFdCount(), fdsBefore, 'every fd of the spawn closed');
 });

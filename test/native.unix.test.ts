@@ -20,9 +20,23 @@ test('sendDatagram: one datagram to a path and to an abstract name; a missing re
     sendDatagram(address, 'READY=1\nSTATUS=é');
     assert.equal(await sock.waitFor(() => true, `a datagram on ${address}`, 0, 5000), 'READY=1\nSTATUS=é');
   }
-  assert.throws(() => sendDatagram(path.join(dir, 'missing.sock'), 'x'), (e: NativeError) => e instanceof NativeError && e.code === 'ENOENT' && e.errno === -os.constants.errno.ENOENT && e.syscall === 'sendto' && e.path === path.join(dir, 'missing.sock'));
-  assert.throws(() => sendDatagram('@emperor-nobody-listens', 'x'), (e: NativeError) => e.code === 'ECONNREFUSED' && e.syscall === 'sendto');
-  assert.throws(() => sendDatagram(`/${'x'.repeat(200)}`, 'x'), (e: NativeError) => e.code === 'EINVAL');
+  assert.throws(
+    () => sendDatagram(path.join(dir, 'missing.sock'), 'x'),
+    (e: NativeError) =>
+      e instanceof NativeError &&
+      e.code === 'ENOENT' &&
+      e.errno === -os.constants.errno.ENOENT &&
+      e.syscall === 'sendto' &&
+      e.path === path.join(dir, 'missing.sock'),
+  );
+  assert.throws(
+    () => sendDatagram('@emperor-nobody-listens', 'x'),
+    (e: NativeError) => e.code === 'ECONNREFUSED' && e.syscall === 'sendto',
+  );
+  assert.throws(
+    () => sendDatagram(`/${'x'.repeat(200)}`, 'x'),
+    (e: NativeError) => e.code === 'EINVAL',
+  );
 });
 
 test('peerCredentials: who connected a unix socket, as the kernel says; not a socket is ENOTSOCK', async (t) => {
@@ -30,11 +44,13 @@ test('peerCredentials: who connected a unix socket, as the kernel says; not a so
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'p.sock');
   const seen = new Promise<{ pid: number; uid: number; gid: number }>((resolve) => {
-    const server = net.createServer((s) => {
-      resolve(peerCredentials((s as unknown as { _handle: { fd: number } })._handle.fd));
-      s.destroy();
-      server.close();
-    }).listen(file);
+    const server = net
+      .createServer((s) => {
+        resolve(peerCredentials((s as unknown as { _handle: { fd: number } })._handle.fd));
+        s.destroy();
+        server.close();
+      })
+      .listen(file);
   });
   const client = net.connect(file);
   client.on('error', () => {});
@@ -42,7 +58,10 @@ test('peerCredentials: who connected a unix socket, as the kernel says; not a so
   client.destroy();
   const [r, w] = pipe();
   try {
-    assert.throws(() => peerCredentials(r), (e: NativeError) => e instanceof NativeError && e.code === 'ENOTSOCK' && e.syscall === 'getsockopt');
+    assert.throws(
+      () => peerCredentials(r),
+      (e: NativeError) => e instanceof NativeError && e.code === 'ENOTSOCK' && e.syscall === 'getsockopt',
+    );
   } finally {
     closeFd(r);
     closeFd(w);

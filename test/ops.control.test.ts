@@ -9,9 +9,9 @@ import { EmperorProcess, tmpdir } from './helpers/emperor-process';
 import { LongCli, cli } from './helpers/cli';
 import { createUser, vassalFile } from './helpers/users';
 import { until } from './helpers/wait';
-import { fetchStats } from '../src/stats';
+import { fetchStats } from '../src/ops';
 
-const stateOf = async (stats: string, name: string) => (await fetchStats(stats)).vassals.find((v: { id: string }) => v.id === name)?.state;
+const stateOf = async (stats: string, name: string) => (await fetchStats(stats)).vassals.find((v) => v.id === name)?.state;
 
 test('control: stop holds a vassal until start or a file change; reload; resume clears one throttle; status; unknown names', async (t) => {
   const dir = tmpdir('ops-control');
@@ -24,7 +24,16 @@ test('control: stop holds a vassal until start or a file change; reload; resume 
   const control = path.join(dir, 'control.sock');
   const stats = path.join(dir, 'stats.sock');
   // a 30 s throttle step: the second death of crash.ini waits 30 s, unless resumed
-  const emperor = new EmperorProcess(['--emperor', vassals, '--emperor-control', control, '--emperor-stats', stats, '--emperor-throttle', '30000']);
+  const emperor = new EmperorProcess([
+    '--emperor',
+    vassals,
+    '--emperor-control',
+    control,
+    '--emperor-stats',
+    stats,
+    '--emperor-throttle',
+    '30000',
+  ]);
   t.after(() => emperor.kill());
   await emperor.waitEvent('app-started', 'app.ini');
   assert.equal(fs.statSync(control).mode & 0o777, 0o600, 'outside tyrant mode only root and the emperor user may connect');
@@ -49,7 +58,10 @@ test('control: stop holds a vassal until start or a file change; reload; resume 
   assert.equal(reload.code, 0, reload.stderr);
   await emperor.waitEvent('reload', 'app.ini');
 
-  await emperor.waitLog((l) => l.some((e) => e.event === 'throttled' && e.vassal === 'crash.ini' && (e.delay_ms as number) > 20000), 'crash.ini throttled for about 30 s');
+  await emperor.waitLog(
+    (l) => l.some((e) => e.event === 'throttled' && e.vassal === 'crash.ini' && (e.delay_ms as number) > 20000),
+    'crash.ini throttled for about 30 s',
+  );
   const spawnedBefore = emperor.events('spawned', 'crash.ini').length;
   const resume = await cli(['resume', 'crash.ini', '--control', control]);
   assert.equal(resume.code, 0, resume.stderr);
@@ -75,7 +87,7 @@ test('control: stop holds a vassal until start or a file change; reload; resume 
   assert.match(none.stderr, /missing\.sock: connect ENOENT/);
 });
 
-test('control in tyrant mode: a tenant acts on its own vassals, is refused on another tenant\'s, sees only its own logs', async (t) => {
+test("control in tyrant mode: a tenant acts on its own vassals, is refused on another tenant's, sees only its own logs", async (t) => {
   const alice = createUser(t);
   const bob = createUser(t);
   const dir = tmpdir('ops-tenants');
@@ -87,13 +99,19 @@ test('control in tyrant mode: a tenant acts on its own vassals, is refused on an
   const control = path.join(dir, 'control.sock');
   const emperor = new EmperorProcess(['--emperor', vassals, '--emperor-tyrant', '--emperor-control', control]);
   t.after(() => emperor.kill());
-  await emperor.waitLog((l) => ['alice-says-hi', 'bob-says-hi'].every((m) => l.some((e) => e.event === 'output' && e.msg === m)), 'both vassals talking');
+  await emperor.waitLog(
+    (l) => ['alice-says-hi', 'bob-says-hi'].every((m) => l.some((e) => e.event === 'output' && e.msg === m)),
+    'both vassals talking',
+  );
   assert.equal(fs.statSync(control).mode & 0o777, 0o666, 'in tyrant mode every user may connect; the peer check decides');
 
   const asAlice = { uid: alice.uid, gid: alice.gid };
   const refused = await cli(['stop', 'bob.ini', '--control', control], asAlice);
   assert.equal(refused.code, 1);
-  assert.equal(refused.stderr, `emperor: permission denied: vassal bob.ini runs as uid ${bob.uid}, and uid ${alice.uid} may act only on its own vassals\n`);
+  assert.equal(
+    refused.stderr,
+    `emperor: permission denied: vassal bob.ini runs as uid ${bob.uid}, and uid ${alice.uid} may act only on its own vassals\n`,
+  );
   const peek = await cli(['logs', 'bob.ini', '--control', control], asAlice);
   assert.equal(peek.code, 1);
   assert.match(peek.stderr, /permission denied: vassal bob\.ini/);

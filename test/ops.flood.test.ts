@@ -25,7 +25,10 @@ test('a flooding vassal: dropped over the rate with a count, and nobody else is 
   const stats = path.join(dir, 'stats.sock');
   const vassals = path.join(dir, 'vassals');
   fs.mkdirSync(vassals);
-  fs.writeFileSync(path.join(vassals, 'quiet.ini'), `[uwsgi]\nhttp-socket = 127.0.0.1:${PORT}\nunprivileged-binary-patch-arg = exec ${process.execPath} ${APP} /\n`);
+  fs.writeFileSync(
+    path.join(vassals, 'quiet.ini'),
+    `[uwsgi]\nhttp-socket = 127.0.0.1:${PORT}\nunprivileged-binary-patch-arg = exec ${process.execPath} ${APP} /\n`,
+  );
   const emperor = new EmperorProcess(['--emperor', vassals, '--emperor-stats', stats, '--emperor-log-rate', String(RATE)]);
   t.after(() => emperor.kill());
   await until(() => httpGet(PORT, '127.0.0.1', '/whoami'), 'the quiet vassal serving');

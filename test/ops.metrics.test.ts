@@ -45,9 +45,21 @@ test('metrics: the families and their types, and counters that grow', async (t) 
   const dir = tmpdir('ops-metrics');
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   // a little CPU now and then, not a spinning core on a shared machine
-  fs.writeFileSync(path.join(dir, 'busy.ini'), "[uwsgi]\nunprivileged-binary-patch-arg = exec sh -c 'while :; do i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; sleep 0.1; done'\n");
+  fs.writeFileSync(
+    path.join(dir, 'busy.ini'),
+    "[uwsgi]\nunprivileged-binary-patch-arg = exec sh -c 'while :; do i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; sleep 0.1; done'\n",
+  );
   fs.writeFileSync(path.join(dir, 'crash.ini'), '[uwsgi]\nunprivileged-binary-patch-arg = sleep 0.2; exit 1\n');
-  const emperor = new EmperorProcess(['--emperor', dir, '--emperor-metrics', `127.0.0.1:${PORT}`, '--emperor-throttle', '100', '--emperor-max-throttle', '300']);
+  const emperor = new EmperorProcess([
+    '--emperor',
+    dir,
+    '--emperor-metrics',
+    `127.0.0.1:${PORT}`,
+    '--emperor-throttle',
+    '100',
+    '--emperor-max-throttle',
+    '300',
+  ]);
   t.after(() => emperor.kill());
   await emperor.waitEvent('app-started', 'busy.ini');
 
@@ -79,15 +91,29 @@ test('metrics: the families and their types, and counters that grow', async (t) 
   assert.ok(v.get('emperor_spawn_duration_seconds_bucket{le="+Inf"}')! >= 1);
   assert.equal(v.get('emperor_config_errors_total'), 0);
 
-  fs.writeFileSync(path.join(dir, 'broken.ini'), '[uwsgi]\nini = /nonexistent/emperor-test.ini\nunprivileged-binary-patch-arg = exec sleep 100\n');
-  const later = await until(async () => {
-    const s = await scrape();
-    const grew = (k: string) => s.values.get(k)! > first.values.get(k)!;
-    return grew('emperor_vassal_cpu_seconds_total{vassal="busy.ini"}') && grew('emperor_vassal_restarts_total{vassal="crash.ini"}') && s.values.get('emperor_config_errors_total') === 1 ? s : undefined;
-  }, 'CPU, restarts and config errors to grow', 20000);
+  fs.writeFileSync(
+    path.join(dir, 'broken.ini'),
+    '[uwsgi]\nini = /nonexistent/emperor-test.ini\nunprivileged-binary-patch-arg = exec sleep 100\n',
+  );
+  const later = await until(
+    async () => {
+      const s = await scrape();
+      const grew = (k: string) => s.values.get(k)! > first.values.get(k)!;
+      return grew('emperor_vassal_cpu_seconds_total{vassal="busy.ini"}') &&
+        grew('emperor_vassal_restarts_total{vassal="crash.ini"}') &&
+        s.values.get('emperor_config_errors_total') === 1
+        ? s
+        : undefined;
+    },
+    'CPU, restarts and config errors to grow',
+    20000,
+  );
   assert.equal(later.values.get('emperor_vassal_state{vassal="broken.ini",state="broken"}'), 1);
   assert.equal(later.values.get('emperor_vassal_up{vassal="broken.ini"}'), 0);
-  await until(async () => ((await scrape()).values.get('emperor_vassal_throttle_seconds{vassal="crash.ini"}') ?? 0) > 0, "crash.ini's throttle level");
+  await until(
+    async () => ((await scrape()).values.get('emperor_vassal_throttle_seconds{vassal="crash.ini"}') ?? 0) > 0,
+    "crash.ini's throttle level",
+  );
 
   const notFound = await fetch(`http://127.0.0.1:${PORT}/`, { signal: AbortSignal.timeout(3000) });
   assert.equal(notFound.status, 404);

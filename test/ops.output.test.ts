@@ -34,14 +34,29 @@ test('vassal output: both streams as log events, escaped and bounded; emperor lo
   );
   fs.writeFileSync(path.join(vassals, 'talk.ini'), `[uwsgi]\nunprivileged-binary-patch-arg = exec sh ${dir}/talk.sh\n`);
   const control = path.join(dir, 'control.sock');
-  const emperor = new EmperorProcess(['--emperor', vassals, '--emperor-control', control, '--emperor-logs-dir', logs, '--emperor-logs-max-size', '4096', '--emperor-logs-keep', '2']);
+  const emperor = new EmperorProcess([
+    '--emperor',
+    vassals,
+    '--emperor-control',
+    control,
+    '--emperor-logs-dir',
+    logs,
+    '--emperor-logs-max-size',
+    '4096',
+    '--emperor-logs-keep',
+    '2',
+  ]);
   t.after(() => emperor.kill());
   await emperor.waitLog((l) => l.some((e) => e.event === 'output' && / tick \d+$/.test(e.msg)), 'the first tick');
 
   const init = emperor.events('spawned', 'talk.ini')[0].pid as number;
   const out = emperor.events('output', 'talk.ini');
   const byText = (m: string) => out.find((e) => e.msg === m);
-  assert.deepEqual({ ...byText('hello-out'), time: 0 }, { level: 30, time: 0, vassal: 'talk.ini', event: 'output', stream: 'stdout', pid: init, msg: 'hello-out' }, 'one event per line, with the writer pid');
+  assert.deepEqual(
+    { ...byText('hello-out'), time: 0 },
+    { level: 30, time: 0, vassal: 'talk.ini', event: 'output', stream: 'stdout', pid: init, msg: 'hello-out' },
+    'one event per line, with the writer pid',
+  );
   assert.equal(byText('hello-err')?.stream, 'stderr');
   assert.ok(byText('bin\\x01\\xff'), `binary bytes escaped: ${JSON.stringify(out.slice(0, 4).map((e) => e.msg))}`);
   const long = out.find((e) => /^a+$/.test(e.msg));
@@ -59,7 +74,10 @@ test('vassal output: both streams as log events, escaped and bounded; emperor lo
   const follow = new LongCli(['logs', '-n', '0', '-f', '--control', control]);
   t.after(() => follow.stop());
   const seenTick = Number(/tick (\d+)\n$/.exec(recent.stdout)?.[1] ?? 0);
-  await follow.waitFor((s) => [...s.matchAll(/^talk\.ini stdout \| p+ tick (\d+)$/gm)].some((m) => Number(m[1]) > seenTick + 2), 'newer ticks through -f');
+  await follow.waitFor(
+    (s) => [...s.matchAll(/^talk\.ini stdout \| p+ tick (\d+)$/gm)].some((m) => Number(m[1]) > seenTick + 2),
+    'newer ticks through -f',
+  );
   assert.doesNotMatch(follow.stdout, /hello-out/, '-n 0: no old line');
   await follow.stop();
 
@@ -88,9 +106,15 @@ test("uWSGI vassals: the banner is captured per vassal, and uWSGI's own logto an
   }
   const base = ['plugins = python3', 'wsgi-file = %dapp.py', 'processes = 1', 'uid = nobody', 'gid = nogroup'];
   fs.writeFileSync(path.join(dir, 'plain.ini'), ['[uwsgi]', `http-socket = 127.0.0.1:${UWSGI_PORT}`, ...base].join('\n') + '\n');
-  fs.writeFileSync(path.join(dir, 'logto.ini'), ['[uwsgi]', `http-socket = 127.0.0.1:${UWSGI_LOGTO_PORT}`, `logto = ${logto}`, ...base].join('\n') + '\n');
+  fs.writeFileSync(
+    path.join(dir, 'logto.ini'),
+    ['[uwsgi]', `http-socket = 127.0.0.1:${UWSGI_LOGTO_PORT}`, `logto = ${logto}`, ...base].join('\n') + '\n',
+  );
   // under an emperor uWSGI does not fork away for daemonize: it logs to that file, as with logto
-  fs.writeFileSync(path.join(dir, 'daemonize.ini'), ['[uwsgi]', `http-socket = 127.0.0.1:${UWSGI_DAEMONIZE_PORT}`, `daemonize = ${daemonize}`, ...base].join('\n') + '\n');
+  fs.writeFileSync(
+    path.join(dir, 'daemonize.ini'),
+    ['[uwsgi]', `http-socket = 127.0.0.1:${UWSGI_DAEMONIZE_PORT}`, `daemonize = ${daemonize}`, ...base].join('\n') + '\n',
+  );
   const emperor = new EmperorProcess(['--emperor', dir]);
   t.after(() => emperor.kill());
   assert.equal(await until(() => httpGet(UWSGI_PORT), 'the plain uWSGI vassal'), 'ok');
@@ -99,11 +123,21 @@ test("uWSGI vassals: the banner is captured per vassal, and uWSGI's own logto an
   await until(() => /spawned uWSGI worker 1/.test(fs.readFileSync(logto, 'utf8')), "uWSGI's log in its logto file");
   await until(() => /spawned uWSGI worker 1/.test(fs.readFileSync(daemonize, 'utf8')), "uWSGI's log in its daemonize file");
   assert.equal(emperor.events('spawned', 'daemonize.ini').length, 1, 'the daemonize vassal did not fork away from the emperor');
-  await emperor.waitLog((l) => l.some((e) => e.event === 'output' && e.vassal === 'plain.ini' && /spawned uWSGI worker 1/.test(e.msg)), "the plain vassal's banner as output events");
+  await emperor.waitLog(
+    (l) => l.some((e) => e.event === 'output' && e.vassal === 'plain.ini' && /spawned uWSGI worker 1/.test(e.msg)),
+    "the plain vassal's banner as output events",
+  );
   const plain = emperor.events('output', 'plain.ini');
-  assert.ok(plain.every((e) => e.pid === emperor.events('spawned', 'plain.ini')[0].pid), 'tagged with the uWSGI pid');
+  assert.ok(
+    plain.every((e) => e.pid === emperor.events('spawned', 'plain.ini')[0].pid),
+    'tagged with the uWSGI pid',
+  );
   for (const name of ['logto.ini', 'daemonize.ini']) {
-    assert.equal(emperor.events('output', name).filter((e) => /spawned uWSGI worker/.test(e.msg)).length, 0, `${name}: what uWSGI logs to its file is not captured`);
+    assert.equal(
+      emperor.events('output', name).filter((e) => /spawned uWSGI worker/.test(e.msg)).length,
+      0,
+      `${name}: what uWSGI logs to its file is not captured`,
+    );
   }
 });
 
@@ -118,15 +152,22 @@ test("a native vassal's output is relayed by its init: no fd of the emperor's, a
   const fds = () => fs.readdirSync(`/proc/${emperor.pid}/fd`).length;
   // a hook that writes 300 KB, more than a pipe holds: the init relays it while it waits for the hook to end
   fs.writeFileSync(path.join(dir, 'hook.sh'), 'i=0; while [ $i -lt 300 ]; do printf "hook %0994d\\n" $i; i=$((i+1)); done\n');
-  fs.writeFileSync(path.join(vassals, 'hooked.ini'), `[uwsgi]\nexec-as-root = sh ${dir}/hook.sh\nunprivileged-binary-patch-arg = exec sleep 600\n`);
+  fs.writeFileSync(
+    path.join(vassals, 'hooked.ini'),
+    `[uwsgi]\nexec-as-root = sh ${dir}/hook.sh\nunprivileged-binary-patch-arg = exec sleep 600\n`,
+  );
   await emperor.waitEvent('app-started', 'hooked.ini', 1, 30000);
   const hookLines = emperor.events('output', 'hooked.ini').filter((e) => e.msg.startsWith('hook '));
   assert.equal(hookLines.length, 300, 'every line of the hook');
   assert.equal(hookLines[299].msg, `hook ${'299'.padStart(994, '0')}`);
 
   const before = fds();
-  for (let i = 0; i < 10; i++) fs.writeFileSync(path.join(vassals, `s${i}.ini`), '[uwsgi]\nunprivileged-binary-patch-arg = exec sh -c "echo up; exec sleep 600"\n');
-  await until(() => Array.from({ length: 10 }, (_, i) => `s${i}.ini`).every((v) => emperor.events('output', v).some((e) => e.msg === 'up')), 'each vassal to say up');
+  for (let i = 0; i < 10; i++)
+    fs.writeFileSync(path.join(vassals, `s${i}.ini`), '[uwsgi]\nunprivileged-binary-patch-arg = exec sh -c "echo up; exec sleep 600"\n');
+  await until(
+    () => Array.from({ length: 10 }, (_, i) => `s${i}.ini`).every((v) => emperor.events('output', v).some((e) => e.msg === 'up')),
+    'each vassal to say up',
+  );
   const grown = fds() - before;
   // a pidfd and a control socket each, plus at most two config readers (2 fds each) started meanwhile
   assert.ok(grown <= 10 * 2 + 4, `the emperor holds ${grown} more fds for 10 native vassals`);

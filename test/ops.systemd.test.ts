@@ -60,5 +60,6 @@ test('the unit file in examples/systemd is one systemd accepts: Type=notify, Kil
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr.trim(), '', 'no warning');
   const text = fs.readFileSync(unit, 'utf8');
-  for (const line of ['Type=notify', 'KillMode=mixed', 'Delegate=yes', 'ExecReload=/bin/kill -HUP $MAINPID']) assert.match(text, new RegExp(`^${line.replace(/[$]/g, '\\$')}$`, 'm'));
+  for (const line of ['Type=notify', 'KillMode=mixed', 'Delegate=yes', 'ExecReload=/bin/kill -HUP $MAINPID'])
+    assert.match(text, new RegExp(`^${line.replace(/[$]/g, '\\$')}$`, 'm'));
 });

@@ -11,7 +11,12 @@ import { SETUID_SETGID, createUser, procIdentity, vassalFile } from './helpers/u
 
 const PARANOID_UID = 10000;
 
-const uwsgiVassal = (port: number) => ['plugins = python3', `http-socket = 127.0.0.1:${port}`, 'wsgi-file = %dwsgi_app.py', 'processes = 1'];
+const uwsgiVassal = (port: number) => [
+  'plugins = python3',
+  `http-socket = 127.0.0.1:${port}`,
+  'wsgi-file = %dwsgi_app.py',
+  'processes = 1',
+];
 
 test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their owners, nothing left after SIGKILL', async (t) => {
   const alice = createUser(t);
@@ -20,7 +25,10 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const vassals = path.join(dir, 'vassals');
   fs.mkdirSync(vassals, { mode: 0o755 });
-  fs.writeFileSync(path.join(vassals, 'wsgi_app.py'), "import os\ndef application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'uid %d' % os.getuid()]\n");
+  fs.writeFileSync(
+    path.join(vassals, 'wsgi_app.py'),
+    "import os\ndef application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'uid %d' % os.getuid()]\n",
+  );
   vassalFile(vassals, 'alice-py.ini', alice, uwsgiVassal(20611));
   vassalFile(vassals, 'bob-py.ini', bob, uwsgiVassal(20612));
   // a native vassal's init needs a pid namespace: without CAP_SYS_ADMIN only inside a user namespace of its own
@@ -29,16 +37,26 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
   const out = path.join(dir, 'out');
   fs.mkdirSync(out, { mode: 0o777 });
   fs.chmodSync(out, 0o777);
-  vassalFile(vassals, 'bob-native.ini', bob, ['unshare = user', `unprivileged-binary-patch-arg = echo '@(exec://id -u) @(exec://grep -E "^Cap(Amb|Eff)" /proc/self/status | tr -s "\\t\\n" "  ")' > ${out}/bob && exec sleep 3600`]);
+  vassalFile(vassals, 'bob-native.ini', bob, [
+    'unshare = user',
+    `unprivileged-binary-patch-arg = echo '@(exec://id -u) @(exec://grep -E "^Cap(Amb|Eff)" /proc/self/status | tr -s "\\t\\n" "  ")' > ${out}/bob && exec sleep 3600`,
+  ]);
   const ini = path.join(dir, 'emperor.ini');
-  fs.writeFileSync(ini, `[uwsgi]\nemperor = ${vassals}\nemperor-tyrant = true\nuid = ${PARANOID_UID}\ngid = ${PARANOID_UID}\ncap = setgid,setuid\n`);
+  fs.writeFileSync(
+    ini,
+    `[uwsgi]\nemperor = ${vassals}\nemperor-tyrant = true\nuid = ${PARANOID_UID}\ngid = ${PARANOID_UID}\ncap = setgid,setuid\n`,
+  );
 
   const launcher = new EmperorProcess(['--ini', ini]);
   t.after(() => launcher.kill());
   await launcher.waitEvent('start');
   // the privilege drop re-execs the emperor in place: same pid, no root process left behind
   const emperorPid = launcher.pid;
-  assert.deepEqual(childrenOf(launcher.pid).filter((p) => procIdentity(p).uid[0] === 0), [], 'no root child waits for it');
+  assert.deepEqual(
+    childrenOf(launcher.pid).filter((p) => procIdentity(p).uid[0] === 0),
+    [],
+    'no root child waits for it',
+  );
   const me = procIdentity(emperorPid);
   assert.deepEqual(me.uid, [PARANOID_UID, PARANOID_UID, PARANOID_UID, PARANOID_UID]);
   assert.deepEqual(me.gid, [PARANOID_UID, PARANOID_UID, PARANOID_UID, PARANOID_UID]);
@@ -50,24 +68,43 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
 
   assert.equal(await until(() => httpGet(20611), "alice's uWSGI vassal"), `uid ${alice.uid}`);
   assert.equal(await until(() => httpGet(20612), "bob's uWSGI vassal"), `uid ${bob.uid}`);
-  for (const [name, user] of [['alice-py.ini', alice], ['bob-py.ini', bob]] as const) {
+  for (const [name, user] of [
+    ['alice-py.ini', alice],
+    ['bob-py.ini', bob],
+  ] as const) {
     const id = procIdentity(launcher.events('spawned', name)[0].pid as number);
     assert.deepEqual(id.uid, [user.uid, user.uid, user.uid, user.uid], `${name}: uid`);
     assert.deepEqual(id.groups, [user.gid], `${name}: groups`);
     assert.equal(id.capEff | id.capPrm | id.capAmb, 0n, `${name}: the emperor's ambient capabilities do not leak into it`);
     const cgroup = launcher.events('spawned', name)[0].cgroup as string;
     assert.match(cgroup, new RegExp(`/emperor\\.${emperorPid}/${name.replace('.', '\\.')}\\.\\d+$`));
-    assert.ok(fs.readFileSync(path.join(cgroup, 'cgroup.procs'), 'utf8').split('\n').includes(String(launcher.events("spawned", name)[0].pid)), `${name} runs in its cgroup`);
+    assert.ok(
+      fs
+        .readFileSync(path.join(cgroup, 'cgroup.procs'), 'utf8')
+        .split('\n')
+        .includes(String(launcher.events('spawned', name)[0].pid)),
+      `${name} runs in its cgroup`,
+    );
   }
 
   await launcher.waitEvent('setup-error', 'alice-native.ini');
-  assert.match(String(launcher.events('setup-error', 'alice-native.ini')[0].error), /needs CAP_SYS_ADMIN to create its [a-z,]*pid[a-z,]* namespaces .* add 'user' to --emperor-use-clone/);
+  assert.match(
+    String(launcher.events('setup-error', 'alice-native.ini')[0].error),
+    /needs CAP_SYS_ADMIN to create its [a-z,]*pid[a-z,]* namespaces .* add 'user' to --emperor-use-clone/,
+  );
   await launcher.waitEvent('app-started', 'bob-native.ini');
   const bobInit = launcher.events('spawned', 'bob-native.ini')[0].pid as number;
   const bobApp = await until(() => childrenOf(bobInit)[0], "bob's native app");
   assert.deepEqual(procIdentity(bobApp).uid, [bob.uid, bob.uid, bob.uid, bob.uid], 'root of its user namespace is bob on the host');
-  const seen = await until(() => fs.existsSync(path.join(out, 'bob')) && fs.readFileSync(path.join(out, 'bob'), 'utf8'), "bob's @(exec://) output");
-  assert.match(seen, new RegExp(`^${bob.uid} CapEff:\\s*0+ CapAmb:\\s*0+`), `@(exec://) in a tenant's file runs as the tenant, with no capability: ${seen}`);
+  const seen = await until(
+    () => fs.existsSync(path.join(out, 'bob')) && fs.readFileSync(path.join(out, 'bob'), 'utf8'),
+    "bob's @(exec://) output",
+  );
+  assert.match(
+    seen,
+    new RegExp(`^${bob.uid} CapEff:\\s*0+ CapAmb:\\s*0+`),
+    `@(exec://) in a tenant's file runs as the tenant, with no capability: ${seen}`,
+  );
 
   const tenants = launcher.vassalPids().filter((p) => p !== emperorPid);
   assert.ok(tenants.length >= 4, `the vassals run (${tenants.join(',')})`);
@@ -84,7 +121,10 @@ test('paranoid emperor: SIGTERM is Ragnarok as usual: it buries its vassals and 
   fs.mkdirSync(vassals, { mode: 0o755 });
   vassalFile(vassals, 'app.ini', alice, ['unshare = user', 'unprivileged-binary-patch-arg = exec sleep 3600']);
   const ini = path.join(dir, 'emperor.ini');
-  fs.writeFileSync(ini, `[uwsgi]\nemperor = ${vassals}\nemperor-tyrant = true\nuid = ${PARANOID_UID}\ngid = ${PARANOID_UID}\ncap = setgid,setuid\n`);
+  fs.writeFileSync(
+    ini,
+    `[uwsgi]\nemperor = ${vassals}\nemperor-tyrant = true\nuid = ${PARANOID_UID}\ngid = ${PARANOID_UID}\ncap = setgid,setuid\n`,
+  );
   const launcher = new EmperorProcess(['--ini', ini]);
   t.after(() => launcher.kill());
   await launcher.waitEvent('app-started', 'app.ini');

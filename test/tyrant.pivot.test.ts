@@ -46,6 +46,7 @@ test("a tenant's vassal pivot_roots into its own busybox tree inside its user na
   assert.ok(fs.existsSync(`${appRoot}/bin/busybox`) && !fs.existsSync(`${appRoot}/etc`), 'the app lives in its own tree');
   assert.equal(fs.readFileSync(`${appRoot}/proc/1/comm`, 'utf8').trim(), 'emperor-init', "its /proc is its own pid namespace's");
   assert.deepEqual(fs.readdirSync(`/proc/${app}/root/old`), [], 'the old root is detached');
-  for (const pid of [init, app]) assert.deepEqual(procIdentity(pid).uid, [alice.uid, alice.uid, alice.uid, alice.uid], `pid ${pid} is alice on the host`);
+  for (const pid of [init, app])
+    assert.deepEqual(procIdentity(pid).uid, [alice.uid, alice.uid, alice.uid, alice.uid], `pid ${pid} is alice on the host`);
   assert.equal(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(root), false, 'no mount of it on the host');
 });

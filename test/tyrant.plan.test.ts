@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { load } from './helpers/config-host';
 import { ConfigError } from '../src/config';
 import { tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Owner } from '../src/emperor/tyrant';
-import { compilePlan, type JailPlan } from '../src/vassal';
+import { compilePlan, type JailPlan } from '../src/jail';
 import { createGroup, createUser } from './helpers/users';
 
 function planOf(t: TestContext, lines: string[]): { plan: JailPlan; file: string } {
@@ -38,8 +38,14 @@ test('uid/gid naming the owner are accepted and dropped; any other uid, gid or a
   const owner: Owner = { uid: user.uid, gid: user.gid, groups: [user.gid] };
   const ok = planOf(t, [`uid = ${user.name}`, `gid = ${user.gid}`, APP]);
   const out = tyrantPlan(ok.plan, owner, false);
-  assert.ok(ok.plan.steps.some((s) => s.op === 'creds'), 'the compiled plan has the creds step');
-  assert.deepEqual(out.steps.map((s) => s.op), ok.plan.steps.filter((s) => s.op !== 'creds').map((s) => s.op));
+  assert.ok(
+    ok.plan.steps.some((s) => s.op === 'creds'),
+    'the compiled plan has the creds step',
+  );
+  assert.deepEqual(
+    out.steps.map((s) => s.op),
+    ok.plan.steps.filter((s) => s.op !== 'creds').map((s) => s.op),
+  );
 
   const root = planOf(t, ['uid = 0', APP]);
   refusal(() => tyrantPlan(root.plan, owner, false), root.file, 2, 'uid', /cannot choose another user/);
@@ -73,7 +79,13 @@ test('as-root steps are refused without a user namespace, naming the fix, and ke
   ];
   for (const [line, option] of cases) {
     const { plan, file } = planOf(t, [line, APP]);
-    refusal(() => tyrantPlan(plan, OWNER, false), file, 2, option, /never runs a tenant's file as host root: add 'user' to --emperor-use-clone/);
+    refusal(
+      () => tyrantPlan(plan, OWNER, false),
+      file,
+      2,
+      option,
+      /never runs a tenant's file as host root: add 'user' to --emperor-use-clone/,
+    );
     assert.equal(tyrantPlan(plan, OWNER, true).steps.length, plan.steps.length, `${option} kept in a user namespace`);
   }
   const priv = planOf(t, ['privileged-binary-patch-arg = exec sleep 60']);
@@ -90,11 +102,20 @@ test("'user' in the vassal's unshare asks for the user namespace, and is dropped
   const unshare = tyrantPlan(plan, OWNER, true).steps.find((s) => s.op === 'unshare');
   assert.equal(Number(unshare?.args[0]), 0x20000, 'only the mount namespace is left to unshare');
   const onlyUser = planOf(t, ['unshare = user', APP]);
-  assert.equal(tyrantPlan(onlyUser.plan, OWNER, true).steps.some((s) => s.op === 'unshare'), false);
+  assert.equal(
+    tyrantPlan(onlyUser.plan, OWNER, true).steps.some((s) => s.op === 'unshare'),
+    false,
+  );
 });
 
 test('spawn identity: owner ids + groups without a user namespace, root mapped to the owner with one; always no_new_privs', () => {
-  assert.deepEqual(tyrantSpawnOptions(OWNER, ['pid'], false, true), { namespaces: ['pid'], uid: 4242, gid: 4343, groups: [4343, 4444], noNewPrivs: true });
+  assert.deepEqual(tyrantSpawnOptions(OWNER, ['pid'], false, true), {
+    namespaces: ['pid'],
+    uid: 4242,
+    gid: 4343,
+    groups: [4343, 4444],
+    noNewPrivs: true,
+  });
   assert.deepEqual(tyrantSpawnOptions(OWNER, ['pid'], true, true), {
     namespaces: ['pid', 'user', 'mount'],
     uidMap: '0 4242 1',

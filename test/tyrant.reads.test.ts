@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fetchStats } from '../src/stats';
+import { fetchStats } from '../src/ops';
 import { EmperorProcess, childrenOf, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 import { createUser } from './helpers/users';
@@ -50,10 +50,10 @@ test("a tenant's @() and ini of a file in a root-only directory are refused by t
 
   const blob = await until(async () => {
     const b = await fetchStats(stats);
-    const st = (id: string) => b.vassals.find((v: any) => v.id === id)?.state;
+    const st = (id: string) => b.vassals.find((v) => v.id === id)?.state;
     return st('at.ini') === 'broken' && st('inc.ini') === 'broken' && st('acl.ini') === 'running' ? b : undefined;
   }, 'at.ini and inc.ini broken, acl.ini running');
-  const err = (id: string) => String(blob.vassals.find((v: any) => v.id === id).setup_error);
+  const err = (id: string) => String(blob.vassals.find((v) => v.id === id)!.setup_error);
   assert.match(err('at.ini'), /at\.ini:2: env: @\(.*root-only\/secret\): .*EACCES/);
   assert.match(err('inc.ini'), /inc\.ini:2: ini: .*root-only\/secret\.ini.*EACCES/);
   for (const id of ['at.ini', 'inc.ini']) assert.equal(emperor.events('spawned', id).length, 0, `${id} never ran`);

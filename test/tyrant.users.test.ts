@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EmperorProcess, childrenOf, httpGet, tmpdir } from './helpers/emperor-process';
 import { until } from './helpers/wait';
+import { gidOf, groupNameOf, supplementaryGroups, uidOf, userOf } from '../src/tables/passwd';
 import { createGroup, createUser, procIdentity, type TestUser, vassalFile } from './helpers/users';
 
 const SLEEPER = 'unprivileged-binary-patch-arg = exec sleep 3600';
@@ -22,7 +23,11 @@ function assertRunsAs(pid: number, user: TestUser, groups: number[], what: strin
   const id = procIdentity(pid);
   assert.deepEqual(id.uid, [user.uid, user.uid, user.uid, user.uid], `${what}: uid`);
   assert.deepEqual(id.gid, [user.gid, user.gid, user.gid, user.gid], `${what}: gid`);
-  assert.deepEqual(id.groups, [...groups].sort((a, b) => a - b), `${what}: supplementary groups`);
+  assert.deepEqual(
+    id.groups,
+    [...groups].sort((a, b) => a - b),
+    `${what}: supplementary groups`,
+  );
   assert.equal(id.capEff, 0n, `${what}: CapEff`);
   assert.equal(id.capPrm, 0n, `${what}: CapPrm`);
   assert.equal(id.capAmb, 0n, `${what}: CapAmb`);
@@ -35,7 +40,10 @@ test('two tenants in one directory: each vassal runs as its owner; root-owned re
   const bob = createUser(t);
   const dir = tmpdir('tyrant');
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  fs.writeFileSync(path.join(dir, 'wsgi_app.py'), "import os\ndef application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'uid %d' % os.getuid()]\n");
+  fs.writeFileSync(
+    path.join(dir, 'wsgi_app.py'),
+    "import os\ndef application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'uid %d' % os.getuid()]\n",
+  );
   vassalFile(dir, 'alice.ini', alice, [SLEEPER]);
   vassalFile(dir, 'bob.ini', bob, [SLEEPER]);
   vassalFile(dir, 'rootfile.ini', 0, [SLEEPER]);
@@ -58,7 +66,12 @@ test('two tenants in one directory: each vassal runs as its owner; root-owned re
   assert.match(String(emperor.events('setup-error', 'sneaky.ini')[0].error), new RegExp(`${sneaky}:2: uid: uid '0' in tyrant mode`));
   assert.equal(emperor.events('spawned', 'sneaky.ini').length, 0, 'nothing of sneaky.ini was started');
   await emperor.waitEvent('setup-error', 'asroot.ini');
-  assert.match(String(emperor.events('setup-error', 'asroot.ini')[0].error), new RegExp(`${asRoot}:3: exec-as-root: runs as root, and a tyrant never runs a tenant's file as host root: add 'user' to --emperor-use-clone`));
+  assert.match(
+    String(emperor.events('setup-error', 'asroot.ini')[0].error),
+    new RegExp(
+      `${asRoot}:3: exec-as-root: runs as root, and a tyrant never runs a tenant's file as host root: add 'user' to --emperor-use-clone`,
+    ),
+  );
   assert.equal(emperor.events('spawned', 'asroot.ini').length, 0);
 
   const body = await until(() => httpGet(20601), 'the uWSGI vassal to answer');
@@ -99,4 +112,27 @@ test("a file whose owner changes while running is stopped, restarted as the new 
   await until(() => !fs.existsSync(`/proc/${second}`), "bob's app to be stopped");
   assert.equal(emperor.events('app-started', 'app.ini').length, 2, 'not started as root');
   await until(() => emperor.vassalPids().length === 0, 'no process of the vassal left');
+});
+
+test('passwd and group lookups read the files on every call', (t) => {
+  assert.deepEqual(userOf(0), { name: 'root', gid: 0 });
+  assert.equal(uidOf('root'), 0);
+  assert.equal(uidOf('4242'), 4242, 'a number is taken as it is, known or not');
+  assert.equal(uidOf('no-such-user-x1'), undefined);
+  assert.equal(gidOf('nogroup'), 65534);
+  assert.equal(groupNameOf(65534), 'nogroup');
+  assert.equal(groupNameOf(4242424), undefined);
+
+  // made after the first reads: a cache would miss them
+  const extra = createGroup(t);
+  const user = createUser(t, { groups: [extra.name] });
+  assert.deepEqual(userOf(user.uid), { name: user.name, gid: user.gid });
+  assert.equal(uidOf(user.name), user.uid);
+  assert.equal(gidOf(extra.name), extra.gid);
+  assert.equal(groupNameOf(extra.gid), extra.name);
+  assert.deepEqual(
+    supplementaryGroups(user.uid, user.gid).sort((a, b) => a - b),
+    [user.gid, extra.gid].sort((a, b) => a - b),
+  );
+  assert.deepEqual(supplementaryGroups(4242424, 77), [77], 'a uid without a passwd entry has its gid only');
 });

@@ -10,7 +10,10 @@ if (out && gc) {
     gc();
     gc();
     const m = process.memoryUsage();
-    fs.writeFileSync(`${out}.tmp`, JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }));
+    fs.writeFileSync(
+      `${out}.tmp`,
+      JSON.stringify({ rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers }),
+    );
     fs.renameSync(`${out}.tmp`, out);
   });
 }

@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { findCgroup2Mount, ownCgroupPath } from '../../src/emperor/cgroup';
+import { findCgroup2Mount, ownCgroupPath } from '../../src/cgroup/tree';
 
 const SOURCE = path.resolve(__dirname, '../../../bench/scale-vassal.c');
 /** The processes of a vassal (the init, the shell of a binary patch, the program), never an emperor's helpers. */
@@ -47,7 +47,10 @@ export function ppid(pid: number): number {
 }
 
 export function pids(): number[] {
-  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  return fs
+    .readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number);
 }
 
 /** Nanoseconds on CPU of every thread of pid (0 when it is gone). */
@@ -99,7 +102,6 @@ export function readyTimes(file: string): number[] {
   return [...first.values()];
 }
 
-
 /**
  * The kernel's own cost of ending `count` small processes on this machine: that many `sleep`s in a cgroup of their
  * own, one write to its cgroup.kill, seconds until the cgroup is empty. What no supervisor's stop can beat.
@@ -112,7 +114,9 @@ export async function killFloor(count: number): Promise<number> {
   fs.mkdirSync(dir);
   try {
     const procs = () => fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).length;
-    const sh = spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs; i=0; while [ $i -lt ${count} ]; do sleep 600 & i=$((i+1)); done; wait`], { stdio: 'ignore' });
+    const sh = spawn('sh', ['-c', `echo $$ > ${dir}/cgroup.procs; i=0; while [ $i -lt ${count} ]; do sleep 600 & i=$((i+1)); done; wait`], {
+      stdio: 'ignore',
+    });
     for (let waited = 0; procs() < count + 1 && waited < 300_000; waited += 200) await sleep(200);
     await sleep(1000);
     const t0 = performance.now();

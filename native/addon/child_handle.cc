@@ -8,7 +8,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-
 #include "addon.h"
 #include "child_setup.h"
 
@@ -30,7 +29,7 @@ struct Watch {
   Napi::FunctionReference on_exit;
   Napi::ObjectReference self;  // keeps the JS handle reachable until the exit is reported
   ChildHandle* owner = nullptr;
-  Setup* setup = nullptr;  // until the setup outcome is delivered
+  Setup* setup = nullptr;              // until the setup outcome is delivered
   std::shared_ptr<void> child_memory;  // a child that failed or hung before its exec still runs on it until it exits
 };
 
@@ -115,7 +114,8 @@ enum class Report { kFailure, kEof, kNoFailure, kPending };
 // either way it no longer runs in our memory, which the kernel has left before it closes the fds).
 Report ReadReport(int fd, SetupFailure* rec) {
   ssize_t n;
-  do n = read(fd, rec, sizeof *rec); while (n < 0 && errno == EINTR);
+  do n = read(fd, rec, sizeof *rec);
+  while (n < 0 && errno == EINTR);
   if (n == static_cast<ssize_t>(sizeof *rec)) return Report::kFailure;
   if (n == 0) return Report::kEof;
   if (n < 0 && errno == EAGAIN) return Report::kPending;
@@ -140,7 +140,7 @@ Napi::Value Outcome(Napi::Env env, const SetupWatch& setup, Report r, SetupFailu
     rec.step[sizeof rec.step - 1] = '\0';
     const char* path = strcmp(rec.step, "execve") == 0  ? setup.file.c_str()
                        : strcmp(rec.step, "chdir") == 0 ? setup.cwd.c_str()
-                                                         : nullptr;
+                                                        : nullptr;
     return NativeError(env, rec.err, StepSyscall(rec.step), path, rec.step);
   }
   if (timed_out) return NativeError(env, ETIMEDOUT, "spawn", nullptr, "setup_timeout");
@@ -258,7 +258,8 @@ int NewChildHandle(Napi::Env env, pid_t pid, int pidfd, SetupWatch setup, Napi::
   s->on_started = Napi::Persistent(onStarted);
   handle->pid = pid;
   handle->watch = w;
-  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&w->poll), reinterpret_cast<uv_handle_t*>(&s->report_poll), reinterpret_cast<uv_handle_t*>(&s->timer)})
+  for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&w->poll), reinterpret_cast<uv_handle_t*>(&s->report_poll),
+                         reinterpret_cast<uv_handle_t*>(&s->timer)})
     GuardHandle(env, h);
   uv_poll_start(&w->poll, UV_READABLE, OnPidfdReadable);
   uv_poll_start(&s->report_poll, UV_READABLE, OnReportReadable);
@@ -268,15 +269,14 @@ int NewChildHandle(Napi::Env env, pid_t pid, int pidfd, SetupWatch setup, Napi::
 }
 
 void InitChildHandle(Napi::Env env, Napi::Object exports) {
-  Napi::Function ctor = ChildHandle::DefineClass(
-      env, "ChildHandle",
-      {
-          ChildHandle::InstanceAccessor<&ChildHandle::Pid>("pid"),
-          ChildHandle::InstanceAccessor<&ChildHandle::Alive>("alive"),
-          ChildHandle::InstanceMethod<&ChildHandle::Kill>("kill"),
-          ChildHandle::InstanceMethod<&ChildHandle::Ref>("ref"),
-          ChildHandle::InstanceMethod<&ChildHandle::Unref>("unref"),
-      });
+  Napi::Function ctor = ChildHandle::DefineClass(env, "ChildHandle",
+                                                 {
+                                                     ChildHandle::InstanceAccessor<&ChildHandle::Pid>("pid"),
+                                                     ChildHandle::InstanceAccessor<&ChildHandle::Alive>("alive"),
+                                                     ChildHandle::InstanceMethod<&ChildHandle::Kill>("kill"),
+                                                     ChildHandle::InstanceMethod<&ChildHandle::Ref>("ref"),
+                                                     ChildHandle::InstanceMethod<&ChildHandle::Unref>("unref"),
+                                                 });
   env.GetInstanceData<AddonData>()->child_handle = Napi::Persistent(ctor);
 }
 

@@ -1,4 +1,4 @@
-// exchange/receive: a request and its answer frame on an agent's socket (src/agent/wire.ts), blocking until a
+// exchange/receive: a request and its answer frame on an agent's socket (src/agent/agent-wire.ts), blocking until a
 // deadline. Blocking by design: only processes that are not the emperor's event loop use them (the config reader,
 // the CLI, tests); the emperor talks to its agent through a non-blocking net.Socket.
 #include <errno.h>
@@ -65,7 +65,8 @@ bool Args(const Napi::CallbackInfo& info, size_t at, int* fd, double* deadline, 
   if (!info[0].IsNumber() || !info[at].IsNumber() || !info[at + 1].IsNumber()) return false;
   double f = info[0].As<Napi::Number>().DoubleValue(), t = info[at].As<Napi::Number>().DoubleValue(),
          m = info[at + 1].As<Napi::Number>().DoubleValue();
-  if (f < 0 || f > INT_MAX || f != int(f) || !(t >= 0) || !(m >= 1 && m <= 4294967295.0) || m != uint32_t(m)) return false;
+  if (f < 0 || f > INT_MAX || f != int(f) || !(t >= 0) || !(m >= 1 && m <= 4294967295.0) || m != uint32_t(m))
+    return false;
   *fd = int(f);
   *deadline = NowMs() + t;
   *max_frame = uint32_t(m);

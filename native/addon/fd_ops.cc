@@ -1,5 +1,5 @@
-// socketpair/pipe/close for handing sockets and pipes to children, and mount/umount2 in the calling process's mount namespace
-// (mounting is not a namespace change, so it is allowed in the live Node process; pivot_root/chroot are not).
+// socketpair/pipe/close for handing sockets and pipes to children, and mount/umount2 in the calling process's mount
+// namespace (mounting is not a namespace change, so it is allowed in the live Node process; pivot_root/chroot are not).
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
@@ -57,8 +57,8 @@ Napi::Value Mount(const Napi::CallbackInfo& info) {
        has_data = OptionalString(info[4], &data);
   std::string target = info[1].As<Napi::String>().Utf8Value();
   unsigned long flags = static_cast<unsigned long>(info[3].As<Napi::Number>().Int64Value());
-  int r = sys_mount(has_source ? source.c_str() : nullptr, target.c_str(), has_fstype ? fstype.c_str() : nullptr,
-                    flags, has_data ? data.c_str() : nullptr);
+  int r = sys_mount(has_source ? source.c_str() : nullptr, target.c_str(), has_fstype ? fstype.c_str() : nullptr, flags,
+                    has_data ? data.c_str() : nullptr);
   if (r < 0) return ThrowNativeError(env, -r, "mount", target.c_str());
   return env.Undefined();
 }

@@ -219,10 +219,14 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
     p->ns_flags |= f;
   }
   if (p->ns_flags & CLONE_NEWNS) {
-    if (propagation == "private") s.mount_propagation = MS_PRIVATE;
-    else if (propagation == "slave") s.mount_propagation = MS_SLAVE;
-    else if (propagation == "shared") s.mount_propagation = MS_SHARED;
-    else if (propagation != "unchanged") return r.Fail("mountPropagation", "private, slave, shared or unchanged");
+    if (propagation == "private")
+      s.mount_propagation = MS_PRIVATE;
+    else if (propagation == "slave")
+      s.mount_propagation = MS_SLAVE;
+    else if (propagation == "shared")
+      s.mount_propagation = MS_SHARED;
+    else if (propagation != "unchanged")
+      return r.Fail("mountPropagation", "private, slave, shared or unchanged");
   }
   if (!has_fds) fds = {0, 1, 2};
   if (fds.size() > static_cast<size_t>(kMaxChildFds)) return r.Fail("fds", "at most 1024 entries");

@@ -21,8 +21,10 @@ void StopGuarded(void* arg) {
   auto it = all.find(static_cast<napi_env>(arg));
   if (it == all.end()) return;
   for (uv_handle_t* h : it->second) {
-    if (uv_handle_get_type(h) == UV_POLL) uv_poll_stop(reinterpret_cast<uv_poll_t*>(h));
-    else if (uv_handle_get_type(h) == UV_TIMER) uv_timer_stop(reinterpret_cast<uv_timer_t*>(h));
+    if (uv_handle_get_type(h) == UV_POLL)
+      uv_poll_stop(reinterpret_cast<uv_poll_t*>(h));
+    else if (uv_handle_get_type(h) == UV_TIMER)
+      uv_timer_stop(reinterpret_cast<uv_timer_t*>(h));
   }
   all.erase(it);
 }

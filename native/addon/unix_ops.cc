@@ -19,12 +19,14 @@ namespace {
 // MSG_DONTWAIT: a receiver that does not read costs an EAGAIN, never a wait.
 Napi::Value SendDatagram(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString() || !info[1].IsBuffer()) return ThrowTypeError(env, "sendDatagram(path: string, data: Buffer)");
+  if (!info[0].IsString() || !info[1].IsBuffer())
+    return ThrowTypeError(env, "sendDatagram(path: string, data: Buffer)");
   std::string path = info[0].As<Napi::String>().Utf8Value();
   Napi::Buffer<uint8_t> data = info[1].As<Napi::Buffer<uint8_t>>();
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path)) return ThrowNativeError(env, EINVAL, "sendto", path.c_str());
+  if (path.empty() || path.size() >= sizeof(addr.sun_path))
+    return ThrowNativeError(env, EINVAL, "sendto", path.c_str());
   memcpy(addr.sun_path, path.data(), path.size());
   if (path[0] == '@') addr.sun_path[0] = '\0';
   socklen_t len = socklen_t(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] == '@' ? 0 : 1));

@@ -2,7 +2,7 @@
 // started with (a tenant's uid, gid and groups, no capabilities), so that the kernel decides what may be read; and
 // does the monitors' scans for the emperor, off its event loop. Its client abandons it (SIGKILL) when an answer is
 // late, so it may block anywhere: a FUSE request that never returns costs one agent, not the emperor.
-// Single-threaded; one request at a time on fd 3 until EOF. The wire format is documented in src/agent/wire.ts.
+// Single-threaded; one request at a time on fd 3 until EOF. The wire format is documented in src/agent/agent-wire.ts.
 #pragma once
 #include <stdint.h>
 #include <sys/types.h>
@@ -13,15 +13,23 @@ namespace agent {
 
 constexpr int kSocketFd = 3;
 
-// The limits of src/agent/wire.ts.
+// The limits of src/agent/agent-wire.ts.
 constexpr uint32_t kMaxRequest = 16u << 20;
 constexpr uint32_t kMaxLimit = 64u << 20;
 constexpr uint32_t kMaxDirNames = 262144;
 constexpr uint32_t kMaxDirBytes = 16u << 20;
 
 enum Op : uint8_t {
-  kRead = 1, kStat = 2, kRealpath = 3, kReaddir = 4, kAccessX = 5, kExec = 6, kStatSources = 7, kLoad = 8,
-  kBind = 9, kUnlinkSocket = 10,
+  kRead = 1,
+  kStat = 2,
+  kRealpath = 3,
+  kReaddir = 4,
+  kAccessX = 5,
+  kExec = 6,
+  kStatSources = 7,
+  kLoad = 8,
+  kBind = 9,
+  kUnlinkSocket = 10,
 };
 enum Status : uint8_t { kOk = 0, kErrno = 1, kNotRegular = 2 };
 

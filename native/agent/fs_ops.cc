@@ -15,14 +15,22 @@ namespace {
 
 uint8_t file_type(mode_t m) {
   switch (m & S_IFMT) {
-    case S_IFREG: return 1;
-    case S_IFDIR: return 2;
-    case S_IFLNK: return 3;
-    case S_IFIFO: return 4;
-    case S_IFSOCK: return 5;
-    case S_IFCHR: return 6;
-    case S_IFBLK: return 7;
-    default: return 0;
+    case S_IFREG:
+      return 1;
+    case S_IFDIR:
+      return 2;
+    case S_IFLNK:
+      return 3;
+    case S_IFIFO:
+      return 4;
+    case S_IFSOCK:
+      return 5;
+    case S_IFCHR:
+      return 6;
+    case S_IFBLK:
+      return 7;
+    default:
+      return 0;
   }
 }
 

@@ -1,5 +1,5 @@
 // The agent's loop: read one request frame, parse it completely, answer, repeat; EOF ends it. The wire format is
-// documented in src/agent/wire.ts.
+// documented in src/agent/agent-wire.ts.
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -85,7 +85,8 @@ bool send_fd(Answer& a, int fd) {
   c->cmsg_len = CMSG_LEN(sizeof fd);
   memcpy(CMSG_DATA(c), &fd, sizeof fd);
   ssize_t n;
-  do n = sendmsg(kSocketFd, &msg, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  do n = sendmsg(kSocketFd, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
   if (n <= 0) return false;
   for (size_t off = size_t(n); off < a.buf.size();) {
     ssize_t m = ::send(kSocketFd, a.buf.data() + off, a.buf.size() - off, MSG_NOSIGNAL);
@@ -168,13 +169,24 @@ bool dispatch(Reader& r) {
   if (has_nul(path) || limit > kMaxLimit) return send_errno(EINVAL);
   Answer a(kOk);
   switch (op) {
-    case kRead: a = read_answer(path, limit); break;
-    case kStat: a = stat_answer(path, follow); break;
-    case kRealpath: a = realpath_answer(path); break;
-    case kLoad: a = load_answer(path, limit); break;
-    case kReaddir: return op_readdir(path);
-    case kAccessX: return op_access_x(path);
-    default: return false;
+    case kRead:
+      a = read_answer(path, limit);
+      break;
+    case kStat:
+      a = stat_answer(path, follow);
+      break;
+    case kRealpath:
+      a = realpath_answer(path);
+      break;
+    case kLoad:
+      a = load_answer(path, limit);
+      break;
+    case kReaddir:
+      return op_readdir(path);
+    case kAccessX:
+      return op_access_x(path);
+    default:
+      return false;
   }
   return send(a);
 }

@@ -72,7 +72,7 @@ bool op_bind(uint8_t family, const std::string& address, uint32_t port, uint32_t
   int err = errno;
   umask(old);
   if (r == 0 && listen(fd, int(backlog)) < 0) r = -1, err = errno;
-  struct stat st{};
+  struct stat st {};
   if (r == 0 && file && lstat(address.c_str(), &st) < 0) r = -1, err = errno;
   if (r < 0) {
     close(fd);

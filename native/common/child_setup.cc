@@ -83,8 +83,12 @@ void arm_death_signal(const Run& run) {
   // The parent may have died before the signal was armed; nobody reads the report then, just leave.
   if (s.expected_ppid != 0 && sys(SYS_getppid) != s.expected_ppid) sys_exit_group(127);
   if (s.parent_pidfd >= 0) {
-    struct pollfd p{s.parent_pidfd, POLLIN, 0};
-    struct timespec zero{0, 0};
+    struct pollfd p {
+      s.parent_pidfd, POLLIN, 0
+    };
+    struct timespec zero {
+      0, 0
+    };
     if (sys_retry(SYS_ppoll, &p, 1, &zero, nullptr, 0) > 0) sys_exit_group(127);
   }
 }

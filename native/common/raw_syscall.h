@@ -49,7 +49,8 @@ inline long sys(long nr, A... args) {
 template <typename... A>
 inline long sys_retry(long nr, A... args) {
   long r;
-  do r = raw_syscall(nr, (long)args...); while (r == -4 /* EINTR */);
+  do r = raw_syscall(nr, (long)args...);
+  while (r == -4 /* EINTR */);
   return r;
 }
 

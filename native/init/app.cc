@@ -91,7 +91,8 @@ pid_t launch(const Vassal& v, Launch& l, Result& r) {
   }
   emperor::SetupFailure rec{};
   ssize_t got;
-  do got = read(pipefd[0], &rec, sizeof rec); while (got < 0 && errno == EINTR);
+  do got = read(pipefd[0], &rec, sizeof rec);
+  while (got < 0 && errno == EINTR);
   close(pipefd[0]);
   if (got != ssize_t(sizeof rec)) return pid;
   while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {

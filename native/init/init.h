@@ -11,18 +11,18 @@
 
 namespace init {
 
-// Exit codes besides the app's own status (documented in src/vassal/wire.ts).
-constexpr int kExitStepFailed = 125;   // a fatal plan step failed: a broken config, not a crash
-constexpr int kExitMountpoint = 126;   // a mountpoint-check failed: the vassal is destroyed to be respawned clean
-constexpr int kExitProtocol = 124;     // the emperor sent something unreadable, or went away
+// Exit codes besides the app's own status (documented in src/jail/init-wire.ts).
+constexpr int kExitStepFailed = 125;  // a fatal plan step failed: a broken config, not a crash
+constexpr int kExitMountpoint = 126;  // a mountpoint-check failed: the vassal is destroyed to be respawned clean
+constexpr int kExitProtocol = 124;    // the emperor sent something unreadable, or went away
 
 constexpr int kControlFd = 3;
 
-// Step flags, as encoded by src/vassal/wire.ts.
+// Step flags, as encoded by src/jail/init-wire.ts.
 enum : uint8_t { kStepFatal = 1, kStepAtexit = 2 };
 
 struct Step {
-  uint32_t index = 0;   // position in the emperor's plan, echoed in reports
+  uint32_t index = 0;  // position in the emperor's plan, echoed in reports
   uint8_t flags = 0;
   std::vector<std::string> args;  // args[0] is the op
 };
@@ -37,7 +37,7 @@ struct Result {
 };
 
 // ---- wire.cc: framed messages on the control fd ----
-// The message types of src/vassal/wire.ts (MSG), where each body is described; test/vassal.wire.test.ts checks
+// The message types of src/jail/init-wire.ts (MSG), where each body is described; test/jail.wire.test.ts checks
 // that this mirrors it.
 enum : uint8_t {
   kMsgStart = 'P',
@@ -52,7 +52,7 @@ enum : uint8_t {
   kMsgOutput = 'o',
 };
 
-// The emperor protocol bytes the init relays to an app that speaks the protocol (src/tables/protocol.ts).
+// The emperor protocol bytes the init relays to an app that speaks the protocol (src/tables/uwsgi-protocol.ts).
 constexpr uint8_t kToAppReload = 1;
 // What an app answers a reload with when it has reloaded itself: spawned (1) or accepting (5).
 constexpr uint8_t kFromAppSpawned = 1, kFromAppAccepting = 5;
@@ -105,7 +105,7 @@ struct Listener {
 struct Vassal {
   Creds creds;
   std::vector<Listener> listeners;
-  std::vector<std::string> app_argv;   // empty = no app yet
+  std::vector<std::string> app_argv;  // empty = no app yet
   Step app_step;
   std::vector<Step> atexit_steps;
   std::vector<Step> mountpoint_steps;  // args: mountpoint-check PATH
@@ -136,7 +136,7 @@ class MountChecker {
   };
   void reset(const std::vector<std::string>& paths, int interval_ms, int64_t now);  // no paths = off
   void stop();
-  void on_exit(pid_t pid);  // the main loop reaped pid
+  void on_exit(pid_t pid);                   // the main loop reaped pid
   Outcome tick(int64_t now, bool readable);  // call on every loop turn; readable = fd() polled readable
   int fd() const { return resp_; }
   int64_t wake_at() const;  // when tick() must run next; 0 = never

@@ -65,7 +65,7 @@ class Init {
   pid_t app_ = 0;
   int app_status_ = 0;
   bool app_exited_ = false;
-  int proto_ = -1;  // the init's end of the app's UWSGI_EMPEROR_FD
+  int proto_ = -1;      // the init's end of the app's UWSGI_EMPEROR_FD
   bool aware_ = false;  // the app has written a protocol byte: it gets the emperor's bytes too
   // A reload or stop byte relayed to the app, waiting for the app to act on it until the deadline.
   struct Pending {
@@ -82,7 +82,7 @@ class Init {
 void Init::setup_signals() {
   // pid 1 of a namespace never receives a signal whose disposition is SIG_DFL (except SIGKILL/SIGSTOP), even
   // when blocked: a handler must be installed for the signals to reach the signalfd at all.
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = noop_handler;
   sigset_t set;
   sigemptyset(&set);
@@ -153,7 +153,8 @@ void Init::on_check(bool readable) {
   if (!o.failed) return;
   const Step& s = v_.mountpoint_steps[o.index];
   Result r = result_errno(o.err, "statfs", s.args[1]);
-  if (o.err == ETIMEDOUT) r.message = "statfs " + s.args[1] + ": no answer within " + std::to_string(checker_.timeout_ms()) + " ms";
+  if (o.err == ETIMEDOUT)
+    r.message = "statfs " + s.args[1] + ": no answer within " + std::to_string(checker_.timeout_ms()) + " ms";
   send_step(s, r);
   destroy(kExitMountpoint);
 }
@@ -292,7 +293,8 @@ void Init::reload_now(int mercy_ms, const std::string& body) {
 bool Init::relay(uint8_t byte) {
   if (!aware_ || proto_ < 0 || app_ == 0) return false;
   ssize_t n;
-  do n = write(proto_, &byte, 1); while (n < 0 && errno == EINTR);
+  do n = write(proto_, &byte, 1);
+  while (n < 0 && errno == EINTR);
   return n == 1;
 }
 
@@ -313,8 +315,10 @@ void Init::on_signals() {
   signalfd_siginfo si;
   while (read(sigfd_, &si, sizeof si) == sizeof si) {
     if (si.ssi_signo == SIGCHLD) continue;
-    if (app_) kill(app_, int(si.ssi_signo));
-    else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) destroy(128 + int(si.ssi_signo));
+    if (app_)
+      kill(app_, int(si.ssi_signo));
+    else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+      destroy(128 + int(si.ssi_signo));
   }
   reap();
 }

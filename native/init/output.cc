@@ -18,7 +18,7 @@ int pipes[2] = {-1, -1};
 int64_t window_start = 0;
 size_t window_bytes = 0;
 
-// Bytes relayed per second (the emperor's figure for a vassal's pipes, src/emperor/output.ts).
+// Bytes relayed per second (the emperor's figure for a vassal's pipes, src/output/vassal-output.ts).
 constexpr size_t kBudget = 4u << 20;
 // Output is read only while less than this waits for the control socket.
 constexpr size_t kBacklog = 64u << 10;
@@ -52,7 +52,8 @@ void drain(int stream, bool all) {
     char buf[kChunk + 1];
     buf[0] = char(stream);
     ssize_t n;
-    do n = read(pipes[stream - 1], buf + 1, kChunk); while (n < 0 && errno == EINTR);
+    do n = read(pipes[stream - 1], buf + 1, kChunk);
+    while (n < 0 && errno == EINTR);
     if (n <= 0) return;  // EAGAIN; never EOF: the init holds the write ends
     window_bytes += size_t(n);
     queue_frame(kMsgOutput, std::string(buf, size_t(n) + 1));

@@ -1,5 +1,5 @@
 // The plan's ops. The emperor has already resolved flag words, capability names, socket addresses and shells into
-// plain values (src/vassal/compile.ts); names of users and groups are resolved here, after pivot_root/chroot, so
+// plain values (src/jail/compile.ts); names of users and groups are resolved here, after pivot_root/chroot, so
 // they come from the jail's own /etc/passwd as in uWSGI.
 #include <errno.h>
 #include <fcntl.h>
@@ -233,8 +233,10 @@ Result listen_on(Vassal& v, const Step& s) {
     a->sun_family = domain = AF_UNIX;
     if (addr.empty() || addr.size() >= sizeof a->sun_path) return result_errno(ENAMETOOLONG, "bind", addr);
     memcpy(a->sun_path, addr.data(), addr.size());
-    if (addr[0] == '@') a->sun_path[0] = '\0';  // abstract namespace
-    else unlink(addr.c_str());                   // a stale socket file from a previous run
+    if (addr[0] == '@')
+      a->sun_path[0] = '\0';  // abstract namespace
+    else
+      unlink(addr.c_str());  // a stale socket file from a previous run
     len = socklen_t(offsetof(sockaddr_un, sun_path) + addr.size());
   } else {
     return bad_args(s);
@@ -320,7 +322,7 @@ Result file_step(Vassal& v, const Step& s) {
 }
 
 // call SYMBOL ARG CHECK: uWSGI's call:/callret: hooks, which dlsym a symbol of the uWSGI process and call it with
-// one string. This static init has no dlsym: the table is src/vassal/hooks.ts LIBC_CALLS. CHECK "1" (callret:)
+// one string. This static init has no dlsym: the table is src/jail/hooks.ts LIBC_CALLS. CHECK "1" (callret:)
 // fails the step on a non-zero return; call: ignores it, as uWSGI does, and only says it in the report.
 Result call_step(const Vassal& v, const Step& s) {
   if (s.args.size() != 4) return bad_args(s);
@@ -330,14 +332,22 @@ Result call_step(const Vassal& v, const Step& s) {
   if (as.error()) return result_errno(as.error(), "seteuid", arg);
   errno = 0;
   int ret;
-  if (sym == "chdir") ret = chdir(arg.c_str());
-  else if (sym == "chroot") ret = chroot(arg.c_str());
-  else if (sym == "putenv") ret = putenv(strdup(arg.c_str()));  // the environment keeps the string itself
-  else if (sym == "unsetenv") ret = unsetenv(arg.c_str());
-  else if (sym == "unlink") ret = unlink(arg.c_str());
-  else if (sym == "rmdir") ret = rmdir(arg.c_str());
-  else if (sym == "umount") ret = umount(arg.c_str());
-  else return bad_args(s);
+  if (sym == "chdir")
+    ret = chdir(arg.c_str());
+  else if (sym == "chroot")
+    ret = chroot(arg.c_str());
+  else if (sym == "putenv")
+    ret = putenv(strdup(arg.c_str()));  // the environment keeps the string itself
+  else if (sym == "unsetenv")
+    ret = unsetenv(arg.c_str());
+  else if (sym == "unlink")
+    ret = unlink(arg.c_str());
+  else if (sym == "rmdir")
+    ret = rmdir(arg.c_str());
+  else if (sym == "umount")
+    ret = umount(arg.c_str());
+  else
+    return bad_args(s);
   if (ret == 0) return ok();
   int err = errno;
   Result r;

@@ -42,7 +42,7 @@ bool number(const char* s, unsigned long& out) {
 }
 
 bool in_member_list(char* list, const std::string& user) {
-  for (char* save = nullptr, *m = strtok_r(list, ",", &save); m; m = strtok_r(nullptr, ",", &save))
+  for (char *save = nullptr, *m = strtok_r(list, ",", &save); m; m = strtok_r(nullptr, ",", &save))
     if (user == m) return true;
   return false;
 }

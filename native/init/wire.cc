@@ -1,4 +1,4 @@
-// Framing on the control fd (the format is described in src/vassal/wire.ts): u32 little-endian length of what
+// Framing on the control fd (the format is described in src/jail/init-wire.ts): u32 little-endian length of what
 // follows, one type byte, then the body. Frames are written whole: the emperor always reads.
 #include <errno.h>
 #include <poll.h>
@@ -66,7 +66,8 @@ void flush_output(bool block) {
 bool read_messages(std::vector<Message>& out) {
   char buf[4096];
   ssize_t n;
-  do n = read(kControlFd, buf, sizeof buf); while (n < 0 && errno == EINTR);
+  do n = read(kControlFd, buf, sizeof buf);
+  while (n < 0 && errno == EINTR);
   if (n < 0 && errno == EAGAIN) return true;
   if (n <= 0) return false;
   inbuf.append(buf, size_t(n));

@@ -52,8 +52,10 @@ bool parse_spec(const char* p, Spec* s) {
   while (*p != ' ') {
     if (!parse_u64(p, &v, 10)) return false;
     s->groups.push_back(gid_t(v));
-    if (*p == ',') p++;
-    else if (*p != ' ') return false;
+    if (*p == ',')
+      p++;
+    else if (*p != ' ')
+      return false;
   }
   p++;
   return parse_u64(p, &s->caps, 16) && *p == '\0';

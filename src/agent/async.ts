@@ -4,11 +4,10 @@
 // lets it) and a fresh one serves what is queued.
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { HostError } from '../host-error';
-import type { DirStamp, MonitorFs, SourceStat, StatModes } from '../monitors/types';
+import { HostError, type DirStamp, type SourceStat, type StatModes } from '../host-fs';
 import * as calls from './calls';
 import { AgentProcess, StuckAgents } from './process';
-import { AnswerSplitter, WireError } from './wire';
+import { AnswerSplitter, WireError } from './agent-wire';
 
 export interface AsyncAgentOptions {
   /** How long each answer may take, in ms; for statSources each path's answer, so a long list is not a late one. */
@@ -31,7 +30,7 @@ interface Connection {
   frames: AnswerSplitter;
 }
 
-export class AsyncAgent implements MonitorFs {
+export class AsyncAgent {
   private readonly queue: Job[] = [];
   // progressAt: when the last answer came; the timer, armed once per call, rechecks it instead of being re-armed
   private current: { job: Job; received: number; progressAt: number; timer: NodeJS.Timeout } | undefined;
@@ -108,10 +107,14 @@ export class AsyncAgent implements MonitorFs {
     } catch (e) {
       return (about) => calls.agentFailed(about, `cannot start an agent: ${(e as Error).message}`);
     }
-    const conn: Connection = { agent, socket: new net.Socket({ fd: agent.fd, readable: true, writable: true }), frames: new AnswerSplitter() };
-    conn.socket.unref();  // a pending call's timer is what keeps the process alive
+    const conn: Connection = {
+      agent,
+      socket: new net.Socket({ fd: agent.fd, readable: true, writable: true }),
+      frames: new AnswerSplitter(),
+    };
+    conn.socket.unref(); // a pending call's timer is what keeps the process alive
     conn.socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
-    conn.socket.on('error', () => {});  // the 'close' that follows says it
+    conn.socket.on('error', () => {}); // the 'close' that follows says it
     conn.socket.on('close', () => {
       if (conn === this.conn) this.broken(conn, 'exited before answering');
     });

@@ -5,10 +5,9 @@ import { constants } from 'node:os';
 import * as path from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { ConfigFile } from '../config/host';
-import { HostError, type FileType, type HostStat } from '../host-error';
-import type { SourceStat, StatModes } from '../monitors/types';
-import { errnoCode } from '../native';
-import * as wire from './wire';
+import { HostError, type FileType, type HostStat, type SourceStat, type StatModes } from '../host-fs';
+import { errnoCode } from '../tables/signals-errnos';
+import * as wire from './agent-wire';
 
 export interface About {
   /** What was being done, as messages say it: 'reading /etc/app.ini'. */
@@ -36,8 +35,14 @@ const { EFBIG, ETIMEDOUT } = constants.errno;
 const EXEC_GRACE_MS = 500;
 
 const TYPE_NAMES: Record<FileType, string> = {
-  file: 'regular file', dir: 'directory', symlink: 'symlink', fifo: 'FIFO', socket: 'socket',
-  char: 'character device', block: 'block device', unknown: 'special file',
+  file: 'regular file',
+  dir: 'directory',
+  symlink: 'symlink',
+  fifo: 'FIFO',
+  socket: 'socket',
+  char: 'character device',
+  block: 'block device',
+  unknown: 'special file',
 };
 
 function seconds(ms: number): string {
@@ -53,7 +58,7 @@ export function agentFailed(about: About, why: string): HostError {
   return new HostError('EAGENT', `${about.doing}: ${why}`, { path: about.path });
 }
 
-let errorTexts: Map<number, [string, string]> | undefined;  // Node builds a new map on each call
+let errorTexts: Map<number, [string, string]> | undefined; // Node builds a new map on each call
 
 function refused(about: About, errno: number): HostError {
   const code = errnoCode(errno);
@@ -99,7 +104,8 @@ function readAnswer(frame: Buffer, about: About, limit: number): Buffer {
     const code = a.type === 'dir' ? 'EISDIR' : 'ENOTREG';
     throw new HostError(code, `${about.doing}: it is a ${TYPE_NAMES[a.type]}, not a regular file (not read)`, { path: about.path });
   }
-  if (a.status === 'errno' && a.errno === EFBIG) throw new HostError('EFBIG', `${about.doing}: over the ${limit}-byte limit`, { path: about.path });
+  if (a.status === 'errno' && a.errno === EFBIG)
+    throw new HostError('EFBIG', `${about.doing}: over the ${limit}-byte limit`, { path: about.path });
   if (a.status === 'errno') throw refused(about, a.errno);
   return wire.decodeRead(a.payload, limit);
 }
@@ -150,9 +156,12 @@ export function realpathCall(p: string): Call<string> {
 
 export function readdirCall(p: string): Call<string[]> {
   const about = { doing: `listing ${p}`, path: p };
-  const tooMany = (errno: number) => errno === EFBIG
-    ? new HostError('EFBIG', `${about.doing}: more than ${wire.MAX_DIR_NAMES} entries or ${wire.MAX_DIR_BYTES} bytes of names`, { path: p })
-    : undefined;
+  const tooMany = (errno: number) =>
+    errno === EFBIG
+      ? new HostError('EFBIG', `${about.doing}: more than ${wire.MAX_DIR_NAMES} entries or ${wire.MAX_DIR_BYTES} bytes of names`, {
+          path: p,
+        })
+      : undefined;
   return single({ op: 'readdir', path: p }, about, (frame) => wire.decodeNames(payloadOf(frame, about, tooMany)));
 }
 
@@ -212,11 +221,19 @@ export function describeAddress(a: SocketAddress): string {
 export function bindCall(address: SocketAddress, mode: number, backlog: number): Call<number> {
   const where = describeAddress(address);
   const about = { doing: `binding ${where}`, path: where };
-  const req: wire.Request = address.family === 'unix'
-    ? { op: 'bind', family: 'unix', address: address.path, port: 0, mode, backlog }
-    : { op: 'bind', family: address.family, address: address.host, port: address.port, mode, backlog };
+  const req: wire.Request =
+    address.family === 'unix'
+      ? { op: 'bind', family: 'unix', address: address.path, port: 0, mode, backlog }
+      : { op: 'bind', family: address.family, address: address.host, port: address.port, mode, backlog };
   if (address.family === 'unix' && !address.path.startsWith('@')) absolute(address.path, about);
-  return { frame: encode(req, about), count: 1, maxAnswer: wire.maxAnswer(req), graceMs: 0, about: () => about, decode: (frame) => wire.decodeBound(payloadOf(frame, about)) };
+  return {
+    frame: encode(req, about),
+    count: 1,
+    maxAnswer: wire.maxAnswer(req),
+    graceMs: 0,
+    about: () => about,
+    decode: (frame) => wire.decodeBound(payloadOf(frame, about)),
+  };
 }
 
 /** Removes the socket file bindCall made (inode ino); ESTALE when something else is at the path now. */

@@ -3,11 +3,12 @@
 // with one live agent per identity. Blocking by design (native.exchange), so never on the emperor's event loop.
 import { performance } from 'node:perf_hooks';
 import type { ConfigFile, ConfigHost } from '../config/host';
-import { HostError, type HostStat } from '../host-error';
+import { HostError, type HostStat } from '../host-fs';
 import * as native from '../native';
 import * as calls from './calls';
 import { AgentProcess, StuckAgents, describe, type AgentEnv, type Identity } from './process';
-import { WireError } from './wire';
+import { WireError } from './agent-wire';
+import { detached } from '../detach';
 
 export type { Identity } from './process';
 
@@ -30,7 +31,7 @@ interface Live {
 }
 
 export class AgentPool {
-  private readonly live = new Map<string, Live>();  // least recently used first
+  private readonly live = new Map<string, Live>(); // least recently used first
   private readonly stuck = new Map<string, StuckAgents>();
   /**
    * Paths whose access timed out, until the agent stuck on it has exited: asking again would only strand another
@@ -80,7 +81,8 @@ export class AgentPool {
       const about = call.about(0);
       if (left <= 0) throw calls.timedOut(budgetMs, about, Promise.resolve());
       const stillHung = this.hung.get(about.path);
-      if (stillHung) throw new HostError('ETIMEDOUT', `${stillHung.message} (still not answering)`, { path: about.path, settled: stillHung.settled });
+      if (stillHung)
+        throw new HostError('ETIMEDOUT', `${stillHung.message} (still not answering)`, { path: about.path, settled: stillHung.settled });
       const live = this.acquire(key, identity, about);
       let frame: Buffer;
       try {
@@ -90,13 +92,21 @@ export class AgentPool {
         if (code === 'ETIMEDOUT') {
           const err = calls.timedOut(budgetMs, about, this.abandon(key, live));
           this.hung.set(about.path, err);
-          void err.settled!.then(() => this.hung.delete(about.path));
+          detached(
+            err.settled!.then(() => this.hung.delete(about.path)),
+            'hung path release',
+          );
           throw err;
         }
         this.drop(key, live);
         // one that died while idle (its tenant may kill it) never got the request: a fresh one gets it
         if (code === 'EPIPE' && live.served && !retried) continue;
-        const why = code === 'EPROTO' ? `answered a frame over ${call.maxAnswer} bytes` : code === 'ECONNRESET' || code === 'EPIPE' ? 'exited before answering' : `failed (${code})`;
+        const why =
+          code === 'EPROTO'
+            ? `answered a frame over ${call.maxAnswer} bytes`
+            : code === 'ECONNRESET' || code === 'EPIPE'
+              ? 'exited before answering'
+              : `failed (${code})`;
         throw calls.agentFailed(about, `${live.agent.who} ${why}`);
       }
       live.served = true;
@@ -149,9 +159,12 @@ export class AgentPool {
     const stuck = this.stuck.get(key) ?? new StuckAgents(this.maxStuck);
     this.stuck.set(key, stuck);
     const settled = stuck.abandon(live.agent);
-    void settled.then(() => {
-      if (stuck.size === 0 && this.stuck.get(key) === stuck) this.stuck.delete(key);
-    });
+    detached(
+      settled.then(() => {
+        if (stuck.size === 0 && this.stuck.get(key) === stuck) this.stuck.delete(key);
+      }),
+      'stuck agent release',
+    );
     return settled;
   }
 
@@ -159,15 +172,18 @@ export class AgentPool {
   private schedule(): void {
     if (this.timer || this.live.size === 0) return;
     const oldest = (this.live.values().next().value as Live).usedAt;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      const now = performance.now();
-      for (const [key, live] of this.live) {
-        if (now - live.usedAt < this.idleMs) break;
-        this.drop(key, live);
-      }
-      this.schedule();
-    }, Math.max(0, oldest + this.idleMs - performance.now()));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        const now = performance.now();
+        for (const [key, live] of this.live) {
+          if (now - live.usedAt < this.idleMs) break;
+          this.drop(key, live);
+        }
+        this.schedule();
+      },
+      Math.max(0, oldest + this.idleMs - performance.now()),
+    );
     this.timer.unref();
   }
 }
@@ -176,7 +192,11 @@ export class AgentPool {
 export class AgentHost implements ConfigHost {
   private readonly deadline: number;
 
-  constructor(private readonly pool: AgentPool, private readonly identity: Identity | null, private readonly budgetMs: number) {
+  constructor(
+    private readonly pool: AgentPool,
+    private readonly identity: Identity | null,
+    private readonly budgetMs: number,
+  ) {
     this.deadline = performance.now() + budgetMs;
   }
 

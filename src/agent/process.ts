@@ -1,9 +1,10 @@
 // One emperor-agent process (native/agent), and the agents abandoned while stuck in the kernel.
 import * as fs from 'node:fs';
-import { HostError } from '../host-error';
+import { HostError } from '../host-fs';
 import * as native from '../native';
 import { builtFile } from '../package-info';
 import type { About } from './calls';
+import { detached } from '../detach';
 
 /** Who an agent runs as: a vassal owner's real uid, gid and supplementary groups. */
 export interface Identity {
@@ -46,16 +47,19 @@ export class AgentProcess {
     const exited = new Promise<void>((resolve) => (onExit = resolve));
     let child: native.Child;
     try {
-      child = native.spawn({
-        file: builtFile('emperor-agent'),
-        argv: ['emperor-agent'],
-        env,
-        cwd: '/',
-        fds: [devNull, devNull, devNull, theirs],
-        noNewPrivs: true,
-        deathSignal: 'SIGKILL',
-        ...(identity && { uid: identity.uid, gid: identity.gid, groups: [...identity.groups] }),
-      }, () => onExit());
+      child = native.spawn(
+        {
+          file: builtFile('emperor-agent'),
+          argv: ['emperor-agent'],
+          env,
+          cwd: '/',
+          fds: [devNull, devNull, devNull, theirs],
+          noNewPrivs: true,
+          deathSignal: 'SIGKILL',
+          ...(identity && { uid: identity.uid, gid: identity.gid, groups: [...identity.groups] }),
+        },
+        () => onExit(),
+      );
     } catch (e) {
       native.closeFd(mine);
       throw e;
@@ -65,7 +69,10 @@ export class AgentProcess {
     // a setup failure (rejecting `started`) shows up to the client as EOF on its socket
     child.unref();
     const agent = new AgentProcess(child, mine, `the agent (pid ${child.pid}, ${describe(identity)})`, exited);
-    void exited.then(() => (agent.exitSeen = true));
+    detached(
+      exited.then(() => (agent.exitSeen = true)),
+      'agent exit',
+    );
     return agent;
   }
 
@@ -108,7 +115,10 @@ export class StuckAgents {
     agent.kill();
     this.agents.add(agent);
     if (this.held) agent.ref();
-    void agent.exited.then(() => this.agents.delete(agent));
+    detached(
+      agent.exited.then(() => this.agents.delete(agent)),
+      'stuck agent exit',
+    );
     return agent.exited;
   }
 
@@ -120,7 +130,11 @@ export class StuckAgents {
   /** Why a call fails at once while full(): 'EAGAIN', settled when one of them has exited. */
   fullError(about: About, identity: Identity | null): HostError {
     const settled = Promise.race([...this.agents].map((a) => a.exited));
-    return new HostError('EAGAIN', `${about.doing}: ${this.agents.size} agents (${describe(identity)}) are still stuck on earlier accesses that timed out (a hung mount?); no other is started until one of them has exited`, { path: about.path, settled });
+    return new HostError(
+      'EAGAIN',
+      `${about.doing}: ${this.agents.size} agents (${describe(identity)}) are still stuck on earlier accesses that timed out (a hung mount?); no other is started until one of them has exited`,
+      { path: about.path, settled },
+    );
   }
 
   /** Stop keeping this process alive for them. */

@@ -3,11 +3,11 @@
 // vassal owner's credentials, each call within a budget, and a socket comes back as an fd (SCM_RIGHTS), which a
 // net.Socket cannot receive. A late answer ends the agent (SIGKILL; it exits whenever the kernel lets it).
 import * as fs from 'node:fs';
-import { HostError } from '../host-error';
+import { HostError } from '../host-fs';
 import * as native from '../native';
 import * as calls from './calls';
 import { AgentProcess, describe, type AgentEnv, type Identity } from './process';
-import { AnswerSplitter, WireError } from './wire';
+import { AnswerSplitter, WireError } from './agent-wire';
 
 /** Requests are written whole: one at a time into a fresh socket, a frame this small never waits. */
 const MAX_REQUEST = 64 << 10;
@@ -33,7 +33,7 @@ export class AgentSession {
     private readonly budgetMs: number,
   ) {
     this.watch = native.watchReadable(agent.fd, () => this.onReadable());
-    this.watch.unref();  // a pending call's timer keeps the process alive
+    this.watch.unref(); // a pending call's timer keeps the process alive
   }
 
   /** Throws HostError (EAGENT) when no agent can be started. */
@@ -71,7 +71,8 @@ export class AgentSession {
       const about = call.about(0);
       if (this.failure) return reject(calls.agentFailed(about, this.failure));
       if (this.pending) return reject(calls.agentFailed(about, 'a call is already in flight'));
-      if (call.frame.length > MAX_REQUEST) return reject(new HostError('EINVAL', `${about.doing}: a request of ${call.frame.length} bytes`, { path: about.path }));
+      if (call.frame.length > MAX_REQUEST)
+        return reject(new HostError('EINVAL', `${about.doing}: a request of ${call.frame.length} bytes`, { path: about.path }));
       const timer = setTimeout(() => {
         this.pending = undefined;
         reject(calls.timedOut(this.budgetMs, about, this.agent.exited));
@@ -116,7 +117,8 @@ export class AgentSession {
       } catch (e) {
         for (const fd of fds) native.closeFd(fd);
         if (e instanceof HostError) cur.reject(e);
-        else if (e instanceof WireError) cur.reject(calls.agentFailed(cur.call.about(0), `${this.agent.who} answered nonsense: ${e.message}`));
+        else if (e instanceof WireError)
+          cur.reject(calls.agentFailed(cur.call.about(0), `${this.agent.who} answered nonsense: ${e.message}`));
         else throw e;
       }
     }

@@ -12,8 +12,9 @@ import * as os from 'node:os';
 import type { Etcd3 } from 'etcd3';
 import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../log';
-import { deadline } from '../monitors/etcd-client';
+import { deadline } from '../etcd/client';
 import type { VassalSource } from '../monitors/types';
+import { detached } from '../detach';
 
 export interface Endpoint {
   kind: string;
@@ -123,7 +124,8 @@ export class EndpointPublisher {
       this.troubleSaid = false;
     } catch (err) {
       // the next lease grant publishes again; a delete that failed ends with the lease at the latest
-      if (!this.troubleSaid) this.log.warn({ event: 'endpoints-trouble', error: (err as Error).message }, `cannot publish endpoints: ${(err as Error).message}`);
+      if (!this.troubleSaid)
+        this.log.warn({ event: 'endpoints-trouble', error: (err as Error).message }, `cannot publish endpoints: ${(err as Error).message}`);
       this.troubleSaid = true;
     }
   }
@@ -131,8 +133,11 @@ export class EndpointPublisher {
   private chain(name: string, op: () => Promise<void>): void {
     const next = (this.chains.get(name) ?? Promise.resolve()).then(op);
     this.chains.set(name, next);
-    void next.finally(() => {
-      if (this.chains.get(name) === next) this.chains.delete(name);
-    });
+    detached(
+      next.finally(() => {
+        if (this.chains.get(name) === next) this.chains.delete(name);
+      }),
+      'endpoint publication',
+    );
   }
 }

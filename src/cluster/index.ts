@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import type { Etcd3 } from 'etcd3';
 import type { ResolvedConfig } from '../config/types';
 import { logger, type Logger } from '../log';
-import { etcdClient, parseEtcdSpec } from '../monitors/etcd-client';
+import { etcdClient } from '../etcd/client';
+import { parseEtcdSpec } from '../monitors/etcd-monitor';
 import type { Monitor, VassalSource } from '../monitors/types';
 import { EndpointPublisher, defaultAdvertise } from './endpoints';
 import { LeaseKeeper } from './lease';
@@ -39,7 +40,13 @@ class EtcdSite {
   readonly pool?: Pool;
   private readonly publisher: EndpointPublisher;
 
-  constructor(readonly spec: string, node: string, opts: ClusterOptions, table: VassalTable, log: Logger) {
+  constructor(
+    readonly spec: string,
+    node: string,
+    opts: ClusterOptions,
+    table: VassalTable,
+    log: Logger,
+  ) {
     const { hosts, prefix } = parseEtcdSpec(spec);
     this.client = etcdClient(hosts);
     const root = emperorRoot(prefix);
@@ -55,7 +62,15 @@ class EtcdSite {
       lost: () => pool?.leaseEvents.lost(),
     });
     if (opts.pool) pool = this.pool = new Pool(this.client, `${root}pool/`, node, this.lease, table, log);
-    this.publisher = new EndpointPublisher(this.client, root, node, () => this.lease.id, opts.advertise ?? defaultAdvertise(), opts.traefikRoot, log);
+    this.publisher = new EndpointPublisher(
+      this.client,
+      root,
+      node,
+      () => this.lease.id,
+      opts.advertise ?? defaultAdvertise(),
+      opts.traefikRoot,
+      log,
+    );
     this.lease.start();
   }
 
@@ -78,7 +93,10 @@ export class Cluster {
   private readonly sites = new Map<string, EtcdSite>();
   private readonly log = logger().child({ component: 'cluster' });
 
-  constructor(private readonly opts: ClusterOptions, private readonly table: VassalTable) {
+  constructor(
+    private readonly opts: ClusterOptions,
+    private readonly table: VassalTable,
+  ) {
     this.node = opts.node || os.hostname();
   }
 

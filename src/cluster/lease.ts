@@ -6,8 +6,9 @@
 // still runs here.
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../log';
-import { Backoff } from '../monitors/backoff';
-import { deadline } from '../monitors/etcd-client';
+import { Backoff } from '../backoff';
+import { deadline } from '../etcd/client';
+import { detached } from '../detach';
 
 type KeepAliveStream = Awaited<ReturnType<Etcd3['leaseClient']['leaseKeepAlive']>>;
 
@@ -55,7 +56,7 @@ export class LeaseKeeper {
   }
 
   start(): void {
-    void this.grant();
+    detached(this.grant(), 'etcd lease grant');
   }
 
   /** Revokes the lease (everything bound to it vanishes at once) and stops. */
@@ -84,11 +85,11 @@ export class LeaseKeeper {
       this.log.info({ event: 'lease-granted', lease: res.ID, ttl: Number(res.TTL) }, `etcd lease ${res.ID} granted (TTL ${res.TTL} s)`);
       this.tick = setInterval(() => this.keepalive(), (this.ttlSeconds * 1000) / 3);
       // the stream is opened now, not at the first tick: on a busy host its setup alone can take a while
-      void this.openStream();
+      detached(this.openStream(), 'etcd lease keepalive');
       this.on.granted(res.ID);
     } catch (err) {
       this.trouble(`cannot get an etcd lease: ${(err as Error).message}`);
-      this.grantTimer = setTimeout(() => void this.grant(), this.backoff.take());
+      this.grantTimer = setTimeout(() => detached(this.grant(), 'etcd lease grant'), this.backoff.take());
     }
   }
 
@@ -97,7 +98,7 @@ export class LeaseKeeper {
     // an unanswered keepalive older than a tick: this stream is stuck (a partition); try a new one
     if (this.inFlight.length > 0 && now() - this.inFlight[0] > (this.ttlSeconds * 1000) / 3) this.dropStream();
     if (!this.stream) {
-      void this.openStream();
+      detached(this.openStream(), 'etcd lease keepalive');
       return;
     }
     this.inFlight.push(now());
@@ -146,10 +147,16 @@ export class LeaseKeeper {
     clearTimeout(this.expiringTimer);
     const left = this.expiresAt - now();
     this.dangerTimer = setTimeout(() => this.danger(), Math.max(0, left - ttl * 1000 * 0.4));
-    this.expiringTimer = setTimeout(() => {
-      this.log.error({ event: 'lease-expiring', lease: this.id }, `etcd lease ${this.id} may expire within ${this.marginMs} ms: killing what it protects`);
-      this.on.expiring();
-    }, Math.max(0, left - this.marginMs));
+    this.expiringTimer = setTimeout(
+      () => {
+        this.log.error(
+          { event: 'lease-expiring', lease: this.id },
+          `etcd lease ${this.id} may expire within ${this.marginMs} ms: killing what it protects`,
+        );
+        this.on.expiring();
+      },
+      Math.max(0, left - this.marginMs),
+    );
     // a late answer that leaves less than the danger threshold changes nothing: the timers just set fire at once
     if (this.inDanger && left > ttl * 1000 * 0.4) {
       this.inDanger = false;
@@ -160,7 +167,10 @@ export class LeaseKeeper {
   private danger(): void {
     if (this.inDanger || this.stopped) return;
     this.inDanger = true;
-    this.log.error({ event: 'lease-danger', lease: this.id, ttl: this.ttlSeconds }, `no etcd lease keepalive answered for ${Math.round(this.ttlSeconds * 0.6 * 10) / 10} s: stopping what lease ${this.id} protects`);
+    this.log.error(
+      { event: 'lease-danger', lease: this.id, ttl: this.ttlSeconds },
+      `no etcd lease keepalive answered for ${Math.round(this.ttlSeconds * 0.6 * 10) / 10} s: stopping what lease ${this.id} protects`,
+    );
     this.on.danger();
   }
 
@@ -173,7 +183,7 @@ export class LeaseKeeper {
     this.expiresAt = 0;
     this.inDanger = true;
     this.on.lost();
-    void this.grant();
+    detached(this.grant(), 'etcd lease grant');
   }
 
   private trouble(why: string): void {

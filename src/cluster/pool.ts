@@ -14,11 +14,12 @@
 import { createHash } from 'node:crypto';
 import type { Etcd3, IKeyValue } from 'etcd3';
 import type { Logger } from '../log';
-import { deadline } from '../monitors/etcd-client';
-import { PrefixWatch } from '../monitors/etcd-watch';
+import { deadline } from '../etcd/client';
+import { PrefixWatch } from '../etcd/watch';
 import type { Monitor, MonitorEvents, VassalSource } from '../monitors/types';
 import { LeaseKeeper } from './lease';
 import type { VassalTable } from './table';
+import { detached } from '../detach';
 
 /** After registering, the time given to the other emperors' node keys to arrive before the first claims. */
 const SETTLE_MS = 300;
@@ -55,23 +56,29 @@ export class Pool {
     private readonly table: VassalTable,
     private readonly log: Logger,
   ) {
-    this.watch = new PrefixWatch(client, Buffer.from(root), log, {
-      sync: (kvs) => {
-        this.owners.clear();
-        this.nodes.clear();
-        for (const kv of kvs) this.put(kv);
-        this.schedule();
+    this.watch = new PrefixWatch(
+      client,
+      Buffer.from(root),
+      log,
+      {
+        sync: (kvs) => {
+          this.owners.clear();
+          this.nodes.clear();
+          for (const kv of kvs) this.put(kv);
+          this.schedule();
+        },
+        put: (kv) => (this.put(kv), this.schedule()),
+        delete: (kv) => (this.del(kv), this.schedule()),
+        trouble: (why) => this.trouble(why),
+        ok: () => (this.troubleSaid = false),
       },
-      put: (kv) => (this.put(kv), this.schedule()),
-      delete: (kv) => (this.del(kv), this.schedule()),
-      trouble: (why) => this.trouble(why),
-      ok: () => (this.troubleSaid = false),
-    }, 60);
+      60,
+    );
   }
 
   /** The lease events that concern the pool (the keeper is shared with the endpoint publisher). */
   readonly leaseEvents = {
-    granted: () => void this.register(),
+    granted: () => detached(this.register(), 'pool registration'),
     danger: () => {
       this.suspended = true;
       for (const name of [...this.running.keys()]) this.release(name, false);
@@ -167,22 +174,28 @@ export class Pool {
     if (!id || this.stopped) return;
     const key = Buffer.from(this.nodeKey(this.node));
     try {
-      const res = await this.client.kv.txn({
-        compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [{ request_put: { key, value: Buffer.from(JSON.stringify({ pid: process.pid })), lease: id } }],
-        failure: [{ request_range: { key } }],
-      }, deadline());
+      const res = await this.client.kv.txn(
+        {
+          compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+          success: [{ request_put: { key, value: Buffer.from(JSON.stringify({ pid: process.pid })), lease: id } }],
+          failure: [{ request_range: { key } }],
+        },
+        deadline(),
+      );
       if (!res.succeeded) {
         const holder = res.responses[0]?.response_range?.kvs[0];
         if (!holder || String(holder.lease) !== id) {
-          this.log.warn({ event: 'node-taken', node: this.node }, `node "${this.node}" is registered under another lease (this emperor's previous run, or another emperor with the same --emperor-node): waiting for that lease to end`);
-          setTimeout(() => void this.register(), this.lease.ttlSeconds * 1000);
+          this.log.warn(
+            { event: 'node-taken', node: this.node },
+            `node "${this.node}" is registered under another lease (this emperor's previous run, or another emperor with the same --emperor-node): waiting for that lease to end`,
+          );
+          setTimeout(() => detached(this.register(), 'pool registration'), this.lease.ttlSeconds * 1000);
           return;
         }
       }
     } catch (err) {
       this.trouble(`cannot register node ${this.node}: ${(err as Error).message}`);
-      setTimeout(() => void this.register(), 1000);
+      setTimeout(() => detached(this.register(), 'pool registration'), 1000);
       return;
     }
     if (this.lease.id !== id) return;
@@ -211,7 +224,8 @@ export class Pool {
     const mine = new Set<string>();
     for (const [name, o] of this.owners) if (id && o.lease === id) mine.add(name);
     for (const [name, state] of this.running) {
-      if (state === 'up' && (this.suspended || !mine.has(name) || !this.desired.has(name))) this.release(name, this.desired.has(name) ? false : true);
+      if (state === 'up' && (this.suspended || !mine.has(name) || !this.desired.has(name)))
+        this.release(name, this.desired.has(name) ? false : true);
     }
     if (this.suspended) return;
     for (const name of mine) {
@@ -221,12 +235,22 @@ export class Pool {
         this.forwarded.set(name, src);
         this.events.add(src);
       } else if (!src && !this.running.has(name)) {
-        void this.unclaim(name);
+        detached(this.unclaim(name), 'pool unclaim');
       }
     }
     const share = Math.ceil(this.desired.size / Math.max(1, this.nodes.size));
     const held = [...mine].filter((n) => this.desired.has(n));
-    this.log.debug({ event: 'pool-reconcile', vassals: this.desired.size, nodes: this.nodes.size, share, held: held.length, claiming: this.claiming.size }, 'pool reconcile');
+    this.log.debug(
+      {
+        event: 'pool-reconcile',
+        vassals: this.desired.size,
+        nodes: this.nodes.size,
+        share,
+        held: held.length,
+        claiming: this.claiming.size,
+      },
+      'pool reconcile',
+    );
     if (held.length > share) {
       // the ones this node ranks lowest go first
       const excess = held.sort((a, b) => this.rank(a) - this.rank(b)).slice(0, held.length - share);
@@ -240,7 +264,7 @@ export class Pool {
     if (room <= 0) return;
     const free = [...this.desired.keys()].filter((n) => !this.owners.has(n) && !this.claiming.has(n));
     free.sort((a, b) => this.rank(b) - this.rank(a));
-    for (const name of free.slice(0, room)) void this.claim(name, id!);
+    for (const name of free.slice(0, room)) detached(this.claim(name, id!), 'pool claim');
   }
 
   /** Rendezvous weight of a vassal for this node. */
@@ -252,11 +276,14 @@ export class Pool {
     this.claiming.add(name);
     const key = Buffer.from(this.ownerKey(name));
     try {
-      const res = await this.client.kv.txn({
-        compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [{ request_put: { key, value: Buffer.from(this.node), lease: id } }],
-        failure: [],
-      }, deadline());
+      const res = await this.client.kv.txn(
+        {
+          compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+          success: [{ request_put: { key, value: Buffer.from(this.node), lease: id } }],
+          failure: [],
+        },
+        deadline(),
+      );
       // learned before the watch says it, so the share is counted right at once
       if (res.succeeded && !this.owners.has(name) && this.lease.id === id) this.owners.set(name, { node: this.node, lease: id });
     } catch (err) {
@@ -273,11 +300,14 @@ export class Pool {
     if (!id) return;
     const key = Buffer.from(this.ownerKey(name));
     try {
-      const res = await this.client.kv.txn({
-        compare: [{ key, target: 'Lease', result: 'Equal', lease: id }],
-        success: [{ request_delete_range: { key } }],
-        failure: [],
-      }, deadline());
+      const res = await this.client.kv.txn(
+        {
+          compare: [{ key, target: 'Lease', result: 'Equal', lease: id }],
+          success: [{ request_delete_range: { key } }],
+          failure: [],
+        },
+        deadline(),
+      );
       // learned before the watch says it: the next reconcile must not start it here again
       if (res.succeeded && this.owners.get(name)?.lease === id) this.owners.delete(name);
     } catch (err) {
@@ -291,12 +321,15 @@ export class Pool {
     if (!src || this.running.get(name) === 'releasing') return;
     this.running.set(name, 'releasing');
     this.events?.remove(src);
-    void this.table.whenGone(src).then(async () => {
-      if (dropClaim && !this.stopped) await this.unclaim(name);
-      this.running.delete(name);
-      this.forwarded.delete(name);
-      this.schedule();
-    });
+    detached(
+      this.table.whenGone(src).then(async () => {
+        if (dropClaim && !this.stopped) await this.unclaim(name);
+        this.running.delete(name);
+        this.forwarded.delete(name);
+        this.schedule();
+      }),
+      'pool release',
+    );
   }
 
   private trouble(why: string): void {

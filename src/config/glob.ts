@@ -11,7 +11,10 @@ function segmentRegex(seg: string): RegExp {
     else if (c === '?') re += '[^/]';
     else if (c === '[') {
       const end = seg.indexOf(']', i + 2);
-      if (end < 0) { re += '\\['; continue; }
+      if (end < 0) {
+        re += '\\[';
+        continue;
+      }
       let body = seg.slice(i + 1, end);
       if (body.startsWith('!')) body = '^' + body.slice(1);
       re += '[' + body.replace(/\\/g, '\\\\') + ']';
@@ -39,7 +42,9 @@ export function globSync(pattern: string, cwd: string, host: ConfigHost): string
         continue;
       }
       let names: string[];
-      try { names = host.readdir(path.resolve(cwd, base || '.')); } catch (e) {
+      try {
+        names = host.readdir(path.resolve(cwd, base || '.'));
+      } catch (e) {
         if ((e as { code?: string }).code === 'ETIMEDOUT') throw e;
         continue;
       }

@@ -1,10 +1,10 @@
 // What the config language asks of the world, injected by whoever resolves a config: the emperor's reader process
 // (through agents holding the vassal's credentials), the CLI, the tests. The language itself never opens a file or
 // starts a process, so it cannot block, read more than it may, or read with rights the vassal does not have.
-import type { HostError, HostStat } from '../host-error';
+import type { HostError, HostStat } from '../host-fs';
 
-export type { HostStat } from '../host-error';
-export { HostError } from '../host-error';
+export type { HostStat } from '../host-fs';
+export { HostError } from '../host-fs';
 
 export interface ConfigFile {
   /** lstat says it is a symlink (uWSGI then keeps the link's own name for %p). */

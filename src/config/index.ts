@@ -1,19 +1,19 @@
 // The config language: uWSGI vassal files read exactly as uWSGI reads them, resolved to one ordered option list.
 import { ConfigError } from './errors';
 import { fileSections, resolve } from './resolver';
-import type { FileSections } from './sections';
+import type { FileSections } from './section-list';
 import type { ConfigHost } from './host';
-import type { FactsInput } from './magic';
+import type { FactsInput } from './types';
 import type { ConfigOption, LoadOptions, ResolvedConfig } from './types';
 
 export * from './types';
 export { ConfigError } from './errors';
 export { HostError, type ConfigHost, type HostStat } from './host';
-export type { FactsInput } from './magic';
+export type { FactsInput } from './types';
 export { MAX_CONFIG_BYTES, MAX_RESOLVED_BYTES } from './source';
 export { formatShowConfig, formatConfigJson } from './format';
 export { vassalEnvironment, isVassalFile, isTrue } from './vassal-env';
-export type { FileSections } from './sections';
+export type { FileSections } from './section-list';
 
 /** Runs one reading of `spec`: a ConfigError and nothing else gets out. */
 function guarded<T>(spec: string, fn: () => T): T {

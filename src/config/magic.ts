@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from './errors';
 import type { ConfigFile } from './host';
-import type { ConfigWarning } from './types';
+import type { ConfigWarning, FactsInput, ProcessFacts } from './types';
 
 export type MagicTable = Map<string, string>;
 
@@ -13,18 +13,6 @@ const UPPER: Record<string, string> = { O: 'o', D: 'd', S: 's', P: 'p', C: 'c', 
 
 /** Every variable uWSGI defines; any other %X also becomes "" in uWSGI, and here gives a warning too. */
 const KNOWN = new Set('opsdencxijb0123456789OPSDENCXIJvhtTVk[uUgG%('.split(''));
-
-export interface ProcessFacts {
-  cwd: string;
-  binaryPath: string;
-  hostname: string;
-  uid: number;
-  gid: number;
-  user: string;
-  group: string;
-  cpus: number;
-  version: string;
-}
 
 /** uWSGI's djb33x over the bytes of %p (with C's signed char), printed as the 4 little-endian bytes in hex. */
 export function djb33xHex(text: string): string {
@@ -67,7 +55,14 @@ export function splitSection(spec: string): { file: string; section?: string } {
  * the absolute path (%p). `first` freezes the uppercase variables. ":section" alone keeps the previous file.
  * `loaded` is what the host found of the file (ConfigHost.openConfig).
  */
-export function fillTable(t: MagicTable, spec: string, facts: ProcessFacts, first: boolean, origin: { file: string; line: number; option?: string }, loaded: ConfigFile): string {
+export function fillTable(
+  t: MagicTable,
+  spec: string,
+  facts: ProcessFacts,
+  first: boolean,
+  origin: { file: string; line: number; option?: string },
+  loaded: ConfigFile,
+): string {
   const { file, section } = splitSection(spec);
   t.set('o', file);
   if (file !== '') {
@@ -122,7 +117,12 @@ export function substituteMagic(text: string, t: MagicTable, file: string, warni
     const value = t.get(ch);
     if (value === undefined) {
       // non-ASCII after '%': uWSGI drops the first byte and leaves broken UTF-8; we drop the whole character
-      if (!KNOWN.has(ch)) warnings.push({ file, line, message: `unknown magic variable %${ch >= ' ' ? ch : JSON.stringify(ch).slice(1, -1)} (uWSGI replaces it with "")` });
+      if (!KNOWN.has(ch))
+        warnings.push({
+          file,
+          line,
+          message: `unknown magic variable %${ch >= ' ' ? ch : JSON.stringify(ch).slice(1, -1)} (uWSGI replaces it with "")`,
+        });
       // "%" at the end of a line eats the newline: the next source line continues this output line
       if (ch === '\n') line++;
     } else {
@@ -146,7 +146,6 @@ export function substituteMagic(text: string, t: MagicTable, file: string, warni
 }
 
 /** What the caller knows of the vassal and the host; the language looks nothing up itself. */
-export type FactsInput = Partial<Omit<ProcessFacts, 'cwd'>>;
 
 let onlineCpus: number | undefined;
 

@@ -1,5 +1,9 @@
 // uWSGI's ini reader (core/ini.c): no escapes, no inline comments, no interpolation; repeated keys all kept.
-export interface RawOption { key: string; value: string; line: number }
+export interface RawOption {
+  key: string;
+  value: string;
+  line: number;
+}
 
 const isBlank = (c: string): boolean => c === ' ' || c === '\t' || c === '\r';
 
@@ -33,7 +37,7 @@ export function parseIni(text: string, lineOf: number[] | undefined, section: st
       const eq = line.indexOf('=');
       const key = eq < 0 ? line : strip(line.slice(0, eq));
       const value = eq < 0 ? '' : strip(line.slice(eq + 1));
-      options.push({ key, value, line: lineOf ? lineOf[n] ?? n + 1 : n + 1 });
+      options.push({ key, value, line: lineOf ? (lineOf[n] ?? n + 1) : n + 1 });
     }
   }
   return { options, found };

@@ -25,7 +25,12 @@ const MAX_DEPTH = 64;
 const MAX_ATTRIBUTES = 256;
 
 export class XmlSyntaxError extends Error {
-  constructor(readonly line: number, message: string) { super(message); }
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** What libxml2 keeps as a node's content: null for an element (and for an empty processing instruction). */
@@ -97,7 +102,9 @@ function scan(text: string, wanted: string | undefined): Scan {
   let openLine = 1;
   let option: OptionElement | undefined;
   let secondOpen = false;
-  const fail = (line: number, message: string): never => { throw new XmlSyntaxError(line, message); };
+  const fail = (line: number, message: string): never => {
+    throw new XmlSyntaxError(line, message);
+  };
   /** Depth of a node at `depth` below the section element, undefined outside it. */
   const rel = (depth: number): number | undefined => (sectionOpen ? depth - s.sectionDepth! : undefined);
   const push = (e: Entry): void => {
@@ -115,9 +122,12 @@ function scan(text: string, wanted: string | undefined): Scan {
   };
 
   p.on('error', (e) => fail(p.line, `invalid XML: ${e.message.replace(/^\d+:\d+: /, '')}`));
-  p.on('doctype', (d) => fail(p.line - countLines(d), 'a DTD (<!DOCTYPE ...>) is not accepted: no entity or external subset of a vassal file is ever read'));
+  p.on('doctype', (d) =>
+    fail(p.line - countLines(d), 'a DTD (<!DOCTYPE ...>) is not accepted: no entity or external subset of a vassal file is ever read'),
+  );
   p.on('xmldecl', (d) => {
-    if (d.encoding !== undefined && !/^(utf-?8|us-ascii|ascii)$/i.test(d.encoding)) fail(p.line, `encoding "${d.encoding}": vassal files are read as UTF-8 only`);
+    if (d.encoding !== undefined && !/^(utf-?8|us-ascii|ascii)$/i.test(d.encoding))
+      fail(p.line, `encoding "${d.encoding}": vassal files are read as UTF-8 only`);
   });
   let attributes = 0;
   p.on('opentagstart', () => {
@@ -140,7 +150,10 @@ function scan(text: string, wanted: string | undefined): Scan {
     if (depth === 0) {
       s.rootName = name;
       s.rootLine = openLine;
-      if (name === 'uwsgi') { s.sectionDepth = 0; sectionOpen = true; }
+      if (name === 'uwsgi') {
+        s.sectionDepth = 0;
+        sectionOpen = true;
+      }
       return;
     }
     if (depth === 1 && s.sectionDepth !== 0) {
@@ -173,11 +186,17 @@ function scan(text: string, wanted: string | undefined): Scan {
     else if (r === 1) option = undefined;
     else if (r === 2) secondOpen = false;
   });
-  p.on('text', (t) => { if (frames.length > 0) leaf(t); });
+  p.on('text', (t) => {
+    if (frames.length > 0) leaf(t);
+  });
   p.on('cdata', (c) => leaf(c, { kind: 'cdata', value: c, line: p.line - countLines(c) }));
-  p.on('comment', (c) => { if (frames.length > 0) leaf(c); });
+  p.on('comment', (c) => {
+    if (frames.length > 0) leaf(c);
+  });
   // libxml2 keeps an empty processing instruction's content as NULL
-  p.on('processinginstruction', (pi) => { if (frames.length > 0) leaf(pi.body === '' ? null : pi.body); });
+  p.on('processinginstruction', (pi) => {
+    if (frames.length > 0) leaf(pi.body === '' ? null : pi.body);
+  });
   p.write(text).close();
   return s;
 }
@@ -214,7 +233,10 @@ function optionsOf(s: Scan, wanted: string | undefined, lineOf: (n: number) => n
     }
     if (first.content === null) {
       // unmapped, as every XmlSyntaxError: the resolver maps it to the file's own line
-      throw new XmlSyntaxError(e.line, `<${e.name}> starts with an element or an empty processing instruction, not a value (uWSGI crashes on this)`);
+      throw new XmlSyntaxError(
+        e.line,
+        `<${e.name}> starts with an element or an empty processing instruction, not a value (uWSGI crashes on this)`,
+      );
     }
     out.push({ key: e.name, value: first.content, line });
   }
@@ -228,10 +250,14 @@ function optionsOf(s: Scan, wanted: string | undefined, lineOf: (n: number) => n
 export function parseXml(text: string, lineOf: number[] | undefined, wanted: string | undefined): { options: RawOption[]; found: boolean } {
   const s = scan(text, wanted);
   if (s.sectionDepth === undefined) {
-    if (s.rootHasChildren) throw new XmlSyntaxError(s.rootLine, `no <uwsgi> element${wanted === undefined ? '' : ` with id "${wanted}" (or no id)`} under the root <${s.rootName}>`);
+    if (s.rootHasChildren)
+      throw new XmlSyntaxError(
+        s.rootLine,
+        `no <uwsgi> element${wanted === undefined ? '' : ` with id "${wanted}" (or no id)`} under the root <${s.rootName}>`,
+      );
     return { options: [], found: false };
   }
-  return { options: optionsOf(s, wanted, (n) => (lineOf ? lineOf[n - 1] ?? n : n)), found: true };
+  return { options: optionsOf(s, wanted, (n) => (lineOf ? (lineOf[n - 1] ?? n) : n)), found: true };
 }
 
 /** The sections a multi-section emperor makes vassals of: the <uwsgi> root or id-less <uwsgi>, and every id. */

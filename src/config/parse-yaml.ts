@@ -5,7 +5,12 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YNode,
 import type { RawOption } from './parse-ini';
 
 export class YamlSyntaxError extends Error {
-  constructor(readonly line: number, message: string) { super(message); }
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 function findSection(node: unknown, section: string, depth: number): YAMLMap | undefined {
@@ -34,21 +39,29 @@ export function parseYaml(text: string, lineOf: number[] | undefined, section: s
   const { doc, lc } = parseDoc(text);
   const lineAt = (n: YNode | null | undefined): number => {
     const l = n?.range ? lc.linePos(n.range[0]).line : 1;
-    return lineOf ? lineOf[l - 1] ?? l : l;
+    return lineOf ? (lineOf[l - 1] ?? l) : l;
   };
   const map = findSection(doc.contents, section, 0);
   if (!map) return { options: [], found: false };
   const options: RawOption[] = [];
   // `key:` with nothing after it gives libyaml no value token, so uWSGI adds nothing
   const absent = (n: unknown): boolean => isScalar(n) && n.type === 'PLAIN' && !!n.range && n.range[0] === n.range[1];
-  const add = (key: string, n: YNode): void => { options.push({ key, value: String((n as { value: unknown }).value), line: lineAt(n) }); };
+  const add = (key: string, n: YNode): void => {
+    options.push({ key, value: String((n as { value: unknown }).value), line: lineAt(n) });
+  };
   // libyaml forgets the current key at the end of any nested collection: later scalars of that sequence are lost
   const walkSeq = (key: string, seq: YAMLSeq, depth: number): void => {
     let keyAlive = true;
     for (const item of seq.items) {
-      if (isScalar(item)) { if (keyAlive && !absent(item)) add(key, item); }
-      else if (isSeq(item) && depth < 64) { if (keyAlive) walkSeq(key, item, depth + 1); keyAlive = false; }
-      else if (isMap(item) && depth < 64) { walk(item, depth + 1); keyAlive = false; }
+      if (isScalar(item)) {
+        if (keyAlive && !absent(item)) add(key, item);
+      } else if (isSeq(item) && depth < 64) {
+        if (keyAlive) walkSeq(key, item, depth + 1);
+        keyAlive = false;
+      } else if (isMap(item) && depth < 64) {
+        walk(item, depth + 1);
+        keyAlive = false;
+      }
     }
   };
   const walk = (m: YAMLMap, depth: number): void => {
@@ -56,8 +69,9 @@ export function parseYaml(text: string, lineOf: number[] | undefined, section: s
       if (!isScalar(pair.key)) continue;
       const key = String(pair.key.value);
       const v = pair.value;
-      if (isScalar(v)) { if (!absent(v)) add(key, v); }
-      else if (isSeq(v) && depth < 64) walkSeq(key, v, depth + 1);
+      if (isScalar(v)) {
+        if (!absent(v)) add(key, v);
+      } else if (isSeq(v) && depth < 64) walkSeq(key, v, depth + 1);
       else if (isMap(v) && depth < 64) walk(v, depth + 1);
     }
   };

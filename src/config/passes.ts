@@ -3,7 +3,13 @@
 import { ConfigError } from './errors';
 import { MAX_RESOLVED_BYTES } from './source';
 
-export interface PassOption { key: string; value: string; file: string; line: number; configured: boolean }
+export interface PassOption {
+  key: string;
+  value: string;
+  file: string;
+  line: number;
+  configured: boolean;
+}
 
 /** A hook returns the replacement, or undefined to leave `X(name)` verbatim (uWSGI's NULL). */
 export type PassHook = (name: string) => string | undefined;
@@ -32,10 +38,20 @@ export function expandValue(value: string, symbol: string, hook: PassHook, where
         has++;
         depth++;
       } else if (c === ')') {
-        if (depth > 0) { has++; depth--; continue; }
-        if (has <= 2) { has = 0; continue; }
+        if (depth > 0) {
+          has++;
+          depth--;
+          continue;
+        }
+        if (has <= 2) {
+          has = 0;
+          continue;
+        }
         const replacement = hook(value.substr(keyStart, has - 2));
-        if (replacement === undefined) { has = 0; continue; }
+        if (replacement === undefined) {
+          has = 0;
+          continue;
+        }
         value = value.slice(0, keyStart - 2) + replacement + value.slice(keyStart + has - 1);
         if (++count > MAX_SUBSTITUTIONS || value.length > MAX_RESOLVED_BYTES) {
           throw new ConfigError(where.file, where.line, `${symbol}(...) expansion does not end (uWSGI would loop forever)`, where.key);
@@ -53,7 +69,12 @@ export function expandValue(value: string, symbol: string, hook: PassHook, where
 }
 
 /** Expands every option not yet applied; `grew` hears how much each one grew, so the caller can bound the total. */
-export function applyPass(options: PassOption[], symbol: string, hook: (name: string, opt: PassOption) => string | undefined, grew: (bytes: number, opt: PassOption) => void): void {
+export function applyPass(
+  options: PassOption[],
+  symbol: string,
+  hook: (name: string, opt: PassOption) => string | undefined,
+  grew: (bytes: number, opt: PassOption) => void,
+): void {
   for (const opt of options) {
     if (opt.configured || !opt.value.includes(symbol)) continue;
     const before = opt.value.length;
@@ -82,23 +103,34 @@ export function placeholder(key: string, first: (name: string) => string | undef
   let op: '' | '+' | '-' | '*' | '/' = '';
   for (const tok of key.split(' ')) {
     if (tok === '') continue;
-    if (tok === '+' || tok === '-' || tok === '*' || tok === '/') { op = tok; continue; }
+    if (tok === '+' || tok === '-' || tok === '*' || tok === '/') {
+      op = tok;
+      continue;
+    }
     if (tok === '++' || tok === '--') {
       if (current !== undefined) current = wrap(strtoll(current) + (tok === '++' ? 1n : -1n));
       op = '';
       continue;
     }
-    const value = /^\d+$/.test(tok) ? tok : first(tok) ?? '';
+    const value = /^\d+$/.test(tok) ? tok : (first(tok) ?? '');
     if (op === '') {
       current = (current ?? '') + value;
     } else {
       const a = current !== undefined ? strtoll(current) : 0n;
       const b = strtoll(value);
       switch (op) {
-        case '+': current = wrap(a + b); break;
-        case '-': current = wrap(a - b); break;
-        case '*': current = wrap(a * b); break;
-        case '/': current = b === 0n ? '0' : wrap(a / b); break;
+        case '+':
+          current = wrap(a + b);
+          break;
+        case '-':
+          current = wrap(a - b);
+          break;
+        case '*':
+          current = wrap(a * b);
+          break;
+        case '/':
+          current = b === 0n ? '0' : wrap(a / b);
+          break;
       }
     }
     op = '';

@@ -6,49 +6,108 @@ import { formatOfName } from '../tables/formats';
 import { ConfigError } from './errors';
 import { globSync } from './glob';
 import { HostError, type ConfigHost } from './host';
-import { baseTable, fillTable, processFacts, splitSection, substituteMagic, type MagicTable, type ProcessFacts } from './magic';
+import { baseTable, fillTable, processFacts, splitSection, substituteMagic, type MagicTable } from './magic';
 import type { RawOption } from './parse-ini';
 import { parseIni } from './parse-ini';
 import { JsonSyntaxError, parseJson } from './parse-json';
 import { XmlSyntaxError, parseXml } from './parse-xml';
 import { YamlSyntaxError, parseYaml } from './parse-yaml';
-import { sectionsOf, type FileSections } from './sections';
+import { sectionsOf, type FileSections } from './section-list';
 import { applyPass, placeholder, type PassOption } from './passes';
 import { decodeConfigText, MAX_CONFIG_BYTES, MAX_OPTIONS, MAX_RESOLVED_BYTES, type ReadOrigin } from './source';
-import type { ConfigFormat, ConfigWarning, LoadOptions, ResolvedConfig } from './types';
+import type { ConfigFormat, ConfigWarning, LoadOptions, ResolvedConfig, ProcessFacts } from './types';
 
 /** uWSGI options flagged UWSGI_OPT_IMMEDIATE (2.0.21 core): run at parse time, skipped by the passes. */
-const IMMEDIATE = new Set(('xmlconfig xml config fallback-config strict set set-placeholder set-ph declare-option resolve ' +
-  'for for-glob for-times for-readline endfor end-for if-opt if-not-opt if-env if-not-env ifenv if-reload ' +
-  'if-not-reload if-hostname if-not-hostname if-hostname-match if-not-hostname-match if-exists if-not-exists ' +
-  'ifexists if-plugin if-not-plugin ifplugin if-file if-not-file if-dir if-not-dir ifdir if-directory endif end-if ' +
-  'blacklist end-blacklist whitelist end-whitelist include inject-before inject-after stop reload pause suspend ' +
-  'resume connect-and-read extract listen umask help usage print-sym print-symbol spooler-processes signal flock ' +
-  'flock-wait flock2 flock-wait2 immediate-uid immediate-gid ini yaml yml json js command-mode pcre-jit ' +
-  'early-envdir plugins plugin need-plugins need-plugin plugins-dir plugin-dir autoload dlopen ' +
-  'binary-append-data iprint exit cflags dot-h config-py build-plugin').split(' '));
+const IMMEDIATE = new Set(
+  (
+    'xmlconfig xml config fallback-config strict set set-placeholder set-ph declare-option resolve ' +
+    'for for-glob for-times for-readline endfor end-for if-opt if-not-opt if-env if-not-env ifenv if-reload ' +
+    'if-not-reload if-hostname if-not-hostname if-hostname-match if-not-hostname-match if-exists if-not-exists ' +
+    'ifexists if-plugin if-not-plugin ifplugin if-file if-not-file if-dir if-not-dir ifdir if-directory endif end-if ' +
+    'blacklist end-blacklist whitelist end-whitelist include inject-before inject-after stop reload pause suspend ' +
+    'resume connect-and-read extract listen umask help usage print-sym print-symbol spooler-processes signal flock ' +
+    'flock-wait flock2 flock-wait2 immediate-uid immediate-gid ini yaml yml json js command-mode pcre-jit ' +
+    'early-envdir plugins plugin need-plugins need-plugin plugins-dir plugin-dir autoload dlopen ' +
+    'binary-append-data iprint exit cflags dot-h config-py build-plugin'
+  ).split(' '),
+);
 
 const END_KEYS = new Set(['end', 'endfor', 'endif', 'end-if', 'end-for']);
 
-const ENV_SKIP = new Set(['UWSGI_RELOADS', 'UWSGI_VASSALS_DIR', 'UWSGI_EMPEROR_FD', 'UWSGI_BROODLORD_NUM',
-  'UWSGI_EMPEROR_FD_CONFIG', 'UWSGI_EMPEROR_PROXY', 'UWSGI_JAIL_PID', 'UWSGI_ORIGINAL_PROC_NAME']);
+const ENV_SKIP = new Set([
+  'UWSGI_RELOADS',
+  'UWSGI_VASSALS_DIR',
+  'UWSGI_EMPEROR_FD',
+  'UWSGI_BROODLORD_NUM',
+  'UWSGI_EMPEROR_FD_CONFIG',
+  'UWSGI_EMPEROR_PROXY',
+  'UWSGI_JAIL_PID',
+  'UWSGI_ORIGINAL_PROC_NAME',
+]);
 
-type LogicKind = 'for' | 'for-glob' | 'for-times' | 'for-readline' | 'if-opt' | 'if-not-opt' | 'if-env' | 'if-not-env' |
-  'if-reload' | 'if-not-reload' | 'if-hostname' | 'if-not-hostname' | 'if-hostname-match' | 'if-not-hostname-match' |
-  'if-exists' | 'if-not-exists' | 'if-plugin' | 'if-not-plugin' | 'if-file' | 'if-not-file' | 'if-dir' | 'if-not-dir';
+type LogicKind =
+  | 'for'
+  | 'for-glob'
+  | 'for-times'
+  | 'for-readline'
+  | 'if-opt'
+  | 'if-not-opt'
+  | 'if-env'
+  | 'if-not-env'
+  | 'if-reload'
+  | 'if-not-reload'
+  | 'if-hostname'
+  | 'if-not-hostname'
+  | 'if-hostname-match'
+  | 'if-not-hostname-match'
+  | 'if-exists'
+  | 'if-not-exists'
+  | 'if-plugin'
+  | 'if-not-plugin'
+  | 'if-file'
+  | 'if-not-file'
+  | 'if-dir'
+  | 'if-not-dir';
 
 const LOGIC: Record<string, LogicKind> = {
-  for: 'for', 'for-glob': 'for-glob', 'for-times': 'for-times', 'for-readline': 'for-readline',
-  'if-opt': 'if-opt', 'if-not-opt': 'if-not-opt', 'if-env': 'if-env', ifenv: 'if-env', 'if-not-env': 'if-not-env',
-  'if-reload': 'if-reload', 'if-not-reload': 'if-not-reload', 'if-hostname': 'if-hostname',
-  'if-not-hostname': 'if-not-hostname', 'if-hostname-match': 'if-hostname-match',
-  'if-not-hostname-match': 'if-not-hostname-match', 'if-exists': 'if-exists', ifexists: 'if-exists',
-  'if-not-exists': 'if-not-exists', 'if-plugin': 'if-plugin', ifplugin: 'if-plugin', 'if-not-plugin': 'if-not-plugin',
-  'if-file': 'if-file', 'if-not-file': 'if-not-file', 'if-dir': 'if-dir', ifdir: 'if-dir', 'if-directory': 'if-dir',
+  for: 'for',
+  'for-glob': 'for-glob',
+  'for-times': 'for-times',
+  'for-readline': 'for-readline',
+  'if-opt': 'if-opt',
+  'if-not-opt': 'if-not-opt',
+  'if-env': 'if-env',
+  ifenv: 'if-env',
+  'if-not-env': 'if-not-env',
+  'if-reload': 'if-reload',
+  'if-not-reload': 'if-not-reload',
+  'if-hostname': 'if-hostname',
+  'if-not-hostname': 'if-not-hostname',
+  'if-hostname-match': 'if-hostname-match',
+  'if-not-hostname-match': 'if-not-hostname-match',
+  'if-exists': 'if-exists',
+  ifexists: 'if-exists',
+  'if-not-exists': 'if-not-exists',
+  'if-plugin': 'if-plugin',
+  ifplugin: 'if-plugin',
+  'if-not-plugin': 'if-not-plugin',
+  'if-file': 'if-file',
+  'if-not-file': 'if-not-file',
+  'if-dir': 'if-dir',
+  ifdir: 'if-dir',
+  'if-directory': 'if-dir',
   'if-not-dir': 'if-not-dir',
 };
 
-const LOADERS: Record<string, ConfigFormat> = { ini: 'ini', yaml: 'yaml', yml: 'yaml', json: 'json', js: 'json', xml: 'xml', xmlconfig: 'xml' };
+const LOADERS: Record<string, ConfigFormat> = {
+  ini: 'ini',
+  yaml: 'yaml',
+  yml: 'yaml',
+  json: 'json',
+  js: 'json',
+  xml: 'xml',
+  xmlconfig: 'xml',
+};
 
 const MAX_INCLUDE_DEPTH = 64;
 
@@ -63,7 +122,14 @@ export function formatFromName(name: string): ConfigFormat | undefined {
 
 type Opt = PassOption;
 
-interface Logic { kind: LogicKind; arg: string; file: string; line: number; key: string; load: number }
+interface Logic {
+  kind: LogicKind;
+  arg: string;
+  file: string;
+  line: number;
+  key: string;
+  load: number;
+}
 
 export class Resolver {
   readonly options: Opt[] = [];
@@ -100,9 +166,17 @@ export class Resolver {
       if (this.logic) {
         this.running = true;
         let added: boolean;
-        try { added = this.runLogic(this.logic, key, value, file, line); } finally { this.running = false; }
+        try {
+          added = this.runLogic(this.logic, key, value, file, line);
+        } finally {
+          this.running = false;
+        }
         if (!added && LOGIC[key] !== undefined) {
-          this.warnings.push({ file, line, message: `${key} inside the ${this.logic.key} block of line ${this.logic.line} is skipped, and its end closes that block (uWSGI has no nested logic)` });
+          this.warnings.push({
+            file,
+            line,
+            message: `${key} inside the ${this.logic.key} block of line ${this.logic.line} is skipped, and its end closes that block (uWSGI has no nested logic)`,
+          });
         }
         return;
       }
@@ -112,7 +186,11 @@ export class Resolver {
     const opt: Opt = { key, value, file, line, configured: placeholderOnly };
     this.options.push(opt);
     if (this.customOptions.has(key)) {
-      this.warnings.push({ file, line, message: `${key} is a declare-option custom option: it is kept as written, its expansion is not applied here` });
+      this.warnings.push({
+        file,
+        line,
+        message: `${key} is a declare-option custom option: it is kept as written, its expansion is not applied here`,
+      });
     }
     if (!placeholderOnly && IMMEDIATE.has(key)) {
       opt.configured = true;
@@ -132,7 +210,13 @@ export class Resolver {
     }
     const kind = LOGIC[key];
     if (kind) {
-      if (this.logic) throw new ConfigError(opt.file, opt.line, `nested logic is not supported: the ${this.logic.key} block of line ${this.logic.line} is still open`, key);
+      if (this.logic)
+        throw new ConfigError(
+          opt.file,
+          opt.line,
+          `nested logic is not supported: the ${this.logic.key} block of line ${this.logic.line} is still open`,
+          key,
+        );
       this.logic = { kind, arg: value, file: opt.file, line: opt.line, key, load: this.currentLoad };
       return;
     }
@@ -141,7 +225,9 @@ export class Resolver {
         return this.load(value, this.includeFormat(opt), origin, false);
       case 'config':
         throw new ConfigError(opt.file, opt.line, `unable to load configuration from ${value} (no pluggable configurator)`, key);
-      case 'set': case 'set-placeholder': case 'set-ph': {
+      case 'set':
+      case 'set-placeholder':
+      case 'set-ph': {
         const eq = value.indexOf('=');
         if (eq < 0) throw new ConfigError(opt.file, opt.line, `invalid placeholder/--set value "${value}" (expected name=value)`, key);
         return this.add(value.slice(0, eq), value.slice(eq + 1), opt.file, opt.line, key !== 'set');
@@ -153,7 +239,12 @@ export class Resolver {
         return;
       }
       case 'exit':
-        throw new ConfigError(opt.file, opt.line, `the config asks uWSGI to exit (status ${value === '' ? 1 : parseInt(value, 10) || 0})`, key);
+        throw new ConfigError(
+          opt.file,
+          opt.line,
+          `the config asks uWSGI to exit (status ${value === '' ? 1 : parseInt(value, 10) || 0})`,
+          key,
+        );
       default:
         return;
     }
@@ -174,19 +265,31 @@ export class Resolver {
     const want = section === undefined || section === '' ? 'uwsgi' : section;
     let parsed: { options: RawOption[]; found: boolean };
     try {
-      parsed = format === 'ini' ? parseIni(sub.text, sub.lineOf, want)
-        : format === 'yaml' ? parseYaml(sub.text, sub.lineOf, want)
-          : format === 'xml' ? parseXml(sub.text, sub.lineOf, section)
-            : parseJson(sub.text, sub.lineOf, want);
+      parsed =
+        format === 'ini'
+          ? parseIni(sub.text, sub.lineOf, want)
+          : format === 'yaml'
+            ? parseYaml(sub.text, sub.lineOf, want)
+            : format === 'xml'
+              ? parseXml(sub.text, sub.lineOf, section)
+              : parseJson(sub.text, sub.lineOf, want);
     } catch (e) {
       throw syntaxError(e, shown, sub.lineOf);
     }
     if (!parsed.found) {
       if (format === 'json') throw new ConfigError(shown, 1, `no object named "${want}" in the JSON data`);
-      this.warnings.push({ file: shown, line: 0, message: format === 'xml' ? `the root element of ${shown} has no child: no options` : `can't find section "${want}" in ${shown}` });
+      this.warnings.push({
+        file: shown,
+        line: 0,
+        message: format === 'xml' ? `the root element of ${shown} has no child: no options` : `can't find section "${want}" in ${shown}`,
+      });
     }
     if (text.charCodeAt(0) === 0xfeff && format === 'ini') {
-      this.warnings.push({ file: shown, line: 1, message: 'file starts with a UTF-8 BOM: uWSGI reads "\\uFEFF[uwsgi]" as a key, not a section' });
+      this.warnings.push({
+        file: shown,
+        line: 1,
+        message: 'file starts with a UTF-8 BOM: uWSGI reads "\\uFEFF[uwsgi]" as a key, not a section',
+      });
     }
     const parentLoad = this.currentLoad;
     this.currentLoad = ++this.loadSeq;
@@ -194,7 +297,12 @@ export class Resolver {
     try {
       for (const o of parsed.options) this.add(o.key, o.value, shown, o.line);
       if (this.logic && this.logic.load === this.currentLoad) {
-        throw new ConfigError(shown, this.logic.line, `unterminated ${this.logic.key} block (no endif/endfor before the end of the file)`, this.logic.key);
+        throw new ConfigError(
+          shown,
+          this.logic.line,
+          `unterminated ${this.logic.key} block (no endif/endfor before the end of the file)`,
+          this.logic.key,
+        );
       }
     } finally {
       this.loading.pop();
@@ -216,16 +324,26 @@ export class Resolver {
   private read(spec: string, format: ConfigFormat, origin: ReadOrigin | undefined, mayFreezeUpper: boolean) {
     const where = origin ?? { file: spec, line: 0 };
     if (spec === '-' || /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(spec)) {
-      throw new ConfigError(where.file, where.line, `${spec}: only config files are supported here (no stdin or scheme URLs)`, origin?.option);
+      throw new ConfigError(
+        where.file,
+        where.line,
+        `${spec}: only config files are supported here (no stdin or scheme URLs)`,
+        origin?.option,
+      );
     }
-    let { file, section } = splitSection(spec);
+    const split = splitSection(spec);
+    const { section } = split;
+    let { file } = split;
     if (file === '') {
-      if (format !== 'ini' || this.lastIni === undefined) throw new ConfigError(where.file, where.line, `"${spec}" names a section but no ini file was read before`, origin?.option);
+      if (format !== 'ini' || this.lastIni === undefined)
+        throw new ConfigError(where.file, where.line, `"${spec}" names a section but no ini file was read before`, origin?.option);
       file = this.lastIni;
     }
     // uWSGI exits with "invalid xml id"
-    if (format === 'xml' && section === '') throw new ConfigError(where.file, where.line, `${spec}: invalid xml id (nothing after ':')`, origin?.option);
-    if (this.loading.length >= MAX_INCLUDE_DEPTH) throw new ConfigError(where.file, where.line, `includes nested deeper than ${MAX_INCLUDE_DEPTH}`, origin?.option);
+    if (format === 'xml' && section === '')
+      throw new ConfigError(where.file, where.line, `${spec}: invalid xml id (nothing after ':')`, origin?.option);
+    if (this.loading.length >= MAX_INCLUDE_DEPTH)
+      throw new ConfigError(where.file, where.line, `includes nested deeper than ${MAX_INCLUDE_DEPTH}`, origin?.option);
     const readPath = path.resolve(this.facts.cwd, file);
     const loaded = this.io(where, () => this.host.openConfig(readPath, MAX_CONFIG_BYTES));
     const freeze = mayFreezeUpper && !this.firstRound;
@@ -238,7 +356,12 @@ export class Resolver {
     // a missing file has no realpath: the read below says what is wrong
     const id = `${typeof loaded.real === 'string' ? loaded.real : readPath}:${section ?? ''}`;
     if (this.loading.includes(id)) {
-      throw new ConfigError(where.file, where.line, `include cycle: ${spec} is already being read (${this.loading.map((x) => x.replace(/:$/, '')).join(' -> ')})`, origin?.option);
+      throw new ConfigError(
+        where.file,
+        where.line,
+        `include cycle: ${spec} is already being read (${this.loading.map((x) => x.replace(/:$/, '')).join(' -> ')})`,
+        origin?.option,
+      );
     }
     // an include is blamed on the line that names it; the vassal file itself (named by no line) on itself
     const readBy = origin && origin.line > 0 ? origin : { file: shown, line: 0 };
@@ -292,7 +415,10 @@ export class Resolver {
   /** The logic function of the open block (core/config.c uwsgi_logic_opt_*): re-adds the line if its test holds. */
   private runLogic(l: Logic, key: string, value: string, file: string, line: number): boolean {
     const with_ = (ctx: string | undefined): string => (ctx === undefined ? value : value.split('%(_)').join(ctx));
-    const readd = (ctx: string | undefined): true => { this.add(key, with_(ctx), file, line); return true; };
+    const readd = (ctx: string | undefined): true => {
+      this.add(key, with_(ctx), file, line);
+      return true;
+    };
     const arg = l.arg;
     const eq = arg.indexOf('=');
     const name = eq < 0 ? arg : arg.slice(0, eq);
@@ -312,9 +438,12 @@ export class Resolver {
       }
       case 'for-readline': {
         let text: string;
-        try { text = this.host.readFile(path.resolve(this.facts.cwd, arg), MAX_CONFIG_BYTES).toString('utf8'); } catch (e) {
+        try {
+          text = this.host.readFile(path.resolve(this.facts.cwd, arg), MAX_CONFIG_BYTES).toString('utf8');
+        } catch (e) {
           // uWSGI skips a list it cannot open; a hung mount, a device or an oversized list is an error here
-          if (!(e instanceof HostError) || ['ETIMEDOUT', 'ENOTREG', 'EFBIG', 'EAGENT'].includes(e.code)) throw e instanceof HostError ? this.blame(e, { file: l.file, line: l.line, option: l.key }) : e;
+          if (!(e instanceof HostError) || ['ETIMEDOUT', 'ENOTREG', 'EFBIG', 'EAGENT'].includes(e.code))
+            throw e instanceof HostError ? this.blame(e, { file: l.file, line: l.line, option: l.key }) : e;
           this.warnings.push({ file: l.file, line: l.line, message: `for-readline: ${e.message}` });
           return false;
         }
@@ -325,29 +454,43 @@ export class Resolver {
         }
         return true;
       }
-      case 'if-opt': case 'if-not-opt': case 'if-env': case 'if-not-env': {
+      case 'if-opt':
+      case 'if-not-opt':
+      case 'if-env':
+      case 'if-not-env': {
         const p = l.kind.endsWith('opt') ? this.firstValue(name) : name === '' ? undefined : this.env[name];
         const holds = p !== undefined && (wanted === undefined || wanted === p);
         if (l.kind.startsWith('if-not-') ? holds : !holds) return false;
         return readd(p);
       }
-      case 'if-reload': case 'if-not-reload':
+      case 'if-reload':
+      case 'if-not-reload':
         if ((l.kind === 'if-reload') !== this.isReload) return false;
         this.add(key, value, file, line);
         return true;
-      case 'if-exists': case 'if-not-exists':
+      case 'if-exists':
+      case 'if-not-exists':
         return this.testPath(arg, 'exists', l) === (l.kind === 'if-exists') ? readd(arg) : false;
-      case 'if-file': case 'if-not-file':
+      case 'if-file':
+      case 'if-not-file':
         return this.testPath(arg, 'file', l) === (l.kind === 'if-file') ? readd(arg) : false;
-      case 'if-dir': case 'if-not-dir':
+      case 'if-dir':
+      case 'if-not-dir':
         return this.testPath(arg, 'dir', l) === (l.kind === 'if-dir') ? readd(arg) : false;
-      case 'if-plugin': case 'if-not-plugin':
+      case 'if-plugin':
+      case 'if-not-plugin':
         return this.pluginLoaded(arg) === (l.kind === 'if-plugin') ? readd(arg) : false;
-      case 'if-hostname': case 'if-not-hostname':
+      case 'if-hostname':
+      case 'if-not-hostname':
         return (this.facts.hostname === arg) === (l.kind === 'if-hostname') ? readd(arg) : false;
-      case 'if-hostname-match': case 'if-not-hostname-match': {
+      case 'if-hostname-match':
+      case 'if-not-hostname-match': {
         let re: RegExp;
-        try { re = new RegExp(arg); } catch (e) { throw new ConfigError(l.file, l.line, `invalid regular expression: ${(e as Error).message}`, l.key); }
+        try {
+          re = new RegExp(arg);
+        } catch (e) {
+          throw new ConfigError(l.file, l.line, `invalid regular expression: ${(e as Error).message}`, l.key);
+        }
         return re.test(this.facts.hostname) === (l.kind === 'if-hostname-match') ? readd(arg) : false;
       }
     }
@@ -366,7 +509,8 @@ export class Resolver {
     let bytes: Buffer;
     try {
       if (name.startsWith('exec://')) bytes = this.host.exec(name.slice(7), this.facts.cwd, MAX_CONFIG_BYTES);
-      else if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(name)) throw new ConfigError(opt.file, opt.line, `@(${name}): only files and exec:// are supported`, opt.key);
+      else if (/^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(name))
+        throw new ConfigError(opt.file, opt.line, `@(${name}): only files and exec:// are supported`, opt.key);
       else bytes = this.host.readFile(path.resolve(this.facts.cwd, name), MAX_CONFIG_BYTES);
     } catch (e) {
       if (e instanceof HostError) throw new ConfigError(where.file, where.line, `@(${name}): ${e.message}`, where.option, e.code);

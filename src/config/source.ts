@@ -10,7 +10,11 @@ export const MAX_OPTIONS = 100_000;
 export const MAX_RESOLVED_BYTES = 1024 * 1024;
 
 /** Where a read was asked from, so a missing include names the line that wanted it. */
-export interface ReadOrigin { file: string; line: number; option?: string }
+export interface ReadOrigin {
+  file: string;
+  line: number;
+  option?: string;
+}
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -19,7 +23,11 @@ function firstBadLine(buf: Buffer): number {
   let start = 0;
   for (let i = 0; i <= buf.length; i++) {
     if (i === buf.length || buf[i] === 0x0a) {
-      try { utf8.decode(buf.subarray(start, i)); } catch { return line; }
+      try {
+        utf8.decode(buf.subarray(start, i));
+      } catch {
+        return line;
+      }
       line++;
       start = i + 1;
     }

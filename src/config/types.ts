@@ -1,6 +1,5 @@
 // The resolved config model: what every consumer (emperor, jail plan compiler, CLI) reads. Never raw text.
 import type { ConfigHost } from './host';
-import type { FactsInput } from './magic';
 
 export interface ConfigOption {
   key: string;
@@ -10,6 +9,22 @@ export interface ConfigOption {
   /** 1-based line in that file (0 when there is no line, e.g. an injected option). */
   line: number;
 }
+
+/** What %-magic and placeholders know of the process that resolves a config (magic.ts). */
+export interface ProcessFacts {
+  cwd: string;
+  binaryPath: string;
+  hostname: string;
+  uid: number;
+  gid: number;
+  user: string;
+  group: string;
+  cpus: number;
+  version: string;
+}
+
+/** The facts a caller may give; the rest are this process's own. */
+export type FactsInput = Partial<Omit<ProcessFacts, 'cwd'>>;
 
 export interface ConfigWarning {
   file: string;

@@ -53,7 +53,10 @@ export class Blacklist {
     if (e.levelUs < this.opts.maxThrottleMs * 1000) {
       e.levelUs += this.opts.throttleMs * 1000;
     } else {
-      vassalLogger(name).warn({ event: 'max-throttle', throttle_level: Math.floor(e.levelUs / 1000) }, `maximum throttle level for vassal ${name} reached !!!`);
+      vassalLogger(name).warn(
+        { event: 'max-throttle', throttle_level: Math.floor(e.levelUs / 1000) },
+        `maximum throttle level for vassal ${name} reached !!!`,
+      );
       e.levelUs = Math.floor(e.levelUs / 2);
     }
     e.attempt++;

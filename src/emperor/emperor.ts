@@ -8,19 +8,20 @@ import { createMonitor, MonitorSpecError } from '../monitors';
 import type { Monitor, VassalSource } from '../monitors/types';
 import { binaryRealpath } from '../reader/facts';
 import { ConfigReader } from '../reader/pool';
-import { startStatsServer } from '../stats';
+import { startStatsServer } from '../ops';
 import { Blacklist } from './blacklist';
-import { CgroupTree } from './cgroup';
-import { LimitWatch, raiseLimits } from './limits';
+import { CgroupTree } from '../cgroup/tree';
+import { LimitWatch, raiseLimits } from './host-limits';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
 import { heldAmbientCaps } from '../privileges';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
-import { sectionMonitor } from './sections';
+import { sectionMonitor } from './multi-section';
 import { Vassal, type VassalContext, type VassalObserver } from './vassal';
 import { makeRuntimeDir, removeRuntimeDir } from './runtime-dir';
 import { Operations } from './operations';
-import { VassalOutput, type OutputOptions } from './output';
+import { VassalOutput, type OutputOptions } from '../output/vassal-output';
 import { packageVersion } from '../package-info';
+import type { StatsDocument } from '../ops/stats-document';
 
 const VERSION = packageVersion();
 
@@ -79,7 +80,13 @@ export class Emperor {
       // side by side: a source on a hung mount costs its own timeout, not the others' start
       const monitors = await Promise.all(this.opts.emperor.map((spec) => createMonitor(spec, monitorOpts, this.scanner!)));
       this.cluster = new Cluster(
-        { pool: this.opts.etcdPool, node: this.opts.node, ttlSeconds: this.opts.etcdTtlSeconds, traefikRoot: this.opts.etcdTraefik, advertise: this.opts.advertise },
+        {
+          pool: this.opts.etcdPool,
+          node: this.opts.node,
+          ttlSeconds: this.opts.etcdTtlSeconds,
+          traefikRoot: this.opts.etcdTraefik,
+          advertise: this.opts.advertise,
+        },
         {
           whenGone: (src) => {
             const v = this.vassals.get(key(src));
@@ -90,7 +97,9 @@ export class Emperor {
       );
       // with --emperor-multi-section each section is a vassal of its own, placed on its own in pool mode; the
       // sections are listed once the monitors start, when the readers (ctxBase) exist
-      this.monitors.push(...monitors.map((m) => this.cluster!.monitor(this.opts.multiSection ? sectionMonitor(m, () => this.ctxBase!) : m)));
+      this.monitors.push(
+        ...monitors.map((m) => this.cluster!.monitor(this.opts.multiSection ? sectionMonitor(m, () => this.ctxBase!) : m)),
+      );
     } catch (e) {
       this.scanner.close();
       if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
@@ -99,11 +108,23 @@ export class Emperor {
     }
     const { tree, reason } = CgroupTree.create();
     this.cgroups = tree;
-    if (!tree) this.log.warn({ event: 'no-cgroup', reason }, `cgroup v2 not usable (${reason}): a stop kills the vassal's process group and pid namespace only`);
+    if (!tree)
+      this.log.warn(
+        { event: 'no-cgroup', reason },
+        `cgroup v2 not usable (${reason}): a stop kills the vassal's process group and pid namespace only`,
+      );
     this.devNull = fs.openSync('/dev/null', 'r');
     const env = vassalEnvironment(process.env);
-    const onDemand = this.opts.onDemandExtension !== undefined || this.opts.onDemandDirectory !== undefined || this.opts.onDemandExec !== undefined;
-    this.reader = new ConfigReader({ env, budgetMs: this.opts.configTimeoutSeconds * 1000, log: this.log, devNull: this.devNull, capAmbient: heldAmbientCaps(), keepWarm: onDemand });
+    const onDemand =
+      this.opts.onDemandExtension !== undefined || this.opts.onDemandDirectory !== undefined || this.opts.onDemandExec !== undefined;
+    this.reader = new ConfigReader({
+      env,
+      budgetMs: this.opts.configTimeoutSeconds * 1000,
+      log: this.log,
+      devNull: this.devNull,
+      capAmbient: heldAmbientCaps(),
+      keepWarm: onDemand,
+    });
     this.reader.warm();
     if (this.opts.stats) {
       this.stats = await startStatsServer(this.opts.stats, () => {
@@ -273,7 +294,7 @@ export class Emperor {
   }
 
   /** uWSGI's emperor stats layout (reference §6), same keys and order, plus our own fields after them. */
-  snapshot(visible?: (v: Vassal) => boolean): Record<string, unknown> {
+  snapshot(visible?: (v: Vassal) => boolean): StatsDocument {
     const shown = visible ? [...this.vassals.values()].filter(visible) : [...this.vassals.values()];
     const names = new Set(shown.map((v) => v.name));
     const blacklist = this.blacklist.entries();

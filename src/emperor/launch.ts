@@ -4,15 +4,16 @@ import * as fs from 'node:fs';
 import type { ResolvedConfig } from '../config/types';
 import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
+import { resolveExecutable } from '../executable';
 import type { ConfigReader, ReadResult } from '../reader/pool';
-import { InitLink, compilePlan, inheritStep, initExecutable, isNativeVassal } from '../vassal';
-import type { AppEvent, LinkEvents, PlanStep, StepReport } from '../vassal';
+import { InitLink, compilePlan, inheritStep, initExecutable, isNativeVassal } from '../jail';
+import type { AppEvent, LinkEvents, PlanStep, StepReport } from '../jail';
 import { checkSpawnPrivileges } from '../privileges';
 import { configFlagOf } from '../tables/formats';
-import { TO_VASSAL } from '../tables/protocol';
-import { UwsgiChannel } from './protocol';
+import { TO_VASSAL } from '../tables/uwsgi-protocol';
+import { UwsgiChannel } from './uwsgi-channel';
 import type { EmperorOptions } from './options';
-import type { InstanceOutput, OutputStream, VassalOutput } from './output';
+import type { InstanceOutput, OutputStream, VassalOutput } from '../output/vassal-output';
 import { ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials, type Owner } from './tyrant';
 
 export interface LaunchContext {
@@ -77,7 +78,12 @@ export function requestConfig(src: MonitorSource, ctx: LaunchContext, credential
 }
 
 /** What the reader is asked for a vassal's config: its name, directory, owner and the emperor's vassal-wide options. */
-export function readRequest(src: MonitorSource, ctx: Pick<LaunchContext, 'opts' | 'binaryPath'>, credentials: Credentials, isReload: boolean) {
+export function readRequest(
+  src: MonitorSource,
+  ctx: Pick<LaunchContext, 'opts' | 'binaryPath'>,
+  credentials: Credentials,
+  isReload: boolean,
+) {
   const owner = ctx.opts.tyrant ? ownerOf(credentials) : undefined;
   return {
     spec: src.name,
@@ -103,22 +109,37 @@ export interface ReadConfig {
 const INHERITED_FD = 4;
 
 /** The child's fds; an on-demand socket is fd 0 of a uWSGI vassal (as uWSGI does it), INHERITED_FD of an init. */
-function stdioAndControl(devNull: number, stdout: number, stderr: number, control: number, isNative: boolean, listenFd: number | undefined): number[] {
+function stdioAndControl(
+  devNull: number,
+  stdout: number,
+  stderr: number,
+  control: number,
+  isNative: boolean,
+  listenFd: number | undefined,
+): number[] {
   if (listenFd === undefined) return [devNull, stdout, stderr, control];
   return isNative ? [devNull, stdout, stderr, control, listenFd] : [listenFd, stdout, stderr, control];
 }
 
-export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext, credentials: Credentials, on: InstanceEvents, { output: vassalOutput, listenFd }: LaunchIo = {}): Instance {
+export function launch(
+  src: MonitorSource,
+  read: ReadConfig,
+  ctx: LaunchContext,
+  credentials: Credentials,
+  on: InstanceEvents,
+  { output: vassalOutput, listenFd }: LaunchIo = {},
+): Instance {
   const cfg = read.config;
   const { opts } = ctx;
   const isNative = isNativeVassal(cfg);
   const owner = opts.tyrant ? ownerOf(credentials) : undefined;
   // everything that can fail on the config is decided before any fd or cgroup exists
   const compiled = isNative ? compilePlan(cfg, { vassal: src.name, firstRun: true, shell: read.shell }) : undefined;
-  const firstPlan = compiled && listenFd !== undefined ? { ...compiled, steps: [inheritStep(INHERITED_FD, cfg.file), ...compiled.steps] } : compiled;
+  const firstPlan =
+    compiled && listenFd !== undefined ? { ...compiled, steps: [inheritStep(INHERITED_FD, cfg.file), ...compiled.steps] } : compiled;
   const userns = owner !== undefined && (firstPlan ? wantsUserNamespace(ctx.namespaces, firstPlan) : ctx.namespaces.includes('user'));
   const plan = firstPlan && (owner ? tyrantPlan(firstPlan, owner, userns) : firstPlan);
-  const file = isNative ? initExecutable() : native.resolveExecutable(opts.binaryPath, ctx.env.PATH);
+  const file = isNative ? initExecutable() : resolveExecutable(opts.binaryPath, ctx.env.PATH);
   const argv = isNative
     ? ['emperor-init', src.name, ...(vassalOutput ? ['--relay-output'] : [])]
     : [
@@ -150,7 +171,9 @@ export function launch(src: MonitorSource, read: ReadConfig, ctx: LaunchContext,
     cgroup = ctx.makeCgroup?.(src.name);
     const [stdout, stderr] = output ? [output.stdout ?? ctx.devNull, output.stderr ?? ctx.devNull] : [1, 2];
     const fds = stdioAndControl(ctx.devNull, stdout, stderr, theirs, isNative, listenFd);
-    child = native.spawn({ file, argv, env, mountPropagation, cwd: src.dir, fds, cgroup, deathSignal: 'SIGKILL', ...identity }, (info) => on.onExit(info));
+    child = native.spawn({ file, argv, env, mountPropagation, cwd: src.dir, fds, cgroup, deathSignal: 'SIGKILL', ...identity }, (info) =>
+      on.onExit(info),
+    );
   } catch (e) {
     // bad options or no child at all; a failed setup rejects child.started instead (vassal.ts), and the exit that
     // follows closes `ours` and removes the cgroup through the instance, as for any exit

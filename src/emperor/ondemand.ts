@@ -8,11 +8,12 @@ import * as path from 'node:path';
 import * as calls from '../agent/calls';
 import type { Identity } from '../agent/process';
 import { AgentSession } from '../agent/session';
-import { HostError } from '../host-error';
+import { HostError } from '../host-fs';
 import type { Logger } from '../log';
 import type { VassalSource } from '../monitors/types';
 import * as native from '../native';
 import type { EmperorOptions } from './options';
+import { detached } from '../detach';
 
 /** A socket name that is not an address. */
 export class OnDemandError extends Error {
@@ -46,7 +47,12 @@ function shellQuote(s: string): string {
  * The vassal's socket name, from the one on-demand option given (extension, else directory, else exec, uWSGI's
  * precedence); undefined when the vassal is not on demand. Throws HostError.
  */
-export async function socketName(src: VassalSource, opts: EmperorOptions, session: AgentSession, budgetMs: number): Promise<string | undefined> {
+export async function socketName(
+  src: VassalSource,
+  opts: EmperorOptions,
+  session: AgentSession,
+  budgetMs: number,
+): Promise<string | undefined> {
   if (opts.onDemandExtension) {
     const file = path.resolve(src.dir, src.name + opts.onDemandExtension);
     try {
@@ -72,7 +78,8 @@ export function socketAddress(name: string, cwd: string): calls.SocketAddress {
   const host = name.slice(0, colon);
   const portText = name.slice(colon + 1);
   const port = Number(portText);
-  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) throw new OnDemandError(`socket name '${name}': '${portText}' is not a port (1-65535)`);
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535)
+    throw new OnDemandError(`socket name '${name}': '${portText}' is not a port (1-65535)`);
   const v6 = /^\[(.*)\]$/.exec(host)?.[1];
   if (v6 !== undefined) {
     if (!net.isIPv6(v6)) throw new OnDemandError(`socket name '${name}': '${v6}' is not an IPv6 address`);
@@ -80,7 +87,8 @@ export function socketAddress(name: string, cwd: string): calls.SocketAddress {
   }
   if (host === '' || host === '0') return { family: 'inet', host: '0.0.0.0', port };
   if (host === 'localhost') return { family: 'inet', host: '127.0.0.1', port };
-  if (!net.isIPv4(host)) throw new OnDemandError(`socket name '${name}': '${host}' is not a numeric IPv4 address (or [IPv6], localhost, empty)`);
+  if (!net.isIPv4(host))
+    throw new OnDemandError(`socket name '${name}': '${host}' is not a numeric IPv4 address (or [IPv6], localhost, empty)`);
   return { family: 'inet', host, port };
 }
 
@@ -150,7 +158,7 @@ export class OnDemand {
     this.open(identity).then(
       (bound) => {
         if (generation !== this.generation) {
-          if (bound) void this.release(bound);
+          if (bound) detached(this.release(bound), 'on-demand socket release');
           return;
         }
         if (!bound) {
@@ -202,7 +210,7 @@ export class OnDemand {
 
   /** The owner changed (tyrant): the socket is made again, as the new owner, at the next wait(). */
   reset(): void {
-    void this.close();
+    detached(this.close(), 'on-demand socket close');
   }
 
   /** Closes the socket and removes its file; settles (never rejects) once that is done. */
@@ -226,7 +234,8 @@ export class OnDemand {
     } catch (e) {
       // ESTALE: the path holds another file now (the vassal bound it itself); it is not ours to remove
       const err = e as HostError;
-      if (err.code !== 'ENOENT' && err.code !== 'ESTALE') this.log.warn({ event: 'on-demand-unlink', path: address.path, code: err.code }, err.message);
+      if (err.code !== 'ENOENT' && err.code !== 'ESTALE')
+        this.log.warn({ event: 'on-demand-unlink', path: address.path, code: err.code }, err.message);
     } finally {
       session?.close();
     }

@@ -2,14 +2,16 @@
 // systemd's notifications and the CPU/memory sampler behind `emperor status` and the metrics.
 import * as fs from 'node:fs';
 import type { Logger } from '../log';
-import { startControlServer, type ControlServer, type ControlledVassal } from '../control/server';
+import { startControlServer, type ControlServer, type ControlledVassal } from '../ops/control-server';
 import type { BlacklistEntry } from './blacklist';
-import { EmperorMetrics, startMetricsServer, type MetricsServer, type VassalMetrics } from './metrics';
-import { SystemdNotifier } from './notify';
+import { EmperorMetrics, startMetricsServer, type MetricsServer, type VassalMetrics } from '../ops/metrics-server';
+import { SystemdNotifier } from '../ops/systemd-notify';
 import type { EmperorOptions } from './options';
-import type { VassalOutput } from './output';
-import { UsageSampler, type Usage } from './usage';
+import type { VassalOutput } from '../output/vassal-output';
+import { UsageSampler, type Usage } from '../ops/usage';
 import type { Vassal } from './vassal';
+import type { StatsDocument } from '../ops/stats-document';
+import { detached } from '../detach';
 
 /** What the operations read of the emperor. */
 export interface OperatedEmperor {
@@ -17,7 +19,7 @@ export interface OperatedEmperor {
   outputOf(v: Vassal): VassalOutput | undefined;
   blacklistEntries(): BlacklistEntry[];
   /** The stats document, its vassals filtered by `visible`. */
-  snapshot(visible?: (v: Vassal) => boolean): Record<string, unknown>;
+  snapshot(visible?: (v: Vassal) => boolean): StatsDocument;
 }
 
 /**
@@ -52,8 +54,13 @@ export class Operations {
     if (this.opts.logsDir) fs.mkdirSync(this.opts.logsDir, { recursive: true, mode: 0o750 });
     if (this.opts.metrics) {
       this.metrics = new EmperorMetrics();
-      this.metricsServer = await startMetricsServer(this.opts.metrics, this.metrics, () => this.vassalMetrics(), () => void this.refreshUsage(SCRAPE_SAMPLE_MS));
-      void this.refreshUsage(0);
+      this.metricsServer = await startMetricsServer(
+        this.opts.metrics,
+        this.metrics,
+        () => this.vassalMetrics(),
+        () => detached(this.refreshUsage(SCRAPE_SAMPLE_MS), 'usage sample'),
+      );
+      detached(this.refreshUsage(0), 'usage sample');
       this.log.info({ event: 'metrics', address: this.metricsServer.address }, `metrics on http://${this.metricsServer.address}/metrics`);
     }
     if (this.opts.control) {
@@ -101,12 +108,15 @@ export class Operations {
   }
 
   startUsage(): void {
-    void this.refreshUsage(STATUS_SAMPLE_MS);
+    detached(this.refreshUsage(STATUS_SAMPLE_MS), 'usage sample');
   }
 
   /** A fresh CPU/memory sample unless the last one is younger than maxAgeMs. */
   refreshUsage(maxAgeMs: number): Promise<void> {
-    return this.usage.refresh(() => [...(this.emperor?.vassals.values() ?? [])].map((v) => [v, { pid: v.pid, cgroup: v.cgroup }]), maxAgeMs);
+    return this.usage.refresh(
+      () => [...(this.emperor?.vassals.values() ?? [])].map((v) => [v, { pid: v.pid, cgroup: v.cgroup }]),
+      maxAgeMs,
+    );
   }
 
   /** STATUS= for systemd: how many vassals, by state. */

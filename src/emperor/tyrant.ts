@@ -7,7 +7,7 @@ import type { VassalSource } from '../monitors/types';
 import type { Namespace, SpawnOptions } from '../native';
 import { CLONE_NEWUSER } from '../tables/namespaces';
 import { gidOf, supplementaryGroups, uidOf } from '../tables/passwd';
-import type { JailPlan, PlanStep } from '../vassal';
+import type { JailPlan, PlanStep } from '../jail';
 
 /** The credentials a vassal is spawned with (nothing outside tyrant mode: it inherits the emperor's). */
 export interface Credentials {
@@ -27,18 +27,30 @@ export interface Owner {
 
 export function tyrantCredentials(src: VassalSource): CredentialsOrRefusal {
   if (src.uid === 0 || src.gid === 0) {
-    return { refused: `[emperor-tyrant] invalid permissions for vassal ${src.name}: ${src.path} is owned by uid ${src.uid} gid ${src.gid}, and a tyrant never runs a vassal as root` };
+    return {
+      refused: `[emperor-tyrant] invalid permissions for vassal ${src.name}: ${src.path} is owned by uid ${src.uid} gid ${src.gid}, and a tyrant never runs a vassal as root`,
+    };
   }
   return { uid: src.uid, gid: src.gid, groups: supplementaryGroups(src.uid, src.gid) };
 }
 
 export function ownerOf(creds: Credentials): Owner | undefined {
-  return creds.uid === undefined || creds.gid === undefined ? undefined : { uid: creds.uid, gid: creds.gid, groups: creds.groups ?? [creds.gid] };
+  return creds.uid === undefined || creds.gid === undefined
+    ? undefined
+    : { uid: creds.uid, gid: creds.gid, groups: creds.groups ?? [creds.gid] };
 }
 
 // Options whose work uWSGI does as root (reference §9.5: the phases before the privilege drop, the jail itself).
 const AS_ROOT_PHASE = /^(?:hook|exec|mount|umount)-(?:asap|pre-jail|in-jail|post-jail|as-root)$/;
-const AS_ROOT_OPTIONS = new Set(['unshare', 'unshare2', 'pivot_root', 'pivot-root', 'chroot', 'privileged-binary-patch', 'privileged-binary-patch-arg']);
+const AS_ROOT_OPTIONS = new Set([
+  'unshare',
+  'unshare2',
+  'pivot_root',
+  'pivot-root',
+  'chroot',
+  'privileged-binary-patch',
+  'privileged-binary-patch-arg',
+]);
 
 export function isAsRootStep(step: PlanStep): boolean {
   return AS_ROOT_PHASE.test(step.origin.option) || AS_ROOT_OPTIONS.has(step.origin.option);
@@ -70,7 +82,10 @@ export function tyrantPlan(plan: JailPlan, owner: Owner, userns: boolean): JailP
       continue;
     }
     if (step.op === 'cap') {
-      refuse(step, `a tyrant vassal holds no capabilities on the host (it runs as its file's owner, uid ${owner.uid}); with 'user' in emperor-use-clone it is root with every capability inside its own user namespace instead`);
+      refuse(
+        step,
+        `a tyrant vassal holds no capabilities on the host (it runs as its file's owner, uid ${owner.uid}); with 'user' in emperor-use-clone it is root with every capability inside its own user namespace instead`,
+      );
     }
     if (!userns && isAsRootStep(step)) {
       refuse(
@@ -91,10 +106,16 @@ export function tyrantPlan(plan: JailPlan, owner: Owner, userns: boolean): JailP
 function checkCredsStep(step: PlanStep, owner: Owner): void {
   const [uid, gid, addGids] = step.args;
   if (uid && uidOf(uid) !== owner.uid) {
-    refuse(step, `uid '${uid}' in tyrant mode: the vassal runs as its file's owner (uid ${owner.uid}) and cannot choose another user; remove the option or name the owner`);
+    refuse(
+      step,
+      `uid '${uid}' in tyrant mode: the vassal runs as its file's owner (uid ${owner.uid}) and cannot choose another user; remove the option or name the owner`,
+    );
   }
   if (gid && gidOf(gid) !== owner.gid) {
-    refuse(step, `gid '${gid}' in tyrant mode: the vassal runs with its file's group (gid ${owner.gid}); remove the option or name that group`);
+    refuse(
+      step,
+      `gid '${gid}' in tyrant mode: the vassal runs with its file's group (gid ${owner.gid}); remove the option or name that group`,
+    );
   }
   for (const g of (addGids ?? '').split(',').filter(Boolean)) {
     const id = gidOf(g);

@@ -17,18 +17,21 @@ import { vassalLogger, type Logger } from '../log';
 import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
 import type { ReadResult } from '../reader/pool';
-import type { StepReport } from '../vassal';
-import { FROM_VASSAL, TO_VASSAL } from '../tables/protocol';
+import type { StepReport } from '../jail';
+import { FROM_VASSAL, TO_VASSAL } from '../tables/uwsgi-protocol';
 import { isSubscriptionOption } from '../tables/routers';
-import { killCgroup } from './cgroup';
+import { killCgroup } from '../cgroup/tree';
 import { launch, requestConfig, type Instance, type InstanceEvents, type LaunchContext } from './launch';
-import type { VassalOutput } from './output';
+import type { VassalOutput } from '../output/vassal-output';
 import { OnDemand, onDemandEnabled } from './ondemand';
 import { ownerOf, type Credentials, type CredentialsOrRefusal } from './tyrant';
 import type { Blacklist } from './blacklist';
-import { isLimit, type LimitWatch } from './limits';
+import type { VassalStats } from '../ops/stats-document';
+import { isLimit, type LimitWatch } from './host-limits';
+import { detached } from '../detach';
 
-export type VassalState = 'starting' | 'running' | 'stopping' | 'throttled' | 'broken' | 'exiled' | 'refused' | 'stopped' | 'dormant' | 'gone';
+export type VassalState =
+  'starting' | 'running' | 'stopping' | 'throttled' | 'broken' | 'exiled' | 'refused' | 'stopped' | 'dormant' | 'gone';
 
 /** uWSGI's exit code for "do not respawn me" (UWSGI_EXILE_CODE). */
 const EXILE_CODE = 26;
@@ -200,12 +203,15 @@ export class Vassal implements InstanceEvents {
     this.reading = seq;
     this.state = 'starting';
     this.spawnBeganMs = Date.now();
-    void requestConfig(this.source, this.ctx, creds, false).then((r) => {
-      if (this.reading !== seq) return; // an edit started a newer read, or the vassal went
-      this.reading = 0;
-      if ('error' in r) this.notStarted(r.error);
-      else this.launchWith(r, creds);
-    });
+    detached(
+      requestConfig(this.source, this.ctx, creds, false).then((r) => {
+        if (this.reading !== seq) return; // an edit started a newer read, or the vassal went
+        this.reading = 0;
+        if ('error' in r) this.notStarted(r.error);
+        else this.launchWith(r, creds);
+      }),
+      'config read',
+    );
   }
 
   private notStarted(err: ConfigError): void {
@@ -224,7 +230,10 @@ export class Vassal implements InstanceEvents {
     for (const o of read.config.options) {
       if (!isSubscriptionOption(o.key) || this.routerSaid?.has(o.key)) continue;
       (this.routerSaid ??= new Set()).add(o.key);
-      this.log.warn({ event: 'router-option-ignored', option: o.key, file: o.file, line: o.line }, `${o.file}:${o.line}: ${o.key}: this emperor runs no FastRouter to subscribe to; an etcd:// vassal's sockets are published in etcd instead (see the README)`);
+      this.log.warn(
+        { event: 'router-option-ignored', option: o.key, file: o.file, line: o.line },
+        `${o.file}:${o.line}: ${o.key}: this emperor runs no FastRouter to subscribe to; an etcd:// vassal's sockets are published in etcd instead (see the README)`,
+      );
     }
     let inst: Instance;
     try {
@@ -313,7 +322,7 @@ export class Vassal implements InstanceEvents {
     this.source = src;
     this.lastMod = secs(src.mtimeMs);
     if (this.removing) return;
-    if (ownerChanged && this.ctx.opts.tyrant) this.onDemand?.reset();  // it is bound again as the new owner
+    if (ownerChanged && this.ctx.opts.tyrant) this.onDemand?.reset(); // it is bound again as the new owner
     if (this.held && this.instance) {
       // an admin's stop still under way: the new file starts once the old instance is gone
       this.held = false;
@@ -323,7 +332,10 @@ export class Vassal implements InstanceEvents {
     this.held = false;
     if (ownerChanged && this.ctx.opts.tyrant && this.instance) {
       // uWSGI: "permissions of file changed. stopping the instance..."; it comes back as the new owner (or refused)
-      this.log.warn({ event: 'owner-changed', uid: src.uid, gid: src.gid }, 'permissions of the config file changed: restarting the vassal as its new owner');
+      this.log.warn(
+        { event: 'owner-changed', uid: src.uid, gid: src.gid },
+        'permissions of the config file changed: restarting the vassal as its new owner',
+      );
       this.restartAfterStop = true;
       this.stopInstance();
       return;
@@ -349,10 +361,13 @@ export class Vassal implements InstanceEvents {
     const creds = this.ctx.credentialsFor(this.source);
     if ('refused' in creds) return; // an owner change stops the vassal on its own
     const seq = ++this.reloadSeq;
-    void requestConfig(this.source, this.ctx, creds, true).then((r) => {
-      if (this.instance !== inst || seq !== this.reloadSeq || this.state === 'stopping') return;
-      this.reloaded(inst, reason, r);
-    });
+    detached(
+      requestConfig(this.source, this.ctx, creds, true).then((r) => {
+        if (this.instance !== inst || seq !== this.reloadSeq || this.state === 'stopping') return;
+        this.reloaded(inst, reason, r);
+      }),
+      'config read for a reload',
+    );
   }
 
   private reloaded(inst: Instance, reason: string, read: ReadResult | undefined): void {
@@ -363,7 +378,10 @@ export class Vassal implements InstanceEvents {
       // a config that no longer reads or compiles: keep the running app, show the error
       this.setupError = describeSetupError(e);
       this.ctx.observer?.configError?.(this);
-      this.log.error({ event: 'reload-refused', error: this.setupError }, `reload refused, the running instance is kept: ${this.setupError}`);
+      this.log.error(
+        { event: 'reload-refused', error: this.setupError },
+        `reload refused, the running instance is kept: ${this.setupError}`,
+      );
       return;
     }
     if (inst.native) this.armJailTimer(inst);
@@ -449,16 +467,32 @@ export class Vassal implements InstanceEvents {
     this.heartbeatTimer = setTimeout(() => {
       this.heartbeatTimer = undefined;
       this.lastHeartbeat = 0;
-      this.log.warn({ event: 'heartbeat-missed', seconds: this.ctx.opts.requiredHeartbeatSeconds }, 'vassal sent no heartbeat in time: reloading it');
+      this.log.warn(
+        { event: 'heartbeat-missed', seconds: this.ctx.opts.requiredHeartbeatSeconds },
+        'vassal sent no heartbeat in time: reloading it',
+      );
       this.reload('heartbeat missed');
     }, ms);
   }
 
   onStep(report: StepReport): void {
     const where = `${report.origin.file}:${report.origin.line}`;
-    const fields = { event: report.ok ? 'step' : 'step-failed', step: report.step, where, option: report.origin.option, code: report.code, errno: report.errno, syscall: report.syscall, path: report.path };
+    const fields = {
+      event: report.ok ? 'step' : 'step-failed',
+      step: report.step,
+      where,
+      option: report.origin.option,
+      code: report.code,
+      errno: report.errno,
+      syscall: report.syscall,
+      path: report.path,
+    };
     if (report.ok) this.log.debug(fields, report.message);
-    else if (this.ctx.limits && isLimit(report)) this.ctx.limits.hit(Object.assign(new Error(`${report.syscall} ${report.path ?? ''}: ${report.message}`), { code: report.code }), this.name);
+    else if (this.ctx.limits && isLimit(report))
+      this.ctx.limits.hit(
+        Object.assign(new Error(`${report.syscall} ${report.path ?? ''}: ${report.message}`), { code: report.code }),
+        this.name,
+      );
     else this.log.error(fields, `${where}: ${report.origin.option}: ${report.step} failed: ${report.message}`);
   }
 
@@ -469,7 +503,10 @@ export class Vassal implements InstanceEvents {
   onStepFailed(report: StepReport): void {
     const detail = [report.code, report.syscall, report.path].filter(Boolean).join(' ');
     // a host limit (the init's fork of the app refused) is retried, not a config to fix
-    this.failure = { message: `${report.origin.file}:${report.origin.line}: ${report.origin.option}: ${report.step} failed${detail ? ` (${detail})` : ''}: ${report.message}`, transient: isLimit(report) };
+    this.failure = {
+      message: `${report.origin.file}:${report.origin.line}: ${report.origin.option}: ${report.step} failed${detail ? ` (${detail})` : ''}: ${report.message}`,
+      transient: isLimit(report),
+    };
     this.setupError = this.failure.message;
   }
 
@@ -493,7 +530,10 @@ export class Vassal implements InstanceEvents {
   }
 
   onFallback(byte: number): void {
-    this.log.warn({ event: 'protocol-fallback', byte }, `the app did nothing with protocol byte ${byte} in time: the init ${byte === TO_VASSAL.reload ? 'restarts' : 'stops'} it itself`);
+    this.log.warn(
+      { event: 'protocol-fallback', byte },
+      `the app did nothing with protocol byte ${byte} in time: the init ${byte === TO_VASSAL.reload ? 'restarts' : 'stops'} it itself`,
+    );
   }
 
   onExit(info: ExitInfo): void {
@@ -547,7 +587,11 @@ export class Vassal implements InstanceEvents {
     this.state = 'gone';
     clearTimeout(this.loyalTimer);
     // gone once its socket is closed and removed too
-    if (this.onDemand) void this.onDemand.close().then(() => this.gone());
+    if (this.onDemand)
+      detached(
+        this.onDemand.close().then(() => this.gone()),
+        'on-demand socket close',
+      );
     else this.gone();
   }
 
@@ -611,7 +655,7 @@ export class Vassal implements InstanceEvents {
   }
 
   /** uWSGI's per-vassal stats object, same keys in the same order, then ours. */
-  stats(): Record<string, unknown> {
+  stats(): VassalStats {
     return {
       id: this.name,
       pid: this.pid,

@@ -6,7 +6,11 @@ import { isVassalFile } from '../config/vassal-env';
 
 export class DirMonitor extends FileMonitor {
   /** `dir` must be the directory's realpath: uWSGI shows and chdirs into that. */
-  constructor(private readonly dir: string, opts: MonitorOptions, fs: MonitorFs) {
+  constructor(
+    private readonly dir: string,
+    opts: MonitorOptions,
+    fs: MonitorFs,
+  ) {
     super(dir, dir, opts, fs);
   }
 

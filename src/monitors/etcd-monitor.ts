@@ -2,10 +2,28 @@
 // A put spawns or reloads (mod_revision is the mtime), a delete stops, within a round trip of the watch. etcd going
 // away keeps every vassal as it is; the watch resumes or, past a compaction, lists again and applies the difference.
 import type { Etcd3, IKeyValue } from 'etcd3';
-import { etcdClient, parseEtcdSpec } from './etcd-client';
-import { PrefixWatch } from './etcd-watch';
+import { etcdClient } from '../etcd/client';
+import { PrefixWatch } from '../etcd/watch';
 import { StoreMonitor, type StoreEntry } from './store-monitor';
-import type { MonitorOptions } from './types';
+import { MonitorSpecError, type MonitorOptions } from './types';
+
+export interface EtcdSpec {
+  /** host:port, as given. */
+  hosts: string[];
+  /** The key prefix: every key PREFIX<name> is a vassal named <name>. */
+  prefix: string;
+}
+
+/** etcd://HOST:PORT[,HOST:PORT...]/PREFIX */
+export function parseEtcdSpec(spec: string): EtcdSpec {
+  const m = /^etcd:\/\/([^/]+)(\/.*)$/i.exec(spec);
+  if (!m) throw new MonitorSpecError(`--emperor ${spec}: expected etcd://HOST:PORT[,HOST:PORT...]/PREFIX`);
+  const hosts = m[1].split(',');
+  for (const h of hosts) {
+    if (!/^(\[[0-9a-f:.]+\]|[^:[\]]+):\d{1,5}$/i.test(h)) throw new MonitorSpecError(`--emperor ${spec}: "${h}" is not HOST:PORT`);
+  }
+  return { hosts, prefix: m[2] };
+}
 
 /** The listing is taken again this often at most (the safety net; the watch does the work). */
 const MIN_RELIST_SECONDS = 60;
@@ -20,13 +38,19 @@ export class EtcdMonitor extends StoreMonitor {
     super(spec, opts);
     this.client = etcdClient(hosts);
     this.prefix = Buffer.from(prefix);
-    this.watch = new PrefixWatch(this.client, this.prefix, this.log, {
-      sync: (kvs) => this.syncAll(kvs.map((kv) => this.entry(kv))),
-      put: (kv) => this.upsert(this.entry(kv)),
-      delete: (kv) => this.delete(this.nameOf(kv.key)),
-      trouble: (why) => this.unreachable(`etcd ${spec}: ${why}`),
-      ok: () => this.reachable(),
-    }, Math.max(opts.freqSeconds, MIN_RELIST_SECONDS));
+    this.watch = new PrefixWatch(
+      this.client,
+      this.prefix,
+      this.log,
+      {
+        sync: (kvs) => this.syncAll(kvs.map((kv) => this.entry(kv))),
+        put: (kv) => this.upsert(this.entry(kv)),
+        delete: (kv) => this.delete(this.nameOf(kv.key)),
+        trouble: (why) => this.unreachable(`etcd ${spec}: ${why}`),
+        ok: () => this.reachable(),
+      },
+      Math.max(opts.freqSeconds, MIN_RELIST_SECONDS),
+    );
   }
 
   protected open(): void {
@@ -48,6 +72,12 @@ export class EtcdMonitor extends StoreMonitor {
 
   /** The key as a vassal: mtime is its mod_revision (stats show it as last_mod), the owner the emperor's own. */
   private entry(kv: IKeyValue): StoreEntry {
-    return { name: this.nameOf(kv.key), config: kv.value.toString('utf8'), version: Number(kv.mod_revision) * 1000, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    return {
+      name: this.nameOf(kv.key),
+      config: kv.value.toString('utf8'),
+      version: Number(kv.mod_revision) * 1000,
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+    };
   }
 }

@@ -12,10 +12,11 @@
 // Every listing and stat goes through the injected MonitorFs (an agent process, with a time budget): a path on a
 // hung mount costs one timeout, then is left alone (its vassal kept as it is) until the access that hung is over.
 import { watch, FSWatcher } from 'node:fs';
-import type { HostError } from '../host-error';
+import type { HostError } from '../host-fs';
 import { logger, Logger } from '../log';
 import { DirStamp, Monitor, MonitorEvents, MonitorFs, MonitorOptions, MonitorSpecError, SourceStat, VassalSource } from './types';
 import { mapBatched } from './stat-source';
+import { detached } from '../detach';
 
 export interface Candidate {
   name: string;
@@ -80,7 +81,8 @@ export abstract class FileMonitor implements Monitor {
     protected readonly fs: MonitorFs,
   ) {
     this.id = monitorArg;
-    if (!(opts.freqSeconds > 0)) throw new MonitorSpecError(`--emperor ${monitorArg}: emperor-freq must be a positive number of seconds, got ${opts.freqSeconds}`);
+    if (!(opts.freqSeconds > 0))
+      throw new MonitorSpecError(`--emperor ${monitorArg}: emperor-freq must be a positive number of seconds, got ${opts.freqSeconds}`);
     this.log = logger().child({ monitor: monitorArg });
   }
 
@@ -143,11 +145,14 @@ export abstract class FileMonitor implements Monitor {
     if (!this.hung.has(path)) {
       this.hung.set(path, e.message);
       this.log.error({ event: 'monitor-timeout', path, error: e.message }, `${e.message}: left as it is until it answers`);
-      void (e.settled ?? Promise.resolve()).then(() => {
-        if (!this.hung.delete(path) || !this.events) return;
-        this.log.info({ event: 'monitor-recovered', path }, `${path} answers again`);
-        this.requestRescan();
-      });
+      detached(
+        (e.settled ?? Promise.resolve()).then(() => {
+          if (!this.hung.delete(path) || !this.events) return;
+          this.log.info({ event: 'monitor-recovered', path }, `${path} answers again`);
+          this.requestRescan();
+        }),
+        'hung path retry',
+      );
     }
     return true;
   }
@@ -197,7 +202,7 @@ export abstract class FileMonitor implements Monitor {
     if (!this.events) return;
     dirs.forEach((dir, i) => {
       const st = stamps[i];
-      const ino = st === 'hung' ? st : st?.ino ?? null;
+      const ino = st === 'hung' ? st : (st?.ino ?? null);
       // a directory that does not answer keeps its watch (if any) until it does
       if (ino === 'hung') return;
       const cur = this.watchers.get(dir);
@@ -208,7 +213,9 @@ export abstract class FileMonitor implements Monitor {
       }
       if (ino === null) return;
       try {
-        const watcher = watch(dir, { persistent: true }, (_type, filename) => this.onWatchEvent(dir, filename === null ? null : String(filename)));
+        const watcher = watch(dir, { persistent: true }, (_type, filename) =>
+          this.onWatchEvent(dir, filename === null ? null : String(filename)),
+        );
         // a watched directory that vanishes or overflows: the rescan re-derives the watches
         watcher.on('error', (err) => {
           this.log.warn({ dir, err: err.message }, 'directory watch failed; relying on the rescan');
@@ -257,10 +264,13 @@ export abstract class FileMonitor implements Monitor {
     for (const p of this.pending.values()) due = Math.min(due, p.last + QUIET_MS, p.first + MAX_WAIT_MS);
     if (this.pendingFullSince !== null) due = Math.min(due, this.pendingFullSince + QUIET_MS);
     if (due === Infinity) return;
-    this.tickTimer = setTimeout(() => {
-      this.tickTimer = null;
-      this.flushDue();
-    }, Math.max(0, due - Date.now()));
+    this.tickTimer = setTimeout(
+      () => {
+        this.tickTimer = null;
+        this.flushDue();
+      },
+      Math.max(0, due - Date.now()),
+    );
   }
 
   private flushDue(): void {
@@ -333,10 +343,16 @@ export abstract class FileMonitor implements Monitor {
     const asked = cands.filter((c) => !this.isHung(c.path));
     let answers: Array<SourceStat | HostError | null>;
     try {
-      answers = await this.fs.statSources(asked.map((c) => c.path), this.opts);
+      answers = await this.fs.statSources(
+        asked.map((c) => c.path),
+        this.opts,
+      );
     } catch (err) {
       // the agent itself failed (not one path): nothing learned, everything kept
-      this.log.error({ event: 'monitor-error', error: (err as Error).message }, `cannot look at the vassal files: ${(err as Error).message}`);
+      this.log.error(
+        { event: 'monitor-error', error: (err as Error).message },
+        `cannot look at the vassal files: ${(err as Error).message}`,
+      );
       return cands.map((c) => [c, 'hung']);
     }
     const byPath = new Map<string, SourceStat | null | 'hung'>();
@@ -360,7 +376,16 @@ export abstract class FileMonitor implements Monitor {
       return;
     }
     if (!old) {
-      const k: Known = { name: c.name, path: c.path, dir: this.vassalDir, mtimeMs: st.mtimeMs, uid: st.uid, gid: st.gid, monitor: this.id, symlink: st.symlink };
+      const k: Known = {
+        name: c.name,
+        path: c.path,
+        dir: this.vassalDir,
+        mtimeMs: st.mtimeMs,
+        uid: st.uid,
+        gid: st.gid,
+        monitor: this.id,
+        symlink: st.symlink,
+      };
       this.known.set(c.name, k);
       ev.add(publicView(k));
       return;

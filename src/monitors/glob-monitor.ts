@@ -14,7 +14,12 @@ export class GlobMonitor extends FileMonitor {
   /** Watched directory -> the pattern's text for it, for the directories holding final matches. */
   private leafPrefixes = new Map<string, string>();
 
-  constructor(pattern: string, private readonly cwd: string, opts: MonitorOptions, fs: MonitorFs) {
+  constructor(
+    pattern: string,
+    private readonly cwd: string,
+    opts: MonitorOptions,
+    fs: MonitorFs,
+  ) {
     super(cwd, pattern, opts, fs);
     this.glob = parseGlob(pattern);
   }

@@ -43,7 +43,10 @@ export function parseGlob(pattern: string): ParsedGlob {
   let lead = 0;
   // the last segment always stays a segment, so the walk has a leaf level even for a wildcard-free pattern
   while (lead < body.length - 1 && parseSegment(body[lead]).literal !== null) lead++;
-  const rootText = body.slice(0, lead).map((s) => parseSegment(s).literal as string).join('/');
+  const rootText = body
+    .slice(0, lead)
+    .map((s) => parseSegment(s).literal as string)
+    .join('/');
   return { root: absolute ? '/' + rootText : rootText, segments: body.slice(lead).map(parseSegment) };
 }
 

@@ -55,10 +55,13 @@ export async function createMonitor(spec: string, opts: MonitorOptions, fs: Moni
       case 'pg':
         return new PgMonitor(spec, opts);
       default:
-        throw new MonitorSpecError(`--emperor ${spec}: unknown imperial monitor '${scheme[1]}://' (known: dir://, glob://, etcd://, pg://)`);
+        throw new MonitorSpecError(
+          `--emperor ${spec}: unknown imperial monitor '${scheme[1]}://' (known: dir://, glob://, etcd://, pg://)`,
+        );
     }
   }
-  if (!hasMagic(spec)) return (await dirState(fs, path.resolve(cwd, spec))) ? dirMonitor(spec, spec, opts, fs) : new GlobMonitor(spec, cwd, opts, fs);
+  if (!hasMagic(spec))
+    return (await dirState(fs, path.resolve(cwd, spec))) ? dirMonitor(spec, spec, opts, fs) : new GlobMonitor(spec, cwd, opts, fs);
   const walk = await expandGlob(parseGlob(spec), cwd, 8, (d) => fs.readdir(d).catch(() => null));
   const found: string[] = [];
   for (const m of walk.matches) if (await dirState(fs, m.path)) found.push(m.path);

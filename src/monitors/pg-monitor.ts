@@ -3,10 +3,11 @@
 // every --emperor-freq seconds, as emperor_pg's scan does; with --emperor-pg-channel the monitor also LISTENs on that
 // channel, and any NOTIFY on it runs the query at once, so a trigger on the table makes changes arrive immediately.
 import { Client } from 'pg';
-import { Backoff } from './backoff';
+import { Backoff } from '../backoff';
 import { parsePgSpec, type PgSpec } from './pg-spec';
 import { StoreMonitor, type StoreEntry } from './store-monitor';
 import type { MonitorOptions } from './types';
+import { detached } from '../detach';
 
 /** A query (or a connection) that takes longer than this has failed. */
 const QUERY_MS = 10000;
@@ -30,7 +31,7 @@ export class PgMonitor extends StoreMonitor {
   }
 
   protected open(): void {
-    void this.scan();
+    detached(this.scan(), 'pg scan');
   }
 
   protected close(): void {
@@ -40,7 +41,7 @@ export class PgMonitor extends StoreMonitor {
   }
 
   rescan(): void {
-    void this.scan();
+    detached(this.scan(), 'pg scan');
   }
 
   /** Runs the query and applies its rows; asked again while running, runs once more after. */
@@ -62,29 +63,33 @@ export class PgMonitor extends StoreMonitor {
         this.syncAll(this.entries(res.rows as unknown[][]));
       } while (this.again && !this.stopped);
       this.backoff.reset();
-      this.pollTimer = setTimeout(() => void this.scan(), this.opts.freqSeconds * 1000);
+      this.pollTimer = setTimeout(() => detached(this.scan(), 'pg scan'), this.opts.freqSeconds * 1000);
     } catch (err) {
       if (this.stopped) return;
       this.unreachable(`pg ${this.id}: ${(err as Error).message}`);
       this.dropClient();
       clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => void this.scan(), this.backoff.take());
+      this.retryTimer = setTimeout(() => detached(this.scan(), 'pg scan'), this.backoff.take());
     } finally {
       this.querying = false;
     }
   }
 
   private async connect(): Promise<Client> {
-    const client = new Client({ ...this.spec.config, connectionTimeoutMillis: this.spec.config.connectionTimeoutMillis ?? QUERY_MS, query_timeout: QUERY_MS });
+    const client = new Client({
+      ...this.spec.config,
+      connectionTimeoutMillis: this.spec.config.connectionTimeoutMillis ?? QUERY_MS,
+      query_timeout: QUERY_MS,
+    });
     // a connection that breaks between queries: the next scan (soon) connects again
     client.on('error', (err) => {
       if (this.client !== client) return;
       this.unreachable(`pg ${this.id}: ${err.message}`);
       this.dropClient();
       clearTimeout(this.retryTimer);
-      this.retryTimer = setTimeout(() => void this.scan(), this.backoff.take());
+      this.retryTimer = setTimeout(() => detached(this.scan(), 'pg scan'), this.backoff.take());
     });
-    client.on('notification', () => void this.scan());
+    client.on('notification', () => detached(this.scan(), 'pg scan'));
     this.client = client;
     try {
       await client.connect();
@@ -114,7 +119,8 @@ export class PgMonitor extends StoreMonitor {
       let gid = process.getgid?.() ?? 0;
       if (this.opts.tyrant) {
         if (row.length < 5) {
-          if (!this.uidSaid.has(name)) this.log.error({ event: 'pg-no-owner', name }, `[emperor-pg] missing uid and gid for vassal ${name}`);
+          if (!this.uidSaid.has(name))
+            this.log.error({ event: 'pg-no-owner', name }, `[emperor-pg] missing uid and gid for vassal ${name}`);
           this.uidSaid.add(name);
           continue;
         }
@@ -123,7 +129,10 @@ export class PgMonitor extends StoreMonitor {
       }
       if (row.length > 5 && row[5] && !this.socketSaid.has(name)) {
         this.socketSaid.add(name);
-        this.log.warn({ event: 'pg-socket-ignored', name, socket: String(row[5]) }, `vassal ${name}: the on-demand socket column is not supported for store vassals; it starts at once`);
+        this.log.warn(
+          { event: 'pg-socket-ignored', name, socket: String(row[5]) },
+          `vassal ${name}: the on-demand socket column is not supported for store vassals; it starts at once`,
+        );
       }
       out.push({ name, config: String(row[1] ?? ''), version: Number(row[2] ?? 0) * 1000, uid, gid });
     }

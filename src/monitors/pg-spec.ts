@@ -39,7 +39,10 @@ export function parsePgSpec(spec: string): PgSpec {
   const config: ClientConfig = {};
   for (const [key, value] of conninfoPairs(conninfo, spec)) {
     const set = KEYWORDS[key];
-    if (!set) throw new MonitorSpecError(`--emperor ${spec}: connection option "${key}" is not supported (known: ${Object.keys(KEYWORDS).join(', ')})`);
+    if (!set)
+      throw new MonitorSpecError(
+        `--emperor ${spec}: connection option "${key}" is not supported (known: ${Object.keys(KEYWORDS).join(', ')})`,
+      );
     set(config, value);
   }
   return { config, query };

@@ -42,7 +42,10 @@ export abstract class StoreMonitor implements Monitor {
   /** What keeps the store from answering now (shown in the stats' monitor_errors), or null. */
   private trouble: string | null = null;
 
-  protected constructor(id: string, protected readonly opts: MonitorOptions) {
+  protected constructor(
+    id: string,
+    protected readonly opts: MonitorOptions,
+  ) {
     this.id = id;
     this.log = logger().child({ monitor: id });
     if (!opts.runtimeDir) throw new MonitorSpecError(`--emperor ${id}: a store monitor needs the emperor's runtime directory`);
@@ -75,7 +78,8 @@ export abstract class StoreMonitor implements Monitor {
 
   /** The store cannot be reached (said once until it answers again); the vassals are kept as they are. */
   protected unreachable(why: string): void {
-    if (this.trouble === null) this.log.error({ event: 'store-unreachable', error: why }, `${why}: the vassals are kept as they are, retrying`);
+    if (this.trouble === null)
+      this.log.error({ event: 'store-unreachable', error: why }, `${why}: the vassals are kept as they are, retrying`);
     this.trouble = why;
   }
 
@@ -150,11 +154,15 @@ export abstract class StoreMonitor implements Monitor {
    * leave the directory or hide in it.
    */
   private validName(name: string): boolean {
-    const ok = name !== '' && !name.includes('/') && !name.includes('\0') && !name.startsWith('.') && isVassalFile(name, this.opts.extraExtensions);
+    const ok =
+      name !== '' && !name.includes('/') && !name.includes('\0') && !name.startsWith('.') && isVassalFile(name, this.opts.extraExtensions);
     // as dir:// passes over a README or a subdirectory: said once, at debug level
     if (!ok && !this.refusedNames.has(name)) {
       this.refusedNames.add(name);
-      this.log.debug({ event: 'store-name-ignored', name }, `"${name}" is not a vassal name (a config extension, no '/', not starting with '.', under 255 bytes): ignored`);
+      this.log.debug(
+        { event: 'store-name-ignored', name },
+        `"${name}" is not a vassal name (a config extension, no '/', not starting with '.', under 255 bytes): ignored`,
+      );
     }
     return ok;
   }
@@ -182,6 +190,10 @@ export abstract class StoreMonitor implements Monitor {
   }
 
   private enqueue(op: () => Promise<void>): void {
-    this.queue = this.queue.then(op).catch((err: Error) => this.log.error({ event: 'store-write-failed', error: err.message }, `cannot write a vassal config: ${err.message}`));
+    this.queue = this.queue
+      .then(op)
+      .catch((err: Error) =>
+        this.log.error({ event: 'store-write-failed', error: err.message }, `cannot write a vassal config: ${err.message}`),
+      );
   }
 }

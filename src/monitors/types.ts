@@ -1,6 +1,8 @@
 // The imperial monitor contract: a source of vassal configurations. dir:// and glob:// implement it today;
 // a distributed store plugs in beside them by implementing the same three methods.
-import type { HostError } from '../host-error';
+import type { DirStamp, HostError, SourceStat, StatModes } from '../host-fs';
+
+export type { DirStamp, SourceStat, StatModes } from '../host-fs';
 
 /** An --emperor value that names no usable monitor. */
 export class MonitorSpecError extends Error {
@@ -31,7 +33,7 @@ export interface MonitorEvents {
   /** A full scan is over (the first one: every vassal there was at start has been added). */
   scanned?(): void;
   /**
-   * The file changed but this vassal's resolved options did not (multi-section files, src/monitors/sections.ts): a
+   * The file changed but this vassal's resolved options did not (multi-section files, src/monitors/section-monitor.ts): a
    * running instance is left alone, one that is not running may be retried.
    */
   unchanged?(src: VassalSource): void;
@@ -64,28 +66,9 @@ export interface MonitorOptions {
   pgChannel?: string;
 }
 
-/** What a scan learns of one candidate path (the rule is in stat-source.ts). */
-export interface SourceStat {
-  mtimeMs: number;
-  uid: number;
-  gid: number;
-  /** The entry is a symlink (its target may change without an event in the watched directory). */
-  symlink: boolean;
-}
-
-export interface DirStamp {
-  ino: number;
-  mtimeMs: number;
-}
-
-export interface StatModes {
-  nofollow: boolean;
-  tyrantNofollow: boolean;
-}
-
 /**
  * The filesystem as a monitor sees it, injected by the emperor. Every call runs outside the emperor's event loop
- * (in an agent process), within a time budget, and fails with HostError (src/host-error.ts): a directory on a hung
+ * (in an agent process), within a time budget, and fails with HostError (src/host-fs.ts): a directory on a hung
  * mount costs a monitor one timeout, never the emperor's responsiveness.
  */
 export interface MonitorFs {

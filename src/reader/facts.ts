@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { FactsInput } from '../config';
-import { resolveExecutable } from '../native';
+import { resolveExecutable } from '../executable';
 import { groupNameOf, userOf } from '../tables/passwd';
 
 /** The facts for a vassal running as `identity` (null: as this process). */

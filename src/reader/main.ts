@@ -5,13 +5,13 @@ import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import { ConfigError, listSections, loadConfig, type LoadOptions, type ResolvedConfig } from '../config';
 import { AgentPool } from '../agent/host';
-import { isNativeVassal, pickShell } from '../vassal';
+import { isNativeVassal, pickShell } from '../jail';
 import { vassalFacts } from './facts';
-import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadRequest } from './protocol';
+import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadRequest } from './reader-wire';
 
 const CONTROL_FD = 3;
 
-const agents = new AgentPool({ env: process.env as Record<string, string> });
+const agents = new AgentPool({ env: process.env });
 
 /** Failures that say nothing of the file (a hung mount, a dead agent): they fail the whole listing, changing nothing. */
 const TRANSIENT = new Set(['ETIMEDOUT', 'EAGAIN', 'EBUSY', 'EAGENT']);
@@ -19,7 +19,9 @@ const TRANSIENT = new Set(['ETIMEDOUT', 'EAGAIN', 'EBUSY', 'EAGENT']);
 /** What changes a vassal's instance: its options and their values, in order (not the lines they are on). */
 function digestOf(read: () => ResolvedConfig): string {
   try {
-    return createHash('sha256').update(JSON.stringify(read().options.map((o) => [o.key, o.value]))).digest('hex');
+    return createHash('sha256')
+      .update(JSON.stringify(read().options.map((o) => [o.key, o.value])))
+      .digest('hex');
   } catch (e) {
     // a section that does not resolve is still a vassal: it shows its error, and a fix changes its digest
     if (e instanceof ConfigError && !TRANSIENT.has(e.code)) return `error: ${e.message}`;
@@ -45,7 +47,13 @@ function answer(req: ReadRequest): ReadAnswer {
       // every section resolved as its own vassal would be, each within what is left of the one budget
       const found = listSections(req.spec, opts);
       const names = [...(found.hasDefault ? [null] : []), ...found.named];
-      return { id: req.id, sections: names.map((section) => ({ section, digest: digestOf(() => loadConfig(section === null ? req.spec : `${req.spec}:${section}`, opts)) })) };
+      return {
+        id: req.id,
+        sections: names.map((section) => ({
+          section,
+          digest: digestOf(() => loadConfig(section === null ? req.spec : `${req.spec}:${section}`, opts)),
+        })),
+      };
     }
     const config = loadConfig(req.spec, opts);
     // binsh is looked at only for native vassals, and as the vassal
@@ -69,7 +77,10 @@ function serve(): void {
       buf = buf.slice(nl + 1);
       let line = JSON.stringify(answer(req));
       if (line.length > MAX_ANSWER_BYTES) {
-        line = JSON.stringify({ id: req.id, error: { file: req.spec, line: 0, reason: `the resolved config is over ${MAX_ANSWER_BYTES} bytes`, code: 'EFBIG' } });
+        line = JSON.stringify({
+          id: req.id,
+          error: { file: req.spec, line: 0, reason: `the resolved config is over ${MAX_ANSWER_BYTES} bytes`, code: 'EFBIG' },
+        });
       }
       sock.write(`${line}\n`);
     }

@@ -9,9 +9,9 @@ import { ConfigError } from '../config/errors';
 import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../log';
 import * as native from '../native';
-import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadError, type ReadRequest, type SectionDigest } from './protocol';
+import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadError, type ReadRequest, type SectionDigest } from './reader-wire';
 
-export type { Identity, SectionDigest } from './protocol';
+export type { Identity, SectionDigest } from './reader-wire';
 
 export type ReadResult = { config: ResolvedConfig; shell: string } | { error: ConfigError };
 export type SectionsResult = { sections: SectionDigest[] } | { error: ConfigError };
@@ -128,7 +128,8 @@ export class ConfigReader {
           // no process to be had (EMFILE, EAGAIN): the readers running take the queue; without one, each waiting
           // vassal hears why, and is retried as a transient failure
           if (!reader) {
-            for (const job of this.queue.splice(0)) job.done(failure(job.req.spec, `cannot start a config reader: ${(e as Error).message}`, 'EAGAIN'));
+            for (const job of this.queue.splice(0))
+              job.done(failure(job.req.spec, `cannot start a config reader: ${(e as Error).message}`, 'EAGAIN'));
             break;
           }
         }
@@ -147,7 +148,7 @@ export class ConfigReader {
   private start(): Reader {
     const [ours, theirs] = native.socketpair();
     let child: native.Child;
-    let reader: Reader | undefined;
+    let reader: Reader | undefined; // eslint-disable-line prefer-const -- set after spawn(), read by its exit callback
     try {
       child = native.spawn(
         {
@@ -168,7 +169,9 @@ export class ConfigReader {
       native.closeFd(theirs);
     }
     // its exit follows and fails the request it had; the log says why it never ran
-    child.started.catch((e: Error) => this.opts.log.error({ event: 'reader-setup-failed', error: e.message }, `the config reader did not start: ${e.message}`));
+    child.started.catch((e: Error) =>
+      this.opts.log.error({ event: 'reader-setup-failed', error: e.message }, `the config reader did not start: ${e.message}`),
+    );
     const sock = new net.Socket({ fd: ours, readable: true, writable: true });
     reader = { child, sock, buf: '', jobs: [], gone: false };
     const r = reader;
@@ -185,7 +188,10 @@ export class ConfigReader {
     r.child.ref();
     const job = r.jobs[0];
     r.watchdog = setTimeout(() => {
-      this.opts.log.error({ event: 'reader-killed', file: job.req.spec, budget_ms: job.req.budgetMs }, 'the config reader did not answer in time: killed');
+      this.opts.log.error(
+        { event: 'reader-killed', file: job.req.spec, budget_ms: job.req.budgetMs },
+        'the config reader did not answer in time: killed',
+      );
       this.drop(r, `the config reader did not finish within ${job.req.budgetMs / 1000} s (killed)`, 'ETIMEDOUT');
     }, job.req.budgetMs + GRACE_MS);
   }
@@ -224,8 +230,14 @@ export class ConfigReader {
   }
 
   private onExit(r: Reader, info: native.ExitInfo): void {
-    const how = info.signal ? `killed by ${info.signal}${info.signal === 'SIGABRT' ? `; over its ${HEAP_MB} MB heap?` : ''}` : `exit ${info.code}`;
-    if (r.jobs.length > 0) this.opts.log.error({ event: 'reader-died', file: r.jobs[0].req.spec, code: info.code, signal: info.signal }, 'the config reader died');
+    const how = info.signal
+      ? `killed by ${info.signal}${info.signal === 'SIGABRT' ? `; over its ${HEAP_MB} MB heap?` : ''}`
+      : `exit ${info.code}`;
+    if (r.jobs.length > 0)
+      this.opts.log.error(
+        { event: 'reader-died', file: r.jobs[0].req.spec, code: info.code, signal: info.signal },
+        'the config reader died',
+      );
     this.drop(r, `the config reader died while resolving this file (${how})`, 'EAGENT');
   }
 

@@ -26,7 +26,10 @@ function entries(db: Db): string[][] {
   } catch {
     return [];
   }
-  const rows = text.split('\n').map((l) => l.split(':')).filter((f) => f.length >= 4 && /^\d+$/.test(f[2]));
+  const rows = text
+    .split('\n')
+    .map((l) => l.split(':'))
+    .filter((f) => f.length >= 4 && /^\d+$/.test(f[2]));
   parsed.set(db, { stamp, rows });
   return rows;
 }

@@ -5,12 +5,25 @@
 /** An emperor config option that starts or configures one of uWSGI's routers. */
 export function isRouterOption(key: string): boolean {
   const k = key.replace(/_/g, '-');
-  return /^(fastrouter|rawrouter|sslrouter|forkptyrouter|forkpty-router|http-subscription-server|https-subscription-server)(-|$)/.test(k) ||
-    ['http', 'https', 'http-to', 'http-to-https'].includes(k) || isSubscriptionOption(k);
+  return (
+    /^(fastrouter|rawrouter|sslrouter|forkptyrouter|forkpty-router|http-subscription-server|https-subscription-server)(-|$)/.test(k) ||
+    ['http', 'https', 'http-to', 'http-to-https'].includes(k) ||
+    isSubscriptionOption(k)
+  );
 }
 
 /** A vassal option that subscribes the vassal to a router. */
 export function isSubscriptionOption(key: string): boolean {
   const k = key.replace(/_/g, '-');
-  return ['subscribe-to', 'st', 'subscribe', 'subscribe2', 'subscribe-freq', 'subscription-tolerance', 'unsubscribe-on-graceful-reload'].includes(k) || /^subscribe-with-/.test(k);
+  return (
+    [
+      'subscribe-to',
+      'st',
+      'subscribe',
+      'subscribe2',
+      'subscribe-freq',
+      'subscription-tolerance',
+      'unsubscribe-on-graceful-reload',
+    ].includes(k) || /^subscribe-with-/.test(k)
+  );
 }

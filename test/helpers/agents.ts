@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 import { AgentPool, type AgentPoolOptions } from '../../src/agent/host';
-import type { HostError } from '../../src/host-error';
+import type { HostError } from '../../src/host-fs';
 import { mountHungFs, type HungMount } from './hungfs';
 import { procStat, waitGone } from './native-proc';
 
@@ -41,7 +41,7 @@ export async function assertAgentsGone(timeoutMs = 5000): Promise<void> {
 export function testPool(t: TestContext, opts: Partial<AgentPoolOptions> = {}): AgentPool {
   const pool = new AgentPool({ env: { PATH: '/usr/bin:/bin' }, ...opts });
   t.after(async () => {
-    pool.close();
+    await pool.close();
     await assertAgentsGone();
   });
   return pool;

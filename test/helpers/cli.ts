@@ -57,7 +57,8 @@ export class LongCli {
   async waitFor(pred: (stdout: string) => boolean, what: string, timeoutMs = 10000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!pred(this.stdout)) {
-      if (this.child.exitCode !== null) throw new Error(`the command exited (${this.child.exitCode}) before ${what}; stdout: ${this.stdout}; stderr: ${this.stderr}`);
+      if (this.child.exitCode !== null)
+        throw new Error(`the command exited (${this.child.exitCode}) before ${what}; stdout: ${this.stdout}; stderr: ${this.stderr}`);
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; stdout: ${this.stdout}; stderr: ${this.stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }

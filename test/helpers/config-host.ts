@@ -14,7 +14,7 @@ export interface As {
 
 /** A host reading as `as` (default: this process), its calls sharing one deadline of budgetMs. */
 export function testHost(as?: As, budgetMs = 5000): ConfigHost {
-  pool ??= new AgentPool({ env: process.env as Record<string, string> });
+  pool ??= new AgentPool({ env: process.env });
   return pool.host(as ? { uid: as.uid, gid: as.gid, groups: [as.gid] } : null, budgetMs);
 }
 

@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import assert from 'node:assert/strict';
-import { findCgroup2Mount, ownCgroupPath } from '../../src/emperor/cgroup';
-import { fetchStats } from '../../src/stats';
+import { findCgroup2Mount, ownCgroupPath } from '../../src/cgroup/tree';
+import { fetchStats } from '../../src/ops';
 import { until, within } from './wait';
 
 const CLI = path.resolve(__dirname, '../../src/cli.js');
@@ -59,11 +59,13 @@ export class EmperorProcess {
       this.wake();
     });
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
-    this.exit = new Promise((resolve) => this.child.on('exit', (code, signal) => {
-      this.exitStatus = { code, signal };
-      this.wake();
-      resolve({ code, signal });
-    }));
+    this.exit = new Promise((resolve) =>
+      this.child.on('exit', (code, signal) => {
+        this.exitStatus = { code, signal };
+        this.wake();
+        resolve({ code, signal });
+      }),
+    );
     this.closed = new Promise((resolve) => this.child.on('close', () => resolve()));
   }
 
@@ -83,7 +85,9 @@ export class EmperorProcess {
 
   /** What a vassal has printed so far (its stdout and stderr lines, as the emperor logged them), one line each. */
   output(vassal: string): string {
-    return this.events('output', vassal).map((e) => `${e.msg}\n`).join('');
+    return this.events('output', vassal)
+      .map((e) => `${e.msg}\n`)
+      .join('');
   }
 
   events(event: string, vassal?: string): LogEvent[] {
@@ -91,7 +95,10 @@ export class EmperorProcess {
   }
 
   private tail(): string {
-    return `last log lines:\n${this.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${this.stderr}`;
+    return `last log lines:\n${this.logs
+      .slice(-15)
+      .map((l) => JSON.stringify(l))
+      .join('\n')}\nstderr: ${this.stderr}`;
   }
 
   /**
@@ -111,7 +118,10 @@ export class EmperorProcess {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; ${this.tail()}`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, 100);
-        this.waiters.push(() => { clearTimeout(t); r(); });
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
       });
     }
   }
@@ -127,7 +137,11 @@ export class EmperorProcess {
   }
 
   waitEvent(event: string, vassal?: string, count = 1, timeoutMs?: number): Promise<void> {
-    return this.waitLog((l) => l.filter((x) => x.event === event && (vassal === undefined || x.vassal === vassal)).length >= count, `${count}x ${event}${vassal ? ` of ${vassal}` : ''}`, timeoutMs);
+    return this.waitLog(
+      (l) => l.filter((x) => x.event === event && (vassal === undefined || x.vassal === vassal)).length >= count,
+      `${count}x ${event}${vassal ? ` of ${vassal}` : ''}`,
+      timeoutMs,
+    );
   }
 
   /**
@@ -159,13 +173,17 @@ export class EmperorProcess {
     const own = ownCgroupPath();
     if (mount && own !== undefined) {
       const base = path.join(mount, own, `emperor.${this.pid}`);
-      await until(() => {
-        for (const d of fs.existsSync(base) ? fs.readdirSync(base, { withFileTypes: true }) : []) {
-          if (d.isDirectory()) fs.rmdirSync(path.join(base, d.name));
-        }
-        if (fs.existsSync(base)) fs.rmdirSync(base);
-        return true;
-      }, `the removal of ${base}`, 5000).catch(() => undefined);
+      await until(
+        () => {
+          for (const d of fs.existsSync(base) ? fs.readdirSync(base, { withFileTypes: true }) : []) {
+            if (d.isDirectory()) fs.rmdirSync(path.join(base, d.name));
+          }
+          if (fs.existsSync(base)) fs.rmdirSync(base);
+          return true;
+        },
+        `the removal of ${base}`,
+        5000,
+      ).catch(() => undefined);
     }
   }
 }
@@ -226,7 +244,12 @@ export function comm(pid: number): string {
  * SIGKILLs the FUSE daemon `daemon` running inside the only vassal, then waits for the fresh running instance the
  * emperor starts in its place (mountpoint-check sees the dead mount) and returns its stats.
  */
-export async function killDaemonAndRespawn(emperor: EmperorProcess, daemon: string, stats: string, oldPid: number): Promise<Record<string, number | string>> {
+export async function killDaemonAndRespawn(
+  emperor: EmperorProcess,
+  daemon: string,
+  stats: string,
+  oldPid: number,
+): Promise<Record<string, number | string>> {
   const pid = emperor.vassalPids().find((p) => comm(p) === daemon);
   assert.ok(pid, `${daemon} runs inside the vassal`);
   process.kill(pid, 'SIGKILL');

@@ -39,20 +39,45 @@ export class EtcdServer {
     const peer = `http://127.0.0.1:${this.peerPort}`;
     const client = `http://127.0.0.1:${this.port}`;
     this.log = '';
-    this.child = spawn('etcd', [
-      '--name', 'test', '--data-dir', this.dataDir,
-      '--listen-client-urls', client, '--advertise-client-urls', client,
-      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-      '--initial-cluster', `test=${peer}`, '--log-level', 'error', '--logger', 'zap',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = spawn(
+      'etcd',
+      [
+        '--name',
+        'test',
+        '--data-dir',
+        this.dataDir,
+        '--listen-client-urls',
+        client,
+        '--advertise-client-urls',
+        client,
+        '--listen-peer-urls',
+        peer,
+        '--initial-advertise-peer-urls',
+        peer,
+        '--initial-cluster',
+        `test=${peer}`,
+        '--log-level',
+        'error',
+        '--logger',
+        'zap',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.log = (this.log + d).slice(-4000)));
     const c = new Etcd3({ hosts: client });
     try {
-      await until(async () => {
-        if (this.child?.exitCode !== null) throw new Error(`etcd exited: ${this.log}`);
-        await c.get('probe').options({ deadline: new Date(Date.now() + 500) }).string();
-        return true;
-      }, `etcd on ${client}`, 15000);
+      await until(
+        async () => {
+          if (this.child?.exitCode !== null) throw new Error(`etcd exited: ${this.log}`);
+          await c
+            .get('probe')
+            .options({ deadline: new Date(Date.now() + 500) })
+            .string();
+          return true;
+        },
+        `etcd on ${client}`,
+        15000,
+      );
     } finally {
       c.close();
     }

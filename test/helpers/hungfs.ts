@@ -8,9 +8,11 @@ import * as path from 'node:path';
 import { testBinary } from './cc';
 import { killIfAlive, waitGone } from './native-proc';
 
-
 export function isMounted(dir: string): boolean {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[4] === dir);
 }
 
 export interface HungMount {

@@ -33,7 +33,14 @@ export async function started(opts: SpawnOptions): Promise<Run> {
 /** The setup failure of opts (bounded), and the exit that follows it. */
 export async function setupFailure(opts: SpawnOptions): Promise<{ error: NativeError; exit: ExitInfo }> {
   const run = start(opts);
-  const outcome = await within(run.child.started.then(() => undefined, (e: NativeError) => e), 5000, `the setup outcome of pid ${run.child.pid}`);
+  const outcome = await within(
+    run.child.started.then(
+      () => undefined,
+      (e: NativeError) => e,
+    ),
+    5000,
+    `the setup outcome of pid ${run.child.pid}`,
+  );
   if (outcome === undefined) {
     run.child.kill('SIGKILL');
     await run.waitExit(5000);

@@ -10,8 +10,14 @@ const opts = JSON.parse(json) as SpawnOptions;
 const fields = (e: NativeError) => ({ code: e.code, errno: e.errno, syscall: e.syscall, step: e.step });
 if (mode === 'hold') {
   const child = spawn(opts, () => {});
-  // a setup failure is an unhandled rejection here: this process dies before printing, and the test says so
-  child.started.then(() => process.stdout.write(`${child.pid}\n`));
+  // a setup failure: this process dies before printing, and the test says so
+  child.started.then(
+    () => process.stdout.write(`${child.pid}\n`),
+    (e: NativeError) => {
+      process.stderr.write(`setup failed: ${e.message}\n`);
+      process.exit(1);
+    },
+  );
   setInterval(() => {}, 1 << 30);
 } else if (mode === 'try') {
   try {

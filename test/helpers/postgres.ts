@@ -18,7 +18,10 @@ export class PostgresServer {
   private child?: ChildProcess;
   private log = '';
 
-  private constructor(readonly dir: string, readonly port: number) {}
+  private constructor(
+    readonly dir: string,
+    readonly port: number,
+  ) {}
 
   static async start(): Promise<PostgresServer> {
     const [port] = await freePorts(1);
@@ -27,19 +30,46 @@ export class PostgresServer {
     const owner = execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim();
     fs.chownSync(dir, Number(owner), Number(owner));
     const s = new PostgresServer(dir, port);
-    execFileSync('runuser', ['-u', 'postgres', '--', pgBin('initdb'), '-D', `${dir}/data`, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'], { stdio: 'ignore' });
-    s.child = spawn('runuser', ['-u', 'postgres', '--', pgBin('postgres'), '-D', `${dir}/data`, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync(
+      'runuser',
+      ['-u', 'postgres', '--', pgBin('initdb'), '-D', `${dir}/data`, '-U', 'postgres', '--auth=trust', '-E', 'UTF8'],
+      { stdio: 'ignore' },
+    );
+    s.child = spawn(
+      'runuser',
+      [
+        '-u',
+        'postgres',
+        '--',
+        pgBin('postgres'),
+        '-D',
+        `${dir}/data`,
+        '-p',
+        String(port),
+        '-k',
+        dir,
+        '-c',
+        'listen_addresses=127.0.0.1',
+        '-c',
+        'fsync=off',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     s.child.stderr!.setEncoding('utf8').on('data', (d: string) => (s.log = (s.log + d).slice(-4000)));
-    await until(async () => {
-      if (s.child?.exitCode !== null) throw new Error(`postgres exited: ${s.log}`);
-      const c = s.client();
-      try {
-        await c.connect();
-        return true;
-      } finally {
-        await c.end().catch(() => undefined);
-      }
-    }, `postgres on port ${port}`, 20000);
+    await until(
+      async () => {
+        if (s.child?.exitCode !== null) throw new Error(`postgres exited: ${s.log}`);
+        const c = s.client();
+        try {
+          await c.connect();
+          return true;
+        } finally {
+          await c.end().catch(() => undefined);
+        }
+      },
+      `postgres on port ${port}`,
+      20000,
+    );
     return s;
   }
 

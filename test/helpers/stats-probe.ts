@@ -1,18 +1,19 @@
 // Asks an emperor's stats server again and again while a test does its worst, and keeps how long each answer took:
 // a stalled event loop shows as one slow answer (or none), whatever else the test looks at.
-import { fetchStats } from '../../src/stats';
+import { fetchStats } from '../../src/ops';
+import type { StatsDocument } from '../../src/ops/stats-document';
 
 export interface Probe {
   /** Stops probing; resolves with every answer time (ms) and the failures seen. */
   stop(): Promise<{ times: number[]; failures: string[]; worst: number }>;
   /** The latest stats document. */
-  latest(): any;
+  latest(): StatsDocument | undefined;
 }
 
 export function probeStats(addr: string, everyMs = 25): Probe {
   const times: number[] = [];
   const failures: string[] = [];
-  let latest: any;
+  let latest: StatsDocument | undefined;
   let running = true;
   const loop = (async () => {
     while (running) {

@@ -46,7 +46,10 @@ export class TcpProxy {
   private buf = '';
   private waiting: Array<() => void> = [];
 
-  private constructor(readonly port: number, private readonly child: ChildProcess) {
+  private constructor(
+    readonly port: number,
+    private readonly child: ChildProcess,
+  ) {
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       this.buf += d;
       while (this.buf.includes('\n')) {

@@ -31,7 +31,11 @@ function uniqueName(prefix: string): string {
 }
 
 function field(file: string, name: string, index: number): number {
-  const f = fs.readFileSync(file, 'utf8').split('\n').map((l) => l.split(':')).find((e) => e[0] === name);
+  const f = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .map((l) => l.split(':'))
+    .find((e) => e[0] === name);
   if (!f) throw new Error(`${name} is not in ${file}`);
   return Number(f[index]);
 }

@@ -26,7 +26,9 @@ export function assertUwsgiInstalled(): void {
   try {
     execFileSync(UWSGI, ['--version'], { stdio: 'pipe', timeout: 30000 });
   } catch (e) {
-    throw new Error(`real uWSGI (${UWSGI}) is needed as the oracle and is missing or broken: install uwsgi-core (.ci/run does). ${String(e)}`);
+    throw new Error(
+      `real uWSGI (${UWSGI}) is needed as the oracle and is missing or broken: install uwsgi-core (.ci/run does). ${String(e)}`,
+    );
   }
 }
 
@@ -58,8 +60,32 @@ export function runUwsgiShowConfig(dir: string, args: string[], env: Record<stri
     if (/\s/.test(k + v)) throw new Error(`oracle env ${k} must not contain blanks`);
     return `${k}=${v}`;
   });
-  const argv = ['-s', 'KILL', '10', 'unshare', '--fork', '--kill-child', '--net', '--mount', '--pid', '--mount-proc', '--ipc', '--uts',
-    'env', `UCHECK_DIR=${dir}`, `UCHECK_ENV=${pairs.join(' ')}`, 'sh', '-c', SANDBOX_SCRIPT, 'sandbox', 'uwsgi', ...args, '--chdir', dir, ...TRAILER];
+  const argv = [
+    '-s',
+    'KILL',
+    '10',
+    'unshare',
+    '--fork',
+    '--kill-child',
+    '--net',
+    '--mount',
+    '--pid',
+    '--mount-proc',
+    '--ipc',
+    '--uts',
+    'env',
+    `UCHECK_DIR=${dir}`,
+    `UCHECK_ENV=${pairs.join(' ')}`,
+    'sh',
+    '-c',
+    SANDBOX_SCRIPT,
+    'sandbox',
+    'uwsgi',
+    ...args,
+    '--chdir',
+    dir,
+    ...TRAILER,
+  ];
   return new Promise((resolve) => {
     execFile('timeout', argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const status = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
@@ -75,7 +101,9 @@ export function cleanLogLine(line: string): string {
     try {
       const m = (JSON.parse(line) as { message?: unknown }).message;
       if (typeof m === 'string') return m;
-    } catch { /* not an encoded line */ }
+    } catch {
+      /* not an encoded line */
+    }
   }
   return line
     .replace(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ - /, '')

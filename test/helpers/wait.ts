@@ -14,7 +14,11 @@ export function within<T>(promise: Promise<T>, timeoutMs: number, what: string):
  * Polls fn until it returns a truthy value (returned). A throw counts as "not yet" and is reported at the deadline;
  * an fn whose promise never settles is cut off at the deadline too.
  */
-export async function until<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 15000): Promise<T> {
+export async function until<T>(
+  fn: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  timeoutMs = 15000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -25,7 +29,8 @@ export async function until<T>(fn: () => T | undefined | false | Promise<T | und
       // not up yet (a stats socket not listening, a file not written): keep polling, report it at the end
       lastError = e;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

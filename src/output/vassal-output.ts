@@ -1,0 +1,422 @@
+// A vassal's own output: a uWSGI vassal's stdout and stderr come through pipes the emperor reads on its loop, a native
+// vassal's as frames its init relays on the control socket (the init holds the pipes). One log event per line
+// (`vassal`, `stream`, `pid`), a bounded ring of recent lines for `emperor logs`, and optionally a size-capped file
+// per vassal. A vassal that floods is read and dropped over a line rate (said once per second, with the count), and
+// past a byte budget its pipes are left full until the next second (here, or by the init), so the flood costs the
+// flooder its own writes, never the emperor's loop.
+import * as path from 'node:path';
+import { vassalLogger, vassalOutputLogger, type Logger } from '../log';
+import * as native from '../native';
+import { RotatingFile } from './logfile';
+import { detached } from '../detach';
+
+export type OutputStream = 'stdout' | 'stderr';
+
+export interface OutputLine {
+  /** Epoch ms. */
+  time: number;
+  /** 'emperor' for the emperor's own notes in the ring (lines dropped). */
+  stream: OutputStream | 'emperor';
+  pid: number;
+  line: string;
+  /** Bytes of this line past the length bound, not kept. */
+  truncated?: number;
+}
+
+export interface OutputOptions {
+  /** Lines per second per vassal before lines are dropped; 0: no limit. */
+  ratePerSecond: number;
+  /** Lines kept in memory per vassal. */
+  ringLines: number;
+  /** One file per vassal here, when given. */
+  logsDir?: string;
+  maxFileBytes: number;
+  keepFiles: number;
+}
+
+/** Longest line kept; the rest of it is counted in `truncated`. */
+export const MAX_LINE = 16 * 1024;
+/** Bytes a ring may hold whatever its line count. */
+const RING_BYTES = 1024 * 1024;
+/** Bytes read per vassal per second; past it the pipes wait (the writer blocks) until the next second. */
+const BYTE_BUDGET = 4 * 1024 * 1024;
+const WINDOW_MS = 1000;
+
+/**
+ * One instance's output: either two pipes whose write ends are the child's fds 1 and 2 (a uWSGI vassal), or what a
+ * vassal init relays on its control socket from pipes of its own (a native vassal: no fd in the emperor).
+ */
+export interface InstanceOutput {
+  /** The pipes' write ends; undefined for a relayed instance. */
+  readonly stdout?: number;
+  readonly stderr?: number;
+  /** The child exists: the write ends are closed here and reading starts, lines tagged with pid. */
+  attach(pid: number): void;
+  /** No child: every end is closed. */
+  abort(): void;
+  /** A relayed instance: a chunk of its stream as the init sent it. */
+  relay(stream: OutputStream, chunk: Buffer): void;
+  /** A relayed instance's channel has closed: a last line without its newline is still a line. */
+  end(): void;
+}
+
+export class VassalOutput {
+  private readonly ring: OutputLine[] = [];
+  private ringBytes = 0;
+  /** Made on first use: most vassals are never followed, and native ones have no pipe here. */
+  private followers?: Set<(l: OutputLine) => void>;
+  private readers?: Set<PipeReader>;
+  /** Relayed instances whose channel is still open. */
+  private sources = 0;
+  private readonly file?: RotatingFile;
+  private windowStart = 0;
+  private windowLines = 0;
+  private windowBytes = 0;
+  private dropped = 0;
+  private noticeTimer?: NodeJS.Timeout;
+  private resumeTimer?: NodeJS.Timeout;
+  private closed = false;
+  /** Lines dropped over the rate since the vassal appeared. */
+  droppedTotal = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly opts: OutputOptions,
+  ) {
+    if (opts.logsDir)
+      this.file = new RotatingFile(path.join(opts.logsDir, `${fileName(name)}.log`), opts.maxFileBytes, opts.keepFiles, this.emperorLog);
+  }
+
+  /** A pino child per event, as for the vassal's own log (src/emperor/vassal.ts): a quiet vassal keeps none. */
+  private get log(): Logger {
+    return vassalOutputLogger(this.name);
+  }
+
+  private get emperorLog(): Logger {
+    return vassalLogger(this.name);
+  }
+
+  open(relayed = false): InstanceOutput {
+    if (relayed) return this.relayed();
+    const out = native.pipe();
+    let err: [number, number];
+    try {
+      err = native.pipe();
+    } catch (e) {
+      out.forEach(native.closeFd);
+      throw e;
+    }
+    const closeWriteEnds = () => {
+      native.closeFd(out[1]);
+      native.closeFd(err[1]);
+    };
+    return {
+      stdout: out[1],
+      stderr: err[1],
+      attach: (pid) => {
+        closeWriteEnds();
+        this.read(out[0], 'stdout', pid);
+        this.read(err[0], 'stderr', pid);
+      },
+      abort: () => {
+        closeWriteEnds();
+        native.closeFd(out[0]);
+        native.closeFd(err[0]);
+      },
+      relay: () => {
+        throw new TypeError('an instance with pipes has nothing relayed');
+      },
+      end: () => {},
+    };
+  }
+
+  private relayed(): InstanceOutput {
+    this.sources++;
+    return new RelayedOutput(this);
+  }
+
+  /** The lines of one stream of one instance, as they will be logged and kept. */
+  lineSplitter(stream: OutputStream, pid: number): LineSplitter {
+    return new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated));
+  }
+
+  /** A relayed instance's channel has closed. */
+  sourceEnded(): void {
+    this.sources--;
+    this.finishIfDrained();
+  }
+
+  /** The last n lines (oldest first). */
+  recent(n = this.ring.length): OutputLine[] {
+    return n <= 0 ? [] : this.ring.slice(-n);
+  }
+
+  /** Every line from now on, until the returned function is called. */
+  follow(fn: (l: OutputLine) => void): () => void {
+    const followers = (this.followers ??= new Set());
+    followers.add(fn);
+    return () => followers.delete(fn);
+  }
+
+  /** The vassal is gone: what its pipes still hold is read to their end, then the file is closed. */
+  close(): void {
+    this.closed = true;
+    this.followers = undefined;
+    this.finishIfDrained();
+  }
+
+  private finishIfDrained(): void {
+    if (!this.closed || this.readers?.size || this.sources) return;
+    this.flushNotice();
+    clearTimeout(this.noticeTimer);
+    clearTimeout(this.resumeTimer);
+    if (this.file) detached(this.file.close(), 'log file close');
+  }
+
+  private read(fd: number, stream: OutputStream, pid: number): void {
+    (this.readers ??= new Set()).add(new PipeReader(fd, this, this.lineSplitter(stream, pid)));
+  }
+
+  /** A pipe has closed: the last line without its newline is still a line. */
+  pipeClosed(reader: PipeReader, split: LineSplitter): void {
+    split.end();
+    this.readers?.delete(reader);
+    this.finishIfDrained();
+  }
+
+  private rollWindow(now: number): void {
+    if (now - this.windowStart < WINDOW_MS) return;
+    this.flushNotice();
+    this.windowStart = now;
+    this.windowLines = 0;
+    this.windowBytes = 0;
+  }
+
+  /** Bytes read for this vassal: past the budget of the second, its pipes wait until the next one. */
+  budget(bytes: number): void {
+    this.rollWindow(Date.now());
+    this.windowBytes += bytes;
+    if (this.windowBytes <= BYTE_BUDGET || this.resumeTimer) return;
+    for (const r of this.readers ?? []) r.channel.pause();
+    this.resumeTimer = setTimeout(
+      () => {
+        this.resumeTimer = undefined;
+        for (const r of this.readers ?? []) r.channel.resume();
+      },
+      Math.max(1, this.windowStart + WINDOW_MS - Date.now()),
+    );
+  }
+
+  private line(stream: OutputStream, pid: number, raw: Buffer, truncated: number): void {
+    const now = Date.now();
+    this.rollWindow(now);
+    if (this.opts.ratePerSecond > 0 && ++this.windowLines > this.opts.ratePerSecond) {
+      this.dropped++;
+      this.droppedTotal++;
+      // the count is said at the end of the window even when the vassal then falls silent
+      this.noticeTimer ??= setTimeout(
+        () => {
+          this.noticeTimer = undefined;
+          this.flushNotice();
+        },
+        Math.max(1, this.windowStart + WINDOW_MS - now),
+      );
+      return;
+    }
+    const entry: OutputLine = { time: now, stream, pid, line: printable(raw) };
+    if (truncated) entry.truncated = truncated;
+    if (truncated) this.log.info({ event: 'output', stream, pid, truncated }, entry.line);
+    else this.log.info({ event: 'output', stream, pid }, entry.line);
+    this.keep(entry);
+  }
+
+  private flushNotice(): void {
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = undefined;
+    if (!this.dropped) return;
+    const message = `${this.dropped} lines of output dropped: over ${this.opts.ratePerSecond} lines/s`;
+    this.emperorLog.warn({ event: 'output-dropped', dropped: this.dropped, rate: this.opts.ratePerSecond }, message);
+    this.dropped = 0;
+    this.keep({ time: Date.now(), stream: 'emperor', pid: process.pid, line: message });
+  }
+
+  private keep(entry: OutputLine): void {
+    this.ring.push(entry);
+    this.ringBytes += entry.line.length;
+    while (this.ring.length > this.opts.ringLines || (this.ringBytes > RING_BYTES && this.ring.length > 1))
+      this.ringBytes -= this.ring.shift()!.line.length;
+    this.file?.write(
+      `${new Date(entry.time).toISOString()} ${entry.stream} ${entry.line}${entry.truncated ? ` [${entry.truncated} more bytes]` : ''}\n`,
+    );
+    for (const f of this.followers ?? []) f(entry);
+  }
+}
+
+/** One output pipe of a uWSGI vassal: its chunks go to the vassal's output, split into lines. */
+class PipeReader implements native.ChannelSink {
+  readonly channel: native.FdChannel;
+
+  constructor(
+    fd: number,
+    private readonly owner: VassalOutput,
+    private readonly split: LineSplitter,
+  ) {
+    this.channel = new native.FdChannel(fd, this);
+  }
+
+  onData(chunk: Buffer): void {
+    this.owner.budget(chunk.length);
+    this.split.push(chunk);
+  }
+
+  onClose(): void {
+    this.owner.pipeClosed(this, this.split);
+  }
+}
+
+/** What a native vassal's init relays of one instance's output, until its channel closes. */
+class RelayedOutput implements InstanceOutput {
+  private pid = 0;
+  private open = true;
+  private stdoutLines?: LineSplitter;
+  private stderrLines?: LineSplitter;
+
+  constructor(private readonly owner: VassalOutput) {}
+
+  attach(pid: number): void {
+    this.pid = pid;
+  }
+
+  abort(): void {
+    this.end();
+  }
+
+  relay(stream: OutputStream, chunk: Buffer): void {
+    if (!this.open) return;
+    this.owner.budget(chunk.length); // counted only: the init holds to the byte budget itself
+    const lines =
+      stream === 'stderr'
+        ? (this.stderrLines ??= this.owner.lineSplitter(stream, this.pid))
+        : (this.stdoutLines ??= this.owner.lineSplitter(stream, this.pid));
+    lines.push(chunk);
+  }
+
+  end(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.stdoutLines?.end();
+    this.stderrLines?.end();
+    this.owner.sourceEnded();
+  }
+}
+
+/** Splits a byte stream into lines of at most MAX_LINE bytes; the bytes past the bound are counted, not kept. */
+export class LineSplitter {
+  private parts: Buffer[] = [];
+  private length = 0;
+  private over = 0;
+
+  constructor(private readonly emit: (line: Buffer, truncated: number) => void) {}
+
+  /** The lines of `chunk`, each valid only during its emit() call (no copy of a line that is dropped anyway). */
+  push(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      if (nl < 0) {
+        this.add(chunk.subarray(start));
+        return;
+      }
+      if (this.length || this.over) {
+        this.add(chunk.subarray(start, nl));
+        this.flush();
+      } else {
+        // the usual case: a whole line inside one chunk
+        const over = Math.max(0, nl - start - MAX_LINE);
+        this.emit(trimCR(chunk.subarray(start, nl - over)), over);
+      }
+      start = nl + 1;
+    }
+  }
+
+  /** The stream ended: a last line without its newline is still a line. */
+  end(): void {
+    if (this.length || this.over) this.flush();
+  }
+
+  private add(piece: Buffer): void {
+    const room = MAX_LINE - this.length;
+    if (piece.length > room) {
+      this.over += piece.length - room;
+      piece = piece.subarray(0, room);
+    }
+    if (!piece.length) return;
+    this.parts.push(Buffer.from(piece)); // a copy: libuv's chunk is not ours to keep
+    this.length += piece.length;
+  }
+
+  private flush(): void {
+    const line = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
+    const over = this.over;
+    this.parts = [];
+    this.length = 0;
+    this.over = 0;
+    this.emit(trimCR(line), over);
+  }
+}
+
+/** A CRLF line without its CR. */
+function trimCR(line: Buffer): Buffer {
+  return line.length && line[line.length - 1] === 13 ? line.subarray(0, line.length - 1) : line;
+}
+
+/**
+ * The line as text a terminal shows safely: valid UTF-8 kept, anything else (invalid bytes, control characters
+ * but tab, C1 controls, DEL) as \xNN, so binary output is bounded, visible and never breaks the log's lines.
+ */
+export function printable(b: Buffer): string {
+  let i = 0;
+  while (i < b.length && ((b[i] >= 0x20 && b[i] < 0x7f) || b[i] === 9)) i++;
+  if (i === b.length) return b.toString('latin1');
+  let out = b.toString('latin1', 0, i);
+  while (i < b.length) {
+    const c = b[i];
+    if ((c >= 0x20 && c < 0x7f) || c === 9) {
+      out += String.fromCharCode(c);
+      i++;
+      continue;
+    }
+    const n = c >= 0x80 ? utf8Length(b, i) : 0;
+    if (n) {
+      out += b.toString('utf8', i, i + n);
+      i += n;
+    } else {
+      out += `\\x${c.toString(16).padStart(2, '0')}`;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** The length of the well-formed UTF-8 sequence at b[i] (RFC 3629 table, C1 controls excluded), or 0. */
+function utf8Length(b: Buffer, i: number): number {
+  const c = b[i];
+  const cont = (k: number, lo = 0x80, hi = 0xbf) => i + k < b.length && b[i + k] >= lo && b[i + k] <= hi;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1, c === 0xc2 ? 0xa0 : 0x80) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    const lo = c === 0xe0 ? 0xa0 : 0x80;
+    const hi = c === 0xed ? 0x9f : 0xbf;
+    return cont(1, lo, hi) && cont(2) ? 3 : 0;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    const lo = c === 0xf0 ? 0x90 : 0x80;
+    const hi = c === 0xf4 ? 0x8f : 0xbf;
+    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+/** A vassal name as one file name: no separator, no leading dot. */
+function fileName(name: string): string {
+  return encodeURIComponent(name).replace(/^\./, '%2E');
+}
