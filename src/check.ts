@@ -11,8 +11,10 @@ export class CheckError extends Error {
     /** What was expected there: 'a string of at most 4096 bytes'. */
     readonly expected: string,
     got: unknown,
+    /** `got` is already a description ('text that is not JSON'), not a value. */
+    described = false,
   ) {
-    super(`${where}: expected ${expected}, got ${describe(got)}`);
+    super(`${where}: expected ${expected}, got ${described ? String(got) : describe(got)}`);
     this.name = 'CheckError';
   }
 }
@@ -40,7 +42,7 @@ export function parseJson<T>(c: Check<T>, text: string, what: string): T {
   try {
     v = JSON.parse(text);
   } catch (e) {
-    throw new CheckError(what, 'JSON', `text that is not (${(e as Error).message})`);
+    throw new CheckError(what, 'JSON', `text that is not (${(e as Error).message}): ${JSON.stringify(text.slice(0, 40))}`, true);
   }
   return c(v, what);
 }

@@ -1,5 +1,5 @@
 // The paranoid emperor: with `uid`, `gid` and `cap` in its own config it does its work as that uid holding only
-// those capabilities. Node never changes its own credentials (DESIGN.md): the root process starts the real
+// those capabilities. Node never changes its own credentials (docs/ARCHITECTURE.md, Hard rules): the root process starts the real
 // emperor through emperor-setpriv (uid/gid/groups applied before exec, the caps kept as ambient) and only waits
 // for it, forwarding signals and its exit status. Also: the capability checks that turn a bare EPERM into an
 // error naming the missing capability.

@@ -1,4 +1,4 @@
-// The blacklist against uWSGI 2.0.21's numbers (reference §3.2): 1 ms first, then +throttle per unloyal death up to
+// The blacklist against uWSGI 2.0.21's numbers (docs/UWSGI.md §3.2): 1 ms first, then +throttle per unloyal death up to
 // max-throttle, then halved; per vassal, as a delay from the last death.
 // unit: needs nothing but Node
 import { test } from 'node:test';

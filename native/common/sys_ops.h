@@ -1,7 +1,7 @@
 // Thin error-returning wrappers (0 or -errno) over the mount-namespace syscalls, shared by the addon and the vassal
 // init. pivot_root, chroot and sethostname are deliberately NOT exported to JS: called inside the live Node process
-// they would change its root or its namespace's identity (DESIGN.md's hard rule); only the init and spawned children
-// use them.
+// they would change its root or its namespace's identity (docs/ARCHITECTURE.md, Hard rules); only the init and spawned
+// children use them.
 #pragma once
 
 namespace emperor {

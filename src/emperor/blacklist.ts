@@ -1,4 +1,4 @@
-// The blacklist: uWSGI's throttle for vassals that die before they are loyal (reference §3.2), kept per vassal and
+// The blacklist: uWSGI's throttle for vassals that die before they are loyal (docs/UWSGI.md §3.2), kept per vassal and
 // expressed as a "not before" time the emperor schedules a timer on, never a sleep in the event loop.
 //
 // The numbers are uWSGI's observable ones, on purpose. uWSGI stores the level in microseconds but seeds a new entry

@@ -293,7 +293,7 @@ export class Emperor {
     return this.blacklist.entries();
   }
 
-  /** uWSGI's emperor stats layout (reference §6), same keys and order, plus our own fields after them. */
+  /** uWSGI's emperor stats layout (docs/UWSGI.md §6), same keys and order, plus our own fields after them. */
   snapshot(visible?: (v: Vassal) => boolean): StatsDocument {
     const shown = visible ? [...this.vassals.values()].filter(visible) : [...this.vassals.values()];
     const names = new Set(shown.map((v) => v.name));

@@ -1,4 +1,4 @@
-// On-demand vassals (reference §10): the emperor binds the vassal's socket and listens without accepting; the first
+// On-demand vassals (docs/UWSGI.md §10): the emperor binds the vassal's socket and listens without accepting; the first
 // connection waits in the backlog and wakes the vassal, which gets the socket (uWSGI: fd 0; a native app: the first
 // of LISTEN_FDS). Everything done at a vassal-controlled path (reading <file>EXT, running the on-demand command,
 // binding a unix socket, removing it) is done by an agent holding the vassal owner's credentials in tyrant mode,

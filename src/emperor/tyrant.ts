@@ -1,4 +1,4 @@
-// Tyrant mode (reference §5): every vassal runs as its config file's owner, and a root-owned file is refused.
+// Tyrant mode (docs/UWSGI.md §5): every vassal runs as its config file's owner, and a root-owned file is refused.
 // A tenant's file never buys more than its owner has on the host: its own uid/gid/cap options cannot raise it, its
 // as-root work runs only as root of its own user namespace (mapped to the owner), and no_new_privs keeps setuid
 // binaries from giving it more.
@@ -40,7 +40,7 @@ export function ownerOf(creds: Credentials): Owner | undefined {
     : { uid: creds.uid, gid: creds.gid, groups: creds.groups ?? [creds.gid] };
 }
 
-// Options whose work uWSGI does as root (reference §9.5: the phases before the privilege drop, the jail itself).
+// Options whose work uWSGI does as root (docs/UWSGI.md §9.5: the phases before the privilege drop, the jail itself).
 const AS_ROOT_PHASE = /^(?:hook|exec|mount|umount)-(?:asap|pre-jail|in-jail|post-jail|as-root)$/;
 const AS_ROOT_OPTIONS = new Set([
   'unshare',

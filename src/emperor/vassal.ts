@@ -99,7 +99,7 @@ export class Vassal implements InstanceEvents {
   /** With --emperor-on-demand-*: the socket this vassal sleeps on. */
   private readonly onDemand?: OnDemand;
 
-  // uWSGI's per-instance stats fields (reference §6), unix seconds
+  // uWSGI's per-instance stats fields (docs/UWSGI.md §6), unix seconds
   born: number;
   lastMod: number;
   firstRun = 0;

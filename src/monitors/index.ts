@@ -1,4 +1,4 @@
-// Chooses the imperial monitor for one --emperor value, by uWSGI's rule (reference §1.1).
+// Chooses the imperial monitor for one --emperor value, by uWSGI's rule (docs/UWSGI.md §1.1).
 import * as path from 'node:path';
 import { Monitor, MonitorFs, MonitorOptions, MonitorSpecError } from './types';
 import { DirMonitor } from './dir-monitor';

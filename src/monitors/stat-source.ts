@@ -1,5 +1,5 @@
 // What a scan asks of each candidate path, the way uWSGI's scanners decide "is this a vassal, and what is its mtime
-// and owner" (reference §1.3, §5); MonitorFs.statSources answers it, in an agent process:
+// and owner" (docs/UWSGI.md §1.3, §5); MonitorFs.statSources answers it, in an agent process:
 // - a regular file is a vassal, with its own mtime and owner;
 // - a symlink to a regular file is one too: with nofollow the mtime is the link's own (so `touch --no-dereference`
 //   reloads one vassal of a shared skeleton), else the target's; the owner is the link's only with tyrantNofollow;

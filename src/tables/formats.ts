@@ -1,4 +1,4 @@
-// Vassal config files by how their names end, as uWSGI decides it (reference §1.3 and §1.5): which names are
+// Vassal config files by how their names end, as uWSGI decides it (docs/UWSGI.md §1.3 and §1.5): which names are
 // vassals, which reader reads them, and which flag the emperor passes the file with to uWSGI.
 
 export type ConfigFormat = 'ini' | 'yaml' | 'json' | 'xml';

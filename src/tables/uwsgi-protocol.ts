@@ -1,4 +1,4 @@
-// The uWSGI emperor protocol bytes (reference §2.1): one byte per message on the UWSGI_EMPEROR_FD socketpair. A leaf
+// The uWSGI emperor protocol bytes (docs/UWSGI.md §2.1): one byte per message on the UWSGI_EMPEROR_FD socketpair. A leaf
 // module, so the app-side helper (package export 'emperor/vassal') can speak the protocol without loading the emperor.
 
 /** Emperor -> vassal. */
