@@ -1,13 +1,15 @@
 // An agent started for a few calls of one vassal, on the emperor's event loop: what an on-demand vassal's socket
 // needs (reading <file>EXT, running the on-demand command, binding the socket, removing it) is done with the
 // vassal owner's credentials, each call within a budget, and a socket comes back as an fd (SCM_RIGHTS), which a
-// net.Socket cannot receive. A late answer ends the agent (SIGKILL; it exits whenever the kernel lets it).
+// net.Socket cannot receive. Closing the session closes the agent's channel, and it exits; a late or broken answer
+// also kills it (through its cgroup; it exits whenever the kernel lets it).
 import * as fs from 'node:fs';
 import { HostError } from '../host-fs';
 import * as native from '../native';
 import * as calls from './calls';
 import { AgentProcess, describe, type AgentEnv, type Identity } from './process';
 import { AnswerSplitter, WireError } from './agent-wire';
+import type { HelperCgroups } from '../cgroup/helpers';
 
 /** Requests are written whole: one at a time into a fresh socket, a frame this small never waits. */
 const MAX_REQUEST = 64 << 10;
@@ -37,9 +39,9 @@ export class AgentSession {
   }
 
   /** Throws HostError (EAGENT) when no agent can be started. */
-  static start(identity: Identity | null, env: AgentEnv, budgetMs: number): AgentSession {
+  static start(identity: Identity | null, env: AgentEnv, budgetMs: number, cgroups?: HelperCgroups): AgentSession {
     try {
-      return new AgentSession(AgentProcess.start(identity, env), budgetMs);
+      return new AgentSession(AgentProcess.start(identity, env, cgroups), budgetMs);
     } catch (e) {
       throw new HostError('EAGENT', `cannot start an agent (${describe(identity)}): ${(e as Error).message}`);
     }
@@ -61,9 +63,9 @@ export class AgentSession {
     return { value: value as T, fd };
   }
 
-  /** Ends the agent; a call in flight fails with EAGENT. */
+  /** Ends the agent by closing its channel; a call in flight fails with EAGENT (and the agent is killed). */
   close(): void {
-    this.end('the agent was closed');
+    this.end('the agent was closed', this.pending !== undefined);
   }
 
   private exchange(call: calls.Call<unknown>): Promise<{ value: unknown; fds: number[] }> {
@@ -76,7 +78,7 @@ export class AgentSession {
       const timer = setTimeout(() => {
         this.pending = undefined;
         reject(calls.timedOut(this.budgetMs, about, this.agent.exited));
-        this.end(`${this.agent.who} did not answer in time`);
+        this.end(`${this.agent.who} did not answer in time`, true);
       }, this.budgetMs + call.graceMs);
       this.pending = { call, resolve, reject, timer };
       try {
@@ -126,10 +128,10 @@ export class AgentSession {
 
   // The agent died or broke the protocol: what it owed fails with EAGENT, and it is ended.
   private broken(why: string): void {
-    this.end(`${this.agent.who} ${why}`);
+    this.end(`${this.agent.who} ${why}`, true);
   }
 
-  private end(why: string): void {
+  private end(why: string, kill: boolean): void {
     if (this.failure !== undefined) return;
     this.failure = why;
     for (const fd of this.fds.splice(0)) native.closeFd(fd);
@@ -141,6 +143,6 @@ export class AgentSession {
     }
     this.watch.close();
     native.closeFd(this.agent.fd);
-    this.agent.kill();
+    if (kill) this.agent.kill();
   }
 }

@@ -11,6 +11,8 @@ import { ConfigReader } from '../reader/pool';
 import { startStatsServer } from '../ops';
 import { Blacklist } from './blacklist';
 import { CgroupTree } from '../cgroup/tree';
+import { HelperCgroups } from '../cgroup/helpers';
+import { AgentProcess } from '../agent/process';
 import { LimitWatch, raiseLimits } from './host-limits';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
 import { heldAmbientCaps } from '../privileges';
@@ -24,6 +26,9 @@ import { packageVersion } from '../package-info';
 import type { StatsDocument } from '../ops/stats-document';
 
 const VERSION = packageVersion();
+/** At the emperor's end: how long its agents get to exit once closed, then what is left gets to die of a kill. */
+const HELPER_GRACE_MS = 1000;
+const HELPER_KILL_WAIT_MS = 2000;
 
 export class Emperor {
   readonly vassals = new Map<string, Vassal>();
@@ -33,6 +38,7 @@ export class Emperor {
   private readonly blacklist: Blacklist;
   private readonly log: Logger = logger();
   private cgroups?: CgroupTree;
+  private helpers?: HelperCgroups;
   private reader?: ConfigReader;
   private scanner?: AsyncAgent;
   private stats?: { close(): Promise<void>; address: string };
@@ -62,9 +68,12 @@ export class Emperor {
     raiseLimits(this.log);
     this.ops = new Operations(this.opts, this.log);
     if (this.opts.emperor.length === 0) throw new OptionError('no vassal source: give --emperor DIR (or dir://DIR, glob://PATTERN)');
+    const { tree, reason } = CgroupTree.create();
+    this.cgroups = tree;
+    this.helpers = this.helperCgroups(tree);
     // the monitors look at directories through an agent process: a hung mount costs a timeout, never the loop
     // each hung path costs one stuck agent (the monitors leave it alone until that agent exits), a small process
-    this.scanner = new AsyncAgent({ budgetMs: this.opts.configTimeoutSeconds * 1000, maxStuck: 64 });
+    this.scanner = new AsyncAgent({ budgetMs: this.opts.configTimeoutSeconds * 1000, maxStuck: 64, cgroups: this.helpers });
     // a store's vassal configs are written as files there (src/monitors/store-monitor.ts)
     if (this.opts.emperor.some((spec) => /^(etcd|pg):\/\//i.test(spec))) this.runtimeDir = makeRuntimeDir();
     const monitorOpts = {
@@ -103,11 +112,11 @@ export class Emperor {
     } catch (e) {
       this.scanner.close();
       if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
+      await this.endHelpers();
+      await tree?.destroy();
       if (e instanceof MonitorSpecError) throw new OptionError(e.message);
       throw e;
     }
-    const { tree, reason } = CgroupTree.create();
-    this.cgroups = tree;
     if (!tree)
       this.log.warn(
         { event: 'no-cgroup', reason },
@@ -124,6 +133,7 @@ export class Emperor {
       devNull: this.devNull,
       capAmbient: heldAmbientCaps(),
       keepWarm: onDemand,
+      cgroups: this.helpers,
     });
     this.reader.warm();
     if (this.opts.stats) {
@@ -142,6 +152,7 @@ export class Emperor {
       devNull: this.devNull,
       reader: this.reader,
       binaryPath: binaryRealpath(this.opts.binaryPath, env.PATH),
+      helpers: this.helpers,
       makeCgroup: tree ? (name: string) => tree.makeInstanceDir(name) : undefined,
       releaseCgroup: tree ? (dir: string) => tree.release(dir) : undefined,
       blacklist: this.blacklist,
@@ -267,17 +278,43 @@ export class Emperor {
   private buried(): void {
     clearTimeout(this.mercyTimer);
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
-    const cgroups = this.cgroups?.destroy();
-    this.reader?.close();
     this.scanner?.close();
-    fs.closeSync(this.devNull);
     if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
     const finish = () => {
+      fs.closeSync(this.devNull);
       this.log.info({ event: 'buried', seconds: (Date.now() - this.ragnarokAt) / 1000 }, 'The Emperor is buried.');
       this.exited?.(0);
     };
-    // every vassal is gone: the leases go now, and with them the claims and endpoints, for the others to take over
-    void Promise.all([cgroups, this.cluster?.close(), this.stats?.close(), this.ops.close()]).then(finish, finish);
+    // every vassal is gone: the leases go now, and with them the claims and endpoints, for the others to take over;
+    // the emperor's own helpers end, so that nothing of it outlives "buried"
+    const helpers = this.endHelpers().then(() => this.cgroups?.destroy());
+    void Promise.all([helpers, this.cluster?.close(), this.stats?.close(), this.ops.close()]).then(finish, finish);
+  }
+
+  /** The helpers' cgroup directory, where each reader and agent gets its own; none without cgroup v2. */
+  private helperCgroups(tree: CgroupTree | undefined): HelperCgroups | undefined {
+    if (!tree) return undefined;
+    try {
+      return new HelperCgroups(tree.helpersDir());
+    } catch (e) {
+      this.log.warn({ event: 'no-helper-cgroup', error: (e as Error).message }, `helpers run without cgroups: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * Every helper of the emperor ends (docs/ARCHITECTURE.md, Processes): the readers and agents are closed and exit,
+   * and whatever is left of them is killed through their cgroups. One stuck in the kernel (a FUSE request its daemon
+   * never answers) cannot die before that daemon does: it is named in the log, and left.
+   */
+  private async endHelpers(): Promise<void> {
+    const [, agents] = await Promise.all([this.reader?.close(), AgentProcess.allExited(HELPER_GRACE_MS)]);
+    const left = this.helpers ? await this.helpers.killAll(HELPER_KILL_WAIT_MS) : agents.map((a) => a.pid);
+    if (left.length > 0)
+      this.log.warn(
+        { event: 'helpers-stuck', pids: left },
+        `helper processes stuck in the kernel (a hung mount?) are left behind: ${left.join(', ')}`,
+      );
   }
 
   private outputOptions(): OutputOptions {

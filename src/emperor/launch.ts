@@ -6,6 +6,7 @@ import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
 import { resolveExecutable } from '../executable';
 import type { ConfigReader, ReadResult } from '../reader/pool';
+import type { HelperCgroups } from '../cgroup/helpers';
 import { InitLink, compilePlan, inheritStep, initExecutable, isNativeVassal } from '../jail';
 import type { AppEvent, LinkEvents, PlanStep, StepReport } from '../jail';
 import { checkSpawnPrivileges } from '../privileges';
@@ -21,6 +22,8 @@ export interface LaunchContext {
   namespaces: native.Namespace[];
   /** Environment every vassal starts from (UWSGI_VASSAL_* already rewritten). */
   env: Record<string, string>;
+  /** Where the emperor's helpers (agents, readers) get their cgroups; undefined where cgroup v2 is not usable. */
+  helpers?: HelperCgroups;
   /** Where the instance's cgroup directory is made; undefined where cgroup v2 is not usable. */
   makeCgroup?: (vassal: string) => string;
   /** After an instance's exit: kills what is left in its cgroup directory and removes it. */

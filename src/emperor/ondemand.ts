@@ -13,6 +13,7 @@ import type { Logger } from '../log';
 import type { VassalSource } from '../monitors/types';
 import * as native from '../native';
 import type { EmperorOptions } from './options';
+import type { HelperCgroups } from '../cgroup/helpers';
 import { detached } from '../detach';
 
 /** A socket name that is not an address. */
@@ -96,6 +97,8 @@ export interface OnDemandContext {
   opts: EmperorOptions;
   /** The agents' environment: the on-demand command runs with the vassal environment. */
   env: Record<string, string>;
+  /** Where each agent gets a cgroup of its own (src/cgroup/helpers.ts). */
+  helpers?: HelperCgroups;
 }
 
 export interface OnDemandEvents {
@@ -180,7 +183,7 @@ export class OnDemand {
 
   private async open(identity: Identity | null): Promise<Bound | undefined> {
     const src = this.source();
-    const session = AgentSession.start(identity, this.ctx.env, this.budgetMs);
+    const session = AgentSession.start(identity, this.ctx.env, this.budgetMs, this.ctx.helpers);
     try {
       const name = await socketName(src, this.ctx.opts, session, this.budgetMs);
       if (name === undefined) return undefined;
@@ -229,7 +232,7 @@ export class OnDemand {
     if (address.family !== 'unix' || bound.ino === 0) return;
     let session: AgentSession | undefined;
     try {
-      session = AgentSession.start(bound.identity, this.ctx.env, this.budgetMs);
+      session = AgentSession.start(bound.identity, this.ctx.env, this.budgetMs, this.ctx.helpers);
       await session.ask(calls.unlinkSocketCall(address.path, bound.ino));
     } catch (e) {
       // ESTALE: the path holds another file now (the vassal bound it itself); it is not ours to remove

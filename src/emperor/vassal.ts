@@ -21,6 +21,7 @@ import type { StepReport } from '../jail';
 import { FROM_VASSAL, TO_VASSAL } from '../tables/uwsgi-protocol';
 import { isSubscriptionOption } from '../tables/routers';
 import { killCgroup } from '../cgroup/tree';
+import { forceEnd } from '../cgroup/helpers';
 import { launch, requestConfig, type Instance, type InstanceEvents, type LaunchContext } from './launch';
 import type { VassalOutput } from '../output/vassal-output';
 import { OnDemand, onDemandEnabled } from './ondemand';
@@ -404,14 +405,18 @@ export class Vassal implements InstanceEvents {
     this.stopInstance();
   }
 
-  /** Kill whatever is left of the instance at once (second Ragnarok signal, mercy expired). */
+  /**
+   * Kill whatever is left of the instance at once (second Ragnarok signal, mercy expired): through its cgroup; without
+   * one, a signal the kernel may refuse (a capability-limited emperor and a tenant's init), which is logged.
+   */
   killNow(): void {
     const inst = this.instance;
     if (!inst) return;
-    if (!(inst.cgroup && killCgroup(inst.cgroup))) {
-      inst.child.kill('SIGKILL');
-      killProcessGroup(inst.child.pid);
-    }
+    if (inst.cgroup && killCgroup(inst.cgroup)) return;
+    forceEnd(inst.child, undefined, (e) =>
+      this.log.warn({ event: 'kill-refused', pid: inst.child.pid, code: e.code }, `the vassal could not be killed: ${e.message}`),
+    );
+    killProcessGroup(inst.child.pid);
   }
 
   private stopInstance(): void {
