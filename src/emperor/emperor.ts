@@ -1,6 +1,6 @@
 // The emperor: the vassal table fed by the imperial monitors, the signals, Ragnarok and the stats snapshot.
 import * as fs from 'node:fs';
-import { vassalEnvironment } from '../config';
+import { tenantEnvironment, vassalEnvironment } from '../config';
 import { logger, type Logger } from '../log';
 import { AsyncAgent } from '../agent/async';
 import { Cluster } from '../cluster';
@@ -149,6 +149,11 @@ export class Emperor {
       opts: this.opts,
       namespaces,
       env,
+      // tyrant vassals get a clean environment of their owner's, unless the emperor's is asked for
+      ownerEnv:
+        this.opts.tyrant && !this.opts.tyrantInheritEnv
+          ? (uid: number) => tenantEnvironment(process.env, uid, this.opts.tyrantKeepEnv)
+          : undefined,
       devNull: this.devNull,
       reader: this.reader,
       binaryPath: binaryRealpath(this.opts.binaryPath, env.PATH),

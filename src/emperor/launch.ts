@@ -15,13 +15,20 @@ import { TO_VASSAL } from '../tables/uwsgi-protocol';
 import { UwsgiChannel } from './uwsgi-channel';
 import type { EmperorOptions } from './options';
 import type { InstanceOutput, OutputStream, VassalOutput } from '../output/vassal-output';
-import { ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials, type Owner } from './tyrant';
+import {
+  environmentOf,
+  ownerOf,
+  tyrantPlan,
+  tyrantSpawnOptions,
+  wantsUserNamespace,
+  type Credentials,
+  type Owner,
+  type VassalEnvironments,
+} from './tyrant';
 
-export interface LaunchContext {
+export interface LaunchContext extends VassalEnvironments {
   opts: EmperorOptions;
   namespaces: native.Namespace[];
-  /** Environment every vassal starts from (UWSGI_VASSAL_* already rewritten). */
-  env: Record<string, string>;
   /** Where the emperor's helpers (agents, readers) get their cgroups; undefined where cgroup v2 is not usable. */
   helpers?: HelperCgroups;
   /** Where the instance's cgroup directory is made; undefined where cgroup v2 is not usable. */
@@ -80,15 +87,19 @@ export function requestConfig(src: MonitorSource, ctx: LaunchContext, credential
   return ctx.reader.read(readRequest(src, ctx, credentials, isReload));
 }
 
-/** What the reader is asked for a vassal's config: its name, directory, owner and the emperor's vassal-wide options. */
+/**
+ * What the reader is asked for a vassal's config: its name, directory, owner, the emperor's vassal-wide options, and
+ * the environment the vassal will have when that is not the reader's own (a tyrant vassal's clean one).
+ */
 export function readRequest(
   src: MonitorSource,
-  ctx: Pick<LaunchContext, 'opts' | 'binaryPath'>,
+  ctx: Pick<LaunchContext, 'opts' | 'binaryPath' | 'env' | 'ownerEnv'>,
   credentials: Credentials,
   isReload: boolean,
 ) {
   const owner = ctx.opts.tyrant ? ownerOf(credentials) : undefined;
   return {
+    ...(owner && ctx.ownerEnv && { env: environmentOf(ctx, owner) }),
     spec: src.name,
     cwd: src.dir,
     isReload,
@@ -162,7 +173,8 @@ export function launch(
   const mountPropagation = isNative && !ctx.namespaces.includes('mount') ? ('slave' as const) : undefined;
   const identity = owner ? tyrantSpawnOptions(owner, namespaces, userns, isNative) : { namespaces, ...credentials };
   checkSpawnPrivileges(src.name, identity);
-  const env = isNative ? ctx.env : { ...ctx.env, UWSGI_EMPEROR_FD: '3' };
+  const base = environmentOf(ctx, owner);
+  const env = isNative ? base : { ...base, UWSGI_EMPEROR_FD: '3' };
 
   const [ours, theirs] = native.socketpair();
   let cgroup: string | undefined;

@@ -14,6 +14,7 @@ import type { VassalSource } from '../monitors/types';
 import * as native from '../native';
 import type { EmperorOptions } from './options';
 import type { HelperCgroups } from '../cgroup/helpers';
+import { environmentOf, type VassalEnvironments } from './tyrant';
 import { detached } from '../detach';
 
 /** A socket name that is not an address. */
@@ -93,10 +94,9 @@ export function socketAddress(name: string, cwd: string): calls.SocketAddress {
   return { family: 'inet', host, port };
 }
 
-export interface OnDemandContext {
+/** The agents' environment is the vassal's: the on-demand command runs with what the vassal will see. */
+export interface OnDemandContext extends VassalEnvironments {
   opts: EmperorOptions;
-  /** The agents' environment: the on-demand command runs with the vassal environment. */
-  env: Record<string, string>;
   /** Where each agent gets a cgroup of its own (src/cgroup/helpers.ts). */
   helpers?: HelperCgroups;
 }
@@ -183,7 +183,7 @@ export class OnDemand {
 
   private async open(identity: Identity | null): Promise<Bound | undefined> {
     const src = this.source();
-    const session = AgentSession.start(identity, this.ctx.env, this.budgetMs, this.ctx.helpers);
+    const session = AgentSession.start(identity, environmentOf(this.ctx, identity), this.budgetMs, this.ctx.helpers);
     try {
       const name = await socketName(src, this.ctx.opts, session, this.budgetMs);
       if (name === undefined) return undefined;
@@ -232,7 +232,7 @@ export class OnDemand {
     if (address.family !== 'unix' || bound.ino === 0) return;
     let session: AgentSession | undefined;
     try {
-      session = AgentSession.start(bound.identity, this.ctx.env, this.budgetMs, this.ctx.helpers);
+      session = AgentSession.start(bound.identity, environmentOf(this.ctx, bound.identity), this.budgetMs, this.ctx.helpers);
       await session.ask(calls.unlinkSocketCall(address.path, bound.ino));
     } catch (e) {
       // ESTALE: the path holds another file now (the vassal bound it itself); it is not ours to remove
