@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HostError, type DirStamp, type SourceStat, type StatModes } from '../host-fs';
 import * as calls from './calls';
-import { AgentProcess, StuckAgents } from './process';
+import { AgentProcess, StuckAgents, describe } from './process';
 import { AnswerSplitter, WireError } from './agent-wire';
 import type { HelperCgroups } from '../cgroup/helpers';
 
@@ -111,7 +111,7 @@ export class AsyncAgent {
     try {
       agent = AgentProcess.start(null, [], this.opts.cgroups);
     } catch (e) {
-      return (about) => calls.agentFailed(about, `cannot start an agent: ${(e as Error).message}`);
+      return (about) => calls.agentNotStarted(about, describe(null), e);
     }
     const conn: Connection = {
       agent,

@@ -114,6 +114,7 @@ export class AgentPool {
         this.drop(key, live, true);
         // one that died while idle (its tenant may kill it) never got the request: a fresh one gets it
         if (code === 'EPIPE' && live.served && !retried) continue;
+        if ((code === 'EPIPE' || code === 'ECONNRESET') && !live.served) throw calls.agentLost(about, live.agent.who);
         const why =
           code === 'EPROTO'
             ? `answered a frame over ${call.maxAnswer} bytes`
@@ -148,7 +149,7 @@ export class AgentPool {
     try {
       agent = AgentProcess.start(identity, env ?? this.opts.env, this.opts.cgroups);
     } catch (e) {
-      throw calls.agentFailed(about, `cannot start an agent (${describe(identity)}): ${(e as Error).message}`);
+      throw calls.agentNotStarted(about, describe(identity), e);
     }
     const live: Live = { agent, usedAt: performance.now(), served: false };
     this.live.set(key, live);

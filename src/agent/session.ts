@@ -29,6 +29,8 @@ export class AgentSession {
   private pending?: Pending;
   /** Why it can no longer be asked anything, once ended. */
   private failure?: string;
+  /** It has answered before: an EOF before that means it never started. */
+  private served = false;
 
   private constructor(
     private readonly agent: AgentProcess,
@@ -38,12 +40,12 @@ export class AgentSession {
     this.watch.unref(); // a pending call's timer keeps the process alive
   }
 
-  /** Throws HostError (EAGENT) when no agent can be started. */
+  /** Throws HostError (EAGENT, or a host limit's code: EMFILE, EAGAIN...) when no agent can be started. */
   static start(identity: Identity | null, env: AgentEnv, budgetMs: number, cgroups?: HelperCgroups): AgentSession {
     try {
       return new AgentSession(AgentProcess.start(identity, env, cgroups), budgetMs);
     } catch (e) {
-      throw new HostError('EAGENT', `cannot start an agent (${describe(identity)}): ${(e as Error).message}`);
+      throw calls.agentNotStarted(undefined, describe(identity), e);
     }
   }
 
@@ -95,11 +97,14 @@ export class AgentSession {
       try {
         got = native.recvFds(this.agent.fd, READ_CHUNK);
       } catch (e) {
-        if ((e as native.NativeError).code === 'EAGAIN') return;
-        return this.broken(`failed (${(e as native.NativeError).code})`);
+        const code = (e as native.NativeError).code;
+        if (code === 'EAGAIN') return;
+        // a peer that closed with our request unread resets the connection: an exit, as EOF is
+        if (code === 'ECONNRESET') return this.broken('exited before answering', !this.served);
+        return this.broken(`failed (${code})`);
       }
       this.fds.push(...got.fds);
-      if (got.data.length === 0) return this.broken('exited before answering');
+      if (got.data.length === 0) return this.broken('exited before answering', !this.served);
       const cur = this.pending;
       if (!cur) return this.broken('answered nothing it was asked');
       let frames: Buffer[];
@@ -111,6 +116,7 @@ export class AgentSession {
       if (frames.length === 0) continue;
       if (frames.length > 1) return this.broken('answered more than it was asked');
       this.pending = undefined;
+      this.served = true;
       clearTimeout(cur.timer);
       const fds = this.fds;
       this.fds = [];
@@ -126,12 +132,13 @@ export class AgentSession {
     }
   }
 
-  // The agent died or broke the protocol: what it owed fails with EAGENT, and it is ended.
-  private broken(why: string): void {
-    this.end(`${this.agent.who} ${why}`, true);
+  // The agent died or broke the protocol: what it owed fails with EAGENT (EAGAIN when it never answered: lost), and
+  // it is ended.
+  private broken(why: string, lost = false): void {
+    this.end(`${this.agent.who} ${why}`, true, lost);
   }
 
-  private end(why: string, kill: boolean): void {
+  private end(why: string, kill: boolean, lost = false): void {
     if (this.failure !== undefined) return;
     this.failure = why;
     for (const fd of this.fds.splice(0)) native.closeFd(fd);
@@ -139,7 +146,8 @@ export class AgentSession {
     this.pending = undefined;
     if (cur) {
       clearTimeout(cur.timer);
-      cur.reject(calls.agentFailed(cur.call.about(0), why));
+      const about = cur.call.about(0);
+      cur.reject(lost ? calls.agentLost(about, this.agent.who) : calls.agentFailed(about, why));
     }
     this.watch.close();
     native.closeFd(this.agent.fd);

@@ -106,8 +106,8 @@ export interface OnDemandEvents {
   wake(): void;
   /** The vassal turned out not to be on demand: an ordinary one. */
   ordinary(): void;
-  /** The socket could not be found or bound; tried again on wait() after a config change. */
-  failed(message: string): void;
+  /** The socket could not be found or bound (err.code says why); tried again on wait(). */
+  failed(err: Error & { code?: string }): void;
 }
 
 interface Bound {
@@ -173,10 +173,10 @@ export class OnDemand {
         this.bound = bound;
         this.arm();
       },
-      (e: Error) => {
+      (e: Error & { code?: string }) => {
         if (generation !== this.generation) return;
         this.phase = 'unresolved';
-        this.on.failed(`on-demand socket: ${e.message}`);
+        this.on.failed(Object.assign(new Error(`on-demand socket: ${e.message}`), { code: e.code }));
       },
     );
   }
