@@ -74,7 +74,9 @@ async function runTenant(t: TestContext, extra: string[]): Promise<Run> {
 }
 
 test("tyrant vassals, their hooks, @(exec://) and on-demand commands get their owner's clean environment", async (t) => {
-  const { out, alice } = await runTenant(t, []);
+  const { out, alice, emperor } = await runTenant(t, []);
+  // (root with its capabilities has nothing to say about missing ones)
+  assert.deepEqual(emperor.events('capability-limited'), []);
   for (const f of ['hook', 'app', 'exec', 'uwsgi', 'ondemand.native.ini', 'ondemand.uwsgi.ini']) {
     const env = envFile(path.join(out, f));
     assert.equal(env.PATH, TENANT_PATH, `${f}: a fixed PATH, not the emperor's`);

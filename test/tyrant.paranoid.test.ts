@@ -61,6 +61,13 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
   assert.deepEqual(me.gid, [PARANOID_UID, PARANOID_UID, PARANOID_UID, PARANOID_UID]);
   assert.equal(me.capEff, SETUID_SETGID, `CapEff ${me.capEff.toString(16)}`);
   assert.equal(me.capPrm, SETUID_SETGID);
+  // what it cannot do for want of a capability is said once, at start, with what to do instead
+  const limited = launcher.events('capability-limited');
+  assert.equal(limited.length, 1);
+  const notes = (limited[0].notes as string[]).join('\n');
+  assert.match(notes, /native vassals .* user namespace of their own \(no CAP_SYS_ADMIN\): add 'user' to --emperor-use-clone/);
+  assert.match(notes, new RegExp(`readable, .* by uid ${PARANOID_UID} \\(no CAP_DAC_OVERRIDE\\)`));
+  assert.doesNotMatch(notes, /CAP_KILL/, 'with its cgroup tree, nothing needs a signal');
   // the cgroup subtree was handed to it before the drop: it runs in its leaf, each vassal gets a cgroup of its own
   assert.equal(launcher.events('no-cgroup').length, 0, JSON.stringify(launcher.events('no-cgroup')));
   assert.match(fs.readFileSync(`/proc/${emperorPid}/cgroup`, 'utf8'), new RegExp(`^0::.*/emperor\\.${emperorPid}/supervisor$`, 'm'));

@@ -15,7 +15,7 @@ import { HelperCgroups } from '../cgroup/helpers';
 import { AgentProcess } from '../agent/process';
 import { LimitWatch, raiseLimits } from './host-limits';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
-import { heldAmbientCaps } from '../privileges';
+import { heldAmbientCaps, missingCapabilityNotes } from '../privileges';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
 import { sectionMonitor } from './multi-section';
 import { Vassal, type VassalContext, type VassalObserver } from './vassal';
@@ -121,6 +121,16 @@ export class Emperor {
       this.log.warn(
         { event: 'no-cgroup', reason },
         `cgroup v2 not usable (${reason}): a stop kills the vassal's process group and pid namespace only`,
+      );
+    const notes = missingCapabilityNotes({
+      tyrant: this.opts.tyrant,
+      userNamespaces: namespaces.includes('user'),
+      cgroups: !!this.helpers,
+    });
+    if (notes.length > 0)
+      this.log.warn(
+        { event: 'capability-limited', uid: process.getuid?.(), notes },
+        `this emperor runs as uid ${process.getuid?.()} without some capabilities: ${notes.join('; ')}`,
       );
     this.devNull = fs.openSync('/dev/null', 'r');
     const env = vassalEnvironment(process.env);
