@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TENANT_PATH } from '../src/config/vassal-env';
-import { EmperorProcess, tmpdir } from './helpers/emperor-process';
+import { EmperorProcess } from './helpers/emperor-process';
 import { freePorts } from './helpers/ports';
 import { until } from './helpers/wait';
-import { createUser, vassalFile, type TestUser } from './helpers/users';
+import { createUser, tenantDirs, vassalFile, type TestUser } from './helpers/users';
 
 /** The emperor's own environment: a secret of its unit, root's HOME, a PATH of its own, a locale and a time zone. */
 const EMPEROR_ENV = {
@@ -39,11 +39,8 @@ interface Run {
 /** alice's native vassal (a hook, its app, an @(exec://)) and uWSGI vassal, with an on-demand command for each. */
 async function runTenant(t: TestContext, extra: string[]): Promise<Run> {
   const alice = createUser(t);
-  const dir = tmpdir('tyrantenv');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const vassals = path.join(dir, 'vassals');
+  const { dir, vassals } = tenantDirs(t, 'tyrantenv');
   const out = path.join(dir, 'out');
-  fs.mkdirSync(vassals, { mode: 0o755 });
   fs.mkdirSync(out);
   fs.chmodSync(out, 0o777);
   const [port] = await freePorts(1);

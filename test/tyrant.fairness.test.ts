@@ -3,10 +3,8 @@
 // start within about one budget, the time a reader needs to finish the one read it is working on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { EmperorProcess, tmpdir } from './helpers/emperor-process';
-import { createUser, vassalFile } from './helpers/users';
+import { EmperorProcess } from './helpers/emperor-process';
+import { createUser, tenantDirs, vassalFile } from './helpers/users';
 
 const BUDGET_S = 3;
 /** Beyond the one budget: the monitor seeing the file, the reader's own work, the spawn, a loaded machine. */
@@ -15,10 +13,7 @@ const SLEEPER = ['unprivileged-binary-patch-arg = exec sleep 3600'];
 
 test("one owner's slow files delay another owner's vassal by one read budget at most, whatever their number", async (t) => {
   const [alice, bob, carol] = [createUser(t), createUser(t), createUser(t)];
-  const dir = tmpdir('fairness');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const vassals = path.join(dir, 'vassals');
-  fs.mkdirSync(vassals, { mode: 0o755 });
+  const { vassals } = tenantDirs(t, 'fairness');
   // 40 reads of a budget each: 16 in each of the two readers' pipelines, and more waiting
   for (let i = 0; i < 40; i++) vassalFile(vassals, `slow${i}.ini`, alice, ['env = X=@(exec://sleep 30)', ...SLEEPER]);
   const emperor = new EmperorProcess(['--emperor', vassals, '--emperor-tyrant', '--emperor-config-timeout', String(BUDGET_S)]);

@@ -7,10 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStats } from '../src/ops';
-import { EmperorProcess, tmpdir } from './helpers/emperor-process';
+import { EmperorProcess } from './helpers/emperor-process';
 import { freePorts } from './helpers/ports';
 import { until } from './helpers/wait';
-import { createUser, vassalFile, type TestUser } from './helpers/users';
+import { createUser, tenantDirs, type TestUser, vassalFile } from './helpers/users';
 
 /** Room under the process limit for what the test runs as each user: a vassal (init and app) and an agent, twice over. */
 const ROOM = 8;
@@ -58,10 +58,7 @@ function fillUp(t: TestContext, user: TestUser, nproc: number): { release(): Pro
 test('a tenant at its process limit: its agent and its vassal cannot exec; both wait on the backoff and start once it has room', async (t) => {
   const bob = createUser(t);
   const carol = createUser(t);
-  const dir = tmpdir('tyrantlimits');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const vassals = path.join(dir, 'vassals');
-  fs.mkdirSync(vassals, { mode: 0o755 });
+  const { vassals } = tenantDirs(t, 'tyrantlimits');
   const [port] = await freePorts(1);
   const stats = `127.0.0.1:${port}`;
   vassalFile(vassals, 'first.ini', bob, SLEEPER);
@@ -108,10 +105,7 @@ test('a tenant at its process limit: its agent and its vassal cannot exec; both 
 
 test('on demand: a tenant at its process limit has no agent to bind its socket; it waits on the backoff, then sleeps on it', async (t) => {
   const dave = createUser(t);
-  const dir = tmpdir('tyrantlimitsod');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const vassals = path.join(dir, 'vassals');
-  fs.mkdirSync(vassals, { mode: 0o755 });
+  const { vassals } = tenantDirs(t, 'tyrantlimitsod');
   const [port, statsPort] = await freePorts(2);
   const stats = `127.0.0.1:${statsPort}`;
   const nproc = tasksOf(dave.uid) + ROOM;

@@ -5,47 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { fetchStats } from '../src/ops';
-import { tmpdir } from './helpers/emperor-process';
 import { epermLines, paranoidEmperor } from './helpers/paranoid';
+import { get, idleApp } from './helpers/ondemand';
 import { freePorts } from './helpers/ports';
 import { until } from './helpers/wait';
-import { createUser, procIdentity, vassalFile } from './helpers/users';
-
-const HELPER = path.resolve(__dirname, '../src/sdk/vassal.js');
-
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ port, host: '127.0.0.1', path: '/', agent: false, timeout: 15000 }, (res) => {
-      let body = '';
-      res
-        .setEncoding('utf8')
-        .on('data', (d: string) => (body += d))
-        .on('end', () => resolve(body));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within 15 s from port ${port}`)));
-    req.on('error', reject);
-  });
-}
-
-/** A Node app serving on its inherited socket (fd 3), asking to be stopped (22) after a second without requests. */
-function idleApp(dir: string): string {
-  const file = path.join(dir, 'app.cjs');
-  fs.writeFileSync(
-    file,
-    `'use strict';
-const vassal = require(${JSON.stringify(HELPER)});
-let timer;
-const idle = () => { clearTimeout(timer); timer = setTimeout(() => vassal.shutdown(), 1000); };
-const server = require('http').createServer((req, res) => { idle(); res.end('fds ' + process.env.LISTEN_FDS); });
-vassal.on('stop', () => process.exit(0));
-server.listen({ fd: 3 }, () => { vassal.ready(); idle(); });
-`,
-  );
-  return file;
-}
+import { createUser, procIdentity, tenantDirs, vassalFile } from './helpers/users';
 
 function argv0(pid: number): string {
   try {
@@ -58,10 +24,7 @@ function argv0(pid: number): string {
 test('paranoid emperor on demand: dormant, woken, idle agents gone, Ragnarok; nothing refused, nothing left', async (t) => {
   const alice = createUser(t);
   const bob = createUser(t);
-  const dir = tmpdir('paranoid-ondemand');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const vassals = path.join(dir, 'vassals');
-  fs.mkdirSync(vassals, { mode: 0o755 });
+  const { dir, vassals } = tenantDirs(t, 'paranoid-ondemand');
   const [port, statsPort] = await freePorts(2);
   const stats = `127.0.0.1:${statsPort}`;
   const app = idleApp(dir);
@@ -87,12 +50,12 @@ test('paranoid emperor on demand: dormant, woken, idle agents gone, Ragnarok; no
   assert.equal((await fetchStats(stats)).vassals.find((v) => v.id === 'app.ini')?.on_demand, `127.0.0.1:${port}`);
 
   // a connection wakes alice's vassal, which serves it on the socket the emperor's agent bound as alice
-  assert.equal(await get(port), 'fds 1');
+  assert.match(await get({ port }), /^pid \d+ uid 0 fds 1 on-demand$/, 'root of its own user namespace');
   const woken = (await fetchStats(stats)).vassals.find((v) => v.id === 'app.ini')!;
   assert.equal(procIdentity(woken.pid).uid[0], alice.uid, "the woken vassal's init runs as alice");
   await emperor.waitEvent('voluntary-shutdown', 'app.ini');
   await emperor.waitEvent('dormant', 'app.ini', 2);
-  assert.equal(await get(port), 'fds 1', 'woken again');
+  assert.match(await get({ port }), /fds 1 on-demand$/, 'woken again');
 
   // the agents that worked as alice and bob (the config reads, the on-demand sockets) are ended by their idle timeout
   const tenantAgents = () =>

@@ -8,22 +8,18 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStats } from '../src/ops';
-import { tmpdir } from './helpers/emperor-process';
 import { cli } from './helpers/cli';
 import { PARANOID_UID, epermLines, paranoidDir, paranoidEmperor } from './helpers/paranoid';
 import { freePorts } from './helpers/ports';
 import { until } from './helpers/wait';
-import { createUser, vassalFile } from './helpers/users';
+import { createUser, tenantDirs, vassalFile } from './helpers/users';
 
 const talker = (word: string) => ['unshare = user', `unprivileged-binary-patch-arg = echo ${word}; exec sleep 1000`];
 
 test('paranoid emperor: control socket, log files, metrics and stats, as with root', async (t) => {
   const alice = createUser(t);
   const bob = createUser(t);
-  const dir = tmpdir('paranoid-ops');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const vassals = path.join(dir, 'vassals');
-  fs.mkdirSync(vassals, { mode: 0o755 });
+  const { dir, vassals } = tenantDirs(t, 'paranoid-ops');
   const own = paranoidDir(dir, 'run');
   const logs = paranoidDir(dir, 'logs');
   const control = path.join(own, 'control.sock');
@@ -100,10 +96,7 @@ test('paranoid emperor: control socket, log files, metrics and stats, as with ro
 
 test('paranoid emperor out of descriptors: a new vassal waits on the backoff, the running one stays, and it starts once fds are free', async (t) => {
   const alice = createUser(t);
-  const dir = tmpdir('paranoid-limits');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const vassals = path.join(dir, 'vassals');
-  fs.mkdirSync(vassals, { mode: 0o755 });
+  const { dir, vassals } = tenantDirs(t, 'paranoid-limits');
   const sleeper = ['unshare = user', 'unprivileged-binary-patch-arg = exec sleep 1000'];
   vassalFile(vassals, 'first.ini', alice, sleeper);
   const emperor = paranoidEmperor(t, dir, ['--emperor', vassals, '--emperor-tyrant']);

@@ -1,12 +1,13 @@
 // Pool mode with capability-limited emperors (uid 10000, CAP_SETUID and CAP_SETGID only) on a real etcd: each
 // vassal runs on exactly one of them; one buried (SIGTERM) gives its vassals up with its lease and the other takes
-// them; nothing of the buried one is left, and neither log names an EPERM. "Exactly once" is counted in /proc.
+// them; nothing of the buried one is left, and neither log names an EPERM. "Exactly once" is counted in /proc, from
+// each emperor's tagged processes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { tmpdir } from './helpers/emperor-process';
+import { tmpdir, type EmperorProcess } from './helpers/emperor-process';
 import { EtcdServer } from './helpers/etcd';
 import { epermLines, paranoidEmperor } from './helpers/paranoid';
 import { until } from './helpers/wait';
@@ -14,25 +15,19 @@ import { until } from './helpers/wait';
 const PREFIX = '/paranoid-pool/';
 const VASSALS = 6;
 
-/** Per vassal, how many live programs carry its marker; and how many of them each emperor (by its tag) runs. */
-function census(run: string, tags: string[]): { count: number[]; byEmperor: number[] } {
-  const count = new Array<number>(VASSALS).fill(0);
-  const byEmperor = tags.map(() => 0);
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      if (!fs.readFileSync(`/proc/${d}/cmdline`, 'latin1').startsWith('sleep\0')) continue;
-      const env = fs.readFileSync(`/proc/${d}/environ`, 'latin1');
-      const m = new RegExp(`POOL_VASSAL=${run}-(\\d+)\\0`).exec(env);
-      if (!m || /\) Z /.test(fs.readFileSync(`/proc/${d}/stat`, 'utf8'))) continue;
-      count[Number(m[1])]++;
-      const i = tags.indexOf(/EMPEROR_TEST_TAG=([^\0]+)/.exec(env)?.[1] ?? '');
-      if (i >= 0) byEmperor[i]++;
-    } catch {
-      /* exited meanwhile */
-    }
-  }
-  return { count, byEmperor };
+/** The vassal numbers of the programs each emperor runs now, read from their environments. */
+function runningOn(emperors: EmperorProcess[], run: string): number[][] {
+  const marker = new RegExp(`\\0POOL_VASSAL=${run}-(\\d+)\\0`);
+  return emperors.map((e) =>
+    e.vassalPids().flatMap((pid) => {
+      try {
+        const m = marker.exec(`\0${fs.readFileSync(`/proc/${pid}/environ`, 'latin1')}`);
+        return m && fs.readFileSync(`/proc/${pid}/comm`, 'utf8') === 'sleep\n' ? [Number(m[1])] : [];
+      } catch {
+        return []; // exited meanwhile
+      }
+    }),
+  );
 }
 
 test('paranoid emperors in an etcd pool: each vassal once; the buried one hands its vassals over and leaves nothing', async (t) => {
@@ -66,12 +61,13 @@ test('paranoid emperors in an etcd pool: each vassal once; the buried one hands 
       'user',
     ]);
   });
-  const tags = emperors.map((e) => e.tag);
   const settled = (what: string, want: (byEmperor: number[]) => boolean) =>
     until(
       () => {
-        const { count, byEmperor } = census(run, tags);
-        return count.every((n) => n === 1) && want(byEmperor) ? byEmperor : undefined;
+        const on = runningOn(emperors, run);
+        const all = on.flat().sort((a, b) => a - b);
+        const once = all.length === VASSALS && all.every((n, i) => n === i);
+        return once && want(on.map((l) => l.length)) ? on.map((l) => l.length) : undefined;
       },
       what,
       30000,

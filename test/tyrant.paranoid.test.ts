@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmperorProcess, childrenOf, httpGet, tmpdir } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, httpGet } from './helpers/emperor-process';
 import { until } from './helpers/wait';
-import { SETUID_SETGID, createUser, procIdentity, vassalFile } from './helpers/users';
+import { createUser, procIdentity, SETUID_SETGID, tenantDirs, vassalFile } from './helpers/users';
 import { PARANOID_UID, paranoidEmperor } from './helpers/paranoid';
 
 const uwsgiVassal = (port: number) => [
@@ -20,10 +20,7 @@ const uwsgiVassal = (port: number) => [
 test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their owners, nothing left after SIGKILL', async (t) => {
   const alice = createUser(t);
   const bob = createUser(t);
-  const dir = tmpdir('paranoid');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const vassals = path.join(dir, 'vassals');
-  fs.mkdirSync(vassals, { mode: 0o755 });
+  const { dir, vassals } = tenantDirs(t, 'paranoid');
   fs.writeFileSync(
     path.join(vassals, 'wsgi_app.py'),
     "import os\ndef application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'uid %d' % os.getuid()]\n",
@@ -121,10 +118,7 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
 
 test('paranoid emperor: SIGTERM is Ragnarok as usual: it buries its vassals and exits 0', async (t) => {
   const alice = createUser(t);
-  const dir = tmpdir('paranoidterm');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const vassals = path.join(dir, 'vassals');
-  fs.mkdirSync(vassals, { mode: 0o755 });
+  const { dir, vassals } = tenantDirs(t, 'paranoidterm');
   vassalFile(vassals, 'app.ini', alice, ['unshare = user', 'unprivileged-binary-patch-arg = exec sleep 3600']);
   const launcher = paranoidEmperor(t, dir, ['--emperor', vassals, '--emperor-tyrant']);
   await launcher.waitEvent('app-started', 'app.ini');
@@ -143,10 +137,7 @@ test('paranoid emperor: SIGTERM is Ragnarok as usual: it buries its vassals and 
 test('paranoid emperor: once it says buried, nothing it started is left: no reader, agent, command or daemon of theirs', async (t) => {
   const alice = createUser(t);
   const bob = createUser(t);
-  const dir = tmpdir('paranoidburied');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const vassals = path.join(dir, 'vassals');
-  fs.mkdirSync(vassals, { mode: 0o755 });
+  const { dir, vassals } = tenantDirs(t, 'paranoidburied');
   const sleeper = ['unshare = user', 'unprivileged-binary-patch-arg = exec sleep 3600'];
   vassalFile(vassals, 'app.ini', alice, sleeper);
   // a command that leaves a daemon of its own session behind, out of its agent's process group (it waits until the
