@@ -89,7 +89,11 @@ test('a tenant at its process limit: its agent and its vassal cannot exec; both 
     30000,
   );
   assert.match(String(waiting.second.setup_error), /EAGAIN/, `second.ini: ${waiting.second.setup_error}`);
-  assert.match(String(waiting.carol.setup_error), /the agent .* exited before its first answer/, `carol.ini: ${waiting.carol.setup_error}`);
+  assert.match(
+    String(waiting.carol.setup_error),
+    /the agent .* exited before it ran \(its exec refused/,
+    `carol.ini: ${waiting.carol.setup_error}`,
+  );
   assert.equal(emperor.events('limit-reached').length, 1, 'one line for the episode');
   assert.equal(emperor.events('app-started', 'second.ini').length + emperor.events('app-started', 'carol.ini').length, 0);
   assert.equal(emperor.events('setup-error', 'second.ini').length, 0, 'not shown as a broken config');
@@ -125,7 +129,7 @@ test('on demand: a tenant at its process limit has no agent to bind its socket; 
     "dave's vassal waiting on the backoff",
     30000,
   );
-  assert.match(String(waiting.setup_error), /^on-demand socket: .*the agent .* exited before its first answer/);
+  assert.match(String(waiting.setup_error), /^on-demand socket: .*cannot start an agent \(uid \d+\): EAGAIN: .*execve/);
   assert.equal(emperor.events('setup-error', 'dave.ini').length, 0, 'not shown as a broken vassal');
   await full.release();
   await emperor.waitEvent('dormant', 'dave.ini', 1, 60000);

@@ -69,11 +69,11 @@ export function agentNotStarted(about: About | undefined, who: string, e: unknow
 }
 
 /**
- * An agent that closed its channel before its first answer: most likely it never started (its execve refused, EAGAIN,
- * when its owner is at its process limit), which is a host limit, retried as such.
+ * An agent that closed its channel before its first answer without having run (its exec refused: EAGAIN when its
+ * owner is at its process limit): a host limit, retried as such.
  */
-export function agentLost(about: About, who: string): HostError {
-  return new HostError('EAGAIN', `${about.doing}: ${who} exited before its first answer (it could not start: at a process limit?)`, {
+export function agentNeverRan(about: About, who: string): HostError {
+  return new HostError('EAGAIN', `${about.doing}: ${who} exited before it ran (its exec refused: a process limit of its owner?)`, {
     path: about.path,
   });
 }

@@ -114,7 +114,9 @@ export class AgentPool {
         this.drop(key, live, true);
         // one that died while idle (its tenant may kill it) never got the request: a fresh one gets it
         if (code === 'EPIPE' && live.served && !retried) continue;
-        if ((code === 'EPIPE' || code === 'ECONNRESET') && !live.served) throw calls.agentLost(about, live.agent.who);
+        // one that never ran could not start (its exec refused): a host limit; not reaped yet, the loop being ours
+        if ((code === 'EPIPE' || code === 'ECONNRESET') && !live.served && !live.agent.ran())
+          throw calls.agentNeverRan(about, live.agent.who);
         const why =
           code === 'EPROTO'
             ? `answered a frame over ${call.maxAnswer} bytes`

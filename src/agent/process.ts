@@ -106,6 +106,26 @@ export class AgentProcess {
     return this.child.pid;
   }
 
+  /** Settles once its setup is over: undefined once it runs emperor-agent, else the failed step's error. */
+  get setupFailure(): Promise<Error | undefined> {
+    return this.child.started.then(
+      () => undefined,
+      (e: Error) => e,
+    );
+  }
+
+  /**
+   * Whether it got as far as running emperor-agent, read from /proc: for a caller off the event loop (the blocking
+   * pool), while the exit is not reaped yet. True when that cannot be told.
+   */
+  ran(): boolean {
+    try {
+      return fs.readFileSync(`/proc/${this.pid}/comm`, 'utf8') === 'emperor-agent\n';
+    } catch {
+      return true;
+    }
+  }
+
   /**
    * SIGKILL, for an agent its closed channel does not end (late, or answering nonsense): through its cgroup, else a
    * pidfd signal, whose refusal is logged (it then exits on the EOF of its channel). A process in an uninterruptible

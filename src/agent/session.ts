@@ -10,6 +10,7 @@ import * as calls from './calls';
 import { AgentProcess, describe, type AgentEnv, type Identity } from './process';
 import { AnswerSplitter, WireError } from './agent-wire';
 import type { HelperCgroups } from '../cgroup/helpers';
+import { detached } from '../detach';
 
 /** Requests are written whole: one at a time into a fresh socket, a frame this small never waits. */
 const MAX_REQUEST = 64 << 10;
@@ -34,6 +35,7 @@ export class AgentSession {
 
   private constructor(
     private readonly agent: AgentProcess,
+    private readonly identity: Identity | null,
     private readonly budgetMs: number,
   ) {
     this.watch = native.watchReadable(agent.fd, () => this.onReadable());
@@ -43,7 +45,7 @@ export class AgentSession {
   /** Throws HostError (EAGENT, or a host limit's code: EMFILE, EAGAIN...) when no agent can be started. */
   static start(identity: Identity | null, env: AgentEnv, budgetMs: number, cgroups?: HelperCgroups): AgentSession {
     try {
-      return new AgentSession(AgentProcess.start(identity, env, cgroups), budgetMs);
+      return new AgentSession(AgentProcess.start(identity, env, cgroups), identity, budgetMs);
     } catch (e) {
       throw calls.agentNotStarted(undefined, describe(identity), e);
     }
@@ -132,8 +134,8 @@ export class AgentSession {
     }
   }
 
-  // The agent died or broke the protocol: what it owed fails with EAGENT (EAGAIN when it never answered: lost), and
-  // it is ended.
+  // The agent died or broke the protocol: what it owed fails with EAGENT, and it is ended. lost: it closed before its
+  // first answer, maybe without having run at all: the call then fails once its setup's outcome says which.
   private broken(why: string, lost = false): void {
     this.end(`${this.agent.who} ${why}`, true, lost);
   }
@@ -147,7 +149,14 @@ export class AgentSession {
     if (cur) {
       clearTimeout(cur.timer);
       const about = cur.call.about(0);
-      cur.reject(lost ? calls.agentLost(about, this.agent.who) : calls.agentFailed(about, why));
+      if (!lost) cur.reject(calls.agentFailed(about, why));
+      else
+        detached(
+          this.agent.setupFailure.then((e) =>
+            cur.reject(e ? calls.agentNotStarted(about, describe(this.identity), e) : calls.agentFailed(about, why)),
+          ),
+          'agent setup outcome',
+        );
     }
     this.watch.close();
     native.closeFd(this.agent.fd);
