@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStats } from '../src/ops';
+import type { VassalStats } from '../src/ops/stats-document';
 import { EmperorProcess } from './helpers/emperor-process';
 import { freePorts } from './helpers/ports';
 import { until } from './helpers/wait';
@@ -124,11 +125,17 @@ test('on demand: a tenant at its process limit has no agent to bind its socket; 
   fs.writeFileSync(socketFile, `127.0.0.1:${port}\n`);
   fs.chownSync(socketFile, dave.uid, dave.gid);
   vassalFile(vassals, 'dave.ini', dave, SLEEPER);
+  let last: unknown;
   const waiting = await until(
-    async () => (await fetchStats(stats).catch(() => undefined))?.vassals.find((v) => v.id === 'dave.ini' && v.state === 'throttled'),
+    async () => {
+      last = (await fetchStats(stats).catch(() => undefined))?.vassals.find((v) => v.id === 'dave.ini');
+      return (last as { state?: string } | undefined)?.state === 'throttled' ? (last as VassalStats) : undefined;
+    },
     "dave's vassal waiting on the backoff",
     30000,
-  );
+  ).catch((e: Error) => {
+    throw new Error(`${e.message}; dave's tasks: ${tasksOf(dave.uid)} (limit ${nproc}); the vassal: ${JSON.stringify(last)}`);
+  });
   assert.match(String(waiting.setup_error), /^on-demand socket: .*cannot start an agent \(uid \d+\): EAGAIN: .*execve/);
   assert.equal(emperor.events('setup-error', 'dave.ini').length, 0, 'not shown as a broken vassal');
   await full.release();

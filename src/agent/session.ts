@@ -88,7 +88,8 @@ export class AgentSession {
       try {
         fs.writeSync(this.agent.fd, call.frame);
       } catch (e) {
-        this.broken(`could not be asked: ${(e as Error).message}`);
+        // gone already (EPIPE): before its first answer, maybe without having run at all
+        this.broken(`could not be asked: ${(e as Error).message}`, !this.served);
       }
     });
   }
