@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EmperorProcess, childrenOf, httpGet } from './helpers/emperor-process';
+import { freePorts } from './helpers/ports';
 import { until } from './helpers/wait';
 import { createUser, procIdentity, SETUID_SETGID, tenantDirs, vassalFile } from './helpers/users';
 import { PARANOID_UID, paranoidEmperor } from './helpers/paranoid';
@@ -25,8 +26,9 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
     path.join(vassals, 'wsgi_app.py'),
     "import os\ndef application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'uid %d' % os.getuid()]\n",
   );
-  vassalFile(vassals, 'alice-py.ini', alice, uwsgiVassal(20611));
-  vassalFile(vassals, 'bob-py.ini', bob, uwsgiVassal(20612));
+  const [alicePort, bobPort] = await freePorts(2);
+  vassalFile(vassals, 'alice-py.ini', alice, uwsgiVassal(alicePort));
+  vassalFile(vassals, 'bob-py.ini', bob, uwsgiVassal(bobPort));
   // a native vassal's init needs a pid namespace: without CAP_SYS_ADMIN only inside a user namespace of its own
   vassalFile(vassals, 'alice-native.ini', alice, ['unprivileged-binary-patch-arg = exec sleep 3600']);
   // what a tenant's @(exec://) runs as, written down by its own app: never with the emperor's capabilities
@@ -67,10 +69,11 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
   assert.doesNotMatch(notes, /CAP_KILL/, 'with its cgroup tree, nothing needs a signal');
   // the cgroup subtree was handed to it before the drop: it runs in its leaf, each vassal gets a cgroup of its own
   assert.equal(launcher.events('no-cgroup').length, 0, JSON.stringify(launcher.events('no-cgroup')));
+  assert.equal(launcher.events('no-helper-cgroup').length, 0);
   assert.match(fs.readFileSync(`/proc/${emperorPid}/cgroup`, 'utf8'), new RegExp(`^0::.*/emperor\\.${emperorPid}/supervisor$`, 'm'));
 
-  assert.equal(await until(() => httpGet(20611), "alice's uWSGI vassal"), `uid ${alice.uid}`);
-  assert.equal(await until(() => httpGet(20612), "bob's uWSGI vassal"), `uid ${bob.uid}`);
+  assert.equal(await until(() => httpGet(alicePort), "alice's uWSGI vassal"), `uid ${alice.uid}`);
+  assert.equal(await until(() => httpGet(bobPort), "bob's uWSGI vassal"), `uid ${bob.uid}`);
   for (const [name, user] of [
     ['alice-py.ini', alice],
     ['bob-py.ini', bob],
@@ -108,6 +111,16 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
     new RegExp(`^${bob.uid} CapEff:\\s*0+ CapAmb:\\s*0+`),
     `@(exec://) in a tenant's file runs as the tenant, with no capability: ${seen}`,
   );
+
+  // its helpers (the config readers, their agents working as the tenants) each run in a cgroup of its own, which is
+  // how it ends one that its closed channel does not end: no signal it may not send
+  const helpers = launcher.taggedPids().filter((p) => !launcher.vassalPids().includes(p));
+  assert.ok(helpers.length >= 2, `a reader and an agent run (${helpers.join(',')})`);
+  for (const p of helpers)
+    assert.match(
+      fs.readFileSync(`/proc/${p}/cgroup`, 'utf8'),
+      new RegExp(`^0::.*/emperor\\.${emperorPid}/helpers/(reader|agent)\\.\\d+(/agent\\.\\d+)?$`, 'm'),
+    );
 
   const tenants = launcher.vassalPids().filter((p) => p !== emperorPid);
   assert.ok(tenants.length >= 4, `the vassals run (${tenants.join(',')})`);
