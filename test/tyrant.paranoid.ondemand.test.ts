@@ -69,6 +69,6 @@ test('paranoid emperor on demand: dormant, woken, idle agents gone, Ragnarok; no
   assert.equal((await emperor.waitExit()).code, 0);
   assert.deepEqual(emperor.taggedPids(), [], 'nothing of the emperor or its tenants is left');
   assert.deepEqual(epermLines(emperor), [], 'no EPERM anywhere in the log');
-  for (const event of ['internal-error', 'helper-kill-refused', 'reader-died', 'setup-error'])
+  for (const event of ['internal-error', 'kill-refused', 'reader-died', 'setup-error'])
     assert.deepEqual(emperor.events(event), [], `no ${event}`);
 });

@@ -9,6 +9,7 @@ import type { About } from './calls';
 import { detached } from '../detach';
 import { HelperCgroups, forceEnd } from '../cgroup/helpers';
 import { logger } from '../log';
+import { settlesWithin } from '../settle';
 
 /** Who an agent runs as: a vassal owner's real uid, gid and supplementary groups. */
 export interface Identity {
@@ -95,10 +96,7 @@ export class AgentProcess {
 
   /** Resolves once every agent this process started has exited, or after timeoutMs; with those still running. */
   static async allExited(timeoutMs: number): Promise<AgentProcess[]> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
-    await Promise.race([Promise.all([...running].map((a) => a.exited)), late]);
-    clearTimeout(timer);
+    await settlesWithin(Promise.all([...running].map((a) => a.exited)), timeoutMs);
     return [...running];
   }
 
@@ -135,7 +133,7 @@ export class AgentProcess {
     if (this.exitSeen) return;
     forceEnd(this.child, this.cgroup, (e) =>
       logger().warn(
-        { event: 'helper-kill-refused', pid: this.pid, code: e.code, error: e.message },
+        { event: 'kill-refused', pid: this.pid, code: e.code, error: e.message },
         `${this.who} could not be killed (${e.code ?? e.message}): it ends when its channel's end reaches it`,
       ),
     );

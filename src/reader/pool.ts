@@ -19,6 +19,7 @@ import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../log';
 import * as native from '../native';
 import { OwnerQueues } from './owner-queues';
+import { settlesWithin } from '../settle';
 import { CANCELLED, MAX_ANSWER_BYTES, type ReadAnswer, type ReadError, type ReadRequest, type SectionDigest } from './reader-wire';
 
 export type { Identity, SectionDigest } from './reader-wire';
@@ -169,9 +170,9 @@ export class ConfigReader {
         const reader = this.readerFor(owner);
         if (reader === 'none') break; // no process to be had: each waiting vassal has heard why
         if (!reader) {
+          // an owner no reader works for: a reader taking back its batch serves it next, else one more is asked to
           if (served.has(owner)) continue;
-          if (freeing > 0)
-            freeing--; // a reader taking back its batch serves this owner next
+          if (freeing > 0) freeing--;
           else this.takeBack();
           continue;
         }
@@ -216,16 +217,15 @@ export class ConfigReader {
   }
 
   /**
-   * The requests not started by the reader whose current one began first come back (that reader frees first). False
-   * when every reader works on its last request: the first to finish takes the next owner anyway.
+   * The requests not started by the reader whose current one began first come back (that reader frees first). When
+   * every reader works on its last request, nothing is asked: the first to finish takes the next owner anyway.
    */
-  private takeBack(): boolean {
+  private takeBack(): void {
     let pick: Reader | undefined;
     for (const r of this.readers) if (!r.cancelling && r.jobs.length > 1 && (!pick || r.since < pick.since)) pick = r;
-    if (!pick) return false;
+    if (!pick) return;
     pick.cancelling = true;
     pick.sock.write('{"cancel":true}\n');
-    return true;
   }
 
   private start(): Reader {
@@ -377,20 +377,11 @@ export class ConfigReader {
   private kill(r: Reader): void {
     forceEnd(r.child, r.cgroup, (e) =>
       this.opts.log.warn(
-        { event: 'helper-kill-refused', pid: r.child.pid, code: e.code, error: e.message },
+        { event: 'kill-refused', pid: r.child.pid, code: e.code, error: e.message },
         `the config reader (pid ${r.child.pid}) could not be killed (${e.code ?? e.message})`,
       ),
     );
   }
-}
-
-/** Whether p settled within ms (the timer does not outlive the answer). */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  const settled = await Promise.race([p.then(() => true as const), late]);
-  clearTimeout(timer);
-  return settled;
 }
 
 function failure(spec: string, reason: string, code: string): Failure {
