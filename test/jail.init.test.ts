@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { INIT_EXIT_STEP_FAILED } from '../src/jail';
+import { INIT_EXIT_PROTOCOL, INIT_EXIT_STEP_FAILED, type PlanStep } from '../src/jail';
 import { childrenOf, planOf, processState, startInit, tmpdir } from './fixtures/vassal/harness';
 import { until } from './helpers/wait';
 
@@ -157,4 +157,27 @@ test('an app that cannot be executed is reported as a failed step with ENOENT', 
     [init.failed[0].step, init.failed[0].code, init.failed[0].syscall, init.failed[0].path],
     ['app', 'ENOENT', 'execve', `${dir}/missing-program`],
   );
+});
+
+test('a plan with an unknown op or a wrong arity is refused as a protocol error naming the step, before any step runs', async (t) => {
+  const dir = tmpdir(t, 'vocabulary');
+  const file = path.join(dir, 'a.ini');
+  const ran = path.join(dir, 'ran');
+  const plan = planOf(file, [`exec-as-root = touch ${ran}`, 'chdir = /', 'unprivileged-binary-patch-arg = exec sleep 30']);
+  // what a broken or hostile emperor could send: the types of src/jail/plan.ts make neither buildable
+  const bad: Array<[PlanStep, RegExp]> = [
+    [{ ...plan.steps[1], op: 'chmodx', args: ['/'] } as unknown as PlanStep, /protocol error: unknown plan op 'chmodx'/],
+    [{ ...plan.steps[1], op: 'mount', args: ['proc', 'none', '/proc'] } as unknown as PlanStep, /'mount' takes 5 argument\(s\), got 3/],
+    [{ ...plan.steps[1], op: 'exec', args: [] } as unknown as PlanStep, /'exec' takes an argv of one word at least, got 0/],
+  ];
+  for (const [step, message] of bad) {
+    const init = startInit(t, { ...plan, steps: [plan.steps[0], step, plan.steps[2]] });
+    assert.deepEqual(await init.waitExit(), { code: INIT_EXIT_PROTOCOL, signal: null });
+    assert.equal(init.steps.length, 1, 'one report: the refusal');
+    const f = init.failed[0];
+    assert.deepEqual([f.index, f.origin.line, f.origin.option, f.code, f.syscall], [1, 2, 'chdir', 'EPROTO', 'plan']);
+    assert.match(f.message, message);
+    assert.equal(fs.existsSync(ran), false, 'the step before it never ran');
+    assert.deepEqual(init.apps, []);
+  }
 });

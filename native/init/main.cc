@@ -47,6 +47,7 @@ class Init {
   void on_check(bool readable);
   void arm_checks();
   void run_plan(const std::string& body, size_t offset);
+  [[noreturn]] void refuse_plan(const PlanError& err);
   void start_app();
   void stop_app(int mercy_ms);
   void reload_now(int mercy_ms, const std::string& body);
@@ -98,7 +99,8 @@ void Init::setup_signals() {
 
 void Init::run_plan(const std::string& body, size_t offset) {
   std::vector<Step> steps;
-  if (!decode_plan(body.substr(offset), steps)) destroy(kExitProtocol);
+  PlanError err;
+  if (!decode_plan(body.substr(offset), steps, err)) refuse_plan(err);
   for (const Step& s : steps) {
     if (s.flags & kStepAtexit) {
       v_.atexit_steps.push_back(s);
@@ -111,15 +113,26 @@ void Init::run_plan(const std::string& body, size_t offset) {
   }
   if (v_.app_argv.empty()) {
     Step none;
-    none.index = 0xffffffffu;
+    none.index = kNoStep;
     none.flags = kStepFatal;
-    none.args.push_back("app");
     Result r = result_errno(EINVAL, "plan", "");
     r.message = "the plan has no app to run";
     send_step(none, r);
     destroy(kExitStepFailed);
   }
   start_app();
+}
+
+// A plan the init cannot run (an op it does not know, a wrong arity, broken framing) is the emperor's bug or an
+// attack, not a config error: reported against the step it names, and nothing of it runs.
+void Init::refuse_plan(const PlanError& err) {
+  Step bad;
+  bad.index = err.index;
+  bad.flags = kStepFatal;
+  Result r = result_errno(EPROTO, "plan", "");
+  r.message = "protocol error: " + err.message;
+  send_step(bad, r);
+  destroy(kExitProtocol);
 }
 
 void Init::start_app() {

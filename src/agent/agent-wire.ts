@@ -44,7 +44,19 @@ export const MAX_DIR_NAMES = 262144;
 export const MAX_DIR_BYTES = 16 << 20;
 const PATH_MAX = 4096;
 
-const OP = { read: 1, stat: 2, realpath: 3, readdir: 4, accessX: 5, exec: 6, statSources: 7, load: 8, bind: 9, unlinkSocket: 10 } as const;
+/** The request ops by name; native/agent/agent.h enum Op mirrors them (test/native.mirror.test.ts). */
+export const OP = {
+  read: 1,
+  stat: 2,
+  realpath: 3,
+  readdir: 4,
+  accessX: 5,
+  exec: 6,
+  statSources: 7,
+  load: 8,
+  bind: 9,
+  unlinkSocket: 10,
+} as const;
 const FAMILY = { unix: 0, inet: 1, inet6: 2 } as const;
 const STATUS_OK = 0;
 const STATUS_ERRNO = 1;
