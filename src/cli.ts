@@ -32,7 +32,16 @@ function buildProgram(): Command {
     .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
+  addEmperorOptions(program);
+  program.action((cmdOpts: Record<string, unknown>) => runEmperor(program, cmdOpts));
+  addStatusCommand(program);
+  addControlCommands(program);
+  addConfigCommand(program);
+  return program;
+}
 
+/** Every option of OPTION_TABLE (its aliases hidden), and the emperor's own config files. */
+function addEmperorOptions(program: Command): void {
   for (const spec of OPTION_TABLE) {
     const help = spec.def !== undefined ? `${spec.help} (default ${spec.def})` : spec.help;
     for (const [i, name] of [spec.key, ...(spec.aliases ?? [])].entries()) {
@@ -47,20 +56,25 @@ function buildProgram(): Command {
   for (const fmt of ['ini', 'yaml', 'json', 'xml', 'config'] as const) {
     program.option(`--${fmt} <file>`, `read emperor options from a ${fmt === 'config' ? 'config' : fmt} file ([uwsgi] section, as uWSGI)`);
   }
-  program.action(async (cmdOpts: Record<string, unknown>) => {
-    const agents = new AgentPool({ env: process.env });
-    let opts;
-    try {
-      opts = emperorOptions(program, cmdOpts, agents);
-    } finally {
-      // before a re-exec through emperor-setpriv: no agent of this process image may outlive it as a stray child
-      await agents.close();
-    }
-    dropPrivileges(opts);
-    const code = await new Emperor(opts).run();
-    process.exit(code);
-  });
+}
 
+/** The default command: the options from the config files and the command line, the privilege drop, the run. */
+async function runEmperor(program: Command, cmdOpts: Record<string, unknown>): Promise<never> {
+  const agents = new AgentPool({ env: process.env });
+  let opts;
+  try {
+    opts = emperorOptions(program, cmdOpts, agents);
+  } finally {
+    // before a re-exec through emperor-setpriv: no agent of this process image may outlive it as a stray child
+    await agents.close();
+  }
+  dropPrivileges(opts);
+  const code = await new Emperor(opts).run();
+  process.exit(code);
+}
+
+/** `emperor status`: the vassal table of a running emperor. */
+function addStatusCommand(program: Command): void {
   program
     .command('status')
     .description('print the vassals of a running emperor, read from its stats server or its control socket')
@@ -96,7 +110,10 @@ function buildProgram(): Command {
         await new Promise((r) => setTimeout(r, seconds * 1000));
       }
     });
+}
 
+/** `emperor logs`, `reload`, `stop`, `start`, `resume`: requests on the control socket. */
+function addControlCommands(program: Command): void {
   const controlPath = (o: { control?: string }): string => {
     if (!o.control)
       throw new CommanderError(
@@ -136,7 +153,10 @@ function buildProgram(): Command {
         await controlRequest(controlPath(o), { cmd, vassal: name }, (a) => process.stdout.write(`${cmd} ${a.vassal}: ${a.state}\n`));
       });
   }
+}
 
+/** `emperor config FILE`: a vassal file resolved, or its jail plan. */
+function addConfigCommand(program: Command): void {
   program
     .command('config <file>')
     .description("resolve a vassal file as uWSGI would and print it (uWSGI's --show-config form)")
@@ -163,7 +183,6 @@ function buildProgram(): Command {
         await agents.close();
       }
     });
-  return program;
 }
 
 /** `pm2 logs` style: the vassal and the stream before each line. */

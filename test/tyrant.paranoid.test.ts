@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmperorProcess, childrenOf, httpGet, tmpdir } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, httpGet, tmpdir, vassalInit } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 import { SETUID_SETGID, createUser, procIdentity, vassalFile } from './helpers/users';
 
@@ -93,7 +93,7 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
     /needs CAP_SYS_ADMIN to create its [a-z,]*pid[a-z,]* namespaces .* add 'user' to --emperor-use-clone/,
   );
   await launcher.waitEvent('app-started', 'bob-native.ini');
-  const bobInit = launcher.events('spawned', 'bob-native.ini')[0].pid as number;
+  const bobInit = vassalInit(launcher.events('spawned', 'bob-native.ini')[0].pid as number);
   const bobApp = await until(() => childrenOf(bobInit)[0], "bob's native app");
   assert.deepEqual(procIdentity(bobApp).uid, [bob.uid, bob.uid, bob.uid, bob.uid], 'root of its user namespace is bob on the host');
   const seen = await until(

@@ -149,6 +149,12 @@ std::vector<gid_t> user_groups(const std::string& user, gid_t primary);
 // Starts the app described by v.app_argv; returns its pid or fills r.
 pid_t start_app(const Vassal& v, int proto_child_fd, Result& r);
 
+// ---- userns.cc ----
+// A user namespace of the init's own, its ids mapped to 0 and setgroups denied (the owner's groups kept), then the
+// namespaces of `flags` inside it with the mount propagation given (MS_PRIVATE or MS_SLAVE). Returns in pid 1 of the
+// new pid namespace; the process that called it stays outside as the mirror of that pid 1 and never returns.
+Result enter_user_namespace(uint64_t flags, unsigned long propagation);
+
 // ---- mountcheck.cc ----
 // Checks that statfs() answers for every path, once per interval, with a bounded wait.
 class MountChecker {

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -33,12 +35,45 @@ int exit_code(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) 
 
 void noop_handler(int) {}
 
+// What the emperor asks of this init on its command line: emperor-init NAME [--relay-output] [--userns=FLAGS
+// [--propagation=private|slave]].
+struct Args {
+  bool relay = false;   // stdout and stderr relayed on the control fd
+  bool userns = false;  // a user namespace of its own, and the namespaces of ns_flags inside it (userns.cc)
+  uint64_t ns_flags = 0;
+  unsigned long propagation = MS_PRIVATE;
+};
+
+bool parse_u64_arg(const char* text, uint64_t& out) {
+  char* end;
+  errno = 0;
+  out = strtoull(text, &end, 10);
+  return *text && errno == 0 && *end == '\0';
+}
+
+bool parse_args(int argc, char** argv, Args& a) {
+  for (int i = 2; i < argc; i++) {
+    const char* arg = argv[i];
+    if (strcmp(arg, "--relay-output") == 0) {
+      a.relay = true;
+    } else if (strncmp(arg, "--userns=", 9) == 0) {
+      if (!parse_u64_arg(arg + 9, a.ns_flags)) return false;
+      a.userns = true;
+    } else if (strcmp(arg, "--propagation=slave") == 0) {
+      a.propagation = MS_SLAVE;
+    } else if (strcmp(arg, "--propagation=private") != 0) {
+      return false;
+    }
+  }
+  return argc >= 2;
+}
+
 class Init {
  public:
-  // relay: the emperor asked for stdout and stderr on the control fd (emperor-init NAME --relay-output)
-  int run(bool relay);
+  int run(const Args& args);
 
  private:
+  [[noreturn]] void refuse_start(const Result& r);
   void setup_signals();
   void on_control();
   void on_signals();
@@ -355,9 +390,28 @@ void Init::on_protocol() {
   }
 }
 
-int Init::run(bool relay) {
+// The user namespace could not be made: said against no step of the plan, which has not come yet.
+void Init::refuse_start(const Result& r) {
+  Step none;
+  none.index = kNoStep;
+  none.flags = kStepFatal;
+  Result said = r;
+  said.message = "the vassal's user namespace: " + r.message;
+  send_step(none, said);
+  destroy(kExitStepFailed);
+}
+
+int Init::run(const Args& args) {
+  if (args.userns) {
+    Result r = enter_user_namespace(args.ns_flags, args.propagation);
+    if (!r.ok) refuse_start(r);
+  }
+  // Nothing of this process is another's to take: not its fds through pidfd_getfd (ptrace rights, which a
+  // non-dumpable process grants only to CAP_SYS_PTRACE in the user namespace of its memory: the host's, as this
+  // program was exec'd there), not its /proc files. Its children are dumpable again once they exec.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   setup_signals();
-  if (relay) relay_output();
+  if (args.relay) relay_output();
   if (getpid() != 1) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  // orphans come to us, as to a real pid 1
   if (fcntl(kControlFd, F_SETFD, FD_CLOEXEC) < 0) {
     static const char msg[] = "emperor-init: fd 3 (the emperor's control socket) is not open\n";
@@ -388,6 +442,14 @@ int Init::run(bool relay) {
 }  // namespace init
 
 int main(int argc, char** argv) {
+  init::Args args;
+  if (!init::parse_args(argc, argv, args)) {
+    static const char usage[] =
+        "usage: emperor-init NAME [--relay-output] [--userns=CLONE_FLAGS [--propagation=private|slave]]\n";
+    ssize_t w = write(2, usage, sizeof usage - 1);
+    (void)w;
+    return init::kExitProtocol;
+  }
   static init::Init i;
-  return i.run(argc > 2 && strcmp(argv[2], "--relay-output") == 0);
+  return i.run(args);
 }

@@ -19,6 +19,7 @@
 
 #include "init.h"
 #include "sys_ops.h"
+#include "unique_fd.h"
 
 namespace init {
 
@@ -86,29 +87,29 @@ class AsUser {
   gid_t groups_[64];
 };
 
-Result write_file(const std::string& path, const std::string& data, int flags) {
-  int fd = open(path.c_str(), flags | O_CLOEXEC, 0666);
-  if (fd < 0) return result_errno(errno, "open", path);
+// The whole of data to fd; on a non-blocking fd (a FIFO) what does not fit now is dropped, as uWSGI's writefifo does.
+Result write_all(const emperor::UniqueFd& fd, const std::string& data, const std::string& path, bool nonblocking) {
   size_t off = 0;
   while (off < data.size()) {
-    ssize_t n = write(fd, data.data() + off, data.size() - off);
+    ssize_t n = write(fd.get(), data.data() + off, data.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      close(fd);
-      return (flags & O_NONBLOCK) && (e == EAGAIN) ? ok() : result_errno(e, "write", path);
-    }
+    if (n < 0) return nonblocking && errno == EAGAIN ? ok() : result_errno(errno, "write", path);
     off += size_t(n);
   }
-  close(fd);
   return ok();
 }
 
+Result write_file(const std::string& path, const std::string& data, int flags) {
+  emperor::UniqueFd fd(open(path.c_str(), flags | O_CLOEXEC, 0666));
+  if (!fd) return result_errno(errno, "open", path);
+  return write_all(fd, data, path, false);
+}
+
+// A FIFO nobody reads is no error: the write is skipped.
 Result write_fifo(const std::string& path, const std::string& data) {
-  int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return (errno == ENXIO || errno == ENODEV) ? ok() : result_errno(errno, "open", path);
-  close(fd);
-  return write_file(path, data, O_WRONLY | O_NONBLOCK);
+  emperor::UniqueFd fd(open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return (errno == ENXIO || errno == ENODEV) ? ok() : result_errno(errno, "open", path);
+  return write_all(fd, data, path, true);
 }
 
 // /proc/self/mounts escapes space, tab, newline and backslash as \ooo.
@@ -249,16 +250,13 @@ Result listen_on(Vassal& v, const Step& s) {
   BindAddress a;
   if (Result r = parse_listen_address(s, a); !r.ok) return r;
   std::string where = a.domain == AF_UNIX ? s.args[2] : s.args[2] + ":" + s.args[3];
-  int fd = socket(a.domain, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return result_errno(errno, "socket", where);
+  emperor::UniqueFd fd(socket(a.domain, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return result_errno(errno, "socket", where);
   int one = 1;
-  if (a.domain != AF_UNIX) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a.ss), a.len) < 0 || listen(fd, SOMAXCONN) < 0) {
-    Result r = result_errno(errno, errno == EADDRINUSE || errno == EACCES ? "bind" : "listen", where);
-    close(fd);
-    return r;
-  }
-  v.listeners.push_back(Listener{fd, s.args[4]});
+  if (a.domain != AF_UNIX) setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&a.ss), a.len) < 0) return result_errno(errno, "bind", where);
+  if (listen(fd.get(), SOMAXCONN) < 0) return result_errno(errno, "listen", where);
+  v.listeners.push_back(Listener{fd.release(), s.args[4]});
   return ok();
 }
 

@@ -62,6 +62,36 @@ export class Emperor {
     raiseLimits(this.log);
     this.ops = new Operations(this.opts, this.log);
     if (this.opts.emperor.length === 0) throw new OptionError('no vassal source: give --emperor DIR (or dir://DIR, glob://PATTERN)');
+    await this.createMonitors();
+    const tree = this.createCgroups();
+    this.devNull = fs.openSync('/dev/null', 'r');
+    const env = vassalEnvironment(process.env);
+    this.reader = this.startReader(env);
+    await this.startStats();
+    await this.ops.start(this);
+    this.installSignals();
+    this.ctxBase = {
+      opts: this.opts,
+      namespaces,
+      env,
+      devNull: this.devNull,
+      reader: this.reader,
+      binaryPath: binaryRealpath(this.opts.binaryPath, env.PATH),
+      makeCgroup: tree ? (name: string) => tree.makeInstanceDir(name) : undefined,
+      releaseCgroup: tree ? (dir: string) => tree.release(dir) : undefined,
+      blacklist: this.blacklist,
+      limits: new LimitWatch(this.log),
+      credentialsFor: (src: VassalSource) => this.credentialsFor(src),
+      observer: this.observer,
+    };
+    const done = new Promise<number>((resolve) => (this.exited = resolve));
+    this.startMonitors();
+    this.log.info({ event: 'start', emperor: this.opts.emperor, version: VERSION }, 'emperor started');
+    return done;
+  }
+
+  /** The monitors of every --emperor source, behind the cluster (pool mode) and, with multi-section, per section. */
+  private async createMonitors(): Promise<void> {
     // the monitors look at directories through an agent process: a hung mount costs a timeout, never the loop
     // each hung path costs one stuck agent (the monitors leave it alone until that agent exits), a small process
     this.scanner = new AsyncAgent({ budgetMs: this.opts.configTimeoutSeconds * 1000, maxStuck: 64 });
@@ -106,6 +136,10 @@ export class Emperor {
       if (e instanceof MonitorSpecError) throw new OptionError(e.message);
       throw e;
     }
+  }
+
+  /** The emperor's cgroup v2 tree, or undefined (said once in the log) where it is not usable. */
+  private createCgroups(): CgroupTree | undefined {
     const { tree, reason } = CgroupTree.create();
     this.cgroups = tree;
     if (!tree)
@@ -113,11 +147,14 @@ export class Emperor {
         { event: 'no-cgroup', reason },
         `cgroup v2 not usable (${reason}): a stop kills the vassal's process group and pid namespace only`,
       );
-    this.devNull = fs.openSync('/dev/null', 'r');
-    const env = vassalEnvironment(process.env);
+    return tree;
+  }
+
+  /** The config readers, warm from the start; kept warm when on-demand vassals need quick answers. */
+  private startReader(env: Record<string, string>): ConfigReader {
     const onDemand =
       this.opts.onDemandExtension !== undefined || this.opts.onDemandDirectory !== undefined || this.opts.onDemandExec !== undefined;
-    this.reader = new ConfigReader({
+    const reader = new ConfigReader({
       env,
       budgetMs: this.opts.configTimeoutSeconds * 1000,
       log: this.log,
@@ -125,31 +162,21 @@ export class Emperor {
       capAmbient: heldAmbientCaps(),
       keepWarm: onDemand,
     });
-    this.reader.warm();
-    if (this.opts.stats) {
-      this.stats = await startStatsServer(this.opts.stats, () => {
-        this.ops.startUsage();
-        return this.snapshot();
-      });
-      this.log.info({ event: 'stats', address: this.stats.address }, `stats server on ${this.stats.address}`);
-    }
-    await this.ops.start(this);
-    this.installSignals();
-    this.ctxBase = {
-      opts: this.opts,
-      namespaces,
-      env,
-      devNull: this.devNull,
-      reader: this.reader,
-      binaryPath: binaryRealpath(this.opts.binaryPath, env.PATH),
-      makeCgroup: tree ? (name: string) => tree.makeInstanceDir(name) : undefined,
-      releaseCgroup: tree ? (dir: string) => tree.release(dir) : undefined,
-      blacklist: this.blacklist,
-      limits: new LimitWatch(this.log),
-      credentialsFor: (src: VassalSource) => this.credentialsFor(src),
-      observer: this.observer,
-    };
-    const done = new Promise<number>((resolve) => (this.exited = resolve));
+    reader.warm();
+    return reader;
+  }
+
+  private async startStats(): Promise<void> {
+    if (!this.opts.stats) return;
+    this.stats = await startStatsServer(this.opts.stats, () => {
+      this.ops.startUsage();
+      return this.snapshot();
+    });
+    this.log.info({ event: 'stats', address: this.stats.address }, `stats server on ${this.stats.address}`);
+  }
+
+  /** Every monitor feeds the vassal table; systemd hears READY=1 once each has made its first scan. */
+  private startMonitors(): void {
     this.unscanned = new Set(this.monitors);
     for (const m of this.monitors) {
       m.start({
@@ -169,8 +196,6 @@ export class Emperor {
         },
       });
     }
-    this.log.info({ event: 'start', emperor: this.opts.emperor, version: VERSION }, 'emperor started');
-    return done;
   }
 
   private add(src: VassalSource): void {

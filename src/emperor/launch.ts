@@ -14,7 +14,7 @@ import { TO_VASSAL } from '../tables/uwsgi-protocol';
 import { UwsgiChannel } from './uwsgi-channel';
 import type { EmperorOptions } from './options';
 import type { InstanceOutput, OutputStream, VassalOutput } from '../output/vassal-output';
-import { ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials, type Owner } from './tyrant';
+import { initNamespaceArgs, ownerOf, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Credentials, type Owner } from './tyrant';
 
 export interface LaunchContext {
   opts: EmperorOptions;
@@ -139,9 +139,21 @@ export function launch(
     compiled && listenFd !== undefined ? { ...compiled, steps: [inheritStep(INHERITED_FD, cfg.file), ...compiled.steps] } : compiled;
   const userns = owner !== undefined && (firstPlan ? wantsUserNamespace(ctx.namespaces, firstPlan) : ctx.namespaces.includes('user'));
   const plan = firstPlan && (owner ? tyrantPlan(firstPlan, owner, userns) : firstPlan);
+  // A native vassal always gets its own pid namespace (the init is its pid 1, so its death takes the whole vassal
+  // with it) and its own mount namespace (a FUSE daemon started by a hook must die with the vassal, not leave a
+  // dead mount on the host). Unless the user asked for fs isolation, host mounts still propagate in (slave).
+  const namespaces = isNative ? [...new Set<native.Namespace>([...ctx.namespaces, 'pid', 'mount'])] : ctx.namespaces;
+  const propagation = isNative && !ctx.namespaces.includes('mount') ? ('slave' as const) : ('private' as const);
+  // a tyrant's native vassal with a user namespace: the init makes the namespaces itself (tyrantSpawnOptions)
+  const initMakesNamespaces = isNative && owner !== undefined && userns;
   const file = isNative ? initExecutable() : resolveExecutable(opts.binaryPath, ctx.env.PATH);
   const argv = isNative
-    ? ['emperor-init', src.name, ...(vassalOutput ? ['--relay-output'] : [])]
+    ? [
+        'emperor-init',
+        src.name,
+        ...(vassalOutput ? ['--relay-output'] : []),
+        ...(initMakesNamespaces ? initNamespaceArgs(namespaces, propagation) : []),
+      ]
     : [
         opts.binaryPath,
         ...opts.vassalsInheritBefore.flatMap((f) => ['--inherit', f]),
@@ -152,11 +164,6 @@ export function launch(
         ...opts.vassalsInherit.flatMap((f) => ['--inherit', f]),
         ...opts.vassalsInclude.flatMap((f) => ['--include', f]),
       ];
-  // A native vassal always gets its own pid namespace (the init is its pid 1, so its death takes the whole vassal
-  // with it) and its own mount namespace (a FUSE daemon started by a hook must die with the vassal, not leave a
-  // dead mount on the host). Unless the user asked for fs isolation, host mounts still propagate in (slave).
-  const namespaces = isNative ? [...new Set<native.Namespace>([...ctx.namespaces, 'pid', 'mount'])] : ctx.namespaces;
-  const mountPropagation = isNative && !ctx.namespaces.includes('mount') ? ('slave' as const) : undefined;
   const identity = owner ? tyrantSpawnOptions(owner, namespaces, userns, isNative) : { namespaces, ...credentials };
   checkSpawnPrivileges(src.name, identity);
   const env = isNative ? ctx.env : { ...ctx.env, UWSGI_EMPEROR_FD: '3' };
@@ -171,8 +178,9 @@ export function launch(
     cgroup = ctx.makeCgroup?.(src.name);
     const [stdout, stderr] = output ? [output.stdout ?? ctx.devNull, output.stderr ?? ctx.devNull] : [1, 2];
     const fds = stdioAndControl(ctx.devNull, stdout, stderr, theirs, isNative, listenFd);
-    child = native.spawn({ file, argv, env, mountPropagation, cwd: src.dir, fds, cgroup, deathSignal: 'SIGKILL', ...identity }, (info) =>
-      on.onExit(info),
+    child = native.spawn(
+      { file, argv, env, mountPropagation: propagation, cwd: src.dir, fds, cgroup, deathSignal: 'SIGKILL', ...identity },
+      (info) => on.onExit(info),
     );
   } catch (e) {
     // bad options or no child at all; a failed setup rejects child.started instead (vassal.ts), and the exit that

@@ -273,3 +273,15 @@ export function childrenOf(pid: number): number[] {
   }
   return out;
 }
+
+/**
+ * The host pid of a native vassal's pid 1 (its init), from the pid the emperor spawned: that process itself, or, for
+ * a tyrant's vassal with a user namespace, the child it made that namespace's pid 1 with (native/init/userns.cc).
+ */
+export function vassalInit(spawned: number): number {
+  const pidOne = (pid: number) => /^NSpid:.*\s1$/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (pidOne(spawned)) return spawned;
+  const inner = childrenOf(spawned).filter(pidOne);
+  if (inner.length !== 1) throw new Error(`pid ${spawned} is no vassal's pid 1 and has ${inner.length} child(ren) that are`);
+  return inner[0];
+}
