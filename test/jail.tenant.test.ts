@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmperorProcess, childrenOf, tmpdir, vassalInit } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, comm, httpGet, tmpdir, vassalInit } from './helpers/emperor-process';
+import { freePorts } from './helpers/ports';
 import { until } from './helpers/wait';
 import { createGroup, createUser, procIdentity, vassalFile, type TestUser } from './helpers/users';
 
@@ -93,6 +94,47 @@ test("a negative group stays in her vassal's user namespace: it reads what her s
     'the app keeps her groups',
   );
   assert.deepEqual(procIdentity(app).uid, [alice.uid, alice.uid, alice.uid, alice.uid], 'and is her on the host');
+});
+
+test("her uWSGI vassal in a user and pid namespace of its own keeps her groups too, and the emperor's protocol through it", async (t) => {
+  const blocked = createGroup(t, 'blk');
+  const alice = createUser(t, { groups: [blocked.name] });
+  const s = scene(t, 'uwsgi-groups');
+  const secret = path.join(s.dir, 'secret');
+  fs.writeFileSync(secret, 'not for the blocked group\n');
+  fs.chownSync(secret, 0, blocked.gid);
+  fs.chmodSync(secret, 0o604);
+  fs.writeFileSync(
+    path.join(s.vassals, 'app.py'),
+    [
+      'import os',
+      'def application(env, start):',
+      "    start('200 OK', [('Content-Type', 'text/plain')])",
+      '    try:',
+      `        open(${JSON.stringify(secret)}).read(); got = 'read'`,
+      '    except OSError as e:',
+      "        got = 'errno %d' % e.errno",
+      "    return [('%s %s uid %d pid %d' % (got, open('/proc/self/setgroups').read().strip(), os.getuid(), os.getpid())).encode()]",
+    ].join('\n') + '\n',
+  );
+  const [port] = await freePorts(1);
+  vassalFile(s.vassals, 'py.ini', alice, ['plugins = python3', `http-socket = 127.0.0.1:${port}`, 'wsgi-file = %dapp.py', 'master = true']);
+  const emperor = startTyrant(t, s.vassals, ['--emperor-use-clone', 'user,pid']);
+  const answer = await until(() => httpGet(port), 'the uWSGI vassal to answer');
+  assert.match(answer, /^errno 13 deny uid 0 pid \d+$/, 'EACCES as in her shell; setgroups denied; root of its namespace');
+  const spawned = emperor.events('spawned', 'py.ini')[0].pid as number;
+  const master = vassalInit(spawned);
+  assert.notEqual(master, spawned, 'uWSGI is pid 1 of its namespace, emperor-init outside it');
+  assert.equal(comm(master), 'uwsgi');
+  assert.deepEqual(
+    procIdentity(master).groups,
+    [alice.gid, blocked.gid].sort((a, b) => a - b),
+  );
+  // the protocol goes straight to uWSGI (fd 3), and the exit back through emperor-init
+  fs.rmSync(path.join(s.vassals, 'py.ini'));
+  await emperor.waitEvent('exit', 'py.ini');
+  const exit = emperor.events('exit', 'py.ini')[0];
+  assert.deepEqual([exit.code, exit.signal], [0, null], 'stopped with the stop byte, exit status mirrored');
 });
 
 test("her vassal's init keeps its descriptors: pidfd_getfd and /proc/PID/fd are refused to her shell and to her app", async (t) => {

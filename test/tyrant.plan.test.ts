@@ -108,13 +108,13 @@ test("'user' in the vassal's unshare asks for the user namespace, and is dropped
   );
 });
 
-test('spawn identity: owner ids + groups, always no_new_privs; with a user namespace a native init makes every namespace itself', () => {
+test('spawn identity: owner ids + groups, always no_new_privs; with a user namespace emperor-init makes every namespace itself', () => {
   const ids = { uid: 4242, gid: 4343, groups: [4343, 4444], noNewPrivs: true };
-  assert.deepEqual(tyrantSpawnOptions(OWNER, ['pid'], false, true), { namespaces: ['pid'], ...ids });
-  assert.deepEqual(tyrantSpawnOptions(OWNER, ['pid', 'net'], true, true), { namespaces: [], ...ids }, 'the same groups, no namespace');
-  assert.deepEqual(initNamespaceArgs(['pid', 'net'], 'slave'), [
+  assert.deepEqual(tyrantSpawnOptions(OWNER, ['pid'], false), { namespaces: ['pid'], ...ids });
+  assert.deepEqual(tyrantSpawnOptions(OWNER, ['pid', 'net'], true), { namespaces: [], ...ids }, 'the same groups, no namespace');
+  assert.deepEqual(initNamespaceArgs(['pid', 'mount', 'net'], 'slave'), [
     `--userns=${0x10000000 | 0x20000000 | 0x40000000 | 0x00020000}`,
     '--propagation=slave',
   ]);
-  assert.deepEqual(tyrantSpawnOptions(OWNER, [], true, false).namespaces, ['user']);
+  assert.deepEqual(initNamespaceArgs([], 'private'), [`--userns=${0x10000000}`, '--propagation=private']);
 });

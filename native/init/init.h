@@ -152,7 +152,8 @@ pid_t start_app(const Vassal& v, int proto_child_fd, Result& r);
 // ---- userns.cc ----
 // A user namespace of the init's own, its ids mapped to 0 and setgroups denied (the owner's groups kept), then the
 // namespaces of `flags` inside it with the mount propagation given (MS_PRIVATE or MS_SLAVE). Returns in pid 1 of the
-// new pid namespace; the process that called it stays outside as the mirror of that pid 1 and never returns.
+// new pid namespace (the process that called it stays outside as the mirror of that pid 1 and never returns), or
+// without CLONE_NEWPID in flags in the calling process.
 Result enter_user_namespace(uint64_t flags, unsigned long propagation);
 
 // ---- mountcheck.cc ----

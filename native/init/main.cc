@@ -17,6 +17,8 @@
 
 #include "init.h"
 
+extern char** environ;
+
 namespace init {
 namespace {
 
@@ -36,12 +38,15 @@ int exit_code(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) 
 void noop_handler(int) {}
 
 // What the emperor asks of this init on its command line: emperor-init NAME [--relay-output] [--userns=FLAGS
-// [--propagation=private|slave]].
+// [--propagation=private|slave]] [--exec FILE ARGV...].
 struct Args {
   bool relay = false;   // stdout and stderr relayed on the control fd
   bool userns = false;  // a user namespace of its own, and the namespaces of ns_flags inside it (userns.cc)
   uint64_t ns_flags = 0;
   unsigned long propagation = MS_PRIVATE;
+  // No vassal init at all: once the namespaces are made, this program execs FILE with ARGV (a tyrant's uWSGI vassal
+  // in a user namespace of its own), as pid 1 when they include a pid namespace.
+  char** exec = nullptr;
 };
 
 bool parse_u64_arg(const char* text, uint64_t& out) {
@@ -61,11 +66,32 @@ bool parse_args(int argc, char** argv, Args& a) {
       a.userns = true;
     } else if (strcmp(arg, "--propagation=slave") == 0) {
       a.propagation = MS_SLAVE;
+    } else if (strcmp(arg, "--exec") == 0) {
+      a.exec = argv + i + 1;
+      return a.userns && i + 2 < argc;  // FILE and argv[0] at least; --exec only makes sense with --userns
     } else if (strcmp(arg, "--propagation=private") != 0) {
       return false;
     }
   }
   return argc >= 2;
+}
+
+void say(const std::string& text) {
+  std::string line = "emperor-init: " + text + "\n";
+  ssize_t w = write(2, line.data(), line.size());
+  (void)w;
+}
+
+// --exec: the namespaces, then the program; failures are said on stderr, as the program's own would be.
+[[noreturn]] void exec_in_namespaces(const Args& a) {
+  Result r = enter_user_namespace(a.ns_flags, a.propagation);
+  if (!r.ok) {
+    say("the vassal's user namespace: " + r.message);
+    _exit(kExitStepFailed);
+  }
+  execve(a.exec[0], a.exec + 1, environ);
+  say(std::string("execve ") + a.exec[0] + ": " + strerror(errno));
+  _exit(127);
 }
 
 class Init {
@@ -444,12 +470,12 @@ int Init::run(const Args& args) {
 int main(int argc, char** argv) {
   init::Args args;
   if (!init::parse_args(argc, argv, args)) {
-    static const char usage[] =
-        "usage: emperor-init NAME [--relay-output] [--userns=CLONE_FLAGS [--propagation=private|slave]]\n";
-    ssize_t w = write(2, usage, sizeof usage - 1);
-    (void)w;
+    init::say(
+        "usage: emperor-init NAME [--relay-output] [--userns=CLONE_FLAGS [--propagation=private|slave]] [--exec FILE "
+        "ARGV...]");
     return init::kExitProtocol;
   }
+  if (args.exec) init::exec_in_namespaces(args);
   static init::Init i;
   return i.run(args);
 }

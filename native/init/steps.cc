@@ -347,6 +347,45 @@ Result call_step(Vassal& v, const Step& s) {
   return r;
 }
 
+// The file ops: OP PATH [ARGS...], run on PATH with the vassal user's filesystem identity once 'creds' has passed.
+template <Result (*Op)(const Step& s, const std::string& path)>
+Result on_path(Vassal& v, const Step& s) {
+  return as_user(v, s.args[1], [&] { return Op(s, s.args[1]); });
+}
+
+Result chdir_to(const Step&, const std::string& p) { return from_errno(chdir(p.c_str()), "chdir", p); }
+Result make_dir(const Step&, const std::string& p) { return from_errno(mkdir(p.c_str(), 0777), "mkdir", p); }
+Result unlink_path(const Step&, const std::string& p) { return from_errno(unlink(p.c_str()), "unlink", p); }
+Result create_file(const Step&, const std::string& p) { return write_file(p, "", O_WRONLY | O_CREAT | O_TRUNC); }
+Result write_text(const Step& s, const std::string& p) {
+  return write_file(p, s.args[2], O_WRONLY | O_CREAT | O_TRUNC);
+}
+Result append_text(const Step& s, const std::string& p) {
+  return write_file(p, s.args[2], O_WRONLY | O_CREAT | O_APPEND);
+}
+Result write_to_fifo(const Step& s, const std::string& p) { return write_fifo(p, s.args[2]); }
+
+Result set_sticky(const Step&, const std::string& p) {
+  struct stat st;
+  if (stat(p.c_str(), &st) < 0) return result_errno(errno, "stat", p);
+  return chmod_to(p, mode_t((st.st_mode & 07777) | S_ISVTX));
+}
+
+Result chmod_path(const Step& s, const std::string& p) {
+  uint64_t mode;
+  if (!parse_u64(s.args[2], mode) || mode > 07777) return bad_args(s);
+  return chmod_to(p, mode_t(mode));
+}
+
+Result chown_path(const Step& s, const std::string& p) {
+  uid_t uid;
+  gid_t gid, ugid;
+  std::string user;
+  if (!lookup_user(s.args[2], uid, ugid, user)) return unknown("getpwnam", "user", s.args[2]);
+  if (!lookup_group(s.args[3], gid)) return unknown("getgrnam", "group", s.args[3]);
+  return from_errno(chown(p.c_str(), uid, gid), "chown", p);
+}
+
 // The plan's vocabulary: one row per op, its arity (the arguments after the op's name; kArgv: an argv of one word
 // at least) and its handler. src/jail/plan.ts PLAN_OP_ARITY is the same table; test/jail.vocabulary.test.ts reads
 // both. decode_plan() refuses an unknown op or a wrong arity before any step runs.
@@ -408,68 +447,16 @@ const OpSpec kOps[] = {
        v.check_ms = int(ms);
        return ok();
      }},
-    {"chdir", 1,
-     [](Vassal& v, const Step& s) {
-       const std::string& p = s.args[1];
-       return as_user(v, p, [&] { return from_errno(chdir(p.c_str()), "chdir", p); });
-     }},
-    {"mkdir", 1,
-     [](Vassal& v, const Step& s) {
-       const std::string& p = s.args[1];
-       return as_user(v, p, [&] { return from_errno(mkdir(p.c_str(), 0777), "mkdir", p); });
-     }},
-    {"unlink", 1,
-     [](Vassal& v, const Step& s) {
-       const std::string& p = s.args[1];
-       return as_user(v, p, [&] { return from_errno(unlink(p.c_str()), "unlink", p); });
-     }},
-    {"create", 1,
-     [](Vassal& v, const Step& s) {
-       const std::string& p = s.args[1];
-       return as_user(v, p, [&] { return write_file(p, "", O_WRONLY | O_CREAT | O_TRUNC); });
-     }},
-    {"sticky", 1,
-     [](Vassal& v, const Step& s) {
-       const std::string& p = s.args[1];
-       return as_user(v, p, [&] {
-         struct stat st;
-         if (stat(p.c_str(), &st) < 0) return result_errno(errno, "stat", p);
-         return chmod_to(p, mode_t((st.st_mode & 07777) | S_ISVTX));
-       });
-     }},
-    {"write", 2,
-     [](Vassal& v, const Step& s) {
-       const std::string& p = s.args[1];
-       return as_user(v, p, [&] { return write_file(p, s.args[2], O_WRONLY | O_CREAT | O_TRUNC); });
-     }},
-    {"append", 2,
-     [](Vassal& v, const Step& s) {
-       const std::string& p = s.args[1];
-       return as_user(v, p, [&] { return write_file(p, s.args[2], O_WRONLY | O_CREAT | O_APPEND); });
-     }},
-    {"writefifo", 2,
-     [](Vassal& v, const Step& s) {
-       const std::string& p = s.args[1];
-       return as_user(v, p, [&] { return write_fifo(p, s.args[2]); });
-     }},
-    {"chmod", 2,
-     [](Vassal& v, const Step& s) {
-       uint64_t mode;
-       if (!parse_u64(s.args[2], mode) || mode > 07777) return bad_args(s);
-       return as_user(v, s.args[1], [&] { return chmod_to(s.args[1], mode_t(mode)); });
-     }},
-    {"chown", 3,
-     [](Vassal& v, const Step& s) {
-       const std::string& p = s.args[1];
-       return as_user(v, p, [&] {
-         uid_t uid;
-         gid_t gid, ugid;
-         std::string user;
-         if (!lookup_user(s.args[2], uid, ugid, user)) return unknown("getpwnam", "user", s.args[2]);
-         if (!lookup_group(s.args[3], gid)) return unknown("getgrnam", "group", s.args[3]);
-         return from_errno(chown(p.c_str(), uid, gid), "chown", p);
-       });
-     }},
+    {"chdir", 1, on_path<chdir_to>},
+    {"mkdir", 1, on_path<make_dir>},
+    {"unlink", 1, on_path<unlink_path>},
+    {"create", 1, on_path<create_file>},
+    {"sticky", 1, on_path<set_sticky>},
+    {"write", 2, on_path<write_text>},
+    {"append", 2, on_path<append_text>},
+    {"writefifo", 2, on_path<write_to_fifo>},
+    {"chmod", 2, on_path<chmod_path>},
+    {"chown", 3, on_path<chown_path>},
 };
 
 }  // namespace

@@ -64,6 +64,7 @@ Result map_own_ids() {
 Result make_namespaces(uint64_t flags, unsigned long propagation) {
   if (Result r = map_own_ids(); !r.ok) return r;
   if (unshare(int(flags & ~uint64_t(CLONE_NEWUSER))) < 0) return result_errno(errno, "unshare", "");
+  if (!(flags & CLONE_NEWNS)) return Result{};
   // Nothing mounted in the vassal may propagate back to the host (private), or host mounts still reach it (slave).
   if (int e = emperor::sys_mount(nullptr, "/", nullptr, MS_REC | propagation, nullptr); e < 0)
     return result_errno(-e, "mount", "/");
@@ -106,6 +107,7 @@ void die_with(int outer_pidfd) {
 
 Result enter_user_namespace(uint64_t flags, unsigned long propagation) {
   if (Result r = make_namespaces(flags, propagation); !r.ok) return r;
+  if (!(flags & CLONE_NEWPID)) return Result{};  // no pid 1 to make: this process goes on in the namespaces
   sigset_t watched, old;
   sigemptyset(&watched);
   for (int sig : kPassedOn) sigaddset(&watched, sig);

@@ -121,6 +121,34 @@ function stdioAndControl(
   return isNative ? [devNull, stdout, stderr, control, listenFd] : [listenFd, stdout, stderr, control];
 }
 
+/**
+ * What runs: a native vassal's init; or uWSGI on the file, as uWSGI's emperor runs it, through emperor-init when
+ * that makes the vassal's namespaces first (namespaceArgs).
+ */
+function vassalCommand(
+  src: MonitorSource,
+  ctx: LaunchContext,
+  isNative: boolean,
+  init: { relayOutput: boolean; namespaceArgs?: string[] },
+): { file: string; argv: string[] } {
+  const { opts } = ctx;
+  const ns = init.namespaceArgs ?? [];
+  if (isNative) return { file: initExecutable(), argv: ['emperor-init', src.name, ...(init.relayOutput ? ['--relay-output'] : []), ...ns] };
+  const uwsgi = [
+    opts.binaryPath,
+    ...opts.vassalsInheritBefore.flatMap((f) => ['--inherit', f]),
+    ...opts.vassalsIncludeBefore.flatMap((f) => ['--include', f]),
+    ...opts.vassalSet.flatMap((kv) => ['--set', kv]),
+    configFlagOf(src.name),
+    src.name,
+    ...opts.vassalsInherit.flatMap((f) => ['--inherit', f]),
+    ...opts.vassalsInclude.flatMap((f) => ['--include', f]),
+  ];
+  const binary = resolveExecutable(opts.binaryPath, ctx.env.PATH);
+  if (!init.namespaceArgs) return { file: binary, argv: uwsgi };
+  return { file: initExecutable(), argv: ['emperor-init', src.name, ...ns, '--exec', binary, ...uwsgi] };
+}
+
 export function launch(
   src: MonitorSource,
   read: ReadConfig,
@@ -144,27 +172,12 @@ export function launch(
   // dead mount on the host). Unless the user asked for fs isolation, host mounts still propagate in (slave).
   const namespaces = isNative ? [...new Set<native.Namespace>([...ctx.namespaces, 'pid', 'mount'])] : ctx.namespaces;
   const propagation = isNative && !ctx.namespaces.includes('mount') ? ('slave' as const) : ('private' as const);
-  // a tyrant's native vassal with a user namespace: the init makes the namespaces itself (tyrantSpawnOptions)
-  const initMakesNamespaces = isNative && owner !== undefined && userns;
-  const file = isNative ? initExecutable() : resolveExecutable(opts.binaryPath, ctx.env.PATH);
-  const argv = isNative
-    ? [
-        'emperor-init',
-        src.name,
-        ...(vassalOutput ? ['--relay-output'] : []),
-        ...(initMakesNamespaces ? initNamespaceArgs(namespaces, propagation) : []),
-      ]
-    : [
-        opts.binaryPath,
-        ...opts.vassalsInheritBefore.flatMap((f) => ['--inherit', f]),
-        ...opts.vassalsIncludeBefore.flatMap((f) => ['--include', f]),
-        ...opts.vassalSet.flatMap((kv) => ['--set', kv]),
-        configFlagOf(src.name),
-        src.name,
-        ...opts.vassalsInherit.flatMap((f) => ['--inherit', f]),
-        ...opts.vassalsInclude.flatMap((f) => ['--include', f]),
-      ];
-  const identity = owner ? tyrantSpawnOptions(owner, namespaces, userns, isNative) : { namespaces, ...credentials };
+  // a tyrant's vassal with a user namespace: emperor-init makes the namespaces itself (tyrantSpawnOptions)
+  const { file, argv } = vassalCommand(src, ctx, isNative, {
+    relayOutput: vassalOutput !== undefined,
+    namespaceArgs: userns ? initNamespaceArgs(namespaces, propagation) : undefined,
+  });
+  const identity = owner ? tyrantSpawnOptions(owner, namespaces, userns) : { namespaces, ...credentials };
   checkSpawnPrivileges(src.name, identity);
   const env = isNative ? ctx.env : { ...ctx.env, UWSGI_EMPEROR_FD: '3' };
 

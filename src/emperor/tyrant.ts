@@ -128,26 +128,20 @@ function checkCredsStep(step: PlanStep, owner: Owner): void {
 /**
  * Spawn options of a tyrant vassal: the owner's uid, gid and groups, set by the addon before exec, and no_new_privs
  * so that no setuid binary inside raises it. Without a user namespace the addon makes the vassal's namespaces.
- * With one, a native vassal's init makes them itself, the user namespace first ("deny" to setgroups, its own ids
- * mapped to 0: the owner's groups are kept, negative ones included; native/init/userns.cc says why): the addon makes
- * none, and initNamespaceArgs() tells the init which. A uWSGI vassal gets root of a user namespace made at clone,
- * mapped to the owner, without supplementary groups.
+ * With one, emperor-init makes them itself, the user namespace first ("deny" to setgroups, its own ids mapped to 0:
+ * the owner's groups are kept, negative ones included; native/init/userns.cc says why), then runs the vassal (a
+ * native one's init) or execs it (uWSGI): the addon makes none, and initNamespaceArgs() tells the init which.
  */
-export function tyrantSpawnOptions(owner: Owner, namespaces: Namespace[], userns: boolean, isNative: boolean): Partial<SpawnOptions> {
-  const ids = { uid: owner.uid, gid: owner.gid, groups: owner.groups, noNewPrivs: true };
-  if (!userns) return { namespaces, ...ids };
-  if (isNative) return { namespaces: [], ...ids };
-  const ns = new Set<Namespace>([...namespaces, 'user']);
-  return { namespaces: [...ns], uidMap: `0 ${owner.uid} 1`, gidMap: `0 ${owner.gid} 1`, groups: [], noNewPrivs: true };
+export function tyrantSpawnOptions(owner: Owner, namespaces: Namespace[], userns: boolean): Partial<SpawnOptions> {
+  return { namespaces: userns ? [] : namespaces, uid: owner.uid, gid: owner.gid, groups: owner.groups, noNewPrivs: true };
 }
 
 /**
- * emperor-init's arguments for the namespaces it makes itself (a tyrant's native vassal with a user namespace): the
- * user namespace, then the others inside it, the mount namespace always (the init's own mounts), with the mount
- * propagation the addon would have applied.
+ * emperor-init's arguments for the namespaces it makes itself (a tyrant's vassal with a user namespace): the user
+ * namespace, then the others inside it, with the mount propagation the addon would have applied.
  */
 export function initNamespaceArgs(namespaces: Namespace[], propagation: 'private' | 'slave'): string[] {
   let flags = 0;
-  for (const ns of new Set<Namespace>([...namespaces, 'user', 'mount'])) flags |= cloneFlagOf(ns) ?? 0;
+  for (const ns of new Set<Namespace>([...namespaces, 'user'])) flags |= cloneFlagOf(ns) ?? 0;
   return [`--userns=${flags >>> 0}`, `--propagation=${propagation}`];
 }
