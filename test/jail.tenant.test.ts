@@ -47,6 +47,18 @@ function asUser(user: TestUser, script: string): string {
   return r.stdout;
 }
 
+/** Alice, a member of group blocked, and a file root:blocked 0604: readable by others, except that group. */
+function blockedScene(t: TestContext, tag: string): { alice: TestUser; blocked: { gid: number }; s: Scene; secret: string } {
+  const blocked = createGroup(t, 'blk');
+  const alice = createUser(t, { groups: [blocked.name] });
+  const s = scene(t, tag);
+  const secret = path.join(s.dir, 'secret');
+  fs.writeFileSync(secret, 'not for the blocked group\n');
+  fs.chownSync(secret, 0, blocked.gid);
+  fs.chmodSync(secret, 0o604);
+  return { alice, blocked, s, secret };
+}
+
 function startTyrant(t: TestContext, vassals: string, extra: string[] = []): EmperorProcess {
   const emperor = new EmperorProcess(['--emperor', vassals, '--emperor-tyrant', ...extra]);
   t.after(() => emperor.kill());
@@ -54,13 +66,7 @@ function startTyrant(t: TestContext, vassals: string, extra: string[] = []): Emp
 }
 
 test("a negative group stays in her vassal's user namespace: it reads what her shell reads, no more, and cannot drop it", async (t) => {
-  const blocked = createGroup(t, 'blk');
-  const alice = createUser(t, { groups: [blocked.name] });
-  const s = scene(t, 'negative-groups');
-  const secret = path.join(s.dir, 'secret');
-  fs.writeFileSync(secret, 'not for the blocked group\n');
-  fs.chownSync(secret, 0, blocked.gid);
-  fs.chmodSync(secret, 0o604);
+  const { alice, blocked, s, secret } = blockedScene(t, 'negative-groups');
   const attempt = `cat ${secret}; echo status=$?`;
   const shell = asUser(alice, attempt);
   assert.match(shell, /Permission denied\nstatus=1\n$/, 'her shell cannot read it: the group bits deny her group');
@@ -97,13 +103,7 @@ test("a negative group stays in her vassal's user namespace: it reads what her s
 });
 
 test("her uWSGI vassal in a user and pid namespace of its own keeps her groups too, and the emperor's protocol through it", async (t) => {
-  const blocked = createGroup(t, 'blk');
-  const alice = createUser(t, { groups: [blocked.name] });
-  const s = scene(t, 'uwsgi-groups');
-  const secret = path.join(s.dir, 'secret');
-  fs.writeFileSync(secret, 'not for the blocked group\n');
-  fs.chownSync(secret, 0, blocked.gid);
-  fs.chmodSync(secret, 0o604);
+  const { alice, blocked, s, secret } = blockedScene(t, 'uwsgi-groups');
   fs.writeFileSync(
     path.join(s.vassals, 'app.py'),
     [
