@@ -1,4 +1,5 @@
-// A tyrant vassal's user namespace, made by the init itself (emperor-init NAME --userns=FLAGS --propagation=P).
+// A tyrant vassal's user namespace, made by the init itself (emperor-init NAME --userns=FLAGS --propagation=P), for
+// a native vassal (the init runs in it) or a uWSGI one (--exec: uWSGI is exec'd in it).
 //
 // Why here and not in the addon's clone: the emperor spawns the init as the file's owner, with the owner's groups
 // already set (host root did that, before any namespace). The init then does what an unprivileged `unshare -r`
@@ -11,11 +12,11 @@
 //
 // The other namespaces (pid, mount, and whatever emperor-use-clone names) are created after it, so they belong to
 // it: the vassal's root mounts proc, tmpfs and FUSE there. A new pid namespace applies to the children of the
-// process that makes it, so the init forks: the child is pid 1 and runs the vassal; this process (the one the
-// emperor spawned, holding its pidfd, its death signal and its cgroup, which the child inherits) stays outside as a
-// mirror of it. It keeps no descriptor of the emperor's, passes on the signals the emperor may send, and exits as
-// the child did, so the emperor sees the init's own exit status. Its death kills the child (PR_SET_PDEATHSIG), and
-// with it the whole pid namespace.
+// process that makes it, so the init forks: the child is pid 1 and runs the vassal (the init's loop, or uWSGI); this
+// process (the one the emperor spawned, holding its pidfd, its death signal and its cgroup, which the child
+// inherits) stays outside as a mirror of it. It keeps no descriptor of the emperor's, passes on the signals the
+// emperor may send, and exits as the child did, so the emperor sees the init's own exit status. Its death kills the
+// child (PR_SET_PDEATHSIG), and with it the whole pid namespace.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -31,6 +32,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 
 #include "init.h"
 #include "sys_ops.h"
@@ -95,12 +97,11 @@ Result make_namespaces(uint64_t flags, unsigned long propagation) {
   }
 }
 
-// In pid 1: it dies with the outside process, which may already be gone.
-void die_with(int outer_pidfd) {
+// In pid 1: it dies with the outside process, which may already be gone (getppid() says 0 across the namespaces).
+void die_with(emperor::UniqueFd outer_pidfd) {
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  pollfd p{outer_pidfd, POLLIN, 0};
+  pollfd p{outer_pidfd.get(), POLLIN, 0};
   if (poll(&p, 1, 0) > 0) _exit(kExitProtocol);
-  close(outer_pidfd);
 }
 
 }  // namespace
@@ -114,12 +115,12 @@ Result enter_user_namespace(uint64_t flags, unsigned long propagation) {
   sigaddset(&watched, SIGCHLD);
   // Blocked before the fork: a signal that comes meanwhile waits for the signalfd (pid 1 sets its own mask up).
   sigprocmask(SIG_BLOCK, &watched, &old);
-  int outer = int(syscall(SYS_pidfd_open, getpid(), 0));
-  if (outer < 0) return result_errno(errno, "pidfd_open", "");
+  emperor::UniqueFd outer(int(syscall(SYS_pidfd_open, getpid(), 0)));
+  if (!outer) return result_errno(errno, "pidfd_open", "");
   pid_t pid = fork();
   if (pid < 0) return result_errno(errno, "fork", "");
   if (pid > 0) mirror(pid, watched);
-  die_with(outer);
+  die_with(std::move(outer));
   sigprocmask(SIG_SETMASK, &old, nullptr);
   return Result{};
 }
