@@ -14,6 +14,7 @@ import { gidOf, supplementaryGroups, uidOf, userOf } from './tables/passwd';
 /** Set in the real emperor's environment, so it does not start itself again. */
 const DROPPED_MARKER = 'EMPEROR_PRIVILEGES_DROPPED';
 
+const CAP_CHOWN = 0n;
 const CAP_SETGID = 6n;
 const CAP_SETUID = 7n;
 const CAP_SYS_ADMIN = 21n;
@@ -151,6 +152,16 @@ export function checkSpawnPrivileges(
     throw new PrivilegeError(
       `vassal ${vassal} runs with another gid or groups, which needs CAP_SETGID, and ${who()}: add setgid to the emperor's cap option`,
     );
+}
+
+/**
+ * Whether this emperor can give a tyrant's uWSGI vassal its verified bytes (src/emperor/config-snapshot.ts): a bind
+ * mount (CAP_SYS_ADMIN) of a snapshot that is the owner's (CAP_CHOWN). Root can; the capability-limited emperor
+ * usually cannot.
+ */
+export function canBindConfigs(): boolean {
+  const need = (1n << CAP_SYS_ADMIN) | (1n << CAP_CHOWN);
+  return ((effectiveCaps ??= capMask('CapEff')) & need) === need;
 }
 
 /**

@@ -29,6 +29,7 @@
 #include "child_handle.h"
 #include "child_setup.h"
 #include "clone_vm.h"
+#include "config_bind.h"
 #include "raw_syscall.h"
 
 #ifndef CLONE_PIDFD
@@ -60,6 +61,7 @@ struct Plan {
   std::vector<gid_t> groups;
   uint64_t ns_flags = 0;
   uint32_t setup_timeout_ms = 10000;
+  ConfigBind config_bind;
   ChildSetup setup;
 };
 
@@ -218,6 +220,9 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
     if (!f) return r.Fail("namespaces", "a list of mount, pid, net, ipc, uts, user, cgroup");
     p->ns_flags |= f;
   }
+  if (!ReadConfigBind(env, o.Get("configBind"), &p->config_bind)) return false;
+  if (p->config_bind.enabled && !(p->ns_flags & CLONE_NEWNS))
+    return r.Fail("configBind", "used with the mount namespace");
   if (p->ns_flags & CLONE_NEWNS) {
     if (propagation == "private")
       s.mount_propagation = MS_PRIVATE;
@@ -278,6 +283,7 @@ int RunChild(void* arg) {
   // Parked until the parent watches us and has written the id maps / cgroup.procs; EOF means it gave up (or died).
   char c;
   if (sys_retry(SYS_read, m->sync_rd, &c, 1) != 1) sys_exit_group(127);
+  BindConfig(m->plan.config_bind, m->plan.setup.report_fd);
   child_setup_and_exec(m->plan.setup);
 }
 
