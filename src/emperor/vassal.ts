@@ -292,9 +292,10 @@ export class Vassal implements InstanceEvents {
       },
       (err: NativeError) => {
         if (this.instance !== inst) return;
-        // the exit follows: a setup that hung is retried, any other setup failure is a config to fix
+        // the exit follows: a setup that hung is retried, and so is a tyrant's uWSGI vassal whose file's name no longer
+        // led to its verified bytes (its path changed after the read: read again); any other is a config to fix
         clearTimeout(this.loyalTimer);
-        this.failure = { message: describeSetupError(err), transient: err.code === 'ETIMEDOUT' };
+        this.failure = { message: describeSetupError(err), transient: err.code === 'ETIMEDOUT' || err.step === 'config_check' };
         this.setupError = this.failure.message;
         this.log.error({ event: 'setup-error', error: this.failure.message }, `vassal not started: ${this.failure.message}`);
       },
@@ -739,6 +740,8 @@ function killProcessGroup(pgid: number): void {
 
 function describeSetupError(e: unknown): string {
   const err = e as Partial<NativeError> & { file?: string; line?: number };
+  if (err.step === 'config_check')
+    return `the config file's name no longer led to its verified bytes once they were mounted there (something on its path changed after it was read; ${err.code}): it is read again`;
   if (err.step) {
     const what = [err.code, err.path].filter(Boolean).join(' ');
     return `${err.step} failed${what ? ` (${what})` : ''}: ${err.message}`;
