@@ -74,7 +74,7 @@ export interface SpawnOptions {
   setupTimeout?: number;
   /**
    * With the 'mount' namespace: the child, before any credential change, bind-mounts `source` read-only (nosuid,
-   * nodev) over `target` and checks that `check` then leads to it (the inode dev/ino); else `started` rejects with
+   * nodev, noexec) over `target` and checks that `check` then leads to it (the inode dev/ino); else `started` rejects with
    * step 'config_bind', 'config_readonly' or 'config_check' (ESTALE: it leads elsewhere). A tyrant's uWSGI vassal
    * reads its verified config this way (native/addon/config_bind.cc).
    */

@@ -14,7 +14,6 @@ import { gidOf, supplementaryGroups, uidOf, userOf } from './tables/passwd';
 /** Set in the real emperor's environment, so it does not start itself again. */
 const DROPPED_MARKER = 'EMPEROR_PRIVILEGES_DROPPED';
 
-const CAP_CHOWN = 0n;
 const CAP_SETGID = 6n;
 const CAP_SETUID = 7n;
 const CAP_SYS_ADMIN = 21n;
@@ -160,7 +159,7 @@ export function checkSpawnPrivileges(
  * usually cannot.
  */
 export function canBindConfigs(): boolean {
-  const need = (1n << CAP_SYS_ADMIN) | (1n << CAP_CHOWN);
+  const need = (1n << CAP_SYS_ADMIN) | (1n << BigInt(capabilityNumber('chown')));
   return ((effectiveCaps ??= capMask('CapEff')) & need) === need;
 }
 

@@ -24,7 +24,7 @@ function layout(dir: string) {
   return { source, target, link: path.join(dir, 'link.ini'), dev: st.dev, ino: st.ino };
 }
 
-test('the child reads the snapshot at the name, read-only, nosuid, nodev, after its uid drop; the host keeps its file', async (t) => {
+test('the child reads the snapshot at the name, read-only, nosuid, nodev, noexec, after its uid drop; the host keeps its file', async (t) => {
   const dir = openTmpdir(t, 'configbind');
   const { source, target, link, dev, ino } = layout(dir);
   const script = `cat ${link}; grep ' ${target} ' /proc/self/mountinfo | cut -d' ' -f6; echo x >> ${target} 2>/dev/null || echo read-only`;
@@ -45,9 +45,9 @@ test('the child reads the snapshot at the name, read-only, nosuid, nodev, after 
   assert.deepEqual(
     options
       .split(',')
-      .filter((o) => ['ro', 'nosuid', 'nodev'].includes(o))
+      .filter((o) => ['ro', 'nosuid', 'nodev', 'noexec'].includes(o))
       .sort(),
-    ['nodev', 'nosuid', 'ro'],
+    ['nodev', 'noexec', 'nosuid', 'ro'],
   );
   assert.equal(write, 'read-only');
   assert.equal(fs.readFileSync(target, 'utf8'), 'on the host\n', 'the host never sees the mount');

@@ -66,7 +66,7 @@ void BindConfig(const ConfigBind& b, int report_fd) {
     report_setup_failure(report_fd, "mount_propagation", r);
   if (long r = sys(SYS_mount, b.source, b.target, nullptr, MS_BIND, nullptr); r < 0)
     report_setup_failure(report_fd, "config_bind", r);
-  MountAttr attr{MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, 0, 0, 0};
+  MountAttr attr{MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, 0, 0, 0};
   if (long r = sys(SYS_mount_setattr, AT_FDCWD, b.target, 0, &attr, sizeof attr); r < 0)
     report_setup_failure(report_fd, "config_readonly", r);
   // what the name uWSGI opens leads to now (its owner, or root, may have moved a directory or a link on the way)

@@ -1,8 +1,8 @@
 // A tyrant's uWSGI vassal reads the bytes that were verified, at the path it was given (README "Tyrant mode"):
 // uWSGI opens its config by name at every (re)exec and computes %p %d %n %e %o from that name, so the name stays and
 // what is behind it is fixed. The emperor writes the verified bytes to a snapshot file of its own; the child, still
-// root and already in its own mount namespace, bind-mounts the snapshot read-only over the config's real path and
-// checks that the name uWSGI will open now leads to it.
+// root and already in its own mount namespace, bind-mounts the snapshot (read-only, nosuid, nodev, noexec) over the
+// config's real path and checks that the name uWSGI will open now leads to it.
 #pragma once
 #include <napi.h>
 #include <stdint.h>

@@ -16,7 +16,6 @@ import type { ResolvedConfig } from '../config/types';
 import { vassalLogger, type Logger } from '../log';
 import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
-import type { ReadResult } from '../reader/pool';
 import type { StepReport } from '../jail';
 import { FROM_VASSAL, TO_VASSAL } from '../tables/uwsgi-protocol';
 import { isSubscriptionOption } from '../tables/routers';
@@ -25,7 +24,7 @@ import { launch, requestConfig, type Instance, type InstanceEvents, type LaunchC
 import type { FileOwner } from '../file-identity';
 import type { VassalOutput } from '../output/vassal-output';
 import { OnDemand, onDemandEnabled } from './ondemand';
-import { ownerOf, type Credentials, type CredentialsOrRefusal } from './tyrant';
+import { ownerOf, type Credentials, type CredentialsOrRefusal, type TyrantRead } from './tyrant';
 import type { Blacklist } from './blacklist';
 import type { VassalStats } from '../ops/stats-document';
 import { isLimit, type LimitWatch } from './host-limits';
@@ -406,20 +405,13 @@ export class Vassal implements InstanceEvents {
     );
   }
 
-  private reloaded(inst: Instance, reason: string, read: ReadResult | { refused: string } | undefined): void {
+  private reloaded(inst: Instance, reason: string, read: Exclude<TyrantRead, { owner: FileOwner }> | undefined): void {
+    if (read && 'refused' in read) return this.reloadRefused(read.refused);
     try {
-      if (read && 'refused' in read) throw new Error(read.refused);
       if (read && 'error' in read) throw read.error;
       inst.reload(read);
     } catch (e) {
-      // a config that no longer reads, compiles or passes the tyrant's rules: keep the running app, show the error
-      this.setupError = describeSetupError(e);
-      this.ctx.observer?.configError?.(this);
-      this.log.error(
-        { event: 'reload-refused', error: this.setupError },
-        `reload refused, the running instance is kept: ${this.setupError}`,
-      );
-      return;
+      return this.reloadRefused(describeSetupError(e));
     }
     if (inst.native) this.armJailTimer(inst);
     if (read) this.ctx.observer?.launched?.(this, read.config);
@@ -427,6 +419,13 @@ export class Vassal implements InstanceEvents {
     this.lastRun = secs(Date.now());
     this.ready = this.accepting = false;
     this.log.info({ event: 'reload', reason }, 'vassal reloading');
+  }
+
+  /** A config that no longer reads, compiles or passes the tyrant's rules: the running app is kept, the error shown. */
+  private reloadRefused(message: string): void {
+    this.setupError = message;
+    this.ctx.observer?.configError?.(this);
+    this.log.error({ event: 'reload-refused', error: message }, `reload refused, the running instance is kept: ${message}`);
   }
 
   /** The config source is gone: stop for good. */
