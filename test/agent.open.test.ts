@@ -68,8 +68,8 @@ test("on FUSE: the mount's user_id is reported for the file and its directory, a
   const alice = createUser(t);
   const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-flip-'));
   fs.chmodSync(parent, 0o755);
-  const rootDaemon = await mountFlipFs(parent, alice, '[uwsgi]\nfirst = 1\n', '[uwsgi]\nsecond = 2\n');
-  const alicesDaemon = await mountFlipFs(parent, alice, 'a', 'b', alice.uid);
+  const rootDaemon = await mountFlipFs(parent, { owner: alice, first: '[uwsgi]\nfirst = 1\n', second: '[uwsgi]\nsecond = 2\n' });
+  const alicesDaemon = await mountFlipFs(parent, { owner: alice, first: 'a', second: 'b', daemonUid: alice.uid });
   t.after(async () => {
     await rootDaemon.release();
     await alicesDaemon.release();

@@ -138,17 +138,25 @@ test("refused with its reason, bob's identity never used: a link to bob's file, 
 
 test('a FUSE file that serves other bytes to every later open: native and uWSGI vassals run the bytes whose owner was checked; a reload the next checked ones', async (t) => {
   const s = scene(t, 'identity-fuse');
-  const { alice, base, vassals } = s;
+  const { alice, vassals } = s;
   const [port] = await freePorts(1);
-  const mounts = path.join(base, 'mounts');
+  const mounts = path.join(s.base, 'mounts');
   fs.mkdirSync(mounts);
-  const nativeFs = await mountFlipFs(mounts, alice, nativePayload(s, 'native-first'), nativePayload(s, 'native-second'));
+  const nativeFs = await mountFlipFs(mounts, {
+    owner: alice,
+    first: nativePayload(s, 'native-first'),
+    second: nativePayload(s, 'native-second'),
+  });
   s.cleanup(() => nativeFs.release());
-  const uwsgiFs = await mountFlipFs(mounts, alice, uwsgiPayload(s, 'uwsgi-first', port), uwsgiPayload(s, 'uwsgi-second', port));
+  const uwsgiFs = await mountFlipFs(mounts, {
+    owner: alice,
+    first: uwsgiPayload(s, 'uwsgi-first', port),
+    second: uwsgiPayload(s, 'uwsgi-second', port),
+  });
   s.cleanup(() => uwsgiFs.release());
   link(path.join(nativeFs.dir, 'vassal.ini'), path.join(vassals, 'native.ini'), 0);
   link(path.join(uwsgiFs.dir, 'vassal.ini'), path.join(vassals, 'uw.ini'), 0);
-  const control = path.join(base, 'control.sock');
+  const control = path.join(s.base, 'control.sock');
   // ended first: its vassals' mount namespaces hold copies of the FUSE mounts
   const emperor = new EmperorProcess(['--emperor', vassals, '--emperor-tyrant', '--emperor-control', control]);
   s.cleanup(() => emperor.kill());
@@ -167,6 +175,27 @@ test('a FUSE file that serves other bytes to every later open: native and uWSGI 
   assert.equal(emperor.events('spawned', 'uw.ini').length, 1, 'reloaded in place, not respawned');
   assert.equal(fs.readFileSync(`/proc/${uwsgiPid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1], String(alice.uid));
   assert.ok(!recorded(s).includes(`native-second-${alice.uid}`), 'the native vassal was never reloaded');
+});
+
+test('a file whose one open shows another owner than the scan saw (EOWNER) is read again as that owner, never run as the guess', async (t) => {
+  const s = scene(t, 'identity-eowner');
+  const { alice, bob, vassals } = s;
+  const mounts = path.join(s.base, 'mounts');
+  fs.mkdirSync(mounts);
+  // alice's when looked at, bob's from its first open on: that open's bytes are never run, as alice or bob
+  const flip = await mountFlipFs(mounts, { owner: alice, then: bob, first: nativePayload(s, 'guess'), second: nativePayload(s, 'real') });
+  s.cleanup(() => flip.release());
+  link(path.join(flip.dir, 'vassal.ini'), path.join(vassals, 'flip.ini'), 0);
+  const stats = path.join(s.base, 'stats.sock');
+  const emperor = new EmperorProcess(['--emperor', vassals, '--emperor-tyrant', '--emperor-stats', stats]);
+  s.cleanup(() => emperor.kill());
+  await until(() => recorded(s).includes(`real-${bob.uid}`), 'the vassal, as the owner its open showed');
+  const found = emperor.events('owner-changed', 'flip.ini')[0];
+  assert.deepEqual([found.uid, found.gid], [bob.uid, bob.gid]);
+  assert.equal(emperor.events('spawned', 'flip.ini').length, 1);
+  const v = (await fetchStats(stats)).vassals.find((x) => x.id === 'flip.ini')!;
+  assert.deepEqual([v.uid, v.gid], [bob.uid, bob.gid]);
+  assert.deepEqual(recorded(s), [`real-${bob.uid}`]);
 });
 
 /** Runs `code` (Python) as `user` until stopped (killed by pid, at the latest after the test); its stdout so far. */

@@ -235,6 +235,10 @@ export class Vassal implements InstanceEvents {
   private ownerFound(owner: FileOwner): void {
     if (!this.ctx.opts.noBlacklist) this.ctx.blacklist.add(this.name, Date.now());
     if (this.instance) return this.fileChanged({ ...this.source, uid: owner.uid, gid: owner.gid });
+    this.log.warn(
+      { event: 'owner-changed', uid: owner.uid, gid: owner.gid },
+      `the config file's open shows owner uid ${owner.uid} gid ${owner.gid}, not the one it was read as: read again as them`,
+    );
     this.ownerIs(owner);
     this.startSoon();
   }

@@ -1,6 +1,8 @@
 // flipfs: a FUSE daemon serving one file, vassal.ini, that says it is owned by UID:GID and serves the bytes of FIRST
 // to its first open and the bytes of SECOND to every later one (each open's reads stay with its own bytes). The
 // deterministic form of a file whose content changes between the open whose owner was checked and any later open.
+// UID and GID may be "BEFORE,AFTER": the owner it reports until its first open, and from then on (a file whose
+// owner changes between a look at it and its open).
 // Usage: flipfs MOUNTPOINT UID GID FIRST SECOND [DAEMON_UID] (as root; mounted user_id=DAEMON_UID, default 0, as if
 // that user's daemon served it; allow_other; runs until unmounted or killed). No cache: every lookup, getattr and
 // read reaches the daemon.
@@ -17,7 +19,7 @@
 
 static char* content[2];
 static size_t length;
-static unsigned uid, gid;
+static unsigned uid[2], gid[2];  // before the first open, and from then on
 static int opens;
 static time_t started;  // every time the file reports: a changing mtime would look like an edit to the emperor
 
@@ -46,8 +48,8 @@ static void attr(struct fuse_attr* a, uint64_t node) {
     a->nlink = 1;
     a->size = length;
     a->blocks = (length + 511) / 512;
-    a->uid = uid;
-    a->gid = gid;
+    a->uid = uid[opens > 0];
+    a->gid = gid[opens > 0];
   }
 }
 
@@ -67,8 +69,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   started = time(NULL);
-  uid = (unsigned)atoi(argv[2]);
-  gid = (unsigned)atoi(argv[3]);
+  if (sscanf(argv[2], "%u,%u", &uid[0], &uid[1]) < 2) uid[1] = uid[0];
+  if (sscanf(argv[3], "%u,%u", &gid[0], &gid[1]) < 2) gid[1] = gid[0];
   size_t n0, n1;
   content[0] = slurp(argv[4], &n0);
   content[1] = slurp(argv[5], &n1);

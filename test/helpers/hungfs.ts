@@ -56,22 +56,24 @@ export function mountHungFs(parent?: string): Promise<TestMount> {
   return mountTestFs('hungfs', [], parent);
 }
 
-/**
- * Mounts flipfs under `parent`: its one file, `<dir>/vassal.ini`, says it is owner's and serves `first` to its first
- * open and `second` to every later one. Mounted by root for every user (allow_other), as if the daemon were
- * `daemonUid`'s (its user_id; default root).
- */
-export function mountFlipFs(
-  parent: string,
-  owner: { uid: number; gid: number },
-  first: string,
-  second: string,
-  daemonUid = 0,
-): Promise<TestMount> {
-  const texts = [first, second].map((text, i) => {
-    const file = path.join(parent, `flipfs-${i}.txt`);
-    fs.writeFileSync(file, text);
-    return file;
+export interface FlipFs {
+  /** Whose the file says it is; `then`: whose it says it is from its first open on. */
+  owner: { uid: number; gid: number };
+  then?: { uid: number; gid: number };
+  /** The bytes of its first open, and of every later one. */
+  first: string;
+  second: string;
+  /** Whose daemon it looks like (the mount's user_id); default root. */
+  daemonUid?: number;
+}
+
+/** Mounts flipfs under `parent` (`<dir>/vassal.ini`, as FlipFs says), by root, for every user (allow_other). */
+export function mountFlipFs(parent: string, f: FlipFs): Promise<TestMount> {
+  const texts = [f.first, f.second].map((text) => {
+    const file = fs.mkdtempSync(path.join(parent, 'flipfs-text-'));
+    fs.writeFileSync(path.join(file, 'text'), text);
+    return path.join(file, 'text');
   });
-  return mountTestFs('flipfs', [String(owner.uid), String(owner.gid), ...texts, String(daemonUid)], parent);
+  const ids = (k: 'uid' | 'gid') => [f.owner[k], ...(f.then ? [f.then[k]] : [])].join(',');
+  return mountTestFs('flipfs', [ids('uid'), ids('gid'), ...texts, String(f.daemonUid ?? 0)], parent);
 }
