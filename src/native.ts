@@ -74,6 +74,13 @@ export interface SpawnOptions {
    *  'setup_timeout' (e.g. a cwd on a hung FUSE mount; onExit still runs, whenever the kernel lets the child die).
    *  Default 10000; 0 = no limit. */
   setupTimeout?: number;
+  /**
+   * With the 'mount' namespace: the child, before any credential change, bind-mounts `source` read-only (nosuid,
+   * nodev, noexec) over `target` and checks that `check` then leads to it (the inode dev/ino); else `started` rejects with
+   * step 'config_bind', 'config_readonly' or 'config_check' (ESTALE: it leads elsewhere). A tyrant's uWSGI vassal
+   * reads its verified config this way (native/addon/config_bind.cc).
+   */
+  configBind?: { source: string; target: string; check: string; dev: number; ino: number };
 }
 
 export interface Child {
@@ -135,6 +142,7 @@ export const SPAWN_KEYS = Object.keys({
   deathSignal: true,
   mountPropagation: true,
   setupTimeout: true,
+  configBind: true,
 } satisfies Record<keyof SpawnOptions, true>) as ReadonlyArray<keyof SpawnOptions>;
 
 type Defaulted = keyof typeof SPAWN_DEFAULTS;

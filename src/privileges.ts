@@ -154,6 +154,16 @@ export function checkSpawnPrivileges(
 }
 
 /**
+ * Whether this emperor can give a tyrant's uWSGI vassal its verified bytes (src/emperor/config-snapshot.ts): a bind
+ * mount (CAP_SYS_ADMIN) of a snapshot that is the owner's (CAP_CHOWN). Root can; the capability-limited emperor
+ * usually cannot.
+ */
+export function canBindConfigs(): boolean {
+  const need = (1n << CAP_SYS_ADMIN) | (1n << BigInt(capabilityNumber('chown')));
+  return ((effectiveCaps ??= capMask('CapEff')) & need) === need;
+}
+
+/**
  * The ambient capabilities this process holds (a capability-limited emperor's setuid, setgid), by number: the
  * config readers keep them, to start their agents as each tenant.
  */

@@ -115,6 +115,8 @@ const PURE = SRC.filter(
       'src/ops/stats-table.ts',
       'src/host-fs.ts',
       'src/native-error.ts',
+      'src/file-identity.ts',
+      'src/reader/vassal-file.ts',
     ].includes(f),
 );
 

@@ -128,7 +128,9 @@ const char* StepSyscall(const char* step) {
   for (const char* s : kPrctl)
     if (strcmp(step, s) == 0) return "prctl";
   if (strcmp(step, "fd_map") == 0) return "dup2";
-  if (strcmp(step, "mount_propagation") == 0) return "mount";
+  if (strcmp(step, "mount_propagation") == 0 || strcmp(step, "config_bind") == 0) return "mount";
+  if (strcmp(step, "config_readonly") == 0) return "mount_setattr";
+  if (strcmp(step, "config_check") == 0) return "stat";
   return step;
 }
 

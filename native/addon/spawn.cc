@@ -29,6 +29,7 @@
 #include "child_handle.h"
 #include "child_setup.h"
 #include "clone_vm.h"
+#include "config_bind.h"
 #include "raw_syscall.h"
 #include "unique_fd.h"
 
@@ -61,6 +62,7 @@ struct Plan {
   std::vector<gid_t> groups;
   uint64_t ns_flags = 0;
   uint32_t setup_timeout_ms = 10000;
+  ConfigBind config_bind;
   ChildSetup setup;
 };
 
@@ -160,6 +162,9 @@ class Reader {
   bool Fail(const char* key, const char* what) {
     return Throw(std::string("spawn: option '") + key + "' must be " + what);
   }
+  // An option read by its own parser (configBind): asked for, so RejectUnknown knows it.
+  Napi::Value Object(const char* key) { return Get(key); }
+  Napi::Env env() const { return env_; }
 
  private:
   Napi::Value Get(const char* key) {
@@ -272,7 +277,8 @@ bool ReadGiven(Reader& r, Plan* p, Given* g) {
          r.OptCapMask("capBounding", &s.bounding_keep, &s.set_bounding) &&
          r.OptCapMask("capAmbient", &s.ambient, &g->has_ambient) && r.Bool("noNewPrivs", &s.no_new_privs) &&
          r.Uint32("deathSignal", &g->death_signal) && r.Str("mountPropagation", &g->propagation) &&
-         r.Uint32("setupTimeout", &p->setup_timeout_ms) && r.RejectUnknown();
+         r.Uint32("setupTimeout", &p->setup_timeout_ms) &&
+         ReadConfigBind(r.env(), r.Object("configBind"), &p->config_bind) && r.RejectUnknown();
 }
 
 // The child's plan from what was given: checked, and pointing into p's own storage.
@@ -282,6 +288,7 @@ bool PlanChild(Reader& r, Plan* p, const Given& g) {
   unsigned long propagation = 0;
   if (!PropagationFlag(r, g.propagation, &propagation)) return false;
   if (p->ns_flags & CLONE_NEWNS) s.mount_propagation = propagation;
+  if (p->config_bind.enabled && !(p->ns_flags & CLONE_NEWNS)) return r.Fail("configBind", "used with the mount namespace");
   if (g.fds.size() > static_cast<size_t>(kMaxChildFds)) return r.Fail("fds", "at most 1024 entries");
   for (double f : g.fds) p->fds.push_back(f < 0 ? -1 : static_cast<int>(f));
   for (double gid : g.groups) {
@@ -327,6 +334,7 @@ int RunChild(void* arg) {
   // Parked until the parent watches us and has written the id maps / cgroup.procs; EOF means it gave up (or died).
   char c;
   if (sys_retry(SYS_read, m->sync_rd, &c, 1) != 1) sys_exit_group(127);
+  BindConfig(m->plan.config_bind, m->plan.setup.report_fd);
   child_setup_and_exec(m->plan.setup);
 }
 

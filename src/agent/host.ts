@@ -51,7 +51,7 @@ export class AgentPool {
   }
 
   /** A host whose calls all share one deadline, now + budgetMs. identity null: this process's own. */
-  host(identity: Identity | null, budgetMs: number): ConfigHost {
+  host(identity: Identity | null, budgetMs: number): AgentHost {
     return new AgentHost(this, identity, budgetMs);
   }
 
@@ -202,6 +202,11 @@ export class AgentHost implements ConfigHost {
 
   readFile(path: string, limit: number): Buffer {
     return this.ask(() => calls.readCall(path, limit));
+  }
+
+  /** One open by a walk from /, and the facts of whose the file is (a tyrant's vassal file: src/file-identity.ts). */
+  open(path: string, limit: number): calls.OpenedFile {
+    return this.ask(() => calls.openCall(path, limit));
   }
 
   openConfig(path: string, limit: number): ConfigFile {

@@ -13,7 +13,8 @@ import { Blacklist } from './blacklist';
 import { CgroupTree } from '../cgroup/tree';
 import { LimitWatch, raiseLimits } from './host-limits';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
-import { heldAmbientCaps } from '../privileges';
+import { canBindConfigs, heldAmbientCaps } from '../privileges';
+import { ConfigSnapshots } from './config-snapshot';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
 import { sectionMonitor } from './multi-section';
 import { Vassal, type VassalContext, type VassalObserver } from './vassal';
@@ -62,7 +63,7 @@ export class Emperor {
     raiseLimits(this.log);
     this.ops = new Operations(this.opts, this.log);
     if (this.opts.emperor.length === 0) throw new OptionError('no vassal source: give --emperor DIR (or dir://DIR, glob://PATTERN)');
-    await this.createMonitors();
+    const snapshots = await this.createMonitors();
     const tree = this.createCgroups();
     this.devNull = fs.openSync('/dev/null', 'r');
     const env = vassalEnvironment(process.env);
@@ -77,6 +78,7 @@ export class Emperor {
       devNull: this.devNull,
       reader: this.reader,
       binaryPath: binaryRealpath(this.opts.binaryPath, env.PATH),
+      snapshots,
       makeCgroup: tree ? (name: string) => tree.makeInstanceDir(name) : undefined,
       releaseCgroup: tree ? (dir: string) => tree.release(dir) : undefined,
       blacklist: this.blacklist,
@@ -90,13 +92,19 @@ export class Emperor {
     return done;
   }
 
-  /** The monitors of every --emperor source, behind the cluster (pool mode) and, with multi-section, per section. */
-  private async createMonitors(): Promise<void> {
+  /**
+   * The monitors of every --emperor source, behind the cluster (pool mode) and, with multi-section, per section; and
+   * the runtime directory they and the tyrant's uWSGI config snapshots need. Returns where the snapshots go, if any.
+   */
+  private async createMonitors(): Promise<ConfigSnapshots | undefined> {
     // the monitors look at directories through an agent process: a hung mount costs a timeout, never the loop
     // each hung path costs one stuck agent (the monitors leave it alone until that agent exits), a small process
     this.scanner = new AsyncAgent({ budgetMs: this.opts.configTimeoutSeconds * 1000, maxStuck: 64 });
-    // a store's vassal configs are written as files there (src/monitors/store-monitor.ts)
-    if (this.opts.emperor.some((spec) => /^(etcd|pg):\/\//i.test(spec))) this.runtimeDir = makeRuntimeDir();
+    // a store's vassal configs are written as files there (src/monitors/store-monitor.ts), and a tyrant's uWSGI
+    // vassals' verified bytes (src/emperor/config-snapshot.ts)
+    const bindConfigs = this.opts.tyrant && canBindConfigs();
+    if (bindConfigs || this.opts.emperor.some((spec) => /^(etcd|pg):\/\//i.test(spec))) this.runtimeDir = makeRuntimeDir();
+    const snapshots = bindConfigs ? ConfigSnapshots.in(this.runtimeDir!) : undefined;
     const monitorOpts = {
       nofollow: this.opts.nofollow,
       tyrantNofollow: this.opts.tyrantNofollow,
@@ -130,6 +138,7 @@ export class Emperor {
       this.monitors.push(
         ...monitors.map((m) => this.cluster!.monitor(this.opts.multiSection ? sectionMonitor(m, () => this.ctxBase!) : m)),
       );
+      return snapshots;
     } catch (e) {
       this.scanner.close();
       if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);

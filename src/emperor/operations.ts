@@ -163,7 +163,9 @@ function controlled(v: Vassal): ControlledVassal & { vassal: Vassal } {
   return {
     vassal: v,
     name: v.name,
-    uid: v.uid,
+    get uid() {
+      return v.uid;
+    },
     get state() {
       return v.state;
     },

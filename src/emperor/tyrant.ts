@@ -3,6 +3,8 @@
 // as-root work runs only as root of its own user namespace (mapped to the owner), and no_new_privs keeps setuid
 // binaries from giving it more.
 import { ConfigError } from '../config';
+import { fileIdentity, type FileOwner } from '../file-identity';
+import type { ReadResult } from '../reader/pool';
 import type { VassalSource } from '../monitors/types';
 import type { Namespace, SpawnOptions } from '../native';
 import { CLONE_NEWUSER, cloneFlagOf } from '../tables/namespaces';
@@ -32,6 +34,30 @@ export function tyrantCredentials(src: VassalSource): CredentialsOrRefusal {
     };
   }
   return { uid: src.uid, gid: src.gid, groups: supplementaryGroups(src.uid, src.gid) };
+}
+
+/**
+ * A config read as a tyrant takes it: the result to run or show as before, `refused` when the vassal file is no one's
+ * a tyrant may run it as, or `owner` when its one open shows another owner than it was read as (an owner change:
+ * it is never run as the guessed one). The facts are the config reader's answer, judged here again, on the trusted
+ * side; a reader that says nothing of them, or refuses what they allow, is not believed.
+ */
+export type TyrantRead = ReadResult | { refused: string } | { owner: FileOwner };
+
+export function judgeRead(r: ReadResult, spec: string, readAs: Owner | undefined, nofollow: boolean): TyrantRead {
+  if (!readAs) return r;
+  const broken = (why: string) => ({ error: new ConfigError(spec, 0, `the config reader ${why}`, undefined, 'EAGENT') });
+  if (!r.opened) {
+    // nothing to judge: the read failed before the open was done (a missing file, a timeout), or the reader is broken
+    if ('error' in r && r.error.code !== 'EOWNER' && r.error.code !== 'EIDENTITY') return r;
+    return broken('did not say whose the file is');
+  }
+  const verdict = fileIdentity(r.opened, nofollow);
+  if ('refused' in verdict) return verdict;
+  if (verdict.owner.uid !== readAs.uid || verdict.owner.gid !== readAs.gid) return verdict;
+  if ('error' in r && (r.error.code === 'EOWNER' || r.error.code === 'EIDENTITY'))
+    return broken(`refused a file its own facts allow (${r.error.reason})`);
+  return r;
 }
 
 export function ownerOf(creds: Credentials): Owner | undefined {

@@ -16,15 +16,15 @@ import type { ResolvedConfig } from '../config/types';
 import { vassalLogger, type Logger } from '../log';
 import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
-import type { ReadResult } from '../reader/pool';
 import type { StepReport } from '../jail';
 import { FROM_VASSAL, TO_VASSAL } from '../tables/uwsgi-protocol';
 import { isSubscriptionOption } from '../tables/routers';
 import { killCgroup } from '../cgroup/tree';
-import { launch, requestConfig, type Instance, type InstanceEvents, type LaunchContext } from './launch';
+import { launch, requestConfig, type Instance, type InstanceEvents, type LaunchContext, type ReadConfig } from './launch';
+import type { FileOwner } from '../file-identity';
 import type { VassalOutput } from '../output/vassal-output';
 import { OnDemand, onDemandEnabled } from './ondemand';
-import { ownerOf, type Credentials, type CredentialsOrRefusal } from './tyrant';
+import { ownerOf, type Credentials, type CredentialsOrRefusal, type TyrantRead } from './tyrant';
 import type { Blacklist } from './blacklist';
 import type { VassalStats } from '../ops/stats-document';
 import { isLimit, type LimitWatch } from './host-limits';
@@ -207,7 +207,9 @@ export class Vassal implements InstanceEvents {
       requestConfig(this.source, this.ctx, creds, false).then((r) => {
         if (this.reading !== seq) return; // an edit started a newer read, or the vassal went
         this.reading = 0;
-        if ('error' in r) this.notStarted(r.error);
+        if ('refused' in r) this.refused(r.refused);
+        else if ('owner' in r) this.ownerFound(r.owner);
+        else if ('error' in r) this.notStarted(r.error);
         else this.launchWith(r, creds);
       }),
       'config read',
@@ -225,7 +227,38 @@ export class Vassal implements InstanceEvents {
     this.start();
   }
 
-  private launchWith(read: Exclude<ReadResult, { error: ConfigError }>, creds: Credentials): void {
+  /**
+   * The file's one open shows another owner than the one it was read as: the vassal is that owner's now (an owner
+   * change, whatever the monitor saw), and it is read again as them. A file that flips owners between reads costs a
+   * throttle per flip, never a busy loop.
+   */
+  private ownerFound(owner: FileOwner): void {
+    if (!this.ctx.opts.noBlacklist) this.ctx.blacklist.add(this.name, Date.now());
+    if (this.instance) return this.fileChanged({ ...this.source, uid: owner.uid, gid: owner.gid });
+    this.log.warn(
+      { event: 'owner-changed', uid: owner.uid, gid: owner.gid },
+      `the config file's open shows owner uid ${owner.uid} gid ${owner.gid}, not the one it was read as: read again as them`,
+    );
+    this.ownerIs(owner);
+    this.startSoon();
+  }
+
+  /**
+   * The vassal's owner is now `owner`: its control rights and stats at once, and in tyrant mode an owner change is a
+   * new vassal: its on-demand socket is bound again as the new owner, and what the old owner's instances printed is
+   * no longer shown (src/output/vassal-output.ts).
+   */
+  private ownerIs(owner: FileOwner): void {
+    if (owner.uid === this.uid && owner.gid === this.gid) return;
+    this.source = { ...this.source, uid: owner.uid, gid: owner.gid };
+    this.uid = owner.uid;
+    this.gid = owner.gid;
+    if (!this.ctx.opts.tyrant) return;
+    this.onDemand?.reset();
+    this.output?.newOwner();
+  }
+
+  private launchWith(read: ReadConfig, creds: Credentials): void {
     for (const w of read.config.warnings) this.log.warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
     for (const o of read.config.options) {
       if (!isSubscriptionOption(o.key) || this.routerSaid?.has(o.key)) continue;
@@ -262,9 +295,10 @@ export class Vassal implements InstanceEvents {
       },
       (err: NativeError) => {
         if (this.instance !== inst) return;
-        // the exit follows: a setup that hung is retried, any other setup failure is a config to fix
+        // the exit follows: a setup that hung is retried, and so is a tyrant's uWSGI vassal whose file's name no longer
+        // led to its verified bytes (its path changed after the read: read again); any other is a config to fix
         clearTimeout(this.loyalTimer);
-        this.failure = { message: describeSetupError(err), transient: err.code === 'ETIMEDOUT' };
+        this.failure = { message: describeSetupError(err), transient: err.code === 'ETIMEDOUT' || err.step === 'config_check' };
         this.setupError = this.failure.message;
         this.log.error({ event: 'setup-error', error: this.failure.message }, `vassal not started: ${this.failure.message}`);
       },
@@ -318,11 +352,11 @@ export class Vassal implements InstanceEvents {
 
   /** The config file changed (mtime grew, or the owner changed). */
   fileChanged(src: VassalSource): void {
-    const ownerChanged = src.uid !== this.source.uid || src.gid !== this.source.gid;
+    const ownerChanged = src.uid !== this.uid || src.gid !== this.gid;
     this.source = src;
     this.lastMod = secs(src.mtimeMs);
     if (this.removing) return;
-    if (ownerChanged && this.ctx.opts.tyrant) this.onDemand?.reset(); // it is bound again as the new owner
+    this.ownerIs(src);
     if (this.held && this.instance) {
       // an admin's stop still under way: the new file starts once the old instance is gone
       this.held = false;
@@ -353,36 +387,35 @@ export class Vassal implements InstanceEvents {
     this.reload('config changed');
   }
 
-  /** Graceful restart in place (file touch, SIGHUP, missed heartbeats); a native vassal's config is read again. */
+  /**
+   * Graceful restart in place (file touch, SIGHUP, missed heartbeats). A native vassal's config is read again, and
+   * so is a tyrant's uWSGI vassal's (it gets the bytes read then, checked as at its start); outside tyrant mode a
+   * uWSGI vassal reads its file itself.
+   */
   reload(reason: string): void {
     const inst = this.instance;
     if (!inst || this.state === 'stopping') return;
-    if (!inst.native) return this.reloaded(inst, reason, undefined);
+    if (!inst.native && !this.ctx.opts.tyrant) return this.reloaded(inst, reason, undefined);
     const creds = this.ctx.credentialsFor(this.source);
     if ('refused' in creds) return; // an owner change stops the vassal on its own
     const seq = ++this.reloadSeq;
     detached(
       requestConfig(this.source, this.ctx, creds, true).then((r) => {
         if (this.instance !== inst || seq !== this.reloadSeq || this.state === 'stopping') return;
+        if ('owner' in r) return this.ownerFound(r.owner);
         this.reloaded(inst, reason, r);
       }),
       'config read for a reload',
     );
   }
 
-  private reloaded(inst: Instance, reason: string, read: ReadResult | undefined): void {
+  private reloaded(inst: Instance, reason: string, read: Exclude<TyrantRead, { owner: FileOwner }> | undefined): void {
+    if (read && 'refused' in read) return this.reloadRefused(read.refused);
     try {
       if (read && 'error' in read) throw read.error;
       inst.reload(read);
     } catch (e) {
-      // a config that no longer reads or compiles: keep the running app, show the error
-      this.setupError = describeSetupError(e);
-      this.ctx.observer?.configError?.(this);
-      this.log.error(
-        { event: 'reload-refused', error: this.setupError },
-        `reload refused, the running instance is kept: ${this.setupError}`,
-      );
-      return;
+      return this.reloadRefused(describeSetupError(e));
     }
     if (inst.native) this.armJailTimer(inst);
     if (read) this.ctx.observer?.launched?.(this, read.config);
@@ -390,6 +423,13 @@ export class Vassal implements InstanceEvents {
     this.lastRun = secs(Date.now());
     this.ready = this.accepting = false;
     this.log.info({ event: 'reload', reason }, 'vassal reloading');
+  }
+
+  /** A config that no longer reads, compiles or passes the tyrant's rules: the running app is kept, the error shown. */
+  private reloadRefused(message: string): void {
+    this.setupError = message;
+    this.ctx.observer?.configError?.(this);
+    this.log.error({ event: 'reload-refused', error: message }, `reload refused, the running instance is kept: ${message}`);
   }
 
   /** The config source is gone: stop for good. */
@@ -703,6 +743,8 @@ function killProcessGroup(pgid: number): void {
 
 function describeSetupError(e: unknown): string {
   const err = e as Partial<NativeError> & { file?: string; line?: number };
+  if (err.step === 'config_check')
+    return `the config file's name no longer led to its verified bytes once they were mounted there (something on its path changed after it was read; ${err.code}): it is read again`;
   if (err.step) {
     const what = [err.code, err.path].filter(Boolean).join(' ');
     return `${err.step} failed${what ? ` (${what})` : ''}: ${err.message}`;

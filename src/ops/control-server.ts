@@ -13,7 +13,7 @@ import { detached } from '../detach';
 /** One vassal as the control socket acts on it. */
 export interface ControlledVassal {
   readonly name: string;
-  /** The uid it runs as (its file's owner in tyrant mode). */
+  /** The uid it runs as (its file's owner in tyrant mode), as it is now: it moves when the owner changes. */
   readonly uid: number;
   readonly state: string;
   reload(reason: string): void;
@@ -180,6 +180,9 @@ async function serve(sock: net.Socket, req: ControlRequest, peer: PeerCredential
   if (!req.follow) return void sock.end();
   const stops = logs.map(({ v, out }) =>
     out.follow((l) => {
+      if (sock.writableEnded) return;
+      // a tyrant's vassal changes hands when its file does: the right to read is asked again at every line
+      if (!mayAct(v)) return finish(sock, fail('EPERM', `permission denied: vassal ${v.name} runs as uid ${v.uid} now`));
       if (sock.writableLength > MAX_UNSENT) return finish(sock, fail('ESLOW', 'the reader did not keep up: follow again'));
       send(sock, lineOf(v, l));
     }),

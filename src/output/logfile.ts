@@ -34,6 +34,12 @@ export class RotatingFile {
     this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
   }
 
+  /** What is pending is written, then the file is rotated away: the lines after this start a new one. */
+  restart(): void {
+    this.flush();
+    this.writing = this.writing.then(() => this.rotate().catch((e: Error) => this.failure(e)));
+  }
+
   /** Writes what is pending and resolves once it is on disk. */
   close(): Promise<void> {
     this.flush();
@@ -65,15 +71,16 @@ export class RotatingFile {
       this.size += bytes;
       this.failed = false;
     } catch (e) {
-      // said once per run of failures: a full disk must not turn into a log line per flush
-      if (!this.failed)
-        this.log.error(
-          { event: 'logfile-error', file: this.path, error: (e as Error).message },
-          `cannot write ${this.path}: ${(e as Error).message}`,
-        );
-      this.failed = true;
-      this.size = -1;
+      this.failure(e as Error);
     }
+  }
+
+  private failure(e: Error): void {
+    // said once per run of failures: a full disk must not turn into a log line per flush
+    if (!this.failed)
+      this.log.error({ event: 'logfile-error', file: this.path, error: e.message }, `cannot write ${this.path}: ${e.message}`);
+    this.failed = true;
+    this.size = -1;
   }
 
   private async rotate(): Promise<void> {

@@ -76,6 +76,8 @@ export class VassalOutput {
   private noticeTimer?: NodeJS.Timeout;
   private resumeTimer?: NodeJS.Timeout;
   private closed = false;
+  /** Bumped when the vassal's owner changes: lines of an instance opened before are not the new owner's to read. */
+  private owners = 0;
   /** Lines dropped over the rate since the vassal appeared. */
   droppedTotal = 0;
 
@@ -98,6 +100,7 @@ export class VassalOutput {
 
   open(relayed = false): InstanceOutput {
     if (relayed) return this.relayed();
+    const owner = this.owners;
     const out = native.pipe();
     let err: [number, number];
     try {
@@ -115,8 +118,8 @@ export class VassalOutput {
       stderr: err[1],
       attach: (pid) => {
         closeWriteEnds();
-        this.read(out[0], 'stdout', pid);
-        this.read(err[0], 'stderr', pid);
+        this.read(out[0], 'stdout', pid, owner);
+        this.read(err[0], 'stderr', pid, owner);
       },
       abort: () => {
         closeWriteEnds();
@@ -132,12 +135,25 @@ export class VassalOutput {
 
   private relayed(): InstanceOutput {
     this.sources++;
-    return new RelayedOutput(this);
+    return new RelayedOutput(this, this.owners);
   }
 
-  /** The lines of one stream of one instance, as they will be logged and kept. */
-  lineSplitter(stream: OutputStream, pid: number): LineSplitter {
-    return new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated));
+  /** The lines of one stream of one instance (opened under `owner`, the owners count), as they will be logged and kept. */
+  lineSplitter(stream: OutputStream, pid: number, owner: number): LineSplitter {
+    return new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated, owner));
+  }
+
+  /**
+   * The vassal's owner changed (tyrant mode: a new vassal). What the old owner's instances printed is not the new
+   * owner's to read: the ring is emptied, the log file starts again (the old one is rotated away), and whatever an
+   * instance opened before still prints goes to the emperor's own log only. Followers stay: whether each may still
+   * read is the control socket's question at every line.
+   */
+  newOwner(): void {
+    this.owners++;
+    this.ring.length = 0;
+    this.ringBytes = 0;
+    this.file?.restart();
   }
 
   /** A relayed instance's channel has closed. */
@@ -173,8 +189,8 @@ export class VassalOutput {
     if (this.file) detached(this.file.close(), 'log file close');
   }
 
-  private read(fd: number, stream: OutputStream, pid: number): void {
-    (this.readers ??= new Set()).add(new PipeReader(fd, this, this.lineSplitter(stream, pid)));
+  private read(fd: number, stream: OutputStream, pid: number, owner: number): void {
+    (this.readers ??= new Set()).add(new PipeReader(fd, this, this.lineSplitter(stream, pid, owner)));
   }
 
   /** A pipe has closed: the last line without its newline is still a line. */
@@ -207,7 +223,7 @@ export class VassalOutput {
     );
   }
 
-  private line(stream: OutputStream, pid: number, raw: Buffer, truncated: number): void {
+  private line(stream: OutputStream, pid: number, raw: Buffer, truncated: number, owner: number): void {
     const now = Date.now();
     this.rollWindow(now);
     if (this.opts.ratePerSecond > 0 && ++this.windowLines > this.opts.ratePerSecond) {
@@ -227,7 +243,7 @@ export class VassalOutput {
     if (truncated) entry.truncated = truncated;
     if (truncated) this.log.info({ event: 'output', stream, pid, truncated }, entry.line);
     else this.log.info({ event: 'output', stream, pid }, entry.line);
-    this.keep(entry);
+    if (owner === this.owners) this.keep(entry);
   }
 
   private flushNotice(): void {
@@ -281,7 +297,11 @@ class RelayedOutput implements InstanceOutput {
   private stdoutLines?: LineSplitter;
   private stderrLines?: LineSplitter;
 
-  constructor(private readonly owner: VassalOutput) {}
+  constructor(
+    private readonly owner: VassalOutput,
+    /** The owners count it was opened under. */
+    private readonly opened: number,
+  ) {}
 
   attach(pid: number): void {
     this.pid = pid;
@@ -296,8 +316,8 @@ class RelayedOutput implements InstanceOutput {
     this.owner.budget(chunk.length); // counted only: the init holds to the byte budget itself
     const lines =
       stream === 'stderr'
-        ? (this.stderrLines ??= this.owner.lineSplitter(stream, this.pid))
-        : (this.stdoutLines ??= this.owner.lineSplitter(stream, this.pid));
+        ? (this.stderrLines ??= this.owner.lineSplitter(stream, this.pid, this.opened))
+        : (this.stdoutLines ??= this.owner.lineSplitter(stream, this.pid, this.opened));
     lines.push(chunk);
   }
 

@@ -3,10 +3,12 @@
 // hold the vassal owner's credentials, and answers with the resolved options or the error with its file and line.
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
-import { ConfigError, listSections, loadConfig, type LoadOptions, type ResolvedConfig } from '../config';
+import { ConfigError, listSections, loadConfig, type ConfigHost, type LoadOptions, type ResolvedConfig } from '../config';
+import type { OpenedFile } from '../agent/calls';
 import { AgentPool } from '../agent/host';
 import { isNativeVassal, pickShell } from '../jail';
 import { vassalFacts } from './facts';
+import { FileIdentityError, openVassalFile } from './vassal-file';
 import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadRequest } from './reader-wire';
 
 const CONTROL_FD = 3;
@@ -30,19 +32,23 @@ function digestOf(read: () => ResolvedConfig): string {
 }
 
 function answer(req: ReadRequest): ReadAnswer {
-  const host = agents.host(req.identity, req.budgetMs);
-  const opts: LoadOptions = {
-    host,
-    cwd: req.cwd,
-    isReload: req.isReload,
-    set: req.set,
-    includes: req.includes,
-    includesBefore: req.includesBefore,
-    inherits: req.inherits,
-    inheritsBefore: req.inheritsBefore,
-    facts: vassalFacts(req.identity, req.binaryPath),
-  };
+  const agentHost = agents.host(req.identity, req.budgetMs);
+  let opened: OpenedFile | undefined;
   try {
+    let host: ConfigHost = agentHost;
+    // a tyrant's vassal file: opened once and judged before any of it is resolved or run
+    if (req.identity) ({ host, opened } = openVassalFile(agentHost, req.spec, req.cwd, req.identity, req.tyrantNofollow));
+    const opts: LoadOptions = {
+      host,
+      cwd: req.cwd,
+      isReload: req.isReload,
+      set: req.set,
+      includes: req.includes,
+      includesBefore: req.includesBefore,
+      inherits: req.inherits,
+      inheritsBefore: req.inheritsBefore,
+      facts: vassalFacts(req.identity, req.binaryPath),
+    };
     if (req.sections) {
       // every section resolved as its own vassal would be, each within what is left of the one budget
       const found = listSections(req.spec, opts);
@@ -56,12 +62,16 @@ function answer(req: ReadRequest): ReadAnswer {
       };
     }
     const config = loadConfig(req.spec, opts);
+    const isNative = isNativeVassal(config);
     // binsh is looked at only for native vassals, and as the vassal
-    const shell = isNativeVassal(config) ? pickShell(config.options, (p) => host.isExecutable(p)) : '/bin/sh';
-    return { id: req.id, config, shell };
+    const shell = isNative ? pickShell(config.options, (p) => host.isExecutable(p)) : '/bin/sh';
+    if (!opened) return { id: req.id, config, shell };
+    // a uWSGI vassal reads its file itself: it is given these bytes (src/emperor/config-snapshot.ts)
+    return { id: req.id, config, shell, opened: opened.facts, ...(isNative ? {} : { bytes: opened.bytes.toString('base64') }) };
   } catch (e) {
     const err = e instanceof ConfigError ? e : new ConfigError(req.spec, 0, `internal error: ${(e as Error).message}`);
-    return { id: req.id, error: { file: err.file, line: err.line, option: err.option, reason: err.reason, code: err.code } };
+    const facts = e instanceof FileIdentityError ? { opened: e.facts } : {};
+    return { id: req.id, error: { file: err.file, line: err.line, option: err.option, reason: err.reason, code: err.code, ...facts } };
   }
 }
 

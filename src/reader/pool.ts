@@ -7,13 +7,20 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { ConfigError } from '../config/errors';
 import type { ResolvedConfig } from '../config/types';
+import { CheckError, parse } from '../check';
+import { checkFileFacts, type FileFacts } from '../file-identity';
 import type { Logger } from '../log';
 import * as native from '../native';
 import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadError, type ReadRequest, type SectionDigest } from './reader-wire';
 
 export type { Identity, SectionDigest } from './reader-wire';
 
-export type ReadResult = { config: ResolvedConfig; shell: string } | { error: ConfigError };
+/**
+ * A resolved config, or why not. With an identity (a tyrant's vassal) `opened` carries the facts of the vassal file's
+ * one open, which the emperor judges itself (src/emperor/tyrant.ts), and for a uWSGI vassal `bytes` are that open's.
+ */
+export type ReadResult =
+  { config: ResolvedConfig; shell: string; opened?: FileFacts; bytes?: Buffer } | { error: ConfigError; opened?: FileFacts };
 export type SectionsResult = { sections: SectionDigest[] } | { error: ConfigError };
 
 /** What a request gets when no reader answered it. */
@@ -75,8 +82,13 @@ export class ConfigReader {
   /** Resolves the config; never rejects: a failure of any kind is a ConfigError naming the file (and line). */
   async read(req: Omit<ReadRequest, 'id' | 'budgetMs' | 'sections'>): Promise<ReadResult> {
     const a = await this.request(req);
-    if ('error' in a) return { error: configError(a.error) };
-    if ('config' in a) return { config: a.config, shell: a.shell };
+    try {
+      if ('error' in a) return { error: configError(a.error), ...openedOf(a.error.opened) };
+      if ('config' in a) return { config: a.config, shell: a.shell, ...openedOf(a.opened), ...bytesOf(a.bytes) };
+    } catch (e) {
+      if (!(e instanceof CheckError)) throw e;
+      return { error: new ConfigError(req.spec, 0, `the config reader answered nonsense: ${e.message}`, undefined, 'EAGENT') };
+    }
     return { error: new ConfigError(req.spec, 0, 'the config reader answered out of turn', undefined, 'EAGENT') };
   }
 
@@ -257,6 +269,18 @@ export class ConfigReader {
     }
     this.pump();
   }
+}
+
+function openedOf(v: unknown): { opened?: FileFacts } {
+  return v === undefined ? {} : { opened: parse(checkFileFacts, v, 'answer.opened') };
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function bytesOf(v: unknown): { bytes?: Buffer } {
+  if (v === undefined) return {};
+  if (typeof v !== 'string' || !BASE64.test(v)) throw new CheckError('answer.bytes', 'base64 text', v);
+  return { bytes: Buffer.from(v, 'base64') };
 }
 
 function failure(spec: string, reason: string, code: string): Failure {

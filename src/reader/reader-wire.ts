@@ -1,6 +1,7 @@
 // The emperor <-> config reader conversation: one JSON object per line each way on the reader's fd 3, one request
 // in flight per reader process (so a reader that dies or spins is blamed on exactly one vassal).
 import type { ResolvedConfig } from '../config/types';
+import type { FileFacts } from '../file-identity';
 
 export interface Identity {
   uid: number;
@@ -14,8 +15,14 @@ export interface ReadRequest {
   spec: string;
   cwd: string;
   isReload: boolean;
-  /** Whose rights every access of this resolution has; null: the emperor's own (not tyrant mode). */
+  /**
+   * Whose rights every access of this resolution has; null: the emperor's own (not tyrant mode). With an identity the
+   * vassal file is opened once and judged on that open's facts before anything of it is resolved
+   * (src/reader/vassal-file.ts).
+   */
   identity: Identity | null;
+  /** --emperor-tyrant-nofollow: the owner is the owner of the path's own last name. */
+  tyrantNofollow: boolean;
   /** Time for the whole resolution, every file and command of it. */
   budgetMs: number;
   set: string[];
@@ -42,10 +49,22 @@ export interface ReadError {
   option?: string;
   reason: string;
   code: string;
+  /** EOWNER and EIDENTITY: the facts of the vassal file's one open, which the emperor judges again. */
+  opened?: FileFacts;
 }
 
 export type ReadAnswer =
-  { id: number; config: ResolvedConfig; shell: string } | { id: number; sections: SectionDigest[] } | { id: number; error: ReadError };
+  | {
+      id: number;
+      config: ResolvedConfig;
+      shell: string;
+      /** With an identity: the facts of the vassal file's one open, whose owner the emperor checks. */
+      opened?: FileFacts;
+      /** With an identity, for a uWSGI vassal: the bytes of that open (base64), which are what it gets to run. */
+      bytes?: string;
+    }
+  | { id: number; sections: SectionDigest[] }
+  | { id: number; error: ReadError };
 
 /** Larger answers are refused by the reader and, should one come anyway, treated as a broken reader. */
 export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;

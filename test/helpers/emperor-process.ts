@@ -168,6 +168,8 @@ export class EmperorProcess {
         /* gone */
       }
     }
+    // nor its runtime directory (src/emperor/runtime-dir.ts: a tyrant's snapshots, a store's files)
+    fs.rmSync(`/run/emperor.${this.pid}`, { recursive: true, force: true });
     // a SIGKILLed emperor cannot remove its cgroup directory (the next emperor's sweep would): the test does
     const mount = findCgroup2Mount();
     const own = ownCgroupPath();
