@@ -60,6 +60,11 @@ test("the agent's limits: agent.h kMax* are agent-wire.ts MAX_*", () => {
   assert.deepEqual(Object.fromEntries(Object.entries(cxx).map(([k, v]) => [camel(k), v])), ts);
 });
 
+test("OPEN's FUSE field: agent.h kNotFuse and kFuseOwnerUnknown are agent-wire.ts FUSE_FIELD", () => {
+  const cxx = cxxConstants(nativeSource('agent/agent.h'), 'k');
+  assert.deepEqual({ notFuse: cxx.NotFuse, ownerUnknown: cxx.FuseOwnerUnknown }, { ...agentWire.FUSE_FIELD });
+});
+
 test('the protocol bytes the init relays: init.h kToAppX is uwsgi-protocol.ts TO_VASSAL.x, kFromAppX FROM_VASSAL.x', () => {
   const header = nativeSource('init/init.h');
   const toApp = cxxConstants(header, 'kToApp');

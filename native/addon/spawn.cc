@@ -163,7 +163,7 @@ class Reader {
     return Throw(std::string("spawn: option '") + key + "' must be " + what);
   }
   // An option read by its own parser (configBind): asked for, so RejectUnknown knows it.
-  Napi::Value Object(const char* key) { return Get(key); }
+  Napi::Value OptObject(const char* key) { return Get(key); }
   Napi::Env env() const { return env_; }
 
  private:
@@ -278,7 +278,7 @@ bool ReadGiven(Reader& r, Plan* p, Given* g) {
          r.OptCapMask("capAmbient", &s.ambient, &g->has_ambient) && r.Bool("noNewPrivs", &s.no_new_privs) &&
          r.Uint32("deathSignal", &g->death_signal) && r.Str("mountPropagation", &g->propagation) &&
          r.Uint32("setupTimeout", &p->setup_timeout_ms) &&
-         ReadConfigBind(r.env(), r.Object("configBind"), &p->config_bind) && r.RejectUnknown();
+         ReadConfigBind(r.env(), r.OptObject("configBind"), &p->config_bind) && r.RejectUnknown();
 }
 
 // The child's plan from what was given: checked, and pointing into p's own storage.
@@ -288,7 +288,8 @@ bool PlanChild(Reader& r, Plan* p, const Given& g) {
   unsigned long propagation = 0;
   if (!PropagationFlag(r, g.propagation, &propagation)) return false;
   if (p->ns_flags & CLONE_NEWNS) s.mount_propagation = propagation;
-  if (p->config_bind.enabled && !(p->ns_flags & CLONE_NEWNS)) return r.Fail("configBind", "used with the mount namespace");
+  if (p->config_bind.enabled && !(p->ns_flags & CLONE_NEWNS))
+    return r.Fail("configBind", "used with the mount namespace");
   if (g.fds.size() > static_cast<size_t>(kMaxChildFds)) return r.Fail("fds", "at most 1024 entries");
   for (double f : g.fds) p->fds.push_back(f < 0 ? -1 : static_cast<int>(f));
   for (double gid : g.groups) {

@@ -43,6 +43,9 @@
 // A request the agent cannot parse makes it exit; one it can parse but refuses (a NUL in a path, a limit over
 // MAX_LIMIT) is answered ERRNO EINVAL. Everything an agent answers is checked here as hostile input.
 import { MAX_OPEN_STEPS, type FileFacts, type PathStep } from '../file-identity';
+
+/** OPEN's directories and links recorded at most (the judge's bound, src/file-identity.ts). */
+export { MAX_OPEN_STEPS };
 import type { FileType, HostStat, SourceStat } from '../host-fs';
 
 /** Largest request frame the agent reads (without the length prefix). */

@@ -210,7 +210,9 @@ export function launch(
   const tyrantIds = owner && tyrantSpawnOptions(owner, namespaces, userns);
   // the config's bind is made by the addon's child, still root, in a mount namespace of the spawn's own (under the
   // one the init makes itself with a user namespace)
-  const identity = tyrantIds ? { ...tyrantIds, namespaces: bytes && userns ? ['mount' as const] : tyrantIds.namespaces } : { namespaces, ...credentials };
+  const identity = tyrantIds
+    ? { ...tyrantIds, namespaces: bytes && userns ? ['mount' as const] : tyrantIds.namespaces }
+    : { namespaces, ...credentials };
   checkSpawnPrivileges(src.name, identity);
   const env = isNative ? ctx.env : { ...ctx.env, UWSGI_EMPEROR_FD: '3' };
 

@@ -24,7 +24,7 @@ export function braceBlock(source: string, opener: string): string {
 
 /** A C++ integer constant as written in these tables: 124, 0x10, 16u << 20, 64 * 1024. */
 export function cxxInteger(expr: string): number {
-  const m = /^\s*(0x[0-9a-f]+|\d+)u?\s*(?:(<<|\*)\s*(\d+)u?)?\s*$/i.exec(expr);
+  const m = /^\s*(-?(?:0x[0-9a-f]+|\d+))u?\s*(?:(<<|\*)\s*(\d+)u?)?\s*$/i.exec(expr);
   if (!m) throw new Error(`not an integer constant this test reads: '${expr}'`);
   const base = Number(m[1]);
   if (m[2] === '<<') return base * 2 ** Number(m[3]);
