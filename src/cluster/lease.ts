@@ -1,13 +1,22 @@
 // One etcd lease, kept alive, with the one fact pool mode's safety rests on: when it can expire at the server.
-// etcd expires a lease TTL seconds after the last keepalive it received; a keepalive is received after it was sent,
-// so "sent at t and answered with TTL>0" proves the lease lives at least until t + TTL. That instant (the deadline)
-// is measured on this host's monotonic clock, never the wall clock. Before it, with margin, the holder is told to
-// stop what the lease protects: no partition, slow etcd or lost reply can let another emperor claim a vassal that
-// still runs here.
+// etcd renews a lease to its full TTL on every keepalive it answers (the TTL in the answer is the granted one, which
+// etcd may have raised to its minimum); a keepalive is received after it was sent, so "sent at t and answered with
+// TTL>0" proves the lease lives at least until t + TTL. That instant (the deadline) is measured on this host's
+// monotonic clock, never the wall clock. etcd itself gives a lease its full TTL again whenever a leader takes over (a
+// restart, a leader change), so a store that was away for a while has not cost the lease anything: only etcd's
+// answer tells how much time is left, never the time since the last one.
+//
+// So the keeper talks often and comes back fast: a keepalive every KEEPALIVE_MS (a few per TTL), a stream that broke
+// is opened again within RETRY_MS (on the next member, src/etcd/members.ts), and a keepalive left unanswered for
+// stuckMs gives its member up (a member stopped or partitioned closes nothing). Only when the deadline comes near
+// does the holder hear of it: dangerMs before it, stop gracefully what the lease protects; marginMs before it, kill
+// what is left. A lease etcd says is gone (TTL 0 on a keepalive) is lost at once.
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../log';
 import { Backoff } from '../backoff';
+import { integer } from '../check';
 import { deadline } from '../etcd/client';
+import type { EtcdMembers } from '../etcd/members';
 import { detached } from '../detach';
 
 type KeepAliveStream = Awaited<ReturnType<Etcd3['leaseClient']['leaseKeepAlive']>>;
@@ -15,7 +24,7 @@ type KeepAliveStream = Awaited<ReturnType<Etcd3['leaseClient']['leaseKeepAlive']
 export interface LeaseEvents {
   /** A new lease is held (the first one, or one after `lost`): whatever was bound to an old one is gone. */
   granted(id: string): void;
-  /** No keepalive answered for 60 % of the TTL: stop gracefully what the lease protects. */
+  /** The lease may expire within dangerMs and no member answers: stop gracefully what the lease protects. */
   danger(): void;
   /** The lease may expire within the margin: kill it now. */
   expiring(): void;
@@ -25,34 +34,66 @@ export interface LeaseEvents {
   lost(): void;
 }
 
+/** The keepalive period's ceiling: a silence is found, and a deadline renewed, within half a second. */
+const KEEPALIVE_MS = 500;
+/** The period of the attempts to open a keepalive stream again (far below any TTL). */
+const RETRY_MS = 250;
+
 const now = (): number => performance.now();
+const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
+const ttlOf = (v: unknown, what: string): number => integer(-1, 1e9)(Number(v), what);
 
 export class LeaseKeeper {
   id: string | null = null;
+  /** The TTL etcd granted, in ms (the one asked for until it answers). */
+  private ttlMs: number;
   /** Monotonic ms before which the lease cannot have expired at the server. */
   private expiresAt = 0;
   private stream?: KeepAliveStream;
+  /** The member this.stream is on. */
+  private streamClient?: Etcd3;
+  private opening = false;
   /** Send times of the keepalives in flight on this.stream, oldest first (etcd answers in order). */
   private inFlight: number[] = [];
-  private tick?: NodeJS.Timeout;
+  private lastSent = 0;
+  /** When the last keepalive was answered (for the log: how long etcd was silent). */
+  private answeredAt = 0;
+  private ticker?: NodeJS.Timeout;
   private dangerTimer?: NodeJS.Timeout;
   private expiringTimer?: NodeJS.Timeout;
   private grantTimer?: NodeJS.Timeout;
-  private readonly backoff = new Backoff(100, 2000);
+  private readonly backoff = new Backoff(100, 1000);
   private inDanger = false;
   private stopped = false;
   private troubleSaid = false;
 
   constructor(
-    private readonly client: Etcd3,
+    private readonly members: EtcdMembers,
     readonly ttlSeconds: number,
     private readonly log: Logger,
     private readonly on: LeaseEvents,
-  ) {}
+  ) {
+    this.ttlMs = ttlSeconds * 1000;
+  }
 
-  /** The margin before the deadline at which what the lease protects is killed. */
+  /** The margin before the deadline at which what the lease protects is killed: TTL x 0.15, 0.5 to 2 s. */
   get marginMs(): number {
-    return Math.min(2000, Math.max(500, this.ttlSeconds * 150));
+    return clamp(this.ttlMs * 0.15, 500, 2000);
+  }
+
+  /** How long before the deadline what the lease protects is stopped: the margin, and as long again for the stop. */
+  get dangerMs(): number {
+    return 2 * this.marginMs;
+  }
+
+  /** A keepalive every this often: several per TTL. */
+  get keepaliveMs(): number {
+    return Math.min(KEEPALIVE_MS, this.ttlMs / 6);
+  }
+
+  /** A keepalive unanswered for this long: its member is given up. */
+  get stuckMs(): number {
+    return Math.max(750, 2 * this.keepaliveMs);
   }
 
   start(): void {
@@ -66,26 +107,27 @@ export class LeaseKeeper {
     this.dropStream();
     const id = this.id;
     this.id = null;
-    if (id) await this.client.leaseClient.leaseRevoke({ ID: id }, deadline()).catch(() => undefined);
+    if (id) await this.members.call((c) => c.leaseClient.leaseRevoke({ ID: id }, deadline())).catch(() => undefined);
   }
 
   private async grant(): Promise<void> {
     if (this.stopped) return;
     const sent = now();
     try {
-      const res = await this.client.leaseClient.leaseGrant({ TTL: this.ttlSeconds }, deadline());
+      const res = await this.members.call((c) => c.leaseClient.leaseGrant({ TTL: this.ttlSeconds }, deadline()));
+      const ttl = ttlOf(res.TTL, 'etcd lease grant answer TTL');
       if (this.stopped) {
-        await this.client.leaseClient.leaseRevoke({ ID: res.ID }, deadline()).catch(() => undefined);
+        await this.members.call((c) => c.leaseClient.leaseRevoke({ ID: res.ID }, deadline())).catch(() => undefined);
         return;
       }
       this.id = res.ID;
       this.inDanger = false;
-      this.ok(sent, Number(res.TTL));
+      this.ok(sent, ttl);
       this.backoff.reset();
-      this.log.info({ event: 'lease-granted', lease: res.ID, ttl: Number(res.TTL) }, `etcd lease ${res.ID} granted (TTL ${res.TTL} s)`);
-      this.tick = setInterval(() => this.keepalive(), (this.ttlSeconds * 1000) / 3);
+      this.log.info({ event: 'lease-granted', lease: res.ID, ttl }, `etcd lease ${res.ID} granted (TTL ${ttl} s)`);
+      this.ticker = setInterval(() => this.tick(), Math.min(RETRY_MS, this.keepaliveMs));
       // the stream is opened now, not at the first tick: on a busy host its setup alone can take a while
-      detached(this.openStream(), 'etcd lease keepalive');
+      this.tick();
       this.on.granted(res.ID);
     } catch (err) {
       this.trouble(`cannot get an etcd lease: ${(err as Error).message}`);
@@ -93,60 +135,90 @@ export class LeaseKeeper {
     }
   }
 
-  private keepalive(): void {
+  /** Gives up a stuck stream, opens one where there is none, and sends a keepalive when one is due. */
+  private tick(): void {
     if (this.stopped || !this.id) return;
-    // an unanswered keepalive older than a tick: this stream is stuck (a partition); try a new one
-    if (this.inFlight.length > 0 && now() - this.inFlight[0] > (this.ttlSeconds * 1000) / 3) this.dropStream();
-    if (!this.stream) {
-      detached(this.openStream(), 'etcd lease keepalive');
-      return;
+    const t = now();
+    if (this.stream && this.inFlight.length > 0 && t - this.inFlight[0] > this.stuckMs) {
+      this.broken(`${this.members.hostOf(this.streamClient!)} did not answer a lease keepalive within ${Math.round(this.stuckMs)} ms`);
     }
-    this.inFlight.push(now());
-    this.stream.write({ ID: this.id });
+    if (this.stream) {
+      if (t - this.lastSent >= this.keepaliveMs) this.send();
+    } else if (!this.opening) detached(this.openStream(), 'etcd lease keepalive');
+  }
+
+  private send(): void {
+    this.lastSent = now();
+    this.inFlight.push(this.lastSent);
+    this.stream!.write({ ID: this.id! });
   }
 
   private async openStream(): Promise<void> {
+    this.opening = true;
+    const client = this.members.client;
     let stream: KeepAliveStream;
     try {
-      stream = await this.client.leaseClient.leaseKeepAlive();
+      stream = await client.leaseClient.leaseKeepAlive();
     } catch (err) {
-      this.trouble(`cannot keep the etcd lease alive: ${(err as Error).message}`);
+      this.members.failed(client);
+      this.trouble(`cannot keep the etcd lease alive on ${this.members.hostOf(client)}: ${(err as Error).message}`);
       return;
+    } finally {
+      this.opening = false;
     }
-    if (this.stopped || this.stream) {
+    if (this.stopped || this.stream || !this.id) {
       stream.on('error', () => undefined);
       stream.cancel();
       return;
     }
     this.stream = stream;
+    this.streamClient = client;
     this.inFlight = [];
-    stream.on('data', (res: { TTL: string }) => {
+    stream.on('data', (res: { TTL: unknown }) => {
       if (stream !== this.stream) return;
       const sent = this.inFlight.shift();
-      if (sent === undefined) return;
-      if (Number(res.TTL) <= 0) return this.gone();
-      this.ok(sent, Number(res.TTL));
+      if (sent === undefined) return this.broken(`${this.members.hostOf(client)} answered a keepalive nobody sent`);
+      let ttl: number;
+      try {
+        ttl = ttlOf(res.TTL, 'etcd keepalive answer TTL');
+      } catch (e) {
+        return this.broken(`${this.members.hostOf(client)}: ${(e as Error).message}`);
+      }
+      if (ttl <= 0) return this.gone();
+      this.ok(sent, ttl);
     });
-    const broken = (err?: Error) => {
-      if (stream !== this.stream) return;
-      this.trouble(`the etcd lease keepalive stream broke: ${err?.message ?? 'it ended'}`);
-      this.dropStream();
+    const lost = (err?: Error) => {
+      if (stream === this.stream)
+        this.broken(`the etcd lease keepalive stream to ${this.members.hostOf(client)} broke: ${err?.message ?? 'it ended'}`);
     };
-    stream.on('error', broken);
-    stream.on('end', () => broken());
-    this.inFlight.push(now());
-    stream.write({ ID: this.id! });
+    stream.on('error', lost);
+    stream.on('end', () => lost());
+    this.send();
   }
 
-  /** A keepalive (or the grant) sent at `sent` was answered: the lease lives until sent + ttl. */
+  /** The stream in use failed: its member is given up; the next tick (within RETRY_MS) opens one on the next. */
+  private broken(why: string): void {
+    this.trouble(why);
+    if (this.streamClient) this.members.failed(this.streamClient);
+    this.dropStream();
+  }
+
+  /** A keepalive (or the grant) sent at `sent` was answered with `ttl`: the lease lives until sent + ttl. */
   private ok(sent: number, ttl: number): void {
-    if (this.troubleSaid) this.log.info({ event: 'lease-ok', lease: this.id }, 'etcd answers the lease keepalives again');
+    this.ttlMs = ttl * 1000;
+    const t = now();
+    this.expiresAt = Math.max(this.expiresAt, sent + this.ttlMs);
+    const left = this.expiresAt - t;
+    if (this.troubleSaid)
+      this.log.info(
+        { event: 'lease-ok', lease: this.id, silent_ms: Math.round(t - this.answeredAt), left_ms: Math.round(left) },
+        `etcd answers the lease keepalives again after ${Math.round(t - this.answeredAt)} ms; the lease has ${Math.round(left)} ms left`,
+      );
     this.troubleSaid = false;
-    this.expiresAt = Math.max(this.expiresAt, sent + ttl * 1000);
+    this.answeredAt = t;
     clearTimeout(this.dangerTimer);
     clearTimeout(this.expiringTimer);
-    const left = this.expiresAt - now();
-    this.dangerTimer = setTimeout(() => this.danger(), Math.max(0, left - ttl * 1000 * 0.4));
+    this.dangerTimer = setTimeout(() => this.danger(), Math.max(0, left - this.dangerMs));
     this.expiringTimer = setTimeout(
       () => {
         this.log.error(
@@ -158,7 +230,7 @@ export class LeaseKeeper {
       Math.max(0, left - this.marginMs),
     );
     // a late answer that leaves less than the danger threshold changes nothing: the timers just set fire at once
-    if (this.inDanger && left > ttl * 1000 * 0.4) {
+    if (this.inDanger && left > this.dangerMs) {
       this.inDanger = false;
       this.on.alive();
     }
@@ -167,9 +239,10 @@ export class LeaseKeeper {
   private danger(): void {
     if (this.inDanger || this.stopped) return;
     this.inDanger = true;
+    const silent = Math.round(now() - this.answeredAt);
     this.log.error(
-      { event: 'lease-danger', lease: this.id, ttl: this.ttlSeconds },
-      `no etcd lease keepalive answered for ${Math.round(this.ttlSeconds * 0.6 * 10) / 10} s: stopping what lease ${this.id} protects`,
+      { event: 'lease-danger', lease: this.id, ttl: this.ttlMs / 1000, silent_ms: silent },
+      `no etcd member answered a lease keepalive for ${silent} ms and lease ${this.id} may expire within ${this.dangerMs} ms: stopping what it protects`,
     );
     this.on.danger();
   }
@@ -194,6 +267,7 @@ export class LeaseKeeper {
   private dropStream(): void {
     const s = this.stream;
     this.stream = undefined;
+    this.streamClient = undefined;
     this.inFlight = [];
     if (!s) return;
     s.on('error', () => undefined);
@@ -201,7 +275,7 @@ export class LeaseKeeper {
   }
 
   private clearTimers(): void {
-    clearInterval(this.tick);
+    clearInterval(this.ticker);
     clearTimeout(this.dangerTimer);
     clearTimeout(this.expiringTimer);
     clearTimeout(this.grantTimer);

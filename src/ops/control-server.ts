@@ -1,5 +1,5 @@
-// The control socket (--emperor-control PATH): `emperor logs/reload/stop/start/resume/status` talk to the running
-// emperor here. Who asks is the kernel's word (SO_PEERCRED at connect), never the request's: root and the emperor's
+// The control socket (--emperor-control PATH): `emperor logs/reload/stop/start/resume/status/drain/resume-pool` talk
+// to the running emperor here. Who asks is the kernel's word (SO_PEERCRED at connect), never the request's: root and the emperor's
 // own uid may act on every vassal; in tyrant mode a user may act on the vassals that run as them, and nothing else.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -29,6 +29,10 @@ export interface VassalLog {
 
 export interface ControlHost {
   tyrant: boolean;
+  /** emperor drain: hands every pool vassal over (moved: each one, and the node it runs on now); the outcome line. */
+  drain(moved: (vassal: string, node: string) => void): Promise<string>;
+  /** emperor resume-pool: the outcome line. */
+  resumePool(): Promise<string>;
   vassals(): ControlledVassal[];
   /** The stats document with only the vassals `visible` lets through. */
   status(visible: (v: ControlledVassal) => boolean): Promise<unknown>;
@@ -148,6 +152,22 @@ async function serve(sock: net.Socket, req: ControlRequest, peer: PeerCredential
           `permission denied: vassal ${refused.name} runs as uid ${refused.uid}, and uid ${peer.uid} may act only on its own vassals`,
         ),
       );
+  }
+  if (req.cmd === 'drain' || req.cmd === 'resume-pool') {
+    if (!admin) return finish(sock, fail('EPERM', `permission denied: only root or this emperor's user may ${req.cmd}`));
+    log.info({ event: 'control', cmd: req.cmd, peer_uid: peer.uid, peer_pid: peer.pid }, `control: ${req.cmd} (asked by uid ${peer.uid})`);
+    try {
+      const outcome =
+        req.cmd === 'drain'
+          ? await host.drain((vassal, node) =>
+              send(sock, { ok: true, vassal, state: node ? `running on ${node}` : 'released (it was not running here)' }),
+            )
+          : await host.resumePool();
+      return finish(sock, { ok: true, state: outcome });
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      return finish(sock, fail(typeof code === 'string' ? (code as ControlErrorCode) : 'EINVAL', (e as Error).message));
+    }
   }
   if (ACTIONS.includes(req.cmd)) {
     if (req.vassal === undefined) return finish(sock, fail('EINVAL', `${req.cmd} needs a vassal name`));

@@ -1,8 +1,9 @@
 // The control socket's wire: one JSON request line from the client, JSON answer lines from the emperor. An action
 // answers one line; `status` one line with the stats document; `logs` one line per output line (then, with
-// follow, every new one until the client hangs up). A failure is one line {ok: false, code, error}.
+// follow, every new one until the client hangs up); `drain` one line per vassal handed over ({vassal, state}), then
+// its outcome ({state}); `resume-pool` its outcome. A failure is one line {ok: false, code, error}.
 
-export type ControlCommand = 'status' | 'logs' | 'reload' | 'stop' | 'start' | 'resume';
+export type ControlCommand = 'status' | 'logs' | 'reload' | 'stop' | 'start' | 'resume' | 'drain' | 'resume-pool';
 export const ACTIONS: readonly ControlCommand[] = ['reload', 'stop', 'start', 'resume'];
 
 export interface ControlRequest {
@@ -13,8 +14,11 @@ export interface ControlRequest {
   follow?: boolean;
 }
 
-/** Why a request was refused: ENOVASSAL (no such vassal), EPERM (not this peer's), EINVAL (a bad request). */
-export type ControlErrorCode = 'ENOVASSAL' | 'EPERM' | 'EINVAL' | 'ESLOW';
+/**
+ * Why a request was refused: ENOVASSAL (no such vassal), EPERM (not this peer's), EINVAL (a bad request); a drain's
+ * or a resume-pool's: PoolErrorCode (src/cluster/pool.ts).
+ */
+export type ControlErrorCode = 'ENOVASSAL' | 'EPERM' | 'EINVAL' | 'ESLOW' | 'ENOPOOL' | 'EAGAIN' | 'EBUSY' | 'ENONODE' | 'ETIMEDOUT';
 
 export type ControlAnswer =
   { ok: true; vassal?: string; state?: string; stats?: unknown; line?: LogLine } | { ok: false; code: ControlErrorCode; error: string };
