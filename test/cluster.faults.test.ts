@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import { EmperorProcess, tmpdir } from './helpers/emperor-process';
 import { EtcdCluster, EtcdServer } from './helpers/etcd';
 import { freePorts } from './helpers/ports';
-import { CensusSampler, poolVassal, starts, tcpPeerPorts } from './helpers/pool-census';
+import { CensusSampler, poolVassal, spreadIs, starts, tcpPeerPorts } from './helpers/pool-census';
 import { TcpProxy } from './helpers/tcp-proxy';
 import { until } from './helpers/wait';
 
@@ -51,25 +51,8 @@ class TwoNodes {
   }
 
   /** Every vassal running exactly once, node0 and node1 running `spread` (-1: any). */
-  settled(spread: [number, number]): Promise<number[]> {
-    const s = this.sampler!;
-    return until(
-      () => {
-        const { count, byEmperor } = s.now;
-        return count.every((n) => n === 1) && spread.every((w, i) => w < 0 || byEmperor[i] === w) ? byEmperor : false;
-      },
-      `every vassal running exactly once, spread ${spread.join('/')}`,
-      30000,
-    ).catch((e: Error) => {
-      const lease = this.emperors.map(
-        (emp, i) =>
-          `node${i}: ${emp.logs
-            .filter((l) => /pool|lease|node/.test(String(l.event)))
-            .map((l) => l.event)
-            .join(',')}`,
-      );
-      throw new Error(`${e.message}: counts ${s.now.count.join('')}, spread ${s.now.byEmperor.join('/')}\n${lease.join('\n')}`);
-    });
+  async settled(spread: [number, number]): Promise<void> {
+    await this.sampler!.until(spreadIs(spread), `every vassal running exactly once, spread ${spread.join('/')}`, 30000, this.emperors);
   }
 
   /**
@@ -87,7 +70,7 @@ class TwoNodes {
     const news = this.emperors.map((e, i) => e.logs.slice(marks[i]));
     for (const [i, logs] of news.entries()) {
       for (const l of logs.filter((x) => x.event === 'lease-ok'))
-        t.diagnostic(`node${i}: keepalives answered again after ${l.silent_ms} ms of silence, ${l.left_ms} ms of the lease left`);
+        t.diagnostic(`node${i}: keepalives answered again after ${l.silent_ms} ms of silence, with ${l.left_ms} ms of the lease left`);
     }
     const unwanted = news.flatMap((logs, i) =>
       logs.filter((l) => UNWANTED.has(String(l.event))).map((l) => `node${i}: ${l.event} ${l.vassal ?? ''} ${l.msg}`),

@@ -10,9 +10,8 @@ import { EmperorProcess, tmpdir } from './helpers/emperor-process';
 import { cli } from './helpers/cli';
 import { EtcdServer } from './helpers/etcd';
 import { freePorts } from './helpers/ports';
-import { CensusSampler, poolVassal } from './helpers/pool-census';
+import { CensusSampler, poolVassal, spreadIs } from './helpers/pool-census';
 import { TcpProxy } from './helpers/tcp-proxy';
-import { until } from './helpers/wait';
 import { fetchStats } from '../src/ops';
 
 const PREFIX = '/pool/';
@@ -53,26 +52,8 @@ test("a pool of three: each of 30 vassals runs exactly once; a SIGKILLed emperor
   const sampler = new CensusSampler(run, VASSALS, tags);
   t.after(() => sampler.stop());
 
-  const settled = (want: number[]) =>
-    until(
-      () => {
-        const { count, byEmperor } = sampler.now;
-        return count.every((n) => n === 1) && want.every((w, i) => w < 0 || byEmperor[i] === w) ? byEmperor : false;
-      },
-      `every vassal running exactly once, spread ${want.join('/')}`,
-      20000,
-    ).catch((e: Error) => {
-      const pool = emperors.map(
-        (emp, i) =>
-          `node${i}: ${emp.logs
-            .filter((l) => /pool|lease|node/.test(String(l.event)))
-            .map((l) => `${l.event}`)
-            .join(',')}`,
-      );
-      if (process.env.POOL_DEBUG)
-        emperors.forEach((emp, i) => fs.writeFileSync(`/tmp/pool-node${i}.log`, emp.logs.map((l) => JSON.stringify(l)).join('\n')));
-      throw new Error(`${e.message}: counts ${sampler.now.count.join('')}, spread ${sampler.now.byEmperor.join('/')}\n${pool.join('\n')}`);
-    });
+  const settled = async (want: number[]) =>
+    (await sampler.until(spreadIs(want), `every vassal running exactly once, spread ${want.join('/')}`, 20000, emperors)).byEmperor;
 
   await settled([10, 10, 10]);
   const stats = (await fetchStats(`127.0.0.1:${ports[3]}`)) as {
@@ -146,10 +127,8 @@ test('emperor drain hands every vassal of a node over, one at a time and never t
     mostDown = Math.max(mostDown, drained.filter((i) => now.count[i] === 0).length);
   });
   t.after(() => sampler.stop());
-  const spread = (want: (byEmperor: number[], count: number[]) => boolean, what: string) =>
-    until(() => want(sampler.now.byEmperor, sampler.now.count) && sampler.now.byEmperor, what, 30000).catch((e: Error) => {
-      throw new Error(`${e.message}: counts ${sampler.now.count.join('')}, spread ${sampler.now.byEmperor.join('/')}`);
-    });
+  const spread = async (want: (byEmperor: number[], count: number[]) => boolean, what: string) =>
+    (await sampler.until((c) => want(c.byEmperor, c.count), what, 30000, emperors)).byEmperor;
   tags.set(emperors[0].tag, 0);
 
   // alone in the pool, a node refuses to drain: nothing else would run its vassals

@@ -155,13 +155,12 @@ export class LeaseKeeper {
 
   private async openStream(): Promise<void> {
     this.opening = true;
-    const client = this.members.client;
     let stream: KeepAliveStream;
+    let client: Etcd3;
     try {
-      stream = await client.leaseClient.leaseKeepAlive();
+      ({ stream, client } = await this.members.stream((c) => c.leaseClient.leaseKeepAlive()));
     } catch (err) {
-      this.members.failed(client);
-      this.trouble(`cannot keep the etcd lease alive on ${this.members.hostOf(client)}: ${(err as Error).message}`);
+      this.trouble(`cannot keep the etcd lease alive: ${(err as Error).message}`);
       return;
     } finally {
       this.opening = false;
@@ -207,13 +206,17 @@ export class LeaseKeeper {
   private ok(sent: number, ttl: number): void {
     this.ttlMs = ttl * 1000;
     const t = now();
+    if (this.troubleSaid) {
+      // how close it came: what was left of the lease when this answer renewed it
+      const had = Math.round(this.expiresAt - t);
+      const silent = Math.round(t - this.answeredAt);
+      this.log.info(
+        { event: 'lease-ok', lease: this.id, silent_ms: silent, left_ms: had },
+        `etcd answers the lease keepalives again after ${silent} ms; the lease had ${had} ms left (its holder stops at ${this.dangerMs} ms)`,
+      );
+    }
     this.expiresAt = Math.max(this.expiresAt, sent + this.ttlMs);
     const left = this.expiresAt - t;
-    if (this.troubleSaid)
-      this.log.info(
-        { event: 'lease-ok', lease: this.id, silent_ms: Math.round(t - this.answeredAt), left_ms: Math.round(left) },
-        `etcd answers the lease keepalives again after ${Math.round(t - this.answeredAt)} ms; the lease has ${Math.round(left)} ms left`,
-      );
     this.troubleSaid = false;
     this.answeredAt = t;
     clearTimeout(this.dangerTimer);

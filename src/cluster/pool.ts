@@ -280,6 +280,8 @@ export class Pool {
         continue;
       }
       const elsewhere = await this.waitFor(() => !this.desired.has(name) || this.runsElsewhere(name), HANDOFF_MS);
+      // the emperor is shutting down: nothing more to hand over
+      if (this.stopped) return count;
       if (!elsewhere) {
         const left = [...this.handed.values()].filter((s) => s === 'up').length;
         throw new PoolError(

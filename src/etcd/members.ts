@@ -74,6 +74,17 @@ export class EtcdMembers {
     throw last;
   }
 
+  /** Opens a stream (a watch, the lease keepalives) on the member in use; a failure to open gives that member up. */
+  async stream<S>(open: (c: Etcd3) => Promise<S>): Promise<{ stream: S; client: Etcd3 }> {
+    const client = this.client;
+    try {
+      return { stream: await open(client), client };
+    } catch (e) {
+      this.failed(client);
+      throw e;
+    }
+  }
+
   close(): void {
     for (const c of this.clients) c.close();
   }

@@ -122,14 +122,7 @@ export class PrefixWatch {
   }
 
   private async watch(): Promise<void> {
-    const client = this.members.client;
-    let stream: WatchStream;
-    try {
-      stream = await client.watchClient.watch();
-    } catch (e) {
-      this.members.failed(client);
-      throw e;
-    }
+    const { stream, client } = await this.members.stream((c) => c.watchClient.watch());
     if (this.stopped) {
       stream.on('error', () => undefined);
       stream.cancel();

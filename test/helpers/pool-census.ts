@@ -3,6 +3,8 @@
 // its start log each time it starts, on whichever node. So a test counts live copies and host pids, and every start.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { EmperorProcess } from './emperor-process';
+import { until } from './wait';
 
 export interface Census {
   /** Per vassal number: how many live copies. */
@@ -37,7 +39,8 @@ export function census(run: string, vassals: number, tags: Map<string, number>):
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (!fs.readFileSync(`/proc/${d}/cmdline`, 'latin1').startsWith('sleep\0')) continue;
+      // the app from its exec on (its shell, then the sleep it execs in place: one host pid), not its vassal's init
+      if (fs.readFileSync(`/proc/${d}/cmdline`, 'latin1').startsWith('emperor-init\0')) continue;
       const env = fs.readFileSync(`/proc/${d}/environ`, 'latin1');
       const m = marker.exec(env);
       if (!m || /\) Z /.test(fs.readFileSync(`/proc/${d}/stat`, 'utf8'))) continue;
@@ -82,6 +85,28 @@ export class CensusSampler {
   stop(): void {
     clearInterval(this.timer);
   }
+
+  /**
+   * The census once pred holds; past timeoutMs, an error with the counts, the spread and what each of `emperors` said
+   * about its pool and lease.
+   */
+  until(pred: (c: Census) => boolean, what: string, timeoutMs: number, emperors: EmperorProcess[] = []): Promise<Census> {
+    return until(() => pred(this.now) && this.now, what, timeoutMs).catch((e: Error) => {
+      const said = emperors.map(
+        (emp, i) =>
+          `node${i}: ${emp.logs
+            .filter((l) => /pool|lease|node/.test(String(l.event)))
+            .map((l) => l.event)
+            .join(',')}`,
+      );
+      throw new Error(`${e.message}: counts ${this.now.count.join('')}, spread ${this.now.byEmperor.join('/')}\n${said.join('\n')}`);
+    });
+  }
+}
+
+/** Every vassal running exactly once, emperor i running want[i] of them (-1: any number). */
+export function spreadIs(want: number[]): (c: Census) => boolean {
+  return (c) => c.count.every((n) => n === 1) && want.every((w, i) => w < 0 || c.byEmperor[i] === w);
 }
 
 /** The remote ports of a process's established TCP connections (on loopback: which etcd member it talks to). */
