@@ -136,7 +136,7 @@ export class Cluster {
    * `emperor drain`: every pool of this emperor hands its vassals over to the other nodes, one vassal at a time,
    * then claims nothing until resume(). `moved` hears of each vassal handed over. Resolves with how many were.
    */
-  async drain(moved: (vassal: string, node: string) => void): Promise<number> {
+  async drain(moved: (vassal: string, where: string) => void): Promise<number> {
     const pools = this.pools();
     let count = 0;
     for (const p of pools) count += await p.drain(moved);

@@ -37,7 +37,7 @@ export interface LeaseEvents {
 /** The keepalive period's ceiling: a silence is found, and a deadline renewed, within half a second. */
 const KEEPALIVE_MS = 500;
 /** The period of the attempts to open a keepalive stream again (far below any TTL). */
-const RETRY_MS = 250;
+export const RETRY_MS = 250;
 
 const now = (): number => performance.now();
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
@@ -122,6 +122,8 @@ export class LeaseKeeper {
       }
       this.id = res.ID;
       this.inDanger = false;
+      // said by lease-granted: lease-ok is for a lease that was held all along
+      this.troubleSaid = false;
       this.ok(sent, ttl);
       this.backoff.reset();
       this.log.info({ event: 'lease-granted', lease: res.ID, ttl }, `etcd lease ${res.ID} granted (TTL ${ttl} s)`);

@@ -220,10 +220,10 @@ export class Pool {
   }
 
   /**
-   * Hands every vassal of this node over to the others, one at a time; calls `moved` after each (with the node that
-   * runs it now, '' for one that did not run here and was only released). Resolves with how many were handed over.
+   * Hands every vassal of this node over to the others, one at a time; calls `moved` after each, with where it is now
+   * ('running on node2'). Resolves with how many were handed over.
    */
-  drain(moved: (vassal: string, node: string) => void): Promise<number> {
+  drain(moved: (vassal: string, where: string) => void): Promise<number> {
     if (this.drainRun) return Promise.reject(new PoolError('EBUSY', `node ${this.node} is draining already`));
     if (!this.registered || this.suspended)
       return Promise.reject(
@@ -256,7 +256,7 @@ export class Pool {
     return this.draining;
   }
 
-  private async handOverAll(moved: (vassal: string, node: string) => void): Promise<number> {
+  private async handOverAll(moved: (vassal: string, where: string) => void): Promise<number> {
     try {
       await this.announce();
     } catch (e) {
@@ -276,7 +276,7 @@ export class Pool {
       this.release(name, true);
       await this.releases.get(name);
       if (!wasRunning) {
-        moved(name, '');
+        moved(name, 'released (it was not running here)');
         continue;
       }
       const elsewhere = await this.waitFor(() => !this.desired.has(name) || this.runsElsewhere(name), HANDOFF_MS);
@@ -289,7 +289,7 @@ export class Pool {
           `${name} does not run on another node ${HANDOFF_MS / 1000} s after it stopped here: the drain stops, ${left} vassals still run here`,
         );
       }
-      moved(name, this.owners.get(name)?.node ?? '');
+      moved(name, this.desired.has(name) ? `running on ${this.owners.get(name)!.node}` : 'released (gone from the store)');
       count++;
     }
     // a claim made just before the drain is given back by reconcile

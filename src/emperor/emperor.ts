@@ -286,7 +286,7 @@ export class Emperor {
   }
 
   /** emperor drain: this node hands its pool vassals over, one at a time, then claims nothing until resumePool. */
-  async drainPool(moved: (vassal: string, node: string) => void): Promise<string> {
+  async drainPool(moved: (vassal: string, where: string) => void): Promise<string> {
     const cluster = this.cluster!;
     const n = await cluster.drain(moved);
     return cluster.draining

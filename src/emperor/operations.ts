@@ -21,7 +21,7 @@ export interface OperatedEmperor {
   /** The stats document, its vassals filtered by `visible`. */
   snapshot(visible?: (v: Vassal) => boolean): StatsDocument;
   /** emperor drain and resume-pool (src/cluster): their outcome, one line each. */
-  drainPool(moved: (vassal: string, node: string) => void): Promise<string>;
+  drainPool(moved: (vassal: string, where: string) => void): Promise<string>;
   resumePool(): Promise<string>;
 }
 

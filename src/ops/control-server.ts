@@ -29,8 +29,8 @@ export interface VassalLog {
 
 export interface ControlHost {
   tyrant: boolean;
-  /** emperor drain: hands every pool vassal over (moved: each one, and the node it runs on now); the outcome line. */
-  drain(moved: (vassal: string, node: string) => void): Promise<string>;
+  /** emperor drain: hands every pool vassal over (moved: each one, and where it is now); the outcome line. */
+  drain(moved: (vassal: string, where: string) => void): Promise<string>;
   /** emperor resume-pool: the outcome line. */
   resumePool(): Promise<string>;
   vassals(): ControlledVassal[];
@@ -158,11 +158,7 @@ async function serve(sock: net.Socket, req: ControlRequest, peer: PeerCredential
     log.info({ event: 'control', cmd: req.cmd, peer_uid: peer.uid, peer_pid: peer.pid }, `control: ${req.cmd} (asked by uid ${peer.uid})`);
     try {
       const outcome =
-        req.cmd === 'drain'
-          ? await host.drain((vassal, node) =>
-              send(sock, { ok: true, vassal, state: node ? `running on ${node}` : 'released (it was not running here)' }),
-            )
-          : await host.resumePool();
+        req.cmd === 'drain' ? await host.drain((vassal, where) => send(sock, { ok: true, vassal, state: where })) : await host.resumePool();
       return finish(sock, { ok: true, state: outcome });
     } catch (e) {
       const code = (e as { code?: unknown }).code;
