@@ -58,15 +58,31 @@ class TwoNodes {
   /**
    * Runs the fault, then waits a whole TTL (a lease in doubt would have been acted on by then): every vassal still
    * runs once, with the same host pid, never started again, and neither emperor stopped anything or doubted its lease.
+   * A fault that says it did not happen as meant (an outage that a loaded machine made longer than the claim covers)
+   * is run again, three times at most.
    */
-  async restartsNothing(t: { diagnostic(s: string): void }, fault: () => Promise<void>): Promise<void> {
+  async restartsNothing(t: { diagnostic(s: string): void }, fault: () => Promise<string | void>): Promise<void> {
     const s = this.sampler!;
-    await this.settled([-1, -1]);
-    const pids = s.now.pids.map((p) => p[0]);
-    const started = starts(this.startsDir, VASSALS);
-    const marks = this.emperors.map((e) => e.logs.length);
-    await fault();
-    await sleep(TTL * 1000);
+    for (let attempt = 1; ; attempt++) {
+      await this.settled([-1, -1]);
+      const pids = s.now.pids.map((p) => p[0]);
+      const started = starts(this.startsDir, VASSALS);
+      const marks = this.emperors.map((e) => e.logs.length);
+      const worst = s.worst;
+      const voided = await fault();
+      await sleep(TTL * 1000);
+      if (voided) {
+        t.diagnostic(`attempt ${attempt} proves nothing: ${voided}`);
+        assert.ok(attempt < 3, `three attempts and none as meant: ${voided}`);
+        assert.equal(s.worst, worst, 'no vassal ever ran twice');
+        continue;
+      }
+      return this.nothingRestarted(t, marks, pids, started);
+    }
+  }
+
+  private nothingRestarted(t: { diagnostic(s: string): void }, marks: number[], pids: number[], started: number[]): void {
+    const s = this.sampler!;
     const news = this.emperors.map((e, i) => e.logs.slice(marks[i]));
     for (const [i, logs] of news.entries()) {
       for (const l of logs.filter((x) => x.event === 'lease-ok'))
@@ -84,6 +100,12 @@ class TwoNodes {
     assert.deepEqual(starts(this.startsDir, VASSALS), started, 'no vassal started again, on either node');
     assert.equal(s.worst, 1, 'no vassal ever ran twice');
   }
+}
+
+/** Why an outage does not test the claim (longer than half the TTL), or nothing. */
+function outageLonger(t: { diagnostic(s: string): void }, ms: number): string | void {
+  t.diagnostic(`etcd outage: ${ms} ms`);
+  if (ms >= (TTL * 1000) / 2) return `etcd was away ${ms} ms, not shorter than half the TTL`;
 }
 
 let cluster: EtcdCluster;
@@ -159,9 +181,7 @@ test('the whole cluster killed and started again (an outage shorter than half th
     await Promise.all(cluster.members.map((m) => m.kill()));
     await sleep(500);
     await cluster.runAll();
-    const outage = Date.now() - t0;
-    t.diagnostic(`etcd outage: ${outage} ms`);
-    assert.ok(outage < (TTL * 1000) / 2, `the restart took ${outage} ms, not shorter than half the TTL: this run proves nothing`);
+    return outageLonger(t, Date.now() - t0);
   });
 });
 
@@ -220,9 +240,7 @@ test('a single etcd stopped (SIGTERM) and started again 0.5 s later (an outage s
       await etcd.kill('SIGTERM');
       await sleep(500);
       await etcd.run();
-      const outage = Date.now() - t0;
-      t.diagnostic(`etcd outage: ${outage} ms`);
-      assert.ok(outage < (TTL * 1000) / 2, `the restart took ${outage} ms, not shorter than half the TTL: this run proves nothing`);
+      return outageLonger(t, Date.now() - t0);
     });
   } finally {
     c.close();

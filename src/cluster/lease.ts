@@ -7,10 +7,13 @@
 // answer tells how much time is left, never the time since the last one.
 //
 // So the keeper talks often and comes back fast: a keepalive every KEEPALIVE_MS (a few per TTL), a stream that broke
-// is opened again within RETRY_MS (on the next member, src/etcd/members.ts), and a keepalive left unanswered for
-// stuckMs gives its member up (a member stopped or partitioned closes nothing). Only when the deadline comes near
-// does the holder hear of it: dangerMs before it, stop gracefully what the lease protects; marginMs before it, kill
-// what is left. A lease etcd says is gone (TTL 0 on a keepalive) is lost at once.
+// is opened again within RETRY_MS (on the next member, src/etcd/members.ts), and when keepalives are left unanswered
+// for stuckMs (a member stopped or partitioned closes nothing) a second stream is opened on the next member beside
+// the first, which is kept: a member that waits for a new leader before it answers (etcd forwards a keepalive to the
+// leader) answers as soon as there is one, and dropping its stream would start that wait again elsewhere. Whichever
+// answers is kept. Only when the deadline comes near does the holder hear of it: dangerMs before it, stop gracefully
+// what the lease protects; marginMs before it, kill what is left. A lease etcd says is gone (TTL 0 on a keepalive) is
+// lost at once.
 import type { Etcd3 } from 'etcd3';
 import type { Logger } from '../log';
 import { Backoff } from '../backoff';
@@ -40,6 +43,31 @@ const KEEPALIVE_MS = 500;
 export const RETRY_MS = 250;
 
 const now = (): number => performance.now();
+
+/** One keepalive stream, on one member, and the send times of its keepalives not answered yet (etcd answers in order). */
+class KeepaliveLine {
+  readonly inFlight: number[] = [];
+
+  constructor(
+    readonly stream: KeepAliveStream,
+    readonly client: Etcd3,
+  ) {}
+
+  /** How long its oldest keepalive has waited for an answer (0: none waits). */
+  waited(t: number): number {
+    return this.inFlight.length ? t - this.inFlight[0] : 0;
+  }
+
+  send(id: string): void {
+    this.inFlight.push(now());
+    this.stream.write({ ID: id });
+  }
+
+  close(): void {
+    this.stream.on('error', () => undefined);
+    this.stream.cancel();
+  }
+}
 const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
 const ttlOf = (v: unknown, what: string): number => integer(-1, 1e9)(Number(v), what);
 
@@ -49,12 +77,9 @@ export class LeaseKeeper {
   private ttlMs: number;
   /** Monotonic ms before which the lease cannot have expired at the server. */
   private expiresAt = 0;
-  private stream?: KeepAliveStream;
-  /** The member this.stream is on. */
-  private streamClient?: Etcd3;
+  /** The keepalive streams, oldest first: one, or two while the first is not answering. */
+  private lines: KeepaliveLine[] = [];
   private opening = false;
-  /** Send times of the keepalives in flight on this.stream, oldest first (etcd answers in order). */
-  private inFlight: number[] = [];
   private lastSent = 0;
   /** When the last keepalive was answered (for the log: how long etcd was silent). */
   private answeredAt = 0;
@@ -91,9 +116,9 @@ export class LeaseKeeper {
     return Math.min(KEEPALIVE_MS, this.ttlMs / 6);
   }
 
-  /** A keepalive unanswered for this long: its member is given up. */
+  /** Keepalives unanswered for this long: a stream is opened on the next member too. */
   get stuckMs(): number {
-    return Math.max(750, 2 * this.keepaliveMs);
+    return Math.max(500, this.keepaliveMs);
   }
 
   start(): void {
@@ -104,7 +129,7 @@ export class LeaseKeeper {
   async stop(): Promise<void> {
     this.stopped = true;
     this.clearTimers();
-    this.dropStream();
+    this.dropStreams();
     const id = this.id;
     this.id = null;
     if (id) await this.members.call((c) => c.leaseClient.leaseRevoke({ ID: id }, deadline())).catch(() => undefined);
@@ -137,71 +162,84 @@ export class LeaseKeeper {
     }
   }
 
-  /** Gives up a stuck stream, opens one where there is none, and sends a keepalive when one is due. */
+  /**
+   * Opens a stream where there is none, and one on the next member when every stream has left a keepalive unanswered
+   * for stuckMs (the older of two stuck ones goes); sends a keepalive on each when one is due.
+   */
   private tick(): void {
     if (this.stopped || !this.id) return;
     const t = now();
-    if (this.stream && this.inFlight.length > 0 && t - this.inFlight[0] > this.stuckMs) {
-      this.broken(`${this.members.hostOf(this.streamClient!)} did not answer a lease keepalive within ${Math.round(this.stuckMs)} ms`);
+    const stuck = this.lines.length > 0 && this.lines.every((l) => l.waited(t) > this.stuckMs);
+    if (stuck && !this.opening) {
+      const newest = this.lines[this.lines.length - 1];
+      this.log.debug({ event: 'lease-stream-slow', lease: this.id, member: this.members.hostOf(newest.client) }, 'a keepalive waits');
+      this.trouble(`${this.members.hostOf(newest.client)} did not answer a lease keepalive within ${Math.round(this.stuckMs)} ms`);
+      this.members.failed(newest.client);
+      // with a single member there is nowhere else to go: its stream answers when it can, or breaks
+      if (this.members.client !== newest.client) {
+        if (this.lines.length > 1) this.drop(this.lines[0]);
+        detached(this.openLine(), 'etcd lease keepalive');
+      }
     }
-    if (this.stream) {
-      if (t - this.lastSent >= this.keepaliveMs) this.send();
-    } else if (!this.opening) detached(this.openStream(), 'etcd lease keepalive');
+    if (this.lines.length === 0) {
+      if (!this.opening) detached(this.openLine(), 'etcd lease keepalive');
+    } else if (t - this.lastSent >= this.keepaliveMs) this.send();
   }
 
   private send(): void {
     this.lastSent = now();
-    this.inFlight.push(this.lastSent);
-    this.stream!.write({ ID: this.id! });
+    for (const l of this.lines) l.send(this.id!);
   }
 
-  private async openStream(): Promise<void> {
+  private async openLine(): Promise<void> {
     this.opening = true;
-    let stream: KeepAliveStream;
-    let client: Etcd3;
+    let line: KeepaliveLine;
     try {
-      ({ stream, client } = await this.members.stream((c) => c.leaseClient.leaseKeepAlive()));
+      const { stream, client } = await this.members.stream((c) => c.leaseClient.leaseKeepAlive());
+      line = new KeepaliveLine(stream, client);
     } catch (err) {
       this.trouble(`cannot keep the etcd lease alive: ${(err as Error).message}`);
       return;
     } finally {
       this.opening = false;
     }
-    if (this.stopped || this.stream || !this.id) {
-      stream.on('error', () => undefined);
-      stream.cancel();
-      return;
-    }
-    this.stream = stream;
-    this.streamClient = client;
-    this.inFlight = [];
-    stream.on('data', (res: { TTL: unknown }) => {
-      if (stream !== this.stream) return;
-      const sent = this.inFlight.shift();
-      if (sent === undefined) return this.broken(`${this.members.hostOf(client)} answered a keepalive nobody sent`);
+    if (this.stopped || !this.id) return line.close();
+    this.lines.push(line);
+    const host = this.members.hostOf(line.client);
+    line.stream.on('data', (res: { TTL: unknown }) => {
+      if (!this.lines.includes(line)) return;
+      const sent = line.inFlight.shift();
+      if (sent === undefined) return this.broken(line, `${host} answered a keepalive nobody sent`);
       let ttl: number;
       try {
         ttl = ttlOf(res.TTL, 'etcd keepalive answer TTL');
       } catch (e) {
-        return this.broken(`${this.members.hostOf(client)}: ${(e as Error).message}`);
+        return this.broken(line, `${host}: ${(e as Error).message}`);
       }
       if (ttl <= 0) return this.gone();
+      // this one answers: any other stream is given up
+      for (const other of this.lines.filter((l) => l !== line)) this.drop(other);
       this.ok(sent, ttl);
     });
     const lost = (err?: Error) => {
-      if (stream === this.stream)
-        this.broken(`the etcd lease keepalive stream to ${this.members.hostOf(client)} broke: ${err?.message ?? 'it ended'}`);
+      if (this.lines.includes(line)) this.broken(line, `the etcd lease keepalive stream to ${host} broke: ${err?.message ?? 'it ended'}`);
     };
-    stream.on('error', lost);
-    stream.on('end', () => lost());
-    this.send();
+    line.stream.on('error', lost);
+    line.stream.on('end', () => lost());
+    line.send(this.id);
   }
 
-  /** The stream in use failed: its member is given up; the next tick (within RETRY_MS) opens one on the next. */
-  private broken(why: string): void {
+  /** A stream failed: its member is given up; the next tick (within RETRY_MS) opens one on the next if none is left. */
+  private broken(line: KeepaliveLine, why: string): void {
+    this.log.debug({ event: 'lease-stream-lost', lease: this.id, error: why }, why);
     this.trouble(why);
-    if (this.streamClient) this.members.failed(this.streamClient);
-    this.dropStream();
+    this.members.failed(line.client);
+    this.drop(line);
+  }
+
+  private drop(line: KeepaliveLine): void {
+    this.lines = this.lines.filter((l) => l !== line);
+    line.close();
   }
 
   /** A keepalive (or the grant) sent at `sent` was answered with `ttl`: the lease lives until sent + ttl. */
@@ -256,7 +294,7 @@ export class LeaseKeeper {
   private gone(): void {
     this.log.error({ event: 'lease-lost', lease: this.id }, `etcd lease ${this.id} is gone (expired or revoked): asking for a new one`);
     this.clearTimers();
-    this.dropStream();
+    this.dropStreams();
     this.id = null;
     this.expiresAt = 0;
     this.inDanger = true;
@@ -269,14 +307,8 @@ export class LeaseKeeper {
     this.troubleSaid = true;
   }
 
-  private dropStream(): void {
-    const s = this.stream;
-    this.stream = undefined;
-    this.streamClient = undefined;
-    this.inFlight = [];
-    if (!s) return;
-    s.on('error', () => undefined);
-    s.cancel();
+  private dropStreams(): void {
+    for (const l of this.lines) this.drop(l);
   }
 
   private clearTimers(): void {
