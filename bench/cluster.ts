@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { EmperorProcess } from '../test/helpers/emperor-process';
 import { EtcdCluster, EtcdServer } from '../test/helpers/etcd';
 import { freePorts } from '../test/helpers/ports';
-import { census, poolVassal, starts, tcpPeerPorts } from '../test/helpers/pool-census';
+import { census, poolVassal, spreadIs, starts, tcpPeerPorts } from '../test/helpers/pool-census';
 import { PostgresServer } from '../test/helpers/postgres';
 import { TcpProxy } from '../test/helpers/tcp-proxy';
 import { until } from '../test/helpers/wait';
@@ -132,16 +132,8 @@ async function poolPair(hosts: [string, string], put: (k: string, v: string) => 
     new EmperorProcess(['--emperor', `etcd://${hosts[1]}/faults/`, '--emperor-node', 'node1', ...args]),
   ];
   const tags = new Map(emperors.map((e, i) => [e.tag, i]));
-  const spread = (want: (byEmperor: number[]) => boolean) =>
-    until(
-      () => {
-        const c = census(run, POOL, tags);
-        return c.count.every((n) => n === 1) && want(c.byEmperor);
-      },
-      'the pool to settle',
-      60000,
-    );
-  await spread((b) => b[0] === POOL / 2);
+  const spread = (want: number[]) => until(() => spreadIs(want)(census(run, POOL, tags)), 'the pool to settle', 60000);
+  await spread([POOL / 2, POOL / 2]);
   /** Runs a fault, waits a TTL, and prints what the emperors saw and what the vassals did. */
   const fault = async (label: string, act: () => Promise<unknown>) => {
     const before = starts(startsDir, POOL).reduce((a, b) => a + b);
@@ -206,12 +198,12 @@ async function faults(): Promise<void> {
     await Promise.all(relays.map((r) => r.set('blackhole')));
     await pair.emperors[0].waitEvent('lease-danger', undefined, dangers + 1, FAULT_TTL * 1000 + 5000);
     const stopped = (pair.emperors[0].events('lease-danger')[dangers].time as number) - cutAt;
-    await pair.spread((b) => b[1] === POOL);
+    await pair.spread([0, POOL]);
     console.log(
       `TTL ${FAULT_TTL} s, node0 cut off from every member: it stops its vassals after ${stopped} ms; they all run on node1 after ${Date.now() - cutAt} ms`,
     );
     await Promise.all(relays.map((r) => r.set('pass')));
-    await pair.spread((b) => b[0] === POOL / 2);
+    await pair.spread([POOL / 2, POOL / 2]);
     // a drain of node0, one vassal at a time: each is down from its exit on node0 to its app's start on node1
     const [node0, node1] = pair.emperors;
     const marks = [node0.logs.length, node1.logs.length];

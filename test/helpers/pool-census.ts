@@ -7,8 +7,10 @@ import type { EmperorProcess } from './emperor-process';
 import { until } from './wait';
 
 export interface Census {
-  /** Per vassal number: how many live copies. */
+  /** Per vassal number: how many live copies (its app, from its exec on). */
   count: number[];
+  /** Per vassal number: how many of them have logged their start and become the sleep (after the shell's echo). */
+  ready: number[];
   /** Per vassal number: the host pids of its live copies. */
   pids: number[][];
   /** Per emperor (by the index its tag maps to): how many vassal copies it runs. */
@@ -32,6 +34,7 @@ export function starts(startsDir: string, vassals: number): number[] {
 
 export function census(run: string, vassals: number, tags: Map<string, number>): Census {
   const count = new Array<number>(vassals).fill(0);
+  const ready = new Array<number>(vassals).fill(0);
   const pids = Array.from({ length: vassals }, () => [] as number[]);
   const byEmperor = new Array<number>(tags.size).fill(0);
   const runner = new Array<number>(vassals).fill(-1);
@@ -40,12 +43,14 @@ export function census(run: string, vassals: number, tags: Map<string, number>):
     if (!/^\d+$/.test(d)) continue;
     try {
       // the app from its exec on (its shell, then the sleep it execs in place: one host pid), not its vassal's init
-      if (fs.readFileSync(`/proc/${d}/cmdline`, 'latin1').startsWith('emperor-init\0')) continue;
+      const cmdline = fs.readFileSync(`/proc/${d}/cmdline`, 'latin1');
+      if (cmdline.startsWith('emperor-init\0')) continue;
       const env = fs.readFileSync(`/proc/${d}/environ`, 'latin1');
       const m = marker.exec(env);
       if (!m || /\) Z /.test(fs.readFileSync(`/proc/${d}/stat`, 'utf8'))) continue;
       const i = Number(m[1]);
       count[i]++;
+      if (cmdline.startsWith('sleep\0')) ready[i]++;
       pids[i].push(Number(d));
       const e = tags.get(/EMPEROR_TEST_TAG=([^\0]+)/.exec(env)?.[1] ?? '');
       if (e !== undefined) byEmperor[e]++;
@@ -54,7 +59,7 @@ export function census(run: string, vassals: number, tags: Map<string, number>):
       /* exited meanwhile */
     }
   }
-  return { count, pids, byEmperor, runner };
+  return { count, ready, pids, byEmperor, runner };
 }
 
 /**
@@ -104,9 +109,9 @@ export class CensusSampler {
   }
 }
 
-/** Every vassal running exactly once, emperor i running want[i] of them (-1: any number). */
+/** Every vassal running exactly once, its start logged, emperor i running want[i] of them (-1: any number). */
 export function spreadIs(want: number[]): (c: Census) => boolean {
-  return (c) => c.count.every((n) => n === 1) && want.every((w, i) => w < 0 || c.byEmperor[i] === w);
+  return (c) => c.count.every((n) => n === 1) && c.ready.every((n) => n === 1) && want.every((w, i) => w < 0 || c.byEmperor[i] === w);
 }
 
 /** The remote ports of a process's established TCP connections (on loopback: which etcd member it talks to). */
