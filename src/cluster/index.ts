@@ -19,7 +19,6 @@ import { Pool, PoolError } from './pool';
 import type { VassalTable } from './table';
 
 export type { VassalTable } from './table';
-export { PoolError } from './pool';
 
 export interface ClusterOptions {
   pool: boolean;
@@ -143,7 +142,7 @@ export class Cluster {
     return count;
   }
 
-  /** `emperor resume-pool`: every pool claims its share again; resolves with what this node runs then, per pool. */
+  /** `emperor resume-pool`: every pool claims its share again; resolves with what this node runs then, of how many. */
   async resume(): Promise<{ runs: number; vassals: number }> {
     const all = await Promise.all(this.pools().map((p) => p.resume()));
     return all.reduce((a, b) => ({ runs: a.runs + b.runs, vassals: a.vassals + b.vassals }), { runs: 0, vassals: 0 });

@@ -24,6 +24,7 @@ import { deadline } from '../etcd/client';
 import type { EtcdMembers } from '../etcd/members';
 import { PrefixWatch } from '../etcd/watch';
 import type { Monitor, MonitorEvents, VassalSource } from '../monitors/types';
+import type { PoolErrorCode } from '../ops/control-wire';
 import type { LeaseKeeper } from './lease';
 import type { VassalTable } from './table';
 import { WriteChains } from './write-chains';
@@ -37,8 +38,6 @@ export const HANDOFF_MS = 60_000;
 const RESUME_MS = 30_000;
 
 /** Why a drain or a resume was refused or stopped. */
-export type PoolErrorCode = 'ENOPOOL' | 'EAGAIN' | 'EBUSY' | 'ENONODE' | 'ETIMEDOUT';
-
 export class PoolError extends Error {
   constructor(
     readonly code: PoolErrorCode,

@@ -1,13 +1,14 @@
 // The control socket (--emperor-control PATH): `emperor logs/reload/stop/start/resume/status/drain/resume-pool` talk
-// to the running emperor here. Who asks is the kernel's word (SO_PEERCRED at connect), never the request's: root and the emperor's
-// own uid may act on every vassal; in tyrant mode a user may act on the vassals that run as them, and nothing else.
+// to the running emperor here. Who asks is the kernel's word (SO_PEERCRED at connect), never the request's: root and
+// the emperor's own uid may act on every vassal (and alone may drain or resume the pool); in tyrant mode a user may act
+// on the vassals that run as them, and nothing else.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { peerCredentials, type PeerCredentials } from '../native';
 import { clearStaleSocket } from './index';
 import type { Logger } from '../log';
 import type { OutputLine } from '../output/vassal-output';
-import { ACTIONS, type ControlAnswer, type ControlErrorCode, type ControlRequest } from './control-wire';
+import { ACTIONS, POOL_ERROR_CODES, type ControlAnswer, type ControlErrorCode, type ControlRequest } from './control-wire';
 import { detached } from '../detach';
 
 /** One vassal as the control socket acts on it. */
@@ -161,8 +162,8 @@ async function serve(sock: net.Socket, req: ControlRequest, peer: PeerCredential
         req.cmd === 'drain' ? await host.drain((vassal, where) => send(sock, { ok: true, vassal, state: where })) : await host.resumePool();
       return finish(sock, { ok: true, state: outcome });
     } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      return finish(sock, fail(typeof code === 'string' ? (code as ControlErrorCode) : 'EINVAL', (e as Error).message));
+      const code = POOL_ERROR_CODES.find((c) => c === (e as { code?: unknown }).code) ?? 'EINVAL';
+      return finish(sock, fail(code, (e as Error).message));
     }
   }
   if (ACTIONS.includes(req.cmd)) {

@@ -15,10 +15,14 @@ export interface ControlRequest {
 }
 
 /**
- * Why a request was refused: ENOVASSAL (no such vassal), EPERM (not this peer's), EINVAL (a bad request); a drain's
- * or a resume-pool's: PoolErrorCode (src/cluster/pool.ts).
+ * Why a drain or a resume-pool was refused or stopped (src/cluster/pool.ts): not in pool mode, not in the pool now, a
+ * drain under way, no other node takes vassals, a vassal not running elsewhere in time.
  */
-export type ControlErrorCode = 'ENOVASSAL' | 'EPERM' | 'EINVAL' | 'ESLOW' | 'ENOPOOL' | 'EAGAIN' | 'EBUSY' | 'ENONODE' | 'ETIMEDOUT';
+export const POOL_ERROR_CODES = ['ENOPOOL', 'EAGAIN', 'EBUSY', 'ENONODE', 'ETIMEDOUT'] as const;
+export type PoolErrorCode = (typeof POOL_ERROR_CODES)[number];
+
+/** Why a request was refused: ENOVASSAL (no such vassal), EPERM (not this peer's), EINVAL (a bad request), a pool's. */
+export type ControlErrorCode = 'ENOVASSAL' | 'EPERM' | 'EINVAL' | 'ESLOW' | PoolErrorCode;
 
 export type ControlAnswer =
   { ok: true; vassal?: string; state?: string; stats?: unknown; line?: LogLine } | { ok: false; code: ControlErrorCode; error: string };
