@@ -20,6 +20,8 @@ import { compilePlan, formatPlan, isNativeVassal, pickShell } from './jail';
 const USAGE_ERROR = 2;
 /** The CLI reads files as its user, through an agent like the emperor's readers, with the same default budget. */
 const CLI_BUDGET_MS = 5000;
+/** drain and resume-pool: the longest wait for the next answer line (a vassal's stop, then its start elsewhere). */
+const POOL_IDLE_MS = 15 * 60_000;
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -151,6 +153,25 @@ function addControlCommands(program: Command): void {
       .option('--control <path>', 'the emperor control socket (--emperor-control)', process.env.EMPEROR_CONTROL)
       .action(async (name: string, o: { control?: string }) => {
         await controlRequest(controlPath(o), { cmd, vassal: name }, (a) => process.stdout.write(`${cmd} ${a.vassal}: ${a.state}\n`));
+      });
+  }
+
+  for (const [cmd, what] of [
+    ['drain', 'hand every vassal of this pool node over to the other nodes, one at a time; then claim nothing until resume-pool'],
+    ['resume-pool', 'end a drain: this node claims its share of the pool again'],
+  ] as const) {
+    program
+      .command(cmd)
+      .description(what)
+      .option('--control <path>', 'the emperor control socket (--emperor-control)', process.env.EMPEROR_CONTROL)
+      .action(async (o: { control?: string }) => {
+        // each answer line comes once a vassal runs on another node: the emperor bounds every step, the CLI waits
+        await controlRequest(
+          controlPath(o),
+          { cmd },
+          (a) => process.stdout.write(a.vassal ? `${a.vassal}: ${a.state}\n` : `${a.state}\n`),
+          POOL_IDLE_MS,
+        );
       });
   }
 }

@@ -131,6 +131,7 @@ export class Emperor {
             return v ? v.whenGone() : Promise.resolve();
           },
           killNow: (src) => this.vassals.get(key(src))?.killNow(),
+          isRunning: (src) => this.vassals.get(key(src))?.state === 'running',
         },
       );
       // with --emperor-multi-section each section is a vassal of its own, placed on its own in pool mode; the
@@ -228,8 +229,12 @@ export class Emperor {
   /** One observer for every vassal (VassalObserver): no listener of its own per vassal. */
   private readonly observer: VassalObserver = {
     launched: (v, config) => this.cluster?.started(v.source, config),
+    publishes: (v) => this.cluster?.publishes(v.source) ?? false,
     exited: (v) => this.cluster?.ended(v.source),
-    running: (_v, spawnMs) => this.ops.vassalRunning(spawnMs),
+    running: (v, spawnMs) => {
+      this.ops.vassalRunning(spawnMs);
+      this.cluster?.running(v.source);
+    },
     configError: () => this.ops.vassalConfigError(),
     gone: (v) => this.gone(v),
   };
@@ -312,6 +317,21 @@ export class Emperor {
     };
     // every vassal is gone: the leases go now, and with them the claims and endpoints, for the others to take over
     void Promise.all([cgroups, this.cluster?.close(), this.stats?.close(), this.ops.close()]).then(finish, finish);
+  }
+
+  /** emperor drain: this node hands its pool vassals over, one at a time, then claims nothing until resumePool. */
+  async drainPool(moved: (vassal: string, where: string) => void): Promise<string> {
+    const cluster = this.cluster!;
+    const n = await cluster.drain(moved);
+    return cluster.draining
+      ? `node ${cluster.node} is drained: ${n} vassal${n === 1 ? '' : 's'} handed over; it claims nothing until emperor resume-pool`
+      : `the drain of node ${cluster.node} was ended by emperor resume-pool after ${n} vassal${n === 1 ? '' : 's'}`;
+  }
+
+  async resumePool(): Promise<string> {
+    const cluster = this.cluster!;
+    const { runs, vassals } = await cluster.resume();
+    return `node ${cluster.node} takes vassals again: it runs ${runs} of the pool's ${vassals}`;
   }
 
   private outputOptions(): OutputOptions {

@@ -20,6 +20,9 @@ export interface OperatedEmperor {
   blacklistEntries(): BlacklistEntry[];
   /** The stats document, its vassals filtered by `visible`. */
   snapshot(visible?: (v: Vassal) => boolean): StatsDocument;
+  /** emperor drain and resume-pool (src/cluster): their outcome, one line each. */
+  drainPool(moved: (vassal: string, where: string) => void): Promise<string>;
+  resumePool(): Promise<string>;
 }
 
 /**
@@ -68,6 +71,8 @@ export class Operations {
         this.opts.control,
         {
           tyrant: this.opts.tyrant,
+          drain: (moved) => emperor.drainPool(moved),
+          resumePool: () => emperor.resumePool(),
           vassals: () => [...emperor.vassals.values()].map(controlled),
           status: async (visible) => {
             await this.freshUsage();

@@ -50,8 +50,10 @@ interface StartFailure {
  * EventEmitter table of its own (at 10,000 vassals those were a good part of the emperor's memory).
  */
 export interface VassalObserver {
-  /** An instance was spawned with this config (the cluster code publishes its sockets). */
+  /** An instance was spawned, or reloaded, with this config (the cluster code publishes its sockets). */
   launched?(v: Vassal, config: ResolvedConfig): void;
+  /** Whether launched() wants the config a uWSGI vassal reloads with (read only for that). */
+  publishes?(v: Vassal): boolean;
   exited?(v: Vassal): void;
   /** The instance came up, spawnMs after its start began. */
   running?(v: Vassal, spawnMs: number): void;
@@ -395,7 +397,12 @@ export class Vassal implements InstanceEvents {
   reload(reason: string): void {
     const inst = this.instance;
     if (!inst || this.state === 'stopping') return;
-    if (!inst.native && !this.ctx.opts.tyrant) return this.reloaded(inst, reason, undefined);
+    if (!inst.native && !this.ctx.opts.tyrant) {
+      // uWSGI reads its file again itself; in pool mode the emperor reads it too, to publish the sockets it binds now
+      this.reloaded(inst, reason, undefined);
+      if (this.ctx.observer?.publishes?.(this)) this.readAfterReload(inst);
+      return;
+    }
     const creds = this.ctx.credentialsFor(this.source);
     if ('refused' in creds) return; // an owner change stops the vassal on its own
     const seq = ++this.reloadSeq;
@@ -406,6 +413,25 @@ export class Vassal implements InstanceEvents {
         this.reloaded(inst, reason, r);
       }),
       'config read for a reload',
+    );
+  }
+
+  /**
+   * uWSGI reads its file again itself on a reload; the emperor reads it too (as on a reload: if-reload blocks on), only
+   * to publish the sockets the vassal binds now.
+   */
+  private readAfterReload(inst: Instance): void {
+    const creds = this.ctx.credentialsFor(this.source);
+    if ('refused' in creds) return;
+    const seq = ++this.reloadSeq;
+    detached(
+      requestConfig(this.source, this.ctx, creds, true).then((r) => {
+        if (this.instance !== inst || seq !== this.reloadSeq || this.state === 'stopping') return;
+        if ('config' in r) return this.ctx.observer?.launched?.(this, r.config);
+        const why = 'error' in r ? r.error.message : 'refused' in r ? r.refused : 'its owner changed';
+        this.log.warn({ event: 'endpoints-stale', error: why }, `config not read after the reload, its published sockets are kept: ${why}`);
+      }),
+      'config read after a reload',
     );
   }
 

@@ -1,13 +1,14 @@
-// The control socket (--emperor-control PATH): `emperor logs/reload/stop/start/resume/status` talk to the running
-// emperor here. Who asks is the kernel's word (SO_PEERCRED at connect), never the request's: root and the emperor's
-// own uid may act on every vassal; in tyrant mode a user may act on the vassals that run as them, and nothing else.
+// The control socket (--emperor-control PATH): `emperor logs/reload/stop/start/resume/status/drain/resume-pool` talk
+// to the running emperor here. Who asks is the kernel's word (SO_PEERCRED at connect), never the request's: root and
+// the emperor's own uid may act on every vassal (and alone may drain or resume the pool); in tyrant mode a user may act
+// on the vassals that run as them, and nothing else.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { peerCredentials, type PeerCredentials } from '../native';
 import { clearStaleSocket } from './index';
 import type { Logger } from '../log';
 import type { OutputLine } from '../output/vassal-output';
-import { ACTIONS, type ControlAnswer, type ControlErrorCode, type ControlRequest } from './control-wire';
+import { ACTIONS, POOL_ERROR_CODES, type ControlAnswer, type ControlErrorCode, type ControlRequest } from './control-wire';
 import { detached } from '../detach';
 
 /** One vassal as the control socket acts on it. */
@@ -29,6 +30,10 @@ export interface VassalLog {
 
 export interface ControlHost {
   tyrant: boolean;
+  /** emperor drain: hands every pool vassal over (moved: each one, and where it is now); the outcome line. */
+  drain(moved: (vassal: string, where: string) => void): Promise<string>;
+  /** emperor resume-pool: the outcome line. */
+  resumePool(): Promise<string>;
   vassals(): ControlledVassal[];
   /** The stats document with only the vassals `visible` lets through. */
   status(visible: (v: ControlledVassal) => boolean): Promise<unknown>;
@@ -148,6 +153,18 @@ async function serve(sock: net.Socket, req: ControlRequest, peer: PeerCredential
           `permission denied: vassal ${refused.name} runs as uid ${refused.uid}, and uid ${peer.uid} may act only on its own vassals`,
         ),
       );
+  }
+  if (req.cmd === 'drain' || req.cmd === 'resume-pool') {
+    if (!admin) return finish(sock, fail('EPERM', `permission denied: only root or this emperor's user may ${req.cmd}`));
+    log.info({ event: 'control', cmd: req.cmd, peer_uid: peer.uid, peer_pid: peer.pid }, `control: ${req.cmd} (asked by uid ${peer.uid})`);
+    try {
+      const outcome =
+        req.cmd === 'drain' ? await host.drain((vassal, where) => send(sock, { ok: true, vassal, state: where })) : await host.resumePool();
+      return finish(sock, { ok: true, state: outcome });
+    } catch (e) {
+      const code = POOL_ERROR_CODES.find((c) => c === (e as { code?: unknown }).code) ?? 'EINVAL';
+      return finish(sock, fail(code, (e as Error).message));
+    }
   }
   if (ACTIONS.includes(req.cmd)) {
     if (req.vassal === undefined) return finish(sock, fail('EINVAL', `${req.cmd} needs a vassal name`));
