@@ -1,31 +1,73 @@
 // The control socket's wire: one JSON request line from the client, JSON answer lines from the emperor. An action
 // answers one line; `status` one line with the stats document; `logs` one line per output line (then, with
-// follow, every new one until the client hangs up). A failure is one line {ok: false, code, error}.
+// follow, every new one until the client hangs up). A failure is one line {ok: false, code, error}. Both sides check
+// what they read against the schemas here: the server reads requests from any local user in tyrant mode, and the
+// client believes nothing it has not checked either.
+import { boolean, integer, literal, object, oneOf, optional, parseJson, string, variants, type Check, type Infer } from '../check';
+import { statsDocument } from './stats-document';
 
-export type ControlCommand = 'status' | 'logs' | 'reload' | 'stop' | 'start' | 'resume';
-export const ACTIONS: readonly ControlCommand[] = ['reload', 'stop', 'start', 'resume'];
+/** Largest request line; anything longer is refused before it is read to its end. */
+export const MAX_REQUEST = 64 * 1024;
+/** Largest answer line: a status of every vassal of a big emperor. */
+export const MAX_ANSWER = 64 * 1024 * 1024;
+/** Most recent lines one `logs` request asks for. */
+export const MAX_LINES = 1_000_000;
 
-export interface ControlRequest {
-  cmd: ControlCommand;
-  vassal?: string;
-  /** logs: how many recent lines first (default 15, as `pm2 logs`). */
-  lines?: number;
-  follow?: boolean;
+const name = string({ min: 1, max: 4096 });
+const lines = optional(integer(0, MAX_LINES));
+
+/** What a client may ask. The actions need a vassal name; `logs` without one is every vassal the peer may see. */
+const controlRequest = variants('cmd', {
+  status: object({ cmd: literal('status') }),
+  logs: object({ cmd: literal('logs'), vassal: optional(name), lines, follow: optional(boolean) }),
+  reload: object({ cmd: literal('reload'), vassal: name }),
+  stop: object({ cmd: literal('stop'), vassal: name }),
+  start: object({ cmd: literal('start'), vassal: name }),
+  resume: object({ cmd: literal('resume'), vassal: name }),
+});
+
+export type ControlRequest = Infer<typeof controlRequest>;
+export type ControlCommand = ControlRequest['cmd'];
+
+/**
+ * Why a request was refused: ENOVASSAL (no such vassal), EPERM (not this peer's), EINVAL (a bad request), EBUSY (too
+ * many connections), ESLOW (a follower that does not read).
+ */
+const errorCode = literal('ENOVASSAL', 'EPERM', 'EINVAL', 'EBUSY', 'ESLOW');
+export type ControlErrorCode = Infer<typeof errorCode>;
+
+const text = string({ max: 1 << 20 });
+const logLine = object({
+  vassal: name,
+  time: integer(0),
+  stream: literal('stdout', 'stderr', 'emperor'),
+  pid: integer(-1),
+  line: text,
+  truncated: optional(integer(1)),
+});
+export type LogLine = Infer<typeof logLine>;
+
+const refusal = object({ ok: literal(false), code: errorCode, error: text });
+const done = object({ ok: literal(true), vassal: name, state: string({ max: 32 }) });
+const status = object({ ok: literal(true), stats: statsDocument });
+const logAnswer = object({ ok: literal(true), line: logLine });
+
+/** Each answer line: a refusal, an action done, a status, or a log line. */
+const success = oneOf(done, status, logAnswer);
+const controlAnswer: Check<ControlAnswer> = (v, where) =>
+  typeof v === 'object' && v !== null && (v as Record<string, unknown>).ok === false ? refusal(v, where) : success(v, where);
+
+export type ControlAnswer = Infer<typeof refusal> | Infer<typeof done> | Infer<typeof status> | Infer<typeof logAnswer>;
+export type ControlSuccess = Exclude<ControlAnswer, { ok: false }>;
+
+/** A request line as the server reads it; a CheckError says what is wrong and where. */
+export function parseRequest(line: string): ControlRequest {
+  return parseJson(controlRequest, line, 'request');
 }
 
-/** Why a request was refused: ENOVASSAL (no such vassal), EPERM (not this peer's), EINVAL (a bad request). */
-export type ControlErrorCode = 'ENOVASSAL' | 'EPERM' | 'EINVAL' | 'ESLOW';
-
-export type ControlAnswer =
-  { ok: true; vassal?: string; state?: string; stats?: unknown; line?: LogLine } | { ok: false; code: ControlErrorCode; error: string };
-
-export interface LogLine {
-  vassal: string;
-  time: number;
-  stream: string;
-  pid: number;
-  line: string;
-  truncated?: number;
+/** An answer line as the client reads it; a CheckError says what is wrong and where. */
+export function parseAnswer(line: string): ControlAnswer {
+  return parseJson(controlAnswer, line, 'answer');
 }
 
 /** A refusal from the emperor, as the client throws it. */

@@ -9,7 +9,9 @@ import { ConfigError } from '../config/errors';
 import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../log';
 import * as native from '../native';
-import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadError, type ReadRequest, type SectionDigest } from './reader-wire';
+import { CheckError } from '../check';
+import { JsonLines, WireError } from '../frames';
+import { MAX_ANSWER_BYTES, parseAnswer, type ReadAnswer, type ReadError, type ReadRequest, type SectionDigest } from './reader-wire';
 
 export type { Identity, SectionDigest } from './reader-wire';
 
@@ -56,7 +58,8 @@ interface Job {
 interface Reader {
   child: native.Child;
   sock: net.Socket;
-  buf: string;
+  /** Its answers, one checked JSON line each. */
+  answers: JsonLines;
   /** In the order the reader answers them; the watchdog runs on the first. */
   jobs: Job[];
   watchdog?: NodeJS.Timeout;
@@ -173,11 +176,10 @@ export class ConfigReader {
       this.opts.log.error({ event: 'reader-setup-failed', error: e.message }, `the config reader did not start: ${e.message}`),
     );
     const sock = new net.Socket({ fd: ours, readable: true, writable: true });
-    reader = { child, sock, buf: '', jobs: [], gone: false };
+    reader = { child, sock, answers: new JsonLines(MAX_ANSWER_BYTES), jobs: [], gone: false };
     const r = reader;
     this.readers.add(r);
-    sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => this.onData(r, chunk));
+    sock.on('data', (chunk: Buffer) => this.onData(r, chunk));
     sock.on('error', () => sock.destroy());
     return r;
   }
@@ -196,18 +198,20 @@ export class ConfigReader {
     }, job.req.budgetMs + GRACE_MS);
   }
 
-  private onData(r: Reader, chunk: string): void {
-    r.buf += chunk;
-    let nl: number;
-    while ((nl = r.buf.indexOf('\n')) >= 0) {
-      const line = r.buf.slice(0, nl);
-      r.buf = r.buf.slice(nl + 1);
-      let answer: ReadAnswer;
-      try {
-        answer = JSON.parse(line) as ReadAnswer;
-      } catch {
-        return this.drop(r, 'the config reader answered garbage', 'EAGENT');
-      }
+  private onData(r: Reader, chunk: Buffer): void {
+    let answers: ReadAnswer[];
+    try {
+      answers = r.answers.push(chunk).map(parseAnswer);
+    } catch (e) {
+      if (!(e instanceof CheckError || e instanceof WireError)) throw e;
+      // the reader parses tenants' bytes: whatever made it say this, it is not trusted with another file
+      this.opts.log.error(
+        { event: 'reader-protocol-error', file: r.jobs[0]?.req.spec, error: e.message },
+        `the config reader broke its wire: ${e.message}`,
+      );
+      return this.drop(r, `the config reader answered what its wire does not allow (${e.message})`, 'EAGENT');
+    }
+    for (const answer of answers) {
       const job = r.jobs[0];
       if (!job || answer.id !== job.req.id) return this.drop(r, 'the config reader answered out of turn', 'EAGENT');
       clearTimeout(r.watchdog);
@@ -216,7 +220,6 @@ export class ConfigReader {
       job.done(answer);
       this.rest(r);
     }
-    if (r.buf.length > MAX_ANSWER_BYTES + 1024) this.drop(r, 'the config reader answered more than it may', 'EAGENT');
   }
 
   /** An idle reader no longer keeps the emperor alive, and exits after a while. */
