@@ -113,14 +113,15 @@ export type InitMessage =
   | { type: 'protocol' | 'fallback'; byte: number }
   | { type: 'output'; stream: 'stdout' | 'stderr'; bytes: Buffer };
 
+/** `what` with its article: 'an exit'. */
 function exactly(body: Buffer, n: number, what: string): void {
-  if (body.length !== n) throw new WireError(`a ${what} frame of ${body.length} bytes, not ${n}`);
+  if (body.length !== n) throw new WireError(`${what} frame of ${body.length} bytes, not ${n}`);
 }
 
 function pidAt(body: Buffer, what: string): number {
   exactly(body, 4, what);
   const pid = body.readUInt32LE(0);
-  if (pid < 1 || pid > PID_MAX) throw new WireError(`${what} pid ${pid}`);
+  if (pid < 1 || pid > PID_MAX) throw new WireError(`${what} frame with pid ${pid}`);
   return pid;
 }
 
@@ -145,7 +146,7 @@ function decodeStep(body: Buffer, steps: number): InitMessage {
 }
 
 function decodeExit(body: Buffer): InitMessage {
-  exactly(body, 8, 'exit');
+  exactly(body, 8, 'an exit');
   const code = body.readUInt32LE(0);
   const signal = body.readUInt32LE(4);
   if (code === KILLED ? signal < 1 || signal > SIGNAL_MAX : code > 255 || signal !== 0)
@@ -166,16 +167,16 @@ export function decodeInitFrame(frame: Buffer, steps: number): InitMessage {
     case MSG.step:
       return decodeStep(body, steps);
     case MSG.app:
-      return { type: 'app', pid: pidAt(body, 'app') };
+      return { type: 'app', pid: pidAt(body, 'an app') };
     case MSG.inPlace:
-      return { type: 'inPlace', pid: pidAt(body, 'in-place') };
+      return { type: 'inPlace', pid: pidAt(body, 'an in-place') };
     case MSG.exit:
       return decodeExit(body);
     case MSG.protocol:
-      exactly(body, 1, 'protocol');
+      exactly(body, 1, 'a protocol');
       return { type: 'protocol', byte: body[0] };
     case MSG.fallback:
-      exactly(body, 1, 'fallback');
+      exactly(body, 1, 'a fallback');
       if (!FALLBACK_BYTES.includes(body[0])) throw new WireError(`fallback byte ${body[0]}`);
       return { type: 'fallback', byte: body[0] };
     case MSG.output:

@@ -3,7 +3,7 @@
 // follow, every new one until the client hangs up). A failure is one line {ok: false, code, error}. Both sides check
 // what they read against the schemas here: the server reads requests from any local user in tyrant mode, and the
 // client believes nothing it has not checked either.
-import { boolean, integer, literal, object, oneOf, optional, parseJson, string, variants, type Check, type Infer } from '../check';
+import { boolean, byKey, integer, literal, object, optional, parseJson, string, variants, type Check, type Infer } from '../check';
 import { statsDocument } from './stats-document';
 
 /** Largest request line; anything longer is refused before it is read to its end. */
@@ -52,10 +52,8 @@ const done = object({ ok: literal(true), vassal: name, state: string({ max: 32 }
 const status = object({ ok: literal(true), stats: statsDocument });
 const logAnswer = object({ ok: literal(true), line: logLine });
 
-/** Each answer line: a refusal, an action done, a status, or a log line. */
-const success = oneOf(done, status, logAnswer);
-const controlAnswer: Check<ControlAnswer> = (v, where) =>
-  typeof v === 'object' && v !== null && (v as Record<string, unknown>).ok === false ? refusal(v, where) : success(v, where);
+/** Each answer line: a refusal, a status, a log line, or an action done. */
+const controlAnswer: Check<ControlAnswer> = byKey({ error: refusal, stats: status, line: logAnswer, state: done });
 
 export type ControlAnswer = Infer<typeof refusal> | Infer<typeof done> | Infer<typeof status> | Infer<typeof logAnswer>;
 export type ControlSuccess = Exclude<ControlAnswer, { ok: false }>;

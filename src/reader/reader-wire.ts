@@ -3,7 +3,7 @@
 // tenants' bytes, so the emperor checks every answer against the schema here before using it (a bad one ends that
 // reader, and the vassal gets an error saying so); the reader checks the requests the same way. Each message's
 // shape is written once, below: a field added to an answer is added to its shape, and the types follow.
-import { array, boolean, integer, literal, nullable, object, oneOf, optional, parseJson, string, type Check, type Infer } from '../check';
+import { array, boolean, byKey, integer, literal, nullable, object, optional, parseJson, string, type Check, type Infer } from '../check';
 import type { ResolvedConfig } from '../config/types';
 
 /** Larger answers are refused by the reader and, should one come anyway, treated as a broken reader. */
@@ -65,7 +65,7 @@ export type ReadError = Infer<typeof readError>;
 const configAnswer = object({ id, config: resolvedConfig, shell: path });
 const sectionsAnswer = object({ id, sections: array(sectionDigest) });
 const errorAnswer = object({ id, error: readError });
-const readAnswer = oneOf(configAnswer, sectionsAnswer, errorAnswer);
+const readAnswer = byKey({ config: configAnswer, sections: sectionsAnswer, error: errorAnswer });
 export type ReadAnswer = Infer<typeof readAnswer>;
 
 /** One answer line as the emperor reads it; a CheckError says what is wrong and where. */
