@@ -29,7 +29,7 @@ function sendAs(user: TestUser, socketPath: string, bytes: Buffer): Promise<stri
         process.execPath,
         [SOCKETS, 'send', socketPath],
         { uid: user.uid, gid: user.gid, maxBuffer: 1 << 20 },
-        (err, stdout) => (err ? reject(err) : resolve(stdout)),
+        (err, stdout) => (err ? reject(new Error(`the tenant client: ${err.message}`)) : resolve(stdout)),
       );
       child.stdin!.end(bytes);
     }),

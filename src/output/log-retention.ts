@@ -48,11 +48,11 @@ export async function sweepLogs(o: RetentionOptions, nowMs = Date.now()): Promis
   return removed;
 }
 
-/** Sweeps every min(retention / 2, 1 h); stop() ends it. */
+/** Sweeps once the vassal table is complete, then every min(retention / 2, 1 h); stop() ends it. */
 export function retainLogs(o: RetentionOptions): { stop(): void } {
   let running = false;
   const sweep = () => {
-    if (running || !o.ready()) return;
+    if (running) return;
     running = true;
     detached(
       sweepLogs(o)
@@ -63,7 +63,19 @@ export function retainLogs(o: RetentionOptions): { stop(): void } {
       'log retention sweep',
     );
   };
-  const timer = setInterval(sweep, Math.max(1000, Math.min(o.retentionMs / 2, MAX_SWEEP_MS)));
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
+  let every: NodeJS.Timeout | undefined;
+  const first = setInterval(() => {
+    if (!o.ready()) return;
+    clearInterval(first);
+    sweep();
+    every = setInterval(sweep, Math.max(1000, Math.min(o.retentionMs / 2, MAX_SWEEP_MS)));
+    every.unref();
+  }, 1000);
+  first.unref();
+  return {
+    stop: () => {
+      clearInterval(first);
+      clearInterval(every);
+    },
+  };
 }
