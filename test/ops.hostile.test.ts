@@ -12,11 +12,14 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { fetchStats } from '../src/ops';
 import { EmperorProcess, taggedPids, tmpdir } from './helpers/emperor-process';
-import { cli } from './helpers/cli';
+import { cli, LongCli } from './helpers/cli';
 import { freePorts } from './helpers/ports';
 import { createUser, vassalFile, type TestUser } from './helpers/users';
 import { until, within } from './helpers/wait';
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { ConnectionLimits } from '../src/ops/connection-limits';
+import { logger } from '../src/log';
 
 const SOCKETS = path.join(__dirname, 'fixtures/tenant/sockets.js');
 const SLEEPER = 'unprivileged-binary-patch-arg = exec sleep 1000';
@@ -50,7 +53,7 @@ async function tenants(t: TestContext, extra: string[] = [], wrap?: string[]) {
   const vassals = path.join(dir, 'vassals');
   fs.mkdirSync(vassals, { mode: 0o755 });
   vassalFile(vassals, 'alice.ini', alice, [SLEEPER]);
-  vassalFile(vassals, 'bob.ini', bob, [SLEEPER]);
+  vassalFile(vassals, 'bob.ini', bob, ['unprivileged-binary-patch-arg = echo bob-up; exec sleep 1000']);
   const control = path.join(dir, 'control.sock');
   const stats = path.join(dir, 'stats.sock');
   const emperor = new EmperorProcess(
@@ -104,6 +107,10 @@ test("400 connections held by a tenant against 300 fds: bob's new vassal starts,
     ['--emperor-metrics', `127.0.0.1:${metricsPort}`],
     ['prlimit', '--nofile=300:300', '--', 'setpriv', '--bounding-set=-sys_resource', '--'],
   );
+  // bob follows his logs from the start: a follower is never idle
+  const follower = new LongCli(['logs', '-f', '--control', s.control], { uid: s.bob.uid, gid: s.bob.gid });
+  t.after(() => follower.stop());
+  await follower.waitFor((o) => o.includes('bob.ini stdout | bob-up'), "bob's follower started");
   const holder = spawn(process.execPath, [SOCKETS, 'hold', s.control, '400'], {
     uid: s.alice.uid,
     gid: s.alice.gid,
@@ -117,6 +124,9 @@ test("400 connections held by a tenant against 300 fds: bob's new vassal starts,
   });
   // every connection went in, and all but her share were closed at once
   await until(() => last.open === 400 && last.open - last.closed === 16, 'alice holding her 16 of 400 connections', 20000);
+  const busy = await cli(['status', '--control', s.control], { uid: s.alice.uid, gid: s.alice.gid });
+  assert.equal(busy.code, 1);
+  assert.match(busy.stderr, /the emperor closed the connection unanswered \(too many connections of this user\?\)|no complete answer/);
   vassalFile(s.vassals, 'bob2.ini', s.bob, [SLEEPER]);
   await s.emperor.waitEvent('app-started', 'bob2.ini', 1, 20000);
   assert.equal(last.open - last.closed, 16, 'she still holds 16');
@@ -133,9 +143,14 @@ test("400 connections held by a tenant against 300 fds: bob's new vassal starts,
   assert.equal(refusals[0].peer, `uid ${s.alice.uid}`);
   const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const refused = Number(/^emperor_connections_refused_total\{server="control"\} (\d+)$/m.exec(metrics)?.[1]);
-  assert.ok(refused >= 384, `${refused} control connections counted as refused`);
+  assert.ok(refused >= 385, `${refused} control connections counted as refused, her status request among them`);
   // idle: a connection that never says a word is closed after 10 s
   await until(() => last.closed === 400, "the emperor closing alice's idle connections", 20000);
+  await s.emperor.waitEvent('connections-refused-end', undefined, 1, 15000);
+  assert.equal(s.emperor.events('connections-refused-end')[0].refused, refused);
+  // bob's follower outlived every idle bound and still gets his lines
+  fs.utimesSync(path.join(s.vassals, 'bob.ini'), new Date(Date.now() + 5000), new Date(Date.now() + 5000));
+  await follower.waitFor((o) => o.split('bob.ini stdout | bob-up').length > 2, "bob's follower getting his reloaded vassal's line");
   assert.equal(s.emperor.child.exitCode, null, 'the emperor runs');
   assert.deepEqual(s.emperor.events('internal-error'), []);
 });
@@ -182,7 +197,7 @@ test('a stats client that keeps its end open holds nothing; the metrics server c
   await within(new Promise((r) => ninth.once('end', r)), 5000, 'the 9th connection closed');
   const metrics = await until(
     async () => {
-      const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined);
+      const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
       return res?.ok ? res.text() : undefined;
     },
     'a scrape once the silent ones are closed (10 s idle)',
@@ -250,4 +265,33 @@ test("a vassal name and output made to drive the admin's terminal: escaped in st
   assert.doesNotMatch(screen, /\x1b/, 'no escape sequence reached the terminal');
   assert.ok(screen.includes(`${shown}[`), `the name shown escaped: ${screen}`);
   assert.ok(screen.includes('\\x1b[2Jgotcha'), 'the output line shown escaped');
+});
+
+test('the caps: per peer and in all; root and the emperor user are let in beyond the total, never beyond their own share', () => {
+  const limits = new ConnectionLimits('control', logger(), { total: 3, perPeer: 2 });
+  const sockets: Array<EventEmitter & { destroyed: boolean }> = [];
+  const admit = (uid: number) => {
+    const sock = Object.assign(new EventEmitter(), {
+      destroyed: false,
+      write: () => true,
+      destroy() {
+        this.destroyed = true;
+      },
+    });
+    sockets.push(sock);
+    return limits.admit(sock as unknown as net.Socket, { kind: 'unix', credentials: { uid, gid: uid, pid: 1 } });
+  };
+  assert.deepEqual([admit(1000), admit(1000), admit(1000)], [true, true, false], 'two per uid');
+  assert.deepEqual([admit(1001), admit(1002)], [true, false], 'three in all');
+  assert.deepEqual([admit(0), admit(0), admit(0)], [true, true, false], 'root beyond the total, within its own share');
+  assert.equal(limits.refusedTotal, 3);
+  assert.deepEqual(
+    sockets.map((x) => x.destroyed),
+    [false, false, true, false, true, false, false, true],
+    'each refused one closed at once',
+  );
+  sockets[0].emit('close');
+  assert.equal(admit(1000), true, 'a closed connection gives its place back, to its peer and in all');
+  assert.equal(admit(1002), false, 'the total is full again');
+  limits.close();
 });

@@ -61,10 +61,11 @@ export class ConnectionLimits {
   ) {}
 
   /**
-   * Admits `sock` (counted until it closes), or refuses it: `refusal` (a last word for the client, may be empty) is
-   * written and the socket destroyed at once. Returns whether it was admitted.
+   * Admits `sock` (counted until it closes), or refuses it: destroyed at once, without a word (a last word would be
+   * lost anyway to a client whose request is already on its way: the kernel resets the connection). Returns whether
+   * it was admitted.
    */
-  admit(sock: net.Socket, peer: Peer, refusal: (why: string) => string = () => ''): boolean {
+  admit(sock: net.Socket, peer: Peer): boolean {
     const key = describe(peer);
     const admin = peer.kind === 'unix' && isAdminUid(peer.credentials.uid);
     const held = this.byPeer.get(key) ?? 0;
@@ -75,7 +76,7 @@ export class ConnectionLimits {
           ? `the ${this.server} server holds ${this.ordinary} connections, its most`
           : undefined;
     if (why) {
-      this.refuse(sock, key, why, refusal(why));
+      this.refuse(sock, key, why);
       return false;
     }
     this.byPeer.set(key, held + 1);
@@ -94,9 +95,7 @@ export class ConnectionLimits {
     clearTimeout(this.episode?.quiet);
   }
 
-  private refuse(sock: net.Socket, peer: string, why: string, lastWord: string): void {
-    // a small write goes to the kernel at once (the socket's queue is empty): it is not lost by the destroy
-    if (lastWord) sock.write(lastWord);
+  private refuse(sock: net.Socket, peer: string, why: string): void {
     sock.destroy();
     this.refusedTotal++;
     if (this.episode) {

@@ -25,7 +25,15 @@ export function controlRequest(path: string, req: ControlRequest, onAnswer: (a: 
     if (!(req.cmd === 'logs' && req.follow))
       sock.setTimeout(timeoutMs, () => done(new Error(`control ${path}: no complete answer within ${timeoutMs} ms`)));
     sock.on('connect', () => sock.write(`${JSON.stringify(req)}\n`));
-    sock.on('error', (e) => done(new Error(`control ${path}: ${e.message}`)));
+    sock.on('error', (e: NodeJS.ErrnoException) =>
+      done(
+        new Error(
+          e.code === 'EPIPE' || e.code === 'ECONNRESET'
+            ? `control ${path}: the emperor closed the connection unanswered (too many connections of this user?)`
+            : `control ${path}: ${e.message}`,
+        ),
+      ),
+    );
     sock.on('data', (d: Buffer) => {
       try {
         for (const line of answers.push(d)) {

@@ -72,7 +72,7 @@ export async function startControlServer(path: string, host: ControlHost, log: L
       sock.destroy();
       return;
     }
-    if (!limits.admit(sock, { kind: 'unix', credentials: peer }, (why) => line(fail('EBUSY', `too many connections: ${why}`)))) return;
+    if (!limits.admit(sock, { kind: 'unix', credentials: peer })) return;
     open.add(sock);
     sock.once('close', () => open.delete(sock));
     // a request, and the taking of its answer, within the idle bound; a follower is exempt once it follows

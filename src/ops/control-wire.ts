@@ -30,10 +30,10 @@ export type ControlRequest = Infer<typeof controlRequest>;
 export type ControlCommand = ControlRequest['cmd'];
 
 /**
- * Why a request was refused: ENOVASSAL (no such vassal), EPERM (not this peer's), EINVAL (a bad request), EBUSY (too
- * many connections), ESLOW (a follower that does not read).
+ * Why a request was refused: ENOVASSAL (no such vassal), EPERM (not this peer's), EINVAL (a bad request), ESLOW (a
+ * follower that does not read).
  */
-const errorCode = literal('ENOVASSAL', 'EPERM', 'EINVAL', 'EBUSY', 'ESLOW');
+const errorCode = literal('ENOVASSAL', 'EPERM', 'EINVAL', 'ESLOW');
 export type ControlErrorCode = Infer<typeof errorCode>;
 
 const text = string({ max: 1 << 20 });
