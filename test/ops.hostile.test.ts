@@ -4,7 +4,7 @@
 // nor the stats nor root's status; idle ones are closed. A stats client that never closes its end holds nothing, and
 // the metrics server caps each peer. Names and texts a tenant chose reach the admin's terminal escaped: `emperor
 // status`, `emperor logs` and the pretty log.
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,7 +14,8 @@ import { fetchStats } from '../src/ops';
 import { EmperorProcess, taggedPids, tmpdir } from './helpers/emperor-process';
 import { cli, LongCli } from './helpers/cli';
 import { freePorts } from './helpers/ports';
-import { createUser, vassalFile, type TestUser } from './helpers/users';
+import { vassalFile, type TestUser } from './helpers/users';
+import { SLEEPER, tenants } from './helpers/tenants';
 import { until, within } from './helpers/wait';
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -22,7 +23,6 @@ import { ConnectionLimits } from '../src/ops/connection-limits';
 import { logger } from '../src/log';
 
 const SOCKETS = path.join(__dirname, 'fixtures/tenant/sockets.js');
-const SLEEPER = 'unprivileged-binary-patch-arg = exec sleep 1000';
 
 /** The tenant's `send`: the server's whole answer to these bytes. */
 function sendAs(user: TestUser, socketPath: string, bytes: Buffer): Promise<string> {
@@ -43,28 +43,6 @@ function sendAs(user: TestUser, socketPath: string, bytes: Buffer): Promise<stri
 
 function openFds(pid: number): number {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
-}
-
-async function tenants(t: TestContext, extra: string[] = [], wrap?: string[]) {
-  const alice = createUser(t);
-  const bob = createUser(t);
-  const dir = tmpdir('ops-hostile');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const vassals = path.join(dir, 'vassals');
-  fs.mkdirSync(vassals, { mode: 0o755 });
-  vassalFile(vassals, 'alice.ini', alice, [SLEEPER]);
-  vassalFile(vassals, 'bob.ini', bob, ['unprivileged-binary-patch-arg = echo bob-up; exec sleep 1000']);
-  const control = path.join(dir, 'control.sock');
-  const stats = path.join(dir, 'stats.sock');
-  const emperor = new EmperorProcess(
-    ['--emperor', vassals, '--emperor-tyrant', '--emperor-control', control, '--emperor-stats', stats, ...extra],
-    { wrap },
-  );
-  t.after(() => emperor.kill());
-  await emperor.waitEvent('app-started', 'bob.ini');
-  await emperor.waitEvent('app-started', 'alice.ini');
-  const bobPid = (await fetchStats(stats)).vassals.find((v) => v.id === 'bob.ini')!.pid;
-  return { alice, bob, vassals, control, stats, emperor, bobPid };
 }
 
 test('bytes that are not a request, from a tenant on the control socket: refused naming what is wrong, nothing else', async (t) => {
@@ -102,11 +80,11 @@ test('bytes that are not a request, from a tenant on the control socket: refused
 test("400 connections held by a tenant against 300 fds: bob's new vassal starts, the stats and root's status answer", async (t) => {
   const [metricsPort] = await freePorts(1);
   // 300 fds, and no CAP_SYS_RESOURCE to raise them
-  const s = await tenants(
-    t,
-    ['--emperor-metrics', `127.0.0.1:${metricsPort}`],
-    ['prlimit', '--nofile=300:300', '--', 'setpriv', '--bounding-set=-sys_resource', '--'],
-  );
+  const s = await tenants(t, {
+    bob: 'unprivileged-binary-patch-arg = echo bob-up; exec sleep 1000',
+    extra: ['--emperor-metrics', `127.0.0.1:${metricsPort}`],
+    wrap: ['prlimit', '--nofile=300:300', '--', 'setpriv', '--bounding-set=-sys_resource', '--'],
+  });
   // bob follows his logs from the start: a follower is never idle
   const follower = new LongCli(['logs', '-f', '--control', s.control], { uid: s.bob.uid, gid: s.bob.gid });
   t.after(() => follower.stop());

@@ -10,38 +10,11 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fetchStats } from '../src/ops';
-import { EmperorProcess, tmpdir } from './helpers/emperor-process';
 import { testBinary } from './helpers/cc';
 import { probeStats } from './helpers/stats-probe';
-import { createUser, vassalFile, type TestUser } from './helpers/users';
+import type { TestUser } from './helpers/users';
+import { tenants, type Tenants } from './helpers/tenants';
 import { until, within } from './helpers/wait';
-
-const SLEEPER = 'unprivileged-binary-patch-arg = exec sleep 1000';
-
-interface Scene {
-  emperor: EmperorProcess;
-  stats: string;
-  vassals: string;
-  alice: TestUser;
-  bobPid: number;
-}
-
-async function scene(t: TestContext, extra: string[] = []): Promise<Scene> {
-  const alice = createUser(t);
-  const bob = createUser(t);
-  const dir = tmpdir('tyrant-wires');
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const vassals = path.join(dir, 'vassals');
-  fs.mkdirSync(vassals, { mode: 0o755 });
-  vassalFile(vassals, 'alice.ini', alice, [SLEEPER]);
-  vassalFile(vassals, 'bob.ini', bob, [SLEEPER]);
-  const stats = path.join(dir, 'stats.sock');
-  const emperor = new EmperorProcess(['--emperor', vassals, '--emperor-tyrant', '--emperor-stats', stats, ...extra]);
-  t.after(() => emperor.kill());
-  await emperor.waitEvent('app-started', 'bob.ini');
-  const bobPid = (await running(stats, 'bob.ini')).pid;
-  return { emperor, stats, vassals, alice, bobPid };
-}
 
 async function running(stats: string, name: string) {
   return until(async () => {
@@ -74,14 +47,14 @@ function rssKb(pid: number): number {
   return Number(/^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 }
 
-async function assertUntouched(s: Scene): Promise<void> {
+async function assertUntouched(s: Tenants): Promise<void> {
   assert.equal(s.emperor.child.exitCode, null, 'the emperor runs');
   assert.equal((await running(s.stats, 'bob.ini')).pid, s.bobPid, "bob's vassal is the same instance");
   assert.deepEqual(s.emperor.events('internal-error'), [], 'no internal error');
 }
 
 test("frames an init never sends, written by the tenant on her init's socket: her vassal killed and broken, nothing else", async (t) => {
-  const s = await scene(t);
+  const s = await tenants(t);
   // little-endian u32 length (type byte included), the type byte, the body
   const attacks: Array<[string, string, RegExp]> = [
     ['an app frame with an empty body', '0100000061', /an app frame of 0 bytes, not 4/],
@@ -116,7 +89,7 @@ test("frames an init never sends, written by the tenant on her init's socket: he
 });
 
 test('a frame header announcing 2 GiB, then megabytes: refused at the header, the emperor neither buffers nor spins', async (t) => {
-  const s = await scene(t);
+  const s = await tenants(t);
   const v = await running(s.stats, 'alice.ini');
   const rss0 = rssKb(s.emperor.pid);
   const cpu0 = cpuSeconds(s.emperor.pid);
@@ -136,7 +109,7 @@ test('a frame header announcing 2 GiB, then megabytes: refused at the header, th
 test('a flood of well-formed output frames through the stolen socket: held to the byte budget and the line rate', async (t) => {
   const RATE = 200;
   const SECONDS = 4;
-  const s = await scene(t, ['--emperor-log-rate', String(RATE)]);
+  const s = await tenants(t, { extra: ['--emperor-log-rate', String(RATE)] });
   const v = await running(s.stats, 'alice.ini');
   const cpu0 = cpuSeconds(s.emperor.pid);
   const t0 = performance.now();

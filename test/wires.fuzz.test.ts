@@ -15,7 +15,7 @@ import * as agent from '../src/agent/agent-wire';
 import { InitLink, type AppEvent, type StepReport } from '../src/jail/init-link';
 import { MSG } from '../src/jail/init-wire';
 import type { JailPlan } from '../src/jail/plan';
-import { fuzz, int, mutateBytes, mutateJson, pick, randomBytes, randomJson, type Rand } from './helpers/fuzz';
+import { chunks, fuzz, int, mutateBytes, mutateJson, pick, randomBytes, randomJson, type Rand } from './helpers/fuzz';
 
 const COUNT = 10_000;
 
@@ -148,12 +148,7 @@ test('JSON lines in any chunking: whole lines only, a line over the bound refuse
   const make = (r: Rand) => {
     const text = Array.from({ length: int(r, 5) }, () => `${JSON.stringify(randomJson(r))}${pick(r, ['\n', '\r\n', ''])}`).join('');
     const bytes = mutateBytes(r, Buffer.from(text));
-    const cuts: Buffer[] = [];
-    for (let at = 0; at < bytes.length;) {
-      const n = 1 + int(r, 64);
-      cuts.push(bytes.subarray(at, at + n));
-      at += n;
-    }
+    const cuts = chunks(r, bytes, 64);
     return { bytes, cuts };
   };
   fuzz(
@@ -229,13 +224,7 @@ function initStream(r: Rand): Buffer[] {
   } else {
     bytes = Buffer.concat(frames);
   }
-  const cuts: Buffer[] = [];
-  for (let at = 0; at < bytes.length;) {
-    const n = 1 + int(r, 48);
-    cuts.push(bytes.subarray(at, at + n));
-    at += n;
-  }
-  return cuts;
+  return chunks(r, bytes, 48);
 }
 
 test('init frames, as the emperor reads them: every event well-typed, or one protocol error, never a throw', () => {
@@ -351,12 +340,7 @@ test('length-prefixed frames in any chunking: whole frames, or a refusal at the 
         }),
       );
       if (int(r, 4) === 0) bytes = mutateBytes(r, bytes);
-      const cuts: Buffer[] = [];
-      for (let at = 0; at < bytes.length;) {
-        const n = 1 + int(r, 32);
-        cuts.push(bytes.subarray(at, at + n));
-        at += n;
-      }
+      const cuts = chunks(r, bytes, 32);
       return { bytes, cuts };
     },
     ({ cuts }) => {

@@ -118,6 +118,17 @@ export function mutateBytes(r: Rand, b: Buffer): Buffer {
   }
 }
 
+/** `bytes` cut into pieces of 1 to `max` bytes, as reads of a socket may deliver them. */
+export function chunks(r: Rand, bytes: Buffer, max: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let at = 0; at < bytes.length;) {
+    const n = 1 + int(r, max);
+    out.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  return out;
+}
+
 export function randomBytes(r: Rand, n: number): Buffer {
   const b = Buffer.alloc(n);
   for (let i = 0; i < n; i++) b[i] = int(r, 256);
