@@ -1,7 +1,6 @@
 // One structured logger for the whole emperor: pino, one JSON event per line; human-readable on a TTY, where every
 // text (a vassal's name, its output, a path) is escaped first: a tenant's bytes never drive the admin's terminal.
 import pino from 'pino';
-import { prettyFactory } from 'pino-pretty';
 import { printableText } from './printable';
 
 export type Logger = pino.Logger;
@@ -15,7 +14,9 @@ interface Roots {
 function makeRoots(): Roots {
   const level = process.env.EMPEROR_LOG_LEVEL ?? 'info';
   if (process.stdout.isTTY && process.env.EMPEROR_LOG_FORMAT !== 'json') {
-    // on the loop, not in a transport's worker: the escaping is a function, and a terminal write is synchronous
+    // on the loop, not in a transport's worker: the escaping is a function, and a terminal write is synchronous;
+    // loaded only here, so that no process that logs JSON (a reader, an emperor under systemd) pays for loading it
+    const { prettyFactory } = require('pino-pretty') as typeof import('pino-pretty');
     const pretty = (options: Record<string, string>): pino.DestinationStream => {
       const prettify = prettyFactory({ translateTime: 'SYS:HH:MM:ss.l', ...options });
       return { write: (line: string) => void process.stdout.write(prettify(printableFields(JSON.parse(line)))) };
