@@ -67,6 +67,19 @@ test('bytes that are not a request, from a tenant on the control socket: refused
     assert.equal(a.code, 'EINVAL', what);
     assert.match(a.error, reason, what);
   }
+  // a request trickled in a byte at a time is no request: the connection goes at the deadline all the same
+  const lived = Number(
+    await within(
+      new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, [SOCKETS, 'trickle', s.control], { uid: s.alice.uid, gid: s.alice.gid }, (err, out) =>
+          err ? reject(new Error(`trickle: ${err.message}`)) : resolve(out),
+        ),
+      ),
+      30000,
+      'the trickling connection closed',
+    ),
+  );
+  assert.ok(lived > 0, `closed after ${lived} ms although it never fell silent`);
   // a well-formed request of hers still works, and bob's is still refused to her
   const mine = await cli(['stop', 'alice.ini', '--control', s.control], { uid: s.alice.uid, gid: s.alice.gid });
   assert.equal(mine.code, 0, mine.stderr);
@@ -89,25 +102,21 @@ test("400 connections held by a tenant against 300 fds: bob's new vassal starts,
   const follower = new LongCli(['logs', '-f', '--control', s.control], { uid: s.bob.uid, gid: s.bob.gid });
   t.after(() => follower.stop());
   await follower.waitFor((o) => o.includes('bob.ini stdout | bob-up'), "bob's follower started");
+  // alice opens 400 and opens another whenever one is closed
   const holder = spawn(process.execPath, [SOCKETS, 'hold', s.control, '400'], {
     uid: s.alice.uid,
     gid: s.alice.gid,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.after(() => holder.kill('SIGKILL'));
-  let last = { open: 0, closed: 0 };
+  let last = { open: 0, short: 0, long: 0 };
   holder.stdout.setEncoding('utf8').on('data', (d: string) => {
     const lines = d.trim().split('\n');
     last = JSON.parse(lines[lines.length - 1]) as typeof last;
   });
-  // every connection went in, and all but her share were closed at once
-  await until(() => last.open === 400 && last.open - last.closed === 16, 'alice holding her 16 of 400 connections', 20000);
-  const busy = await cli(['status', '--control', s.control], { uid: s.alice.uid, gid: s.alice.gid });
-  assert.equal(busy.code, 1);
-  assert.match(busy.stderr, /the emperor closed the connection unanswered \(too many connections of this user\?\)|no complete answer/);
+  await until(() => last.short >= 384, 'all but her share of the 400 closed at once', 20000);
   vassalFile(s.vassals, 'bob2.ini', s.bob, [SLEEPER]);
   await s.emperor.waitEvent('app-started', 'bob2.ini', 1, 20000);
-  assert.equal(last.open - last.closed, 16, 'she still holds 16');
   const blob = await fetchStats(s.stats);
   assert.equal(blob.vassals.find((v) => v.id === 'bob2.ini')?.state, 'running');
   const status = await cli(['status', '--control', s.control]);
@@ -115,17 +124,28 @@ test("400 connections held by a tenant against 300 fds: bob's new vassal starts,
   assert.match(status.stdout, /^bob2\.ini +running/m, 'root is let in while she holds her share');
   const bobsLogs = await cli(['logs', '--control', s.control], { uid: s.bob.uid, gid: s.bob.gid });
   assert.equal(bobsLogs.code, 0, bobsLogs.stderr);
+  // her own request finds her share taken (between her reconnections, it may slip in: asked again then)
+  await until(
+    async () => {
+      const r = await cli(['status', '--control', s.control], { uid: s.alice.uid, gid: s.alice.gid });
+      return r.code === 1 && /the emperor closed the connection unanswered \(too many connections of this user\?\)/.test(r.stderr);
+    },
+    "alice's own status refused while she holds her share",
+    30000,
+  );
+  // the ones she held, silent, are closed after 10 s: at most 16 at a time, so each such close is one of her share
+  await until(() => last.long >= 16, 'her silent connections closed by the emperor', 30000);
+  assert.ok(last.open <= 400 && last.short >= 384);
   const refusals = s.emperor.events('connections-refused');
   assert.equal(refusals.length, 1, 'said once for the episode');
   assert.equal(refusals[0].server, 'control');
   assert.equal(refusals[0].peer, `uid ${s.alice.uid}`);
+  holder.kill('SIGKILL');
+  await s.emperor.waitEvent('connections-refused-end', undefined, 1, 20000);
   const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const refused = Number(/^emperor_connections_refused_total\{server="control"\} (\d+)$/m.exec(metrics)?.[1]);
   assert.ok(refused >= 385, `${refused} control connections counted as refused, her status request among them`);
-  // idle: a connection that never says a word is closed after 10 s
-  await until(() => last.closed === 400, "the emperor closing alice's idle connections", 20000);
-  await s.emperor.waitEvent('connections-refused-end', undefined, 1, 15000);
-  assert.equal(s.emperor.events('connections-refused-end')[0].refused, refused);
+  assert.equal(s.emperor.events('connections-refused-end')[0].refused, refused, 'the episode said its count');
   // bob's follower outlived every idle bound and still gets his lines
   fs.utimesSync(path.join(s.vassals, 'bob.ini'), new Date(Date.now() + 5000), new Date(Date.now() + 5000));
   await follower.waitFor((o) => o.split('bob.ini stdout | bob-up').length > 2, "bob's follower getting his reloaded vassal's line");

@@ -13,6 +13,10 @@ export function controlRequest(path: string, req: ControlRequest, onAnswer: (a: 
   return new Promise((resolve, reject) => {
     const sock = net.connect(path.startsWith('@') ? `\0${path.slice(1)}` : path);
     const answers = new JsonLines(MAX_ANSWER);
+    // every request but `logs` (whose ring may be empty) has an answer line; a connection closed before it was refused
+    const unanswered = () =>
+      new Error(`control ${path}: the emperor closed the connection unanswered (too many connections of this user?)`);
+    let answered = false;
     let settled = false;
     const done = (err?: Error) => {
       if (settled) return;
@@ -26,18 +30,13 @@ export function controlRequest(path: string, req: ControlRequest, onAnswer: (a: 
       sock.setTimeout(timeoutMs, () => done(new Error(`control ${path}: no complete answer within ${timeoutMs} ms`)));
     sock.on('connect', () => sock.write(`${JSON.stringify(req)}\n`));
     sock.on('error', (e: NodeJS.ErrnoException) =>
-      done(
-        new Error(
-          e.code === 'EPIPE' || e.code === 'ECONNRESET'
-            ? `control ${path}: the emperor closed the connection unanswered (too many connections of this user?)`
-            : `control ${path}: ${e.message}`,
-        ),
-      ),
+      done(e.code === 'EPIPE' || e.code === 'ECONNRESET' ? unanswered() : new Error(`control ${path}: ${e.message}`)),
     );
     sock.on('data', (d: Buffer) => {
       try {
         for (const line of answers.push(d)) {
           const a = parseAnswer(line);
+          answered = true;
           if (!a.ok) return done(new ControlError(a.error, a.code));
           onAnswer(a);
         }
@@ -46,6 +45,6 @@ export function controlRequest(path: string, req: ControlRequest, onAnswer: (a: 
         done(new Error(`control ${path}: not an emperor's answer: ${e.message}`));
       }
     });
-    sock.on('end', () => done());
+    sock.on('end', () => done(answered || req.cmd === 'logs' ? undefined : unanswered()));
   });
 }

@@ -75,8 +75,10 @@ export async function startControlServer(path: string, host: ControlHost, log: L
     if (!limits.admit(sock, { kind: 'unix', credentials: peer })) return;
     open.add(sock);
     sock.once('close', () => open.delete(sock));
-    // a request, and the taking of its answer, within the idle bound; a follower is exempt once it follows
-    sock.setTimeout(IDLE_MS, () => sock.destroy());
+    // the whole request within the bound, however it trickles in; then its answer taken with no pause that long (a
+    // follower is exempt once it follows)
+    const deadline = setTimeout(() => sock.destroy(), IDLE_MS);
+    sock.once('close', () => clearTimeout(deadline));
     const requests = new JsonLines(MAX_REQUEST);
     const onData = (d: Buffer) => {
       let req: ControlRequest;
@@ -85,11 +87,15 @@ export async function startControlServer(path: string, host: ControlHost, log: L
         if (text === undefined) return;
         req = parseRequest(text);
       } catch (e) {
-        sock.off('data', onData);
-        return finish(sock, fail('EINVAL', `bad request: ${(e as Error).message}`));
+        return answered(() => finish(sock, fail('EINVAL', `bad request: ${(e as Error).message}`)));
       }
+      answered(() => detached(serve(sock, req, peer, host, log), 'control request'));
+    };
+    const answered = (then: () => void) => {
       sock.off('data', onData);
-      detached(serve(sock, req, peer, host, log), 'control request');
+      clearTimeout(deadline);
+      sock.setTimeout(IDLE_MS, () => sock.destroy());
+      then();
     };
     sock.on('data', onData);
   });

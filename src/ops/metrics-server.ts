@@ -196,23 +196,25 @@ export async function startMetricsServer(
 ): Promise<MetricsServer> {
   const where = parseStatsAddress(addr);
   if (where.kind !== 'tcp') throw new Error(`--emperor-metrics ${addr}: give HOST:PORT`);
-  const server = http.createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
-      return;
-    }
-    metrics.render(vassals()).then(
-      (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
-      (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
-    );
-    scraped();
-  });
-  // capped per peer address and in all; a request's headers and body within IDLE_MS, a kept-alive one idle 5 s
+  // a request's headers and body within IDLE_MS however they trickle in (checked every second), a kept-alive
+  // connection idle 5 s, any connection silent IDLE_MS
+  const server = http.createServer(
+    { headersTimeout: IDLE_MS, requestTimeout: IDLE_MS, keepAliveTimeout: 5000, connectionsCheckingInterval: 1000 },
+    (req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+        return;
+      }
+      metrics.render(vassals()).then(
+        (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
+        (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
+      );
+      scraped();
+    },
+  );
+  // capped per peer address and in all
   const limits = new ConnectionLimits('metrics', logger());
   server.on('connection', (sock: net.Socket) => limits.admit(sock, { kind: 'tcp', address: sock.remoteAddress ?? '' }));
-  server.headersTimeout = IDLE_MS;
-  server.requestTimeout = IDLE_MS;
-  server.keepAliveTimeout = 5000;
   server.setTimeout(IDLE_MS, (sock) => sock.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new Error(`--emperor-metrics ${addr}: ${err.message}`)));
