@@ -189,10 +189,17 @@ test('a stats client that keeps its end open holds nothing; the metrics server c
   }
   for (const d of docs) assert.equal((JSON.parse(d) as { vassals: unknown[] }).vassals.length, 1);
   await until(() => openFds(emperor.pid) <= base, `the emperor back to its ${base} fds`, 5000);
-  // 8 silent metrics connections from one address: the 9th is closed at once
-  for (let i = 0; i < 8; i++) await connect(metricsPort);
+  // 7 silent metrics connections and one that trickles its headers, from one address: the 9th is closed at once
+  for (let i = 0; i < 7; i++) await connect(metricsPort);
+  const trickler = await connect(metricsPort);
+  trickler.resume(); // its 408 is read, so that its end is seen
+  trickler.write('GET /metrics HTTP/1.1\r\nX-Slow: ');
+  const drip = setInterval(() => trickler.write('x'), 500);
+  t.after(() => clearInterval(drip));
   const ninth = await connect(metricsPort);
   await within(new Promise((r) => ninth.once('end', r)), 5000, 'the 9th connection closed');
+  await within(new Promise((r) => trickler.once('end', r)), 20000, 'the trickling one closed: its headers never complete');
+  clearInterval(drip);
   const metrics = await until(
     async () => {
       const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
