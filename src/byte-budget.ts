@@ -46,11 +46,6 @@ export class ByteBudget {
     );
   }
 
-  /** Whether the target is paused now. */
-  get exhausted(): boolean {
-    return this.resumeTimer !== undefined;
-  }
-
   /** Nothing left to resume: the timer goes. */
   close(): void {
     clearTimeout(this.resumeTimer);

@@ -49,11 +49,6 @@ export class FrameSplitter {
     return out;
   }
 
-  /** Bytes held for a frame not yet complete. */
-  get buffered(): number {
-    return this.size;
-  }
-
   private checkLength(len: number, max: number): number {
     if (len === 0 || len > max) throw new WireError(`a frame of ${len} bytes (at most ${max})`);
     return len;

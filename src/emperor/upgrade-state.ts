@@ -113,7 +113,7 @@ const upgradeState = object({
 const stateVersion = object({ format: object({ major: integer(0), minor: integer(0) }) }, { extra: 'ignore' });
 
 export type UpgradeState = Infer<typeof upgradeState>;
-export type VassalState = Infer<typeof vassal>;
+export type VassalRecord = Infer<typeof vassal>;
 export type Descriptor = Infer<typeof descriptor>;
 
 /** The state as the old image writes it (into the memfd), stamped with this emperor's format version. */
@@ -154,7 +154,7 @@ function checkDescriptors(state: UpgradeState): void {
     if (kinds.has(d.fd)) throw new CheckError('state.descriptors', 'each descriptor once', `fd ${d.fd} twice`, true);
     kinds.set(d.fd, d);
   }
-  const expect = (n: number | undefined, kind: Descriptor['kind'], v: VassalState) => {
+  const expect = (n: number | undefined, kind: Descriptor['kind'], v: VassalRecord) => {
     if (n === undefined) return;
     const d = kinds.get(n);
     if (d?.kind !== kind || d.vassal !== v.name)

@@ -17,7 +17,7 @@ export interface ConnectionCaps {
 }
 
 /** The caps of each server (said in the README's threat model). */
-export const CAPS: Record<OperatorServer, ConnectionCaps> = {
+const CAPS: Record<OperatorServer, ConnectionCaps> = {
   control: { total: 128, perPeer: 16 },
   stats: { total: 64, perPeer: 16 },
   metrics: { total: 32, perPeer: 8 },

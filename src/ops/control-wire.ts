@@ -27,7 +27,6 @@ const controlRequest = variants('cmd', {
 });
 
 export type ControlRequest = Infer<typeof controlRequest>;
-export type ControlCommand = ControlRequest['cmd'];
 
 /**
  * Why a request was refused: ENOVASSAL (no such vassal), EPERM (not this peer's), EINVAL (a bad request), ESLOW (a

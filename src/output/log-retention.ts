@@ -21,7 +21,7 @@ export interface RetentionOptions {
 }
 
 /** One sweep: the files removed (names in dir). */
-export async function sweepLogs(o: RetentionOptions, nowMs = Date.now()): Promise<string[]> {
+async function sweepLogs(o: RetentionOptions, nowMs = Date.now()): Promise<string[]> {
   const uid = process.geteuid!();
   const removed: string[] = [];
   const known = o.vassals();
