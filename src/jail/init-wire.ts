@@ -88,8 +88,8 @@ const SYSCALL = /^[a-z0-9_]{0,64}$/;
  * The largest frame an honest init sends is an output chunk (16 KiB and a byte) or a step report: ten bytes, a
  * syscall name, a path (PATH_MAX) and a message naming that path, or a plan word twice at most (`exec` reports the
  * command's last word as its path; `call:` and an unknown user name put the argument in both). 256 KiB covers every
- * plan whose longest word is under 100 KiB; a plan with longer words raises the cap to fit them. Anything longer is
- * refused at its header, before a byte of it is buffered.
+ * plan whose longest word is under 120 KiB (twice that, and 16 KiB for the rest); a plan with longer words raises the
+ * cap to fit them. Anything longer is refused at its header, before a byte of it is buffered.
  */
 export const MIN_FRAME_CAP = 256 * 1024;
 
