@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 // emperor: run an emperor (the default command), show a running one's status, or resolve a config file.
-import { parse } from './check';
-import { statsDocument } from './ops/stats-document';
 import { Command, CommanderError, Option } from 'commander';
 import { AgentPool } from './agent/host';
 import { ConfigError, formatConfigJson, formatShowConfig, isTrue, loadConfig, readEmperorConfig } from './config';
 import { Emperor } from './emperor/emperor';
 import { OPTION_TABLE, OptionError, finalizeOptions, mergeRaw, rawFromConfig, type RawOptions } from './emperor/options';
 import { logger } from './log';
+import { installProcessPolicy } from './internal-errors';
 import { packageVersion } from './package-info';
 import { PrivilegeError, dropPrivileges } from './privileges';
 import { binaryRealpath, vassalFacts } from './reader/facts';
@@ -15,6 +14,8 @@ import { fetchStats, formatStatusTable } from './ops';
 import { isRouterOption } from './tables/routers';
 import { controlRequest } from './ops/control-client';
 import type { ControlRequest, LogLine } from './ops/control-wire';
+import type { StatsDocument } from './ops/stats-document';
+import { printableText } from './printable';
 import { compilePlan, formatPlan, isNativeVassal, pickShell } from './jail';
 
 const USAGE_ERROR = 2;
@@ -71,6 +72,7 @@ async function runEmperor(program: Command, cmdOpts: Record<string, unknown>): P
     await agents.close();
   }
   dropPrivileges(opts);
+  installProcessPolicy();
   const code = await new Emperor(opts).run();
   process.exit(code);
 }
@@ -93,9 +95,12 @@ function addStatusCommand(program: Command): void {
         );
       const fetch = async () => {
         if (o.stats) return fetchStats(o.stats);
-        let stats: unknown;
-        await controlRequest(o.control!, { cmd: 'status' }, (a) => (stats = a.stats));
-        return parse(statsDocument, stats, 'status');
+        let stats: StatsDocument | undefined;
+        await controlRequest(o.control!, { cmd: 'status' }, (a) => {
+          if ('stats' in a) stats = a.stats;
+        });
+        if (!stats) throw new Error(`control ${o.control}: the emperor answered no status`);
+        return stats;
       };
       const show = async (clear: boolean) => {
         const blob = await fetch();
@@ -138,7 +143,7 @@ function addControlCommands(program: Command): void {
         throw new CommanderError(USAGE_ERROR, 'emperor.badLines', `error: -n ${o.lines}: give a whole number of lines`);
       const req: ControlRequest = { cmd: 'logs', vassal: name, lines, follow: !!o.follow };
       await controlRequest(controlPath(o), req, (a) => {
-        if (a.line) process.stdout.write(o.json ? `${JSON.stringify(a.line)}\n` : formatLogLine(a.line));
+        if ('line' in a) process.stdout.write(o.json ? `${JSON.stringify(a.line)}\n` : formatLogLine(a.line));
       });
     });
   for (const [cmd, what] of [
@@ -152,7 +157,9 @@ function addControlCommands(program: Command): void {
       .description(what)
       .option('--control <path>', 'the emperor control socket (--emperor-control)', process.env.EMPEROR_CONTROL)
       .action(async (name: string, o: { control?: string }) => {
-        await controlRequest(controlPath(o), { cmd, vassal: name }, (a) => process.stdout.write(`${cmd} ${a.vassal}: ${a.state}\n`));
+        await controlRequest(controlPath(o), { cmd, vassal: name }, (a) => {
+          if ('state' in a) process.stdout.write(`${cmd} ${printableText(a.vassal ?? name)}: ${printableText(a.state)}\n`);
+        });
       });
   }
 
@@ -169,7 +176,10 @@ function addControlCommands(program: Command): void {
         await controlRequest(
           controlPath(o),
           { cmd },
-          (a) => process.stdout.write(a.vassal ? `${a.vassal}: ${a.state}\n` : `${a.state}\n`),
+          (a) => {
+            if ('state' in a)
+              process.stdout.write(a.vassal ? `${printableText(a.vassal)}: ${printableText(a.state)}\n` : `${printableText(a.state)}\n`);
+          },
           POOL_IDLE_MS,
         );
       });
@@ -206,10 +216,10 @@ function addConfigCommand(program: Command): void {
     });
 }
 
-/** `pm2 logs` style: the vassal and the stream before each line. */
+/** `pm2 logs` style: the vassal and the stream before each line; nothing in it reaches the terminal unescaped. */
 function formatLogLine(l: LogLine): string {
   const cut = l.truncated ? ` [${l.truncated} more bytes]` : '';
-  return `${l.vassal} ${l.stream} | ${l.line}${cut}\n`;
+  return `${printableText(l.vassal)} ${l.stream} | ${printableText(l.line)}${cut}\n`;
 }
 
 /** The emperor's options: its own config file first, the command line over it. */

@@ -1,9 +1,11 @@
 // The emperor <-> init wire's facts live once in src/jail/init-wire.ts; native/init/init.h mirrors them: the message
-// types, the init's own exit codes and the step flags. Each test reads both sides.
+// types, the init's own exit codes and the step flags; the output byte budget lives in src/byte-budget.ts and
+// native/init/output.cc relays to the same figure. Each test reads both sides.
 // unit: needs nothing but Node
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as initWire from '../src/jail/init-wire';
+import { OUTPUT_BYTES_PER_SECOND } from '../src/byte-budget';
 import type { PlanStep } from '../src/jail/plan';
 import { braceBlock, cxxConstants, cxxEnum, nativeSource } from './helpers/native-source';
 
@@ -43,4 +45,11 @@ test("the step flags: init.h's kStepX is the bit encodePlan() sets for PlanStep.
     0,
     'every bit the TS side sets is one init.h knows',
   );
+});
+
+test("native/init/output.cc relays at most the byte budget the emperor holds an init's channel to", () => {
+  const output = nativeSource('init/output.cc');
+  const m = /constexpr size_t kBudget = (\d+)u << (\d+);/.exec(output);
+  assert.ok(m, 'kBudget in native/init/output.cc');
+  assert.equal(Number(m[1]) * 2 ** Number(m[2]), OUTPUT_BYTES_PER_SECOND);
 });

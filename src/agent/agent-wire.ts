@@ -47,6 +47,10 @@ import { MAX_OPEN_STEPS, type FileFacts, type PathStep } from '../file-identity'
 /** OPEN's directories and links recorded at most (the judge's bound, src/file-identity.ts). */
 export { MAX_OPEN_STEPS };
 import type { FileType, HostStat, SourceStat } from '../host-fs';
+import { WireError } from '../frames';
+
+// an answer that breaks the format is a WireError; the answers are split as every length-prefixed wire's frames are
+export { WireError, FrameSplitter as AnswerSplitter } from '../frames';
 
 /** Largest request frame the agent reads (without the length prefix). */
 export const MAX_REQUEST = 16 << 20;
@@ -96,15 +100,6 @@ export type Request =
   | { op: 'unlinkSocket'; path: string; ino: number };
 
 export type Answer = { status: 'ok'; payload: Buffer } | { status: 'errno'; errno: number } | { status: 'notreg'; type: FileType };
-
-/** An answer that breaks the format: the agent is broken or hostile. */
-export class WireError extends Error {
-  readonly code = 'EPROTO';
-  constructor(message: string) {
-    super(message);
-    this.name = 'WireError';
-  }
-}
 
 class Writer {
   private readonly parts: Buffer[] = [];
@@ -418,40 +413,4 @@ export function decodeSource(payload: Buffer): SourceStat | null {
   if (kind > 2) throw new WireError(`source kind ${kind}`);
   if (kind === 0) return null;
   return { mtimeMs: mtimeMs(payload, 1), uid: payload.readUInt32LE(13), gid: payload.readUInt32LE(17), symlink: kind === 2 };
-}
-
-/** Splits a stream into answer frames (without their length prefix); a frame announced longer than maxAnswer is
- *  refused before it is buffered. */
-export class AnswerSplitter {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  /** Bytes needed before the next frame (or its length) can be read: a large answer is joined once, not per chunk. */
-  private need = 4;
-
-  push(chunk: Buffer, maxAnswer: number): Buffer[] {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    if (this.size < this.need) return [];
-    const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
-    const out: Buffer[] = [];
-    let at = 0;
-    for (;;) {
-      if (buf.length - at < 4) {
-        this.need = 4;
-        break;
-      }
-      const len = buf.readUInt32LE(at);
-      if (len === 0 || len > maxAnswer) throw new WireError(`an answer frame of ${len} bytes (at most ${maxAnswer})`);
-      if (buf.length - at < 4 + len) {
-        this.need = 4 + len;
-        break;
-      }
-      out.push(buf.subarray(at + 4, at + 4 + len));
-      at += 4 + len;
-    }
-    const rest = buf.subarray(at);
-    this.chunks = rest.length ? [rest] : [];
-    this.size = rest.length;
-    return out;
-  }
 }

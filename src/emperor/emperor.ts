@@ -8,7 +8,7 @@ import { createMonitor, MonitorSpecError } from '../monitors';
 import type { Monitor, VassalSource } from '../monitors/types';
 import { binaryRealpath } from '../reader/facts';
 import { ConfigReader } from '../reader/pool';
-import { startStatsServer } from '../ops';
+import { startStatsServer, type StatsServer } from '../ops';
 import { Blacklist } from './blacklist';
 import { CgroupTree } from '../cgroup/tree';
 import { LimitWatch, raiseLimits } from './host-limits';
@@ -36,7 +36,7 @@ export class Emperor {
   private cgroups?: CgroupTree;
   private reader?: ConfigReader;
   private scanner?: AsyncAgent;
-  private stats?: { close(): Promise<void>; address: string };
+  private stats?: StatsServer;
   private ragnarokAt = 0;
   /** What every vassal shares: set before any monitor starts, so every add() has it. */
   private ctxBase?: VassalContext;
@@ -52,6 +52,8 @@ export class Emperor {
   private outputOpts?: OutputOptions;
   /** Monitors whose first scan is not over yet: systemd hears READY=1 when none is left. */
   private unscanned = new Set<Monitor>();
+  /** Every monitor has scanned once: the vassal table is complete. */
+  private scannedOnce = false;
 
   constructor(private readonly opts: EmperorOptions) {
     this.blacklist = new Blacklist({ throttleMs: opts.throttleMs, maxThrottleMs: opts.maxThrottleMs });
@@ -191,7 +193,9 @@ export class Emperor {
     for (const m of this.monitors) {
       m.start({
         scanned: () => {
-          if (this.unscanned.delete(m) && this.unscanned.size === 0 && !this.ragnarokAt) this.ops.notifier.ready(this.ops.statusText());
+          if (!this.unscanned.delete(m) || this.unscanned.size > 0) return;
+          this.scannedOnce = true;
+          if (!this.ragnarokAt) this.ops.notifier.ready(this.ops.statusText());
         },
         add: (src) => this.add(src),
         change: (src) => this.vassals.get(key(src))?.fileChanged(src),
@@ -345,6 +349,14 @@ export class Emperor {
 
   blacklistEntries() {
     return this.blacklist.entries();
+  }
+
+  statsLimits() {
+    return this.stats?.limits;
+  }
+
+  allScanned(): boolean {
+    return this.scannedOnce;
   }
 
   /** uWSGI's emperor stats layout (docs/UWSGI.md §6), same keys and order, plus our own fields after them. */

@@ -67,6 +67,8 @@ export interface InstanceEvents {
   onAppStarted(pid: number, inPlace: boolean): void;
   /** Native vassals: the app did nothing with a relayed protocol byte in time; the init stops or restarts it. */
   onFallback(byte: number): void;
+  /** Native vassals: the init sent what its wire does not allow (its owner may write anything on its socket). */
+  onInitProtocolError(reason: string): void;
 }
 
 export interface Instance {
@@ -357,6 +359,10 @@ class NativeInstance implements Instance, LinkEvents {
 
   onFallback(byte: number): void {
     this.on.onFallback(byte);
+  }
+
+  onProtocolError(reason: string): void {
+    this.on.onInitProtocolError(reason);
   }
 
   onOutput(stream: OutputStream, chunk: Buffer): void {

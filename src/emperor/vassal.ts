@@ -595,6 +595,15 @@ export class Vassal implements InstanceEvents {
     this.loyalTimer = undefined; // a cleared Timeout is still 120 bytes that a dormant vassal need not keep
   }
 
+  /** The init broke its wire: the vassal is killed, and shown broken with the reason until its file changes. */
+  onInitProtocolError(reason: string): void {
+    const message = `the vassal init broke the init wire (${reason}): the vassal is killed`;
+    this.failure = { message, transient: false };
+    this.setupError = message;
+    this.log.error({ event: 'init-protocol-error', reason }, message);
+    this.killNow();
+  }
+
   onFallback(byte: number): void {
     this.log.warn(
       { event: 'protocol-fallback', byte },

@@ -4,6 +4,27 @@
 import { promises as fsp } from 'node:fs';
 import type { Logger } from '../log';
 
+/** A vassal's log file name: its name as one file name (no separator, no leading dot), then `.log`. */
+export function logFileName(vassal: string): string {
+  return `${encodeURIComponent(vassal).replace(/^\./, '%2E')}.log`;
+}
+
+/**
+ * The vassal whose log file (NAME.log, or a rotated NAME.log.N) `file` is, if logFileName gives exactly that name;
+ * undefined for any other file.
+ */
+export function vassalOfLogFile(file: string): string | undefined {
+  const m = /^(.+)\.log(?:\.[1-9][0-9]{0,5})?$/.exec(file);
+  if (!m) return undefined;
+  let vassal: string;
+  try {
+    vassal = decodeURIComponent(m[1]);
+  } catch {
+    return undefined;
+  }
+  return logFileName(vassal) === `${m[1]}.log` ? vassal : undefined;
+}
+
 /** Bytes waiting for the disk; past it lines are counted and dropped, and the count is written when it catches up. */
 const MAX_PENDING = 8 * 1024 * 1024;
 const FLUSH_MS = 100;

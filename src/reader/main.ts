@@ -9,7 +9,8 @@ import { AgentPool } from '../agent/host';
 import { isNativeVassal, pickShell } from '../jail';
 import { vassalFacts } from './facts';
 import { FileIdentityError, openVassalFile } from './vassal-file';
-import { MAX_ANSWER_BYTES, type ReadAnswer, type ReadRequest } from './reader-wire';
+import { JsonLines } from '../frames';
+import { MAX_ANSWER_BYTES, MAX_REQUEST_BYTES, parseRequest, type ReadAnswer, type ReadRequest } from './reader-wire';
 
 const CONTROL_FD = 3;
 
@@ -77,16 +78,13 @@ function answer(req: ReadRequest): ReadAnswer {
 
 function serve(): void {
   const sock = new net.Socket({ fd: CONTROL_FD, readable: true, writable: true });
-  let buf = '';
-  sock.setEncoding('utf8');
-  sock.on('data', (chunk: string) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const req = JSON.parse(buf.slice(0, nl)) as ReadRequest;
-      buf = buf.slice(nl + 1);
+  const requests = new JsonLines(MAX_REQUEST_BYTES);
+  sock.on('data', (chunk: Buffer) => {
+    // a request that does not check is the emperor's bug: the reader exits, and the emperor says why
+    for (const text of requests.push(chunk)) {
+      const req = parseRequest(text);
       let line = JSON.stringify(answer(req));
-      if (line.length > MAX_ANSWER_BYTES) {
+      if (Buffer.byteLength(line) > MAX_ANSWER_BYTES) {
         line = JSON.stringify({
           id: req.id,
           error: { file: req.spec, line: 0, reason: `the resolved config is over ${MAX_ANSWER_BYTES} bytes`, code: 'EFBIG' },
