@@ -1,22 +1,33 @@
-// Benchmark: the store monitors and pool mode, beside uWSGI's emperor_pg on the same rows.
-//   node dist/bench/cluster.js [--vassals 2000] [--rounds 10] [--ttl 2,5]
+// Benchmark: the store monitors and pool mode, beside uWSGI's emperor_pg on the same rows; then pool mode under etcd
+// faults.
+//   node dist/bench/cluster.js [--vassals 2000] [--rounds 10] [--ttl 2,5] [--fault-ttl 6] [--part all|faults]
 // A vassal's program writes a marker file (its name) and sleeps: "running" is the marker being there, so every
 // emperor is timed on the very same program.
 // - put -> running: an etcd put (ours), a row insert with NOTIFY (ours, pg://), a row insert (uWSGI emperor_pg,
 //   which finds it at its next scan), each to the marker; medians of --rounds.
 // - bring-up: --vassals keys (or rows) there before the emperor starts, to the last marker.
 // - failover: a pool of two emperors with 20 vassals, one SIGKILLed, to every vassal's marker written again, per TTL.
+// - faults: a pool of two emperors with 10 vassals on a 3-member etcd cluster (--fault-ttl): for each fault, how long
+//   the emperors heard nothing from etcd, how much of their lease was left when it answered again, and how many
+//   vassals started again; a partition (the time to stop, the time to run elsewhere); a drain (the time per vassal).
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { EtcdServer } from '../test/helpers/etcd';
+import { EmperorProcess } from '../test/helpers/emperor-process';
+import { EtcdCluster, EtcdServer } from '../test/helpers/etcd';
+import { freePorts } from '../test/helpers/ports';
+import { census, poolVassal, spreadIs, starts, tcpPeerPorts } from '../test/helpers/pool-census';
 import { PostgresServer } from '../test/helpers/postgres';
+import { TcpProxy } from '../test/helpers/tcp-proxy';
+import { until } from '../test/helpers/wait';
 import { option } from './helpers/args';
 
 const VASSALS = Number(option('vassals', '2000'));
 const ROUNDS = Number(option('rounds', '10'));
 const TTLS = option('ttl', '2,5').split(',').map(Number);
+const FAULT_TTL = Number(option('fault-ttl', '6'));
+const PART = option('part', 'all');
 const CLI = path.resolve(__dirname, '../src/cli.js');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -101,7 +112,147 @@ async function bringUp(
   await stop(emp);
 }
 
+/** ms that `what` took. */
+async function timed(what: () => Promise<unknown>): Promise<number> {
+  const t0 = Date.now();
+  await what();
+  return Date.now() - t0;
+}
+
+/** Two emperors in pool mode on POOL vassals, node0 with a control socket. */
+const POOL = 10;
+
+async function poolPair(hosts: [string, string], put: (k: string, v: string) => Promise<unknown>, control: string) {
+  const run = `b${Date.now().toString(36)}`;
+  const startsDir = fs.mkdtempSync(path.join(root, 'starts-'));
+  for (let i = 0; i < POOL; i++) await put(`/faults/v${i}.ini`, poolVassal(run, i, startsDir));
+  const args = ['--emperor-etcd-pool', '--emperor-etcd-ttl', String(FAULT_TTL)];
+  const emperors = [
+    new EmperorProcess(['--emperor', `etcd://${hosts[0]}/faults/`, '--emperor-node', 'node0', '--emperor-control', control, ...args]),
+    new EmperorProcess(['--emperor', `etcd://${hosts[1]}/faults/`, '--emperor-node', 'node1', ...args]),
+  ];
+  const tags = new Map(emperors.map((e, i) => [e.tag, i]));
+  const spread = (want: number[]) => until(() => spreadIs(want)(census(run, POOL, tags)), 'the pool to settle', 60000);
+  await spread([POOL / 2, POOL / 2]);
+  /** Runs a fault, waits a TTL, and prints what the emperors saw and what the vassals did. */
+  const fault = async (label: string, act: () => Promise<unknown>) => {
+    const before = starts(startsDir, POOL).reduce((a, b) => a + b);
+    const marks = emperors.map((e) => e.logs.length);
+    await act();
+    await sleep(FAULT_TTL * 1000);
+    const news = emperors.flatMap((e, i) => e.logs.slice(marks[i]));
+    const oks = news.filter((l) => l.event === 'lease-ok');
+    const silent = Math.max(0, ...oks.map((l) => Number(l.silent_ms)));
+    const left = Math.min(FAULT_TTL * 1000, ...oks.map((l) => Number(l.left_ms)));
+    const dangers = news.filter((l) => l.event === 'lease-danger').length;
+    const restarts = starts(startsDir, POOL).reduce((a, b) => a + b) - before;
+    const heard = oks.length ? `keepalives unanswered up to ${silent} ms, the lease had ${left} ms left at least` : 'no keepalive missed';
+    console.log(`TTL ${FAULT_TTL} s, ${label}: ${heard}; lease-danger ${dangers}; vassal restarts ${restarts}`);
+  };
+  const stop = async () => {
+    await Promise.all(emperors.map((e) => e.kill()));
+  };
+  return { emperors, spread, fault, stop };
+}
+
+/** The pool under etcd faults (the README's fault table). */
+async function faults(): Promise<void> {
+  const cluster = await EtcdCluster.start(3);
+  const ports = await freePorts(3);
+  const relays = await Promise.all(cluster.members.map((m, i) => TcpProxy.start(ports[i], m.port)));
+  const kv = cluster.client();
+  const control = path.join(root, 'control.sock');
+  const direct = [1, 2, 0].map((i) => cluster.members[i].endpoint).join(',');
+  const pair = await poolPair([relays.map((r) => r.endpoint).join(','), direct], (k, v) => kv.put(k).value(v).exec(), control);
+  const memberOfNode1 = () => cluster.members.find((m) => tcpPeerPorts(pair.emperors[1].pid).includes(m.port))!;
+  try {
+    await pair.fault('compaction', async () => {
+      for (let i = 0; i < 20; i++) await kv.put('/other/noise').value(String(i));
+      await kv.kv.compact({ revision: Number((await kv.get('/other/noise').exec()).header.revision), physical: true });
+    });
+    await pair.fault(`a member stopped (SIGSTOP) for ${FAULT_TTL / 3} s`, async () => {
+      const m = memberOfNode1();
+      m.signal('SIGSTOP');
+      await sleep((FAULT_TTL * 1000) / 3);
+      m.signal('SIGCONT');
+    });
+    await pair.fault('the leader killed, started again 2 s later', async () => {
+      const leader = await cluster.leader();
+      await leader.kill();
+      await sleep(2000);
+      await leader.run();
+    });
+    let outage = 0;
+    await pair.fault('the whole cluster killed, started again 0.5 s later', async () => {
+      outage = await timed(async () => {
+        await Promise.all(cluster.members.map((m) => m.kill()));
+        await sleep(500);
+        await cluster.runAll();
+      });
+    });
+    console.log(`  (etcd answered again ${outage} ms after the kill)`);
+    await pair.fault('a member removed for good', () => cluster.remove(memberOfNode1()));
+    // a partition of node0 from every member, longer than the TTL
+    const cutAt = Date.now();
+    const dangers = pair.emperors[0].events('lease-danger').length;
+    await Promise.all(relays.map((r) => r.set('blackhole')));
+    await pair.emperors[0].waitEvent('lease-danger', undefined, dangers + 1, FAULT_TTL * 1000 + 5000);
+    const stopped = (pair.emperors[0].events('lease-danger')[dangers].time as number) - cutAt;
+    await pair.spread([0, POOL]);
+    console.log(
+      `TTL ${FAULT_TTL} s, node0 cut off from every member: it stops its vassals after ${stopped} ms; they all run on node1 after ${Date.now() - cutAt} ms`,
+    );
+    await Promise.all(relays.map((r) => r.set('pass')));
+    await pair.spread([POOL / 2, POOL / 2]);
+    // a drain of node0, one vassal at a time: each is down from its exit on node0 to its app's start on node1
+    const [node0, node1] = pair.emperors;
+    const marks = [node0.logs.length, node1.logs.length];
+    const took = await timed(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const cli = spawn(process.execPath, [CLI, 'drain', '--control', control], { stdio: 'ignore' });
+          cli.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`emperor drain exited with ${code}`))));
+        }),
+    );
+    const down = node0.logs
+      .slice(marks[0])
+      .filter((l) => l.event === 'exit')
+      .map((exit) => {
+        const up = node1.logs.slice(marks[1]).find((l) => l.event === 'app-started' && l.vassal === exit.vassal);
+        return (up?.time as number) - (exit.time as number);
+      });
+    console.log(
+      `TTL ${FAULT_TTL} s, emperor drain of node0 (${down.length} vassals, one at a time): ${took} ms; each vassal down ${median(down)} ms (median), ${Math.max(...down)} ms at most`,
+    );
+  } finally {
+    await pair.stop();
+    kv.close();
+    await Promise.all(relays.map((r) => r.close()));
+    await cluster.destroy();
+  }
+  // a single etcd, stopped with SIGTERM and started again
+  const etcd = await EtcdServer.start();
+  const c = etcd.client();
+  const single = await poolPair([etcd.endpoint, etcd.endpoint], (k, v) => c.put(k).value(v).exec(), path.join(root, 'control1.sock'));
+  try {
+    let outage = 0;
+    await single.fault('a single etcd stopped (SIGTERM), started again 0.5 s later', async () => {
+      outage = await timed(async () => {
+        await etcd.kill('SIGTERM');
+        await sleep(500);
+        await etcd.run();
+      });
+    });
+    console.log(`  (etcd answered again ${outage} ms after the SIGTERM)`);
+  } finally {
+    await single.stop();
+    c.close();
+    await etcd.destroy();
+  }
+}
+
 async function main(): Promise<void> {
+  if (PART === 'faults') return faults();
   const etcd = await EtcdServer.start();
   const pg = await PostgresServer.start();
   const kv = etcd.client();
@@ -167,14 +318,16 @@ async function main(): Promise<void> {
     await db.end();
     await pg.destroy();
     await etcd.destroy();
-    fs.rmSync(root, { recursive: true, force: true });
   }
+  await faults();
 }
 
-void main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(e);
-    process.exit(1);
-  },
-);
+void main()
+  .finally(() => fs.rmSync(root, { recursive: true, force: true }))
+  .then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );

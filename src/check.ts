@@ -178,3 +178,17 @@ export function oneOf<C extends Check<unknown>[]>(...checks: C): Check<Infer<C[n
     throw new CheckError(where, `one of: ${why.join('; ')}`, v);
   };
 }
+
+/**
+ * One of several object shapes, told apart by which of `byKey`'s keys the object has (the first that it has, in
+ * order); checked as that shape, so an error names the field that is wrong rather than every alternative.
+ */
+export function byKey<V extends Record<string, Check<Record<string, unknown>>>>(byKey: V): Check<Infer<V[keyof V]>> {
+  const keys = Object.keys(byKey);
+  return (v, where) => {
+    if (!isPlainObject(v)) throw new CheckError(where, 'an object', v);
+    const k = keys.find((key) => Object.hasOwn(v, key));
+    if (k === undefined) throw new CheckError(where, `an object with one of the keys ${keys.join(', ')}`, v);
+    return byKey[k](v, where) as Infer<V[keyof V]>;
+  };
+}

@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 // emperor: run an emperor (the default command), show a running one's status, or resolve a config file.
-import { parse } from './check';
-import { statsDocument } from './ops/stats-document';
 import { Command, CommanderError, Option } from 'commander';
 import { AgentPool } from './agent/host';
 import { ConfigError, formatConfigJson, formatShowConfig, isTrue, loadConfig, readEmperorConfig } from './config';
 import { Emperor } from './emperor/emperor';
 import { OPTION_TABLE, OptionError, finalizeOptions, mergeRaw, rawFromConfig, type RawOptions } from './emperor/options';
 import { logger } from './log';
+import { installProcessPolicy } from './internal-errors';
 import { packageVersion } from './package-info';
 import { PrivilegeError, dropPrivileges } from './privileges';
 import { binaryRealpath, vassalFacts } from './reader/facts';
@@ -15,11 +14,15 @@ import { fetchStats, formatStatusTable } from './ops';
 import { isRouterOption } from './tables/routers';
 import { controlRequest } from './ops/control-client';
 import type { ControlRequest, LogLine } from './ops/control-wire';
+import type { StatsDocument } from './ops/stats-document';
+import { printableText } from './printable';
 import { compilePlan, formatPlan, isNativeVassal, pickShell } from './jail';
 
 const USAGE_ERROR = 2;
 /** The CLI reads files as its user, through an agent like the emperor's readers, with the same default budget. */
 const CLI_BUDGET_MS = 5000;
+/** drain and resume-pool: the longest wait for the next answer line (a vassal's stop, then its start elsewhere). */
+const POOL_IDLE_MS = 15 * 60_000;
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -32,7 +35,16 @@ function buildProgram(): Command {
     .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
+  addEmperorOptions(program);
+  program.action((cmdOpts: Record<string, unknown>) => runEmperor(program, cmdOpts));
+  addStatusCommand(program);
+  addControlCommands(program);
+  addConfigCommand(program);
+  return program;
+}
 
+/** Every option of OPTION_TABLE (its aliases hidden), and the emperor's own config files. */
+function addEmperorOptions(program: Command): void {
   for (const spec of OPTION_TABLE) {
     const help = spec.def !== undefined ? `${spec.help} (default ${spec.def})` : spec.help;
     for (const [i, name] of [spec.key, ...(spec.aliases ?? [])].entries()) {
@@ -47,20 +59,26 @@ function buildProgram(): Command {
   for (const fmt of ['ini', 'yaml', 'json', 'xml', 'config'] as const) {
     program.option(`--${fmt} <file>`, `read emperor options from a ${fmt === 'config' ? 'config' : fmt} file ([uwsgi] section, as uWSGI)`);
   }
-  program.action(async (cmdOpts: Record<string, unknown>) => {
-    const agents = new AgentPool({ env: process.env });
-    let opts;
-    try {
-      opts = emperorOptions(program, cmdOpts, agents);
-    } finally {
-      // before a re-exec through emperor-setpriv: no agent of this process image may outlive it as a stray child
-      await agents.close();
-    }
-    dropPrivileges(opts);
-    const code = await new Emperor(opts).run();
-    process.exit(code);
-  });
+}
 
+/** The default command: the options from the config files and the command line, the privilege drop, the run. */
+async function runEmperor(program: Command, cmdOpts: Record<string, unknown>): Promise<never> {
+  const agents = new AgentPool({ env: process.env });
+  let opts;
+  try {
+    opts = emperorOptions(program, cmdOpts, agents);
+  } finally {
+    // before a re-exec through emperor-setpriv: no agent of this process image may outlive it as a stray child
+    await agents.close();
+  }
+  dropPrivileges(opts);
+  installProcessPolicy();
+  const code = await new Emperor(opts).run();
+  process.exit(code);
+}
+
+/** `emperor status`: the vassal table of a running emperor. */
+function addStatusCommand(program: Command): void {
   program
     .command('status')
     .description('print the vassals of a running emperor, read from its stats server or its control socket')
@@ -77,9 +95,12 @@ function buildProgram(): Command {
         );
       const fetch = async () => {
         if (o.stats) return fetchStats(o.stats);
-        let stats: unknown;
-        await controlRequest(o.control!, { cmd: 'status' }, (a) => (stats = a.stats));
-        return parse(statsDocument, stats, 'status');
+        let stats: StatsDocument | undefined;
+        await controlRequest(o.control!, { cmd: 'status' }, (a) => {
+          if ('stats' in a) stats = a.stats;
+        });
+        if (!stats) throw new Error(`control ${o.control}: the emperor answered no status`);
+        return stats;
       };
       const show = async (clear: boolean) => {
         const blob = await fetch();
@@ -96,7 +117,10 @@ function buildProgram(): Command {
         await new Promise((r) => setTimeout(r, seconds * 1000));
       }
     });
+}
 
+/** `emperor logs`, `reload`, `stop`, `start`, `resume`: requests on the control socket. */
+function addControlCommands(program: Command): void {
   const controlPath = (o: { control?: string }): string => {
     if (!o.control)
       throw new CommanderError(
@@ -119,7 +143,7 @@ function buildProgram(): Command {
         throw new CommanderError(USAGE_ERROR, 'emperor.badLines', `error: -n ${o.lines}: give a whole number of lines`);
       const req: ControlRequest = { cmd: 'logs', vassal: name, lines, follow: !!o.follow };
       await controlRequest(controlPath(o), req, (a) => {
-        if (a.line) process.stdout.write(o.json ? `${JSON.stringify(a.line)}\n` : formatLogLine(a.line));
+        if ('line' in a) process.stdout.write(o.json ? `${JSON.stringify(a.line)}\n` : formatLogLine(a.line));
       });
     });
   for (const [cmd, what] of [
@@ -133,10 +157,37 @@ function buildProgram(): Command {
       .description(what)
       .option('--control <path>', 'the emperor control socket (--emperor-control)', process.env.EMPEROR_CONTROL)
       .action(async (name: string, o: { control?: string }) => {
-        await controlRequest(controlPath(o), { cmd, vassal: name }, (a) => process.stdout.write(`${cmd} ${a.vassal}: ${a.state}\n`));
+        await controlRequest(controlPath(o), { cmd, vassal: name }, (a) => {
+          if ('state' in a) process.stdout.write(`${cmd} ${printableText(a.vassal ?? name)}: ${printableText(a.state)}\n`);
+        });
       });
   }
 
+  for (const [cmd, what] of [
+    ['drain', 'hand every vassal of this pool node over to the other nodes, one at a time; then claim nothing until resume-pool'],
+    ['resume-pool', 'end a drain: this node claims its share of the pool again'],
+  ] as const) {
+    program
+      .command(cmd)
+      .description(what)
+      .option('--control <path>', 'the emperor control socket (--emperor-control)', process.env.EMPEROR_CONTROL)
+      .action(async (o: { control?: string }) => {
+        // each answer line comes once a vassal runs on another node: the emperor bounds every step, the CLI waits
+        await controlRequest(
+          controlPath(o),
+          { cmd },
+          (a) => {
+            if ('state' in a)
+              process.stdout.write(a.vassal ? `${printableText(a.vassal)}: ${printableText(a.state)}\n` : `${printableText(a.state)}\n`);
+          },
+          POOL_IDLE_MS,
+        );
+      });
+  }
+}
+
+/** `emperor config FILE`: a vassal file resolved, or its jail plan. */
+function addConfigCommand(program: Command): void {
   program
     .command('config <file>')
     .description("resolve a vassal file as uWSGI would and print it (uWSGI's --show-config form)")
@@ -163,13 +214,12 @@ function buildProgram(): Command {
         await agents.close();
       }
     });
-  return program;
 }
 
-/** `pm2 logs` style: the vassal and the stream before each line. */
+/** `pm2 logs` style: the vassal and the stream before each line; nothing in it reaches the terminal unescaped. */
 function formatLogLine(l: LogLine): string {
   const cut = l.truncated ? ` [${l.truncated} more bytes]` : '';
-  return `${l.vassal} ${l.stream} | ${l.line}${cut}\n`;
+  return `${printableText(l.vassal)} ${l.stream} | ${printableText(l.line)}${cut}\n`;
 }
 
 /** The emperor's options: its own config file first, the command line over it. */

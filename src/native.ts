@@ -28,7 +28,9 @@ export interface SpawnOptions {
   /** New session (setsid). Default true. */
   setsid?: boolean;
   hostname?: string;
+  /** In a new user namespace with a uidMap, 0 by default (the namespace's root), so that the map applies. */
   uid?: number;
+  /** In a new user namespace with a gidMap, 0 by default. */
   gid?: number;
   /** Supplementary groups; [] clears them. */
   groups?: number[];
@@ -72,7 +74,13 @@ export interface SpawnOptions {
    *  'setup_timeout' (e.g. a cwd on a hung FUSE mount; onExit still runs, whenever the kernel lets the child die).
    *  Default 10000; 0 = no limit. */
   setupTimeout?: number;
-  // uid/gid: in a new user namespace with maps they default to 0 (the namespace's root), so that the maps apply.
+  /**
+   * With the 'mount' namespace: the child, before any credential change, bind-mounts `source` read-only (nosuid,
+   * nodev, noexec) over `target` and checks that `check` then leads to it (the inode dev/ino); else `started` rejects with
+   * step 'config_bind', 'config_readonly' or 'config_check' (ESTALE: it leads elsewhere). A tyrant's uWSGI vassal
+   * reads its verified config this way (native/addon/config_bind.cc).
+   */
+  configBind?: { source: string; target: string; check: string; dev: number; ino: number };
 }
 
 export interface Child {
@@ -98,9 +106,77 @@ interface AddonChannel {
   unref(): void;
 }
 
-interface NormalizedSpawnOptions extends Omit<SpawnOptions, 'env' | 'deathSignal'> {
+/**
+ * Every option's default, once: the addon requires each of these keys (it keeps no default of its own), and reads
+ * exactly the keys of SPAWN_KEYS, refusing any other (test/native.mirror.test.ts reads native/addon/spawn.cc).
+ */
+export const SPAWN_DEFAULTS = {
+  fds: [0, 1, 2],
+  namespaces: [],
+  setsid: true,
+  noNewPrivs: false,
+  deathSignal: 'SIGKILL',
+  mountPropagation: 'private',
+  setupTimeout: 10000,
+} as const satisfies Partial<SpawnOptions>;
+
+/** The keys of SpawnOptions, checked both ways by the compiler: a key added to the interface must be listed here. */
+export const SPAWN_KEYS = Object.keys({
+  file: true,
+  argv: true,
+  env: true,
+  cwd: true,
+  fds: true,
+  namespaces: true,
+  uidMap: true,
+  gidMap: true,
+  cgroup: true,
+  setsid: true,
+  hostname: true,
+  uid: true,
+  gid: true,
+  groups: true,
+  capBounding: true,
+  capAmbient: true,
+  noNewPrivs: true,
+  deathSignal: true,
+  mountPropagation: true,
+  setupTimeout: true,
+  configBind: true,
+} satisfies Record<keyof SpawnOptions, true>) as ReadonlyArray<keyof SpawnOptions>;
+
+type Defaulted = keyof typeof SPAWN_DEFAULTS;
+
+/** What the addon is given: the environment as a list, the death signal as a number, every default filled in. */
+interface NormalizedSpawnOptions extends Omit<SpawnOptions, 'env' | 'deathSignal' | Defaulted> {
   env: string[];
   deathSignal: number;
+  fds: readonly number[];
+  namespaces: readonly Namespace[];
+  setsid: boolean;
+  noNewPrivs: boolean;
+  mountPropagation: NonNullable<SpawnOptions['mountPropagation']>;
+  setupTimeout: number;
+}
+
+function normalize(opts: SpawnOptions): NormalizedSpawnOptions {
+  const d = SPAWN_DEFAULTS;
+  // a child in a new user namespace keeps the parent's ids (unmapped there) until it switches: it becomes the
+  // namespace's root, so that the maps apply to what it does
+  const userns = opts.namespaces?.includes('user') ?? false;
+  return {
+    ...opts,
+    uid: opts.uid ?? (userns && opts.uidMap !== undefined ? 0 : undefined),
+    gid: opts.gid ?? (userns && opts.gidMap !== undefined ? 0 : undefined),
+    env: envList(opts.env),
+    fds: opts.fds ?? d.fds,
+    namespaces: opts.namespaces ?? d.namespaces,
+    setsid: opts.setsid ?? d.setsid,
+    noNewPrivs: opts.noNewPrivs ?? d.noNewPrivs,
+    deathSignal: signalNumber(opts.deathSignal ?? d.deathSignal),
+    mountPropagation: opts.mountPropagation ?? d.mountPropagation,
+    setupTimeout: opts.setupTimeout ?? d.setupTimeout,
+  };
 }
 
 interface Addon {
@@ -183,11 +259,7 @@ export function spawn(opts: SpawnOptions, onExit: (info: ExitInfo) => void): Chi
     // Without its own uts namespace the child would rename the host.
     throw new TypeError(`spawn: hostname '${opts.hostname}' needs the 'uts' namespace`);
   }
-  const normalized: NormalizedSpawnOptions = {
-    ...opts,
-    env: envList(opts.env),
-    deathSignal: signalNumber(opts.deathSignal ?? 'SIGKILL'),
-  };
+  const normalized = normalize(opts);
   let settle!: (err: NativeError | undefined) => void;
   const started = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
   started.catch(ignore); // handled here: a caller that only cares about onExit never gets an unhandledRejection

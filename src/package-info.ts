@@ -17,7 +17,16 @@ export function packageVersion(): string {
   return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
 }
 
-/** A file the native build produced (build/Release/NAME): the addon, emperor-init, emperor-setpriv. */
+/** A file the native build produced (build/Release/NAME): the addon, emperor-setpriv. */
 export function builtFile(name: string): string {
   return path.join(packageRoot(), 'build', 'Release', name);
+}
+
+/**
+ * The vassal init or the agent: build/Release/NAME, or with EMPEROR_SANITIZED=1 in the emperor's environment the
+ * ASan+UBSan build of it in build/Sanitize (scripts/run-sanitized.js makes it, for CI: a test build, never one to run
+ * tenants' vassals with).
+ */
+export function programFile(name: 'emperor-init' | 'emperor-agent'): string {
+  return path.join(packageRoot(), 'build', process.env.EMPEROR_SANITIZED === '1' ? 'Sanitize' : 'Release', name);
 }

@@ -177,6 +177,10 @@ export function missingCapabilityNotes(setup: LimitedSetup): string[] {
     notes.push(
       `native vassals get their pid and mount namespaces only inside a user namespace of their own (no CAP_SYS_ADMIN): add 'user' to --emperor-use-clone${setup.tyrant ? ", or 'unshare = user' to each native vassal" : ''}; uWSGI vassals are not concerned`,
     );
+  if (setup.tyrant && !canBindConfigs())
+    notes.push(
+      'a uWSGI vassal reads its file by name, not the bytes whose owner was checked (no CAP_SYS_ADMIN and CAP_CHOWN to bind-mount a snapshot of them): the path rules alone protect it',
+    );
   if (setup.tyrant && (lacks(CAP_SETUID) || lacks(CAP_SETGID)))
     notes.push('tyrant vassals cannot run as their owners (no CAP_SETUID or CAP_SETGID): every start is refused');
   if (lacks(CAP_KILL) && !setup.cgroups)
@@ -188,6 +192,16 @@ export function missingCapabilityNotes(setup: LimitedSetup): string[] {
       `every vassal source must be readable, and the log and control socket directories writable, by uid ${uid} (no CAP_DAC_OVERRIDE)`,
     );
   return notes;
+}
+
+/**
+ * Whether this emperor can give a tyrant's uWSGI vassal its verified bytes (src/emperor/config-snapshot.ts): a bind
+ * mount (CAP_SYS_ADMIN) of a snapshot that is the owner's (CAP_CHOWN). Root can; the capability-limited emperor
+ * usually cannot.
+ */
+export function canBindConfigs(): boolean {
+  const need = (1n << CAP_SYS_ADMIN) | (1n << BigInt(capabilityNumber('chown')));
+  return ((effectiveCaps ??= capMask('CapEff')) & need) === need;
 }
 
 /**

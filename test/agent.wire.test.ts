@@ -158,7 +158,7 @@ test('answers are checked as hostile input', () => {
   assert.throws(() => wire.decodeExec(Buffer.alloc(15), 10), /11 bytes of output/);
   assert.throws(() => wire.decodeSource(Buffer.from([3, ...Array(20).fill(0)])), /source kind 3/);
   const splitter = new wire.AnswerSplitter();
-  assert.throws(() => splitter.push(Buffer.from([0xff, 0, 0, 0]), 100), /answer frame of 255 bytes/);
+  assert.throws(() => splitter.push(Buffer.from([0xff, 0, 0, 0]), 100), /a frame of 255 bytes/);
   const s2 = new wire.AnswerSplitter();
   assert.deepEqual(s2.push(Buffer.from([2, 0]), 10), []);
   assert.deepEqual(

@@ -1,12 +1,13 @@
 // timing-sensitive: bounds the emperor's answer times, so scripts/run-tests.js runs it alone.
 // etcd:// against a real etcd: put/change/delete reflected at once, %d/%n of a key, etcd killed and restarted,
-// a compaction past the watch's revision, endpoints published under the lease, router options named in warnings.
+// a compaction past the watch's revision, endpoints published under the lease and again on a uWSGI vassal's reload,
+// router options named in warnings.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Etcd3 } from 'etcd3';
-import { EmperorProcess, tmpdir } from './helpers/emperor-process';
+import { EmperorProcess, httpGet, tmpdir } from './helpers/emperor-process';
 import { EtcdServer } from './helpers/etcd';
 import { freePorts } from './helpers/ports';
 import { TcpProxy } from './helpers/tcp-proxy';
@@ -202,6 +203,37 @@ test("endpoints appear under the lease and in Traefik's layout with the vassal, 
     'the endpoint keys to go',
     10000,
   );
+});
+
+test("a uWSGI vassal's reload publishes the sockets of its new config", async (t) => {
+  const { etcd, c } = await withEtcd(t);
+  const [port1, port2] = await freePorts(2);
+  const dir = tmpdir('etcd-uwsgi');
+  fs.writeFileSync(path.join(dir, 'app.py'), "def application(env, start):\n    start('200 OK', [])\n    return [b'ok']\n");
+  const config = (port: number) =>
+    `[uwsgi]\nplugins = python3\nwsgi-file = ${dir}/app.py\nmaster = true\nprocesses = 1\nhttp-socket = 127.0.0.1:${port}\n`;
+  const emp = new EmperorProcess(['--emperor', `etcd://${etcd.endpoint}${PREFIX}`, '--emperor-node', 'web1']);
+  t.after(() => emp.kill());
+  await emp.waitEvent('lease-granted');
+  const key = `/vassals.emperor/endpoints/py.ini/web1/0`;
+  const published = (port: number) =>
+    until(
+      async () => {
+        const v = await c.get(key).string();
+        return v !== null && JSON.parse(v).url === `http://127.0.0.1:${port}` && (await httpGet(port)) === 'ok';
+      },
+      `the vassal serving on ${port} and published there`,
+      20000,
+    );
+  await c.put(`${PREFIX}py.ini`).value(config(port1));
+  await published(port1);
+  const pid = emp.vassalPids()[0];
+  // a new config in etcd: uWSGI reloads in place (the same master) and reads its file again, and so does the emperor
+  await c.put(`${PREFIX}py.ini`).value(config(port2));
+  await emp.waitEvent('reload', 'py.ini', 1, 10000);
+  await published(port2);
+  assert.ok(emp.vassalPids().includes(pid), 'reloaded in place, not restarted');
+  assert.equal(emp.events('spawned', 'py.ini').length, 1);
 });
 
 test('uWSGI router options are named in one warning each, in the emperor config and in a vassal', async (t) => {

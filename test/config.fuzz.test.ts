@@ -10,23 +10,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ConfigError } from '../src/config';
 import { load } from './helpers/config-host';
+import { prng } from './helpers/fuzz';
 
 const CASES = 5000;
 const BUDGET_MS = 30_000;
 const FIXTURES = path.resolve(__dirname, '../../test/fixtures/config');
 const CORPUS = path.resolve(__dirname, '../../test/fixtures/corpus');
-
-/** mulberry32: small, seeded, good enough to spread cases. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const KEYS = [
   'socket',

@@ -3,9 +3,12 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { INIT_EXIT_STEP_FAILED } from '../src/jail';
+import { INIT_EXIT_PROTOCOL, INIT_EXIT_STEP_FAILED, type PlanStep } from '../src/jail';
 import { childrenOf, planOf, processState, startInit, tmpdir } from './fixtures/vassal/harness';
 import { until } from './helpers/wait';
+import { vassalInit } from './helpers/emperor-process';
+import { createUser, procIdentity } from './helpers/users';
+import { CLONE_NEWUSER, cloneFlagOf } from '../src/tables/namespaces';
 
 test('an exec-only plan runs the app as pid 2 and the init exits with its status', async (t) => {
   const dir = tmpdir(t, 'exec');
@@ -157,4 +160,70 @@ test('an app that cannot be executed is reported as a failed step with ENOENT', 
     [init.failed[0].step, init.failed[0].code, init.failed[0].syscall, init.failed[0].path],
     ['app', 'ENOENT', 'execve', `${dir}/missing-program`],
   );
+});
+
+test('a plan with an unknown op or a wrong arity is refused as a protocol error naming the step, before any step runs', async (t) => {
+  const dir = tmpdir(t, 'vocabulary');
+  const file = path.join(dir, 'a.ini');
+  const ran = path.join(dir, 'ran');
+  const plan = planOf(file, [`exec-as-root = touch ${ran}`, 'chdir = /', 'unprivileged-binary-patch-arg = exec sleep 30']);
+  // what a broken or hostile emperor could send: the types of src/jail/plan.ts make neither buildable
+  const bad: Array<[PlanStep, RegExp]> = [
+    [{ ...plan.steps[1], op: 'chmodx', args: ['/'] } as unknown as PlanStep, /protocol error: unknown plan op 'chmodx'/],
+    [{ ...plan.steps[1], op: 'mount', args: ['proc', 'none', '/proc'] } as unknown as PlanStep, /'mount' takes 5 argument\(s\), got 3/],
+    [{ ...plan.steps[1], op: 'exec', args: [] } as unknown as PlanStep, /'exec' takes an argv of one word at least, got 0/],
+  ];
+  for (const [step, message] of bad) {
+    const init = startInit(t, { ...plan, steps: [plan.steps[0], step, plan.steps[2]] });
+    assert.deepEqual(await init.waitExit(), { code: INIT_EXIT_PROTOCOL, signal: null });
+    assert.equal(init.steps.length, 1, 'one report: the refusal');
+    const f = init.failed[0];
+    assert.deepEqual([f.index, f.origin.line, f.origin.option, f.code, f.syscall], [1, 2, 'chdir', 'EPROTO', 'plan']);
+    assert.match(f.message, message);
+    assert.equal(fs.existsSync(ran), false, 'the step before it never ran');
+    assert.deepEqual(init.apps, []);
+  }
+});
+
+test('with --userns the init makes its own user namespace as the user it runs as; pid 1 is its child, signals and the exit pass through', async (t) => {
+  const user = createUser(t);
+  const dir = tmpdir(t, 'userns');
+  fs.chmodSync(dir, 0o777);
+  const out = path.join(dir, 'out');
+  const flags = CLONE_NEWUSER | cloneFlagOf('pid')! | cloneFlagOf('mount')!;
+  const init = startInit(
+    t,
+    planOf(path.join(dir, 'a.ini'), [
+      `unprivileged-binary-patch-arg = trap 'exit 7' TERM; echo "$(id -u) $$ $(cat /proc/self/setgroups)" > ${out}; while :; do sleep 0.05; done`,
+    ]),
+    [],
+    { args: [`--userns=${flags}`, '--propagation=private'], spawn: { uid: user.uid, gid: user.gid, groups: [user.gid], noNewPrivs: true } },
+  );
+  await init.waitApp();
+  await until(() => fs.existsSync(out) && fs.readFileSync(out, 'utf8').endsWith('\n'), 'the app');
+  assert.equal(fs.readFileSync(out, 'utf8'), '0 2 deny\n', "root of its namespace, pid 2 after the init's pid 1, setgroups denied");
+  const outside = init.child.pid;
+  const pidOne = vassalInit(outside);
+  assert.notEqual(pidOne, outside);
+  assert.deepEqual(
+    fs.readdirSync(`/proc/${outside}/fd`).map((fd) => fs.readlinkSync(`/proc/${outside}/fd/${fd}`)),
+    ['anon_inode:[signalfd]'],
+    'the process outside keeps no descriptor but its signalfd: the control socket is pid 1 alone',
+  );
+  assert.deepEqual(procIdentity(pidOne).uid, [user.uid, user.uid, user.uid, user.uid], 'the user on the host');
+  init.child.kill('SIGTERM'); // passed on to pid 1, which passes it on to the app
+  assert.deepEqual(await init.waitExit(), { code: 7, signal: null }, "the app's status, through pid 1 and the process outside");
+});
+
+test('a user namespace the init cannot make, or an argument it does not know, ends it with a reason', async (t) => {
+  const dir = tmpdir(t, 'userns-fail');
+  const plan = planOf(path.join(dir, 'a.ini'), ['unprivileged-binary-patch-arg = exec sleep 30']);
+  // 0x2 is no namespace: unshare(2) refuses it, after the user namespace is made
+  const bad = startInit(t, plan, [], { args: [`--userns=${CLONE_NEWUSER | 0x2}`] });
+  assert.deepEqual(await bad.waitExit(), { code: INIT_EXIT_STEP_FAILED, signal: null });
+  assert.deepEqual([bad.failed[0]?.code, bad.failed[0]?.syscall], ['EINVAL', 'unshare']);
+  assert.match(bad.failed[0].message, /^the vassal's user namespace: unshare: /);
+  const unknown = startInit(t, plan, [], { args: ['--userns=x'] });
+  assert.deepEqual(await unknown.waitExit(), { code: INIT_EXIT_PROTOCOL, signal: null });
+  assert.deepEqual(unknown.steps, []);
 });

@@ -129,6 +129,7 @@ test('each failure mode names its step, syscall and errno', async (t) => {
       ['pivot_root', 'EINVAL', 'pivot_root', `${dir}/sub`],
     ],
     ['an unknown user', ['uid = no-such-user-h3'], ['creds', 'ENOENT', 'getpwnam', 'no-such-user-h3']],
+    ['a socket on an address of no interface here', ['socket = 192.0.2.1:8080'], ['listen', 'EADDRNOTAVAIL', 'bind', '192.0.2.1:8080']],
     ['a hook command that fails', ['exec-pre-jail = false'], ['exec', undefined as never, 'exec', 'false']],
     [
       'a callret: call that returns non-zero',

@@ -1,6 +1,7 @@
 // 2,000 spawn/exit cycles leave the Node process with the same fds and no zombies; so do failed setups.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { NativeError } from '../src/native';
 import { openFdCount, setupFailure, start, zombieChildren } from './helpers/native-proc';
 import { within } from './helpers/wait';
 
@@ -26,5 +27,17 @@ test('failed setups (in the child, and in the parent) leak no fd either', async 
     assert.deepEqual([parent.error.code, parent.exit], ['EINVAL', { code: null, signal: 'SIGKILL' }]);
   }
   assert.equal(openFdCount(), before);
+  assert.deepEqual(zombieChildren(process.pid), []);
+});
+
+test('a spawn that fails before the clone (its cgroup directory unusable) throws at once and leaks no fd', async () => {
+  const before = openFdCount();
+  for (let i = 0; i < 200; i++) {
+    assert.throws(
+      () => start({ file: '/bin/true', argv: ['true'], env: [], cgroup: '/nonexistent/cgroup' }),
+      (e: unknown) => e instanceof NativeError && e.code === 'ENOENT' && e.syscall === 'open' && e.step === 'cgroup',
+    );
+  }
+  assert.equal(openFdCount(), before, 'its pipes and the pidfd of the parent closed on that path');
   assert.deepEqual(zombieChildren(process.pid), []);
 });

@@ -261,6 +261,23 @@ test('option errors are TypeErrors naming the option', () => {
   assert.throws(() => spawn({ ...base, file: '/bin/true', argv: ['true'], namespaces: ['bogus' as 'pid'] }, () => {}), /'namespaces'/);
   assert.throws(() => spawn({ ...base, file: '/bin/true', argv: ['true'], uid: -1 }, () => {}), /'uid'/);
   assert.throws(() => spawn({ ...base, file: '/bin/true', argv: ['true'], capAmbient: [64] }, () => {}), /'capAmbient'/);
+  assert.throws(
+    () => spawn({ ...base, file: '/bin/true', argv: ['true'], mountPropagation: 'rshared' as 'shared' }, () => {}),
+    /'mountPropagation'/,
+  );
+});
+
+test('an unknown option key is a TypeError naming it, and no child is made: a renamed key never falls back to a default', () => {
+  const children = () => fs.readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8');
+  const before = children();
+  for (const key of ['setupTimeOut', 'death_signal', 'gids']) {
+    const opts = { ...base, file: '/bin/true', argv: ['true'], [key]: 1 } as SpawnOptions;
+    assert.throws(
+      () => spawn(opts, () => assert.fail('no child')),
+      (e: unknown) => e instanceof TypeError && e.message === `spawn: unknown option '${key}'`,
+    );
+  }
+  assert.equal(children(), before);
 });
 
 test('resolveExecutable searches PATH like execvp and throws ENOENT/execve', (t) => {

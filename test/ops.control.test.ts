@@ -132,4 +132,11 @@ test("control in tyrant mode: a tenant acts on its own vassals, is refused on an
   // root may act on anyone's
   assert.equal((await cli(['reload', 'bob.ini', '--control', control])).code, 0);
   await emperor.waitEvent('reload', 'bob.ini');
+  // the pool verbs act on the whole emperor: no tenant's; and outside pool mode they say so
+  const drain = await cli(['drain', '--control', control], asAlice);
+  assert.equal(drain.code, 1);
+  assert.equal(drain.stderr, `emperor: permission denied: only root or this emperor's user may drain\n`);
+  const noPool = await cli(['resume-pool', '--control', control]);
+  assert.equal(noPool.code, 1);
+  assert.match(noPool.stderr, /^emperor: this emperor is not in pool mode/);
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmperorProcess, childrenOf, tmpdir } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, tmpdir, vassalInit } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 import { createUser, procIdentity } from './helpers/users';
 
@@ -69,11 +69,12 @@ test("a tenant's fuse-zip vassal: mounted inside its own user namespace as its o
   const whoami = JSON.parse((await get('/whoami'))!) as { uid: number };
   assert.equal(whoami.uid, 0, 'root inside its user namespace');
 
-  const init = emperor.events('spawned', 'app001.ini')[0].pid as number;
+  const spawned = emperor.events('spawned', 'app001.ini')[0].pid as number;
+  const init = vassalInit(spawned);
   const inside = childrenOf(init);
   const fuse = inside.filter((p) => fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'fuse-zip');
   assert.equal(fuse.length, 1, 'fuse-zip runs in the vassal');
-  for (const pid of [init, ...inside]) {
+  for (const pid of [spawned, init, ...inside]) {
     const id = procIdentity(pid);
     assert.deepEqual(id.uid, [alice.uid, alice.uid, alice.uid, alice.uid], `pid ${pid} is alice on the host`);
     assert.deepEqual(id.gid, [alice.gid, alice.gid, alice.gid, alice.gid], `pid ${pid}: alice's group on the host`);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmperorProcess, childrenOf, httpGet } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, httpGet, vassalInit } from './helpers/emperor-process';
 import { freePorts } from './helpers/ports';
 import { until } from './helpers/wait';
 import { createUser, procIdentity, SETUID_SETGID, tenantDirs, vassalFile } from './helpers/users';
@@ -66,6 +66,7 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
   const notes = (limited[0].notes as string[]).join('\n');
   assert.match(notes, /native vassals .* user namespace of their own \(no CAP_SYS_ADMIN\): add 'user' to --emperor-use-clone/);
   assert.match(notes, new RegExp(`readable, .* by uid ${PARANOID_UID} \\(no CAP_DAC_OVERRIDE\\)`));
+  assert.match(notes, /a uWSGI vassal reads its file by name, not the bytes whose owner was checked/);
   assert.doesNotMatch(notes, /CAP_KILL/, 'with its cgroup tree, nothing needs a signal');
   // the cgroup subtree was handed to it before the drop: it runs in its leaf, each vassal gets a cgroup of its own
   assert.equal(launcher.events('no-cgroup').length, 0, JSON.stringify(launcher.events('no-cgroup')));
@@ -99,7 +100,7 @@ test('paranoid emperor: uid 10000 with exactly setuid+setgid, tenants as their o
     /needs CAP_SYS_ADMIN to create its [a-z,]*pid[a-z,]* namespaces .* add 'user' to --emperor-use-clone/,
   );
   await launcher.waitEvent('app-started', 'bob-native.ini');
-  const bobInit = launcher.events('spawned', 'bob-native.ini')[0].pid as number;
+  const bobInit = vassalInit(launcher.events('spawned', 'bob-native.ini')[0].pid as number);
   const bobApp = await until(() => childrenOf(bobInit)[0], "bob's native app");
   assert.deepEqual(procIdentity(bobApp).uid, [bob.uid, bob.uid, bob.uid, bob.uid], 'root of its user namespace is bob on the host');
   const seen = await until(

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EmperorProcess, childrenOf, tmpdir } from './helpers/emperor-process';
+import { EmperorProcess, childrenOf, tmpdir, vassalInit } from './helpers/emperor-process';
 import { until } from './helpers/wait';
 import { createUser, procIdentity } from './helpers/users';
 
@@ -40,7 +40,7 @@ test("a tenant's vassal pivot_roots into its own busybox tree inside its user na
   t.after(() => emperor.kill());
   await emperor.waitEvent('app-started', 'jail.ini');
   assert.deepEqual(emperor.events('step-failed', 'jail.ini'), []);
-  const init = emperor.events('spawned', 'jail.ini')[0].pid as number;
+  const init = vassalInit(emperor.events('spawned', 'jail.ini')[0].pid as number);
   const app = await until(() => childrenOf(init)[0], 'the app');
   const appRoot = `/proc/${app}/root`;
   assert.ok(fs.existsSync(`${appRoot}/bin/busybox`) && !fs.existsSync(`${appRoot}/etc`), 'the app lives in its own tree');

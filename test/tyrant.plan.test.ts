@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { load } from './helpers/config-host';
 import { ConfigError } from '../src/config';
-import { tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Owner } from '../src/emperor/tyrant';
+import { initNamespaceArgs, tyrantPlan, tyrantSpawnOptions, wantsUserNamespace, type Owner } from '../src/emperor/tyrant';
 import { compilePlan, type JailPlan } from '../src/jail';
 import { createGroup, createUser } from './helpers/users';
 
@@ -108,20 +108,13 @@ test("'user' in the vassal's unshare asks for the user namespace, and is dropped
   );
 });
 
-test('spawn identity: owner ids + groups without a user namespace, root mapped to the owner with one; always no_new_privs', () => {
-  assert.deepEqual(tyrantSpawnOptions(OWNER, ['pid'], false, true), {
-    namespaces: ['pid'],
-    uid: 4242,
-    gid: 4343,
-    groups: [4343, 4444],
-    noNewPrivs: true,
-  });
-  assert.deepEqual(tyrantSpawnOptions(OWNER, ['pid'], true, true), {
-    namespaces: ['pid', 'user', 'mount'],
-    uidMap: '0 4242 1',
-    gidMap: '0 4343 1',
-    groups: [],
-    noNewPrivs: true,
-  });
-  assert.deepEqual(tyrantSpawnOptions(OWNER, [], true, false).namespaces, ['user']);
+test('spawn identity: owner ids + groups, always no_new_privs; with a user namespace emperor-init makes every namespace itself', () => {
+  const ids = { uid: 4242, gid: 4343, groups: [4343, 4444], noNewPrivs: true };
+  assert.deepEqual(tyrantSpawnOptions(OWNER, ['pid'], false), { namespaces: ['pid'], ...ids });
+  assert.deepEqual(tyrantSpawnOptions(OWNER, ['pid', 'net'], true), { namespaces: [], ...ids }, 'the same groups, no namespace');
+  assert.deepEqual(initNamespaceArgs(['pid', 'mount', 'net'], 'slave'), [
+    `--userns=${0x10000000 | 0x20000000 | 0x40000000 | 0x00020000}`,
+    '--propagation=slave',
+  ]);
+  assert.deepEqual(initNamespaceArgs([], 'private'), [`--userns=${0x10000000}`, '--propagation=private']);
 });

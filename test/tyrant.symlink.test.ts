@@ -1,8 +1,8 @@
-// Symlinked vassal files under a tyrant. The rule: by default the owner is the owner of the file the link points
-// to (stat, as uWSGI), so a link runs the target's config as the target's owner, the user who wrote that config;
-// with --emperor-tyrant-nofollow the owner is the link's own (lstat), so whoever planted the link is who it runs
-// as. Either way, a root owner on the side that counts is refused, and the config is read with the owner's rights
-// (a link to a file its owner cannot read is a broken config, not a way to read it).
+// Symlinked vassal files under a tyrant (README "Whose file it is"). By default the owner is the owner of the file
+// the link leads to, and a link on the way must be root's or that owner's (the rule of fs.protected_symlinks, in
+// every directory): a tenant's link to another user's file is refused, never run as either of them, while root's
+// link to a tenant's file runs as the tenant. With --emperor-tyrant-nofollow the owner is the link's own, and the
+// file it leads to must be that owner's or root's. The file is read with the owner's rights either way.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -18,8 +18,8 @@ interface Setup {
 }
 
 /**
- * alice plants evil.ini -> bob's own config in his directory, and peek.ini -> bob's private (0600) config; root
- * plants rootlink.ini -> alice's own config.
+ * alice plants evil.ini -> bob's own config in his directory, peek.ini -> bob's private (0600) config, mine.ini ->
+ * her own config and skel.ini -> a skeleton of root's; root plants rootlink.ini -> alice's own config.
  */
 function setup(t: TestContext, prefix: string): Setup {
   const alice = createUser(t);
@@ -41,6 +41,14 @@ function setup(t: TestContext, prefix: string): Setup {
   fs.symlinkSync(own(bob, 'private.ini', 0o600), path.join(vassals, 'peek.ini'));
   fs.lchownSync(path.join(vassals, 'peek.ini'), alice.uid, alice.gid);
   fs.symlinkSync(own(alice, 'alice.ini'), path.join(vassals, 'rootlink.ini'));
+  const alicesLink = (name: string, target: string) => {
+    fs.symlinkSync(target, path.join(vassals, name));
+    fs.lchownSync(path.join(vassals, name), alice.uid, alice.gid);
+  };
+  alicesLink('mine.ini', own(alice, 'mine.ini'));
+  const skel = path.join(dir, 'app.skel');
+  fs.writeFileSync(skel, '[uwsgi]\nunprivileged-binary-patch-arg = exec sleep 3600\n', { mode: 0o644 });
+  alicesLink('skel.ini', skel);
   return { alice, bob, dir: vassals };
 }
 
@@ -54,25 +62,41 @@ async function runsAs(emperor: EmperorProcess, vassal: string): Promise<number> 
   return id.uid[0];
 }
 
-test("default (follow): a tenant's link to another's file runs as the target's owner; a root link to a tenant file runs as the tenant", async (t) => {
+async function refused(emperor: EmperorProcess, vassal: string, reason: RegExp): Promise<void> {
+  await emperor.waitEvent('refused', vassal);
+  assert.match(emperor.events('refused', vassal)[0].msg, reason);
+  assert.equal(emperor.events('spawned', vassal).length, 0, `${vassal} never runs`);
+}
+
+test("default (follow): a tenant's link to another's file is refused; a root link to a tenant file and a tenant's link to her own run as the tenant", async (t) => {
   const { alice, bob, dir } = setup(t, 'tyrantlink');
   const emperor = new EmperorProcess(['--emperor', dir, '--emperor-tyrant']);
   t.after(() => emperor.kill());
-  assert.equal(await runsAs(emperor, 'evil.ini'), bob.uid, "bob's config runs as bob, never as alice who linked it");
   assert.equal(await runsAs(emperor, 'rootlink.ini'), alice.uid, "alice's config runs as alice even through root's link");
-  assert.equal(await runsAs(emperor, 'peek.ini'), bob.uid, "bob's private config runs as bob, who can read it");
-  assert.equal(emperor.events('refused').length, 0);
+  assert.equal(await runsAs(emperor, 'mine.ini'), alice.uid, "alice's link to her own config runs as alice");
+  const protectedSymlinks = new RegExp(
+    `the symlink ${dir}/evil\\.ini on its path is uid ${alice.uid} \\(${alice.name}\\)'s, neither root's nor the owner's \\(uid ${bob.uid}`,
+  );
+  await refused(emperor, 'evil.ini', protectedSymlinks);
+  // read as bob (the owner the scan guessed), who may read it: refused all the same, and nothing of it shown
+  await refused(emperor, 'peek.ini', /the symlink .*peek\.ini on its path is uid/);
+  // a root-owned skeleton is nobody's a tyrant runs: the owner is the file's (root) by default
+  await refused(emperor, 'skel.ini', /owned by uid 0 gid 0/);
+  assert.equal(emperor.events('spawned').filter((e) => e.vassal !== 'rootlink.ini' && e.vassal !== 'mine.ini').length, 0);
 });
 
-test("--emperor-tyrant-nofollow: a link runs as the link's owner, and a root-owned link is refused", async (t) => {
+test("--emperor-tyrant-nofollow: a link runs as the link's owner when it leads to her own or root's file; to another's, or root's own link, is refused", async (t) => {
   const { alice, bob, dir } = setup(t, 'tyrantnofollow');
   const emperor = new EmperorProcess(['--emperor', dir, '--emperor-tyrant', '--emperor-tyrant-nofollow']);
   t.after(() => emperor.kill());
-  assert.equal(await runsAs(emperor, 'evil.ini'), alice.uid, 'the link planted by alice runs as alice, not as bob');
-  assert.notEqual(alice.uid, bob.uid);
-  await emperor.waitEvent('refused', 'rootlink.ini');
-  assert.match(emperor.events('refused', 'rootlink.ini')[0].msg, /owned by uid 0 gid 0/);
-  assert.equal(emperor.events('spawned', 'rootlink.ini').length, 0);
+  assert.equal(await runsAs(emperor, 'mine.ini'), alice.uid, "alice's link to her own config runs as alice");
+  assert.equal(await runsAs(emperor, 'skel.ini'), alice.uid, "alice's link to root's skeleton runs as alice");
+  await refused(
+    emperor,
+    'evil.ini',
+    new RegExp(`the symlink is uid ${alice.uid} \\(${alice.name}\\)'s and the file it points to \\(.*bob\\.ini\\) is uid ${bob.uid}`),
+  );
+  await refused(emperor, 'rootlink.ini', /owned by uid 0 gid 0/);
   // the emperor reads the config with the owner's rights: alice's link does not leak bob's private file to her
   await emperor.waitEvent('setup-error', 'peek.ini');
   assert.match(String(emperor.events('setup-error', 'peek.ini')[0].error), /reading .*peek\.ini: EACCES/);

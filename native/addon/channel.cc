@@ -8,6 +8,7 @@
 #include <string>
 
 #include "addon.h"
+#include "unique_fd.h"
 
 namespace emperor {
 namespace {
@@ -17,7 +18,7 @@ class Channel;
 // Lives as long as the poll handle (until its close callback), the JS object only as long as JS holds it.
 struct Poll {
   uv_poll_t poll;
-  int fd = -1;
+  UniqueFd fd;
   napi_env env = nullptr;
   Napi::FunctionReference on_data;
   std::string pending;  // written by JS, not yet taken by the socket
@@ -40,7 +41,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
     p->owner = nullptr;
     UnguardHandle(p->env, reinterpret_cast<uv_handle_t*>(&p->poll));
     uv_close(reinterpret_cast<uv_handle_t*>(&p->poll), OnPollClosed);
-    close(p->fd);  // uv_close took it out of epoll already
+    p->fd.reset();  // uv_close took it out of epoll already
     p = nullptr;
   }
 
@@ -56,7 +57,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   // Whatever of `pending` the socket takes now; false once the peer is gone (EPIPE, ECONNRESET).
   bool Flush() {
     while (!p->pending.empty()) {
-      ssize_t n = write(p->fd, p->pending.data(), p->pending.size());
+      ssize_t n = write(p->fd.get(), p->pending.data(), p->pending.size());
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) return true;
       if (n < 0) {
@@ -120,7 +121,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
     // a burst is read in a few rounds, then the loop gets its turn back
     for (int round = 0; round < 16; round++) {
       char buf[4096];
-      ssize_t n = read(p->fd, buf, sizeof buf);
+      ssize_t n = read(p->fd.get(), buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) return;
       napi_value arg = n > 0 ? Napi::Buffer<char>::Copy(env, buf, static_cast<size_t>(n)) : env.Null();
@@ -138,9 +139,9 @@ Napi::Value OpenChannel(const Napi::CallbackInfo& info) {
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   Poll* p = new Poll();
-  p->fd = info[0].As<Napi::Number>().Int32Value();
-  if (int r = uv_poll_init(loop, &p->poll, p->fd); r != 0) {
-    delete p;
+  p->fd.reset(info[0].As<Napi::Number>().Int32Value());
+  if (int r = uv_poll_init(loop, &p->poll, p->fd.get()); r != 0) {
+    delete p;  // and with it the fd, which was the channel's
     return ThrowNativeError(env, -r, "uv_poll_init");
   }
   p->poll.data = p;

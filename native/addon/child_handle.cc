@@ -24,7 +24,7 @@ struct Setup;
 // Lives as long as the pidfd's libuv handle; the JS handle points to it only while the child is alive.
 struct Watch {
   uv_poll_t poll;
-  int pidfd = -1;
+  UniqueFd pidfd;
   napi_env env = nullptr;
   Napi::FunctionReference on_exit;
   Napi::ObjectReference self;  // keeps the JS handle reachable until the exit is reported
@@ -58,7 +58,7 @@ class ChildHandle : public Napi::ObjectWrap<ChildHandle> {
     if (!info[0].IsNumber()) return ThrowTypeError(env, "kill: signal must be a number");
     if (!watch) return Napi::Boolean::New(env, false);
     int sig = info[0].As<Napi::Number>().Int32Value();
-    if (syscall(SYS_pidfd_send_signal, watch->pidfd, sig, nullptr, 0) < 0) {
+    if (syscall(SYS_pidfd_send_signal, watch->pidfd.get(), sig, nullptr, 0) < 0) {
       if (errno == ESRCH) return Napi::Boolean::New(env, false);  // exited, not yet reaped
       return ThrowNativeError(env, errno, "pidfd_send_signal");
     }
@@ -128,7 +128,9 @@ const char* StepSyscall(const char* step) {
   for (const char* s : kPrctl)
     if (strcmp(step, s) == 0) return "prctl";
   if (strcmp(step, "fd_map") == 0) return "dup2";
-  if (strcmp(step, "mount_propagation") == 0) return "mount";
+  if (strcmp(step, "mount_propagation") == 0 || strcmp(step, "config_bind") == 0) return "mount";
+  if (strcmp(step, "config_readonly") == 0) return "mount_setattr";
+  if (strcmp(step, "config_check") == 0) return "stat";
   return step;
 }
 
@@ -168,24 +170,24 @@ void Deliver(Setup* s, Report r, SetupFailure& rec, bool timed_out) {
     UnguardHandle(w->env, h);
     uv_close(h, OnSetupHandleClosed);
   }
-  close(s->report_fd);
+  s->report_fd.reset();
   Callback(env, w->self.Value(), s->on_started, 1, argv);
 }
 
 void OnReportReadable(uv_poll_t* h, int status, int events) {
   Setup* s = static_cast<Setup*>(h->data);
   SetupFailure rec{};
-  Report r = ReadReport(s->report_fd, &rec);
+  Report r = ReadReport(s->report_fd.get(), &rec);
   if (r != Report::kPending) Deliver(s, r, rec, false);
 }
 
 void OnSetupTimeout(uv_timer_t* h) {
   Setup* s = static_cast<Setup*>(h->data);
   SetupFailure rec{};
-  Report r = ReadReport(s->report_fd, &rec);
+  Report r = ReadReport(s->report_fd.get(), &rec);
   // A child stuck before exec, in a FUSE request its daemon never answers, does not even die of SIGKILL: the
   // outcome is reported now, the exit whenever the kernel lets it happen.
-  if (r == Report::kPending) syscall(SYS_pidfd_send_signal, s->watch->pidfd, SIGKILL, nullptr, 0);
+  if (r == Report::kPending) syscall(SYS_pidfd_send_signal, s->watch->pidfd.get(), SIGKILL, nullptr, 0);
   Deliver(s, r, rec, r == Report::kPending);
 }
 
@@ -197,7 +199,7 @@ void OnPidfdReadable(uv_poll_t* h, int status, int events) {
   Napi::Env env(w->env);
   Napi::HandleScope scope(env);
   Napi::Value code = env.Null(), signal = env.Null();
-  if (waitid(static_cast<idtype_t>(P_PIDFD), w->pidfd, &si, WEXITED | WNOHANG) == 0) {
+  if (waitid(static_cast<idtype_t>(P_PIDFD), w->pidfd.get(), &si, WEXITED | WNOHANG) == 0) {
     if (si.si_pid == 0) return;  // not exited yet
     if (si.si_code == CLD_EXITED)
       code = Napi::Number::New(env, si.si_status);
@@ -210,12 +212,12 @@ void OnPidfdReadable(uv_poll_t* h, int status, int events) {
   if (w->owner) w->owner->watch = nullptr;
   UnguardHandle(w->env, reinterpret_cast<uv_handle_t*>(h));
   uv_close(reinterpret_cast<uv_handle_t*>(h), OnClosed);
-  close(w->pidfd);  // as the report pipe's in Deliver
+  w->pidfd.reset();  // as the report pipe's in Deliver
   if (Setup* s = w->setup) {
     // Dead before its report was read (a failed step writes it just before _exit): the pipe decides, and without
     // a record the child got as far as execve, or was killed before it could fail.
     SetupFailure rec{};
-    Deliver(s, ReadReport(s->report_fd, &rec), rec, false);
+    Deliver(s, ReadReport(s->report_fd.get(), &rec), rec, false);
   }
   napi_value argv[2] = {code, signal};
   Napi::Object self = w->self.Value();
@@ -225,27 +227,27 @@ void OnPidfdReadable(uv_poll_t* h, int status, int events) {
 
 }  // namespace
 
-int NewChildHandle(Napi::Env env, pid_t pid, int pidfd, SetupWatch setup, Napi::Function onStarted,
+int NewChildHandle(Napi::Env env, pid_t pid, UniqueFd pidfd, SetupWatch setup, Napi::Function onStarted,
                    Napi::Function onExit, Napi::Object* out) {
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   Watch* w = new Watch();
   w->poll.data = w;
   // uv_poll_start cannot fail for a valid handle and callback; uv_poll_init is the only refusal point.
-  if (int r = uv_poll_init(loop, &w->poll, pidfd); r != 0) {
+  if (int r = uv_poll_init(loop, &w->poll, pidfd.get()); r != 0) {
     delete w;
     return r;
   }
+  w->pidfd = std::move(pidfd);
   Setup* s = new Setup(std::move(setup));
-  if (int r = uv_poll_init(loop, &s->report_poll, s->report_fd); r != 0) {
+  if (int r = uv_poll_init(loop, &s->report_poll, s->report_fd.get()); r != 0) {
     delete s;
-    uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), OnClosed);  // the pidfd stays the caller's
+    uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), OnClosed);  // the pidfd goes with w
     return r;
   }
   uv_timer_init(loop, &s->timer);  // cannot fail
   Napi::Object obj = env.GetInstanceData<AddonData>()->child_handle.New({});
   ChildHandle* handle = ChildHandle::Unwrap(obj);
-  w->pidfd = pidfd;
   w->env = env;
   w->on_exit = Napi::Persistent(onExit);
   w->self = Napi::Persistent(obj);

@@ -48,10 +48,14 @@ bool OptionalString(const Napi::Value& v, std::string* out) {
   return true;
 }
 
+bool StringOrNothing(const Napi::Value& v) { return v.IsString() || v.IsUndefined() || v.IsNull(); }
+
 // mount(source|null, target, fstype|null, flags, data|null)
 Napi::Value Mount(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[1].IsString() || !info[3].IsNumber()) return ThrowTypeError(env, "mount: bad arguments");
+  if (!StringOrNothing(info[0]) || !info[1].IsString() || !StringOrNothing(info[2]) || !info[3].IsNumber() ||
+      !StringOrNothing(info[4]))
+    return ThrowTypeError(env, "mount(source|null, target, fstype|null, flags, data|null)");
   std::string source, fstype, data;
   bool has_source = OptionalString(info[0], &source), has_fstype = OptionalString(info[2], &fstype),
        has_data = OptionalString(info[4], &data);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "addon.h"
+#include "unique_fd.h"
 
 namespace emperor {
 namespace {
@@ -117,24 +118,22 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
   do n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
   if (n < 0) return ThrowNativeError(env, errno, "recvmsg");
-  std::vector<int> fds;
+  // Ours until handed to JS: an answer that is refused closes them.
+  std::vector<UniqueFd> fds;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < count; i++) {
       int got;
       memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-      fds.push_back(got);
+      fds.emplace_back(got);
     }
   }
-  if (msg.msg_flags & MSG_CTRUNC) {
-    for (int f : fds) close(f);
-    return ThrowNativeError(env, EPROTO, "recvmsg");
-  }
+  if (msg.msg_flags & MSG_CTRUNC) return ThrowNativeError(env, EPROTO, "recvmsg");
   Napi::Object out = Napi::Object::New(env);
   out.Set("data", Napi::Buffer<char>::Copy(env, buf.data(), size_t(n)));
   Napi::Array list = Napi::Array::New(env, fds.size());
-  for (size_t i = 0; i < fds.size(); i++) list.Set(uint32_t(i), Napi::Number::New(env, fds[i]));
+  for (size_t i = 0; i < fds.size(); i++) list.Set(uint32_t(i), Napi::Number::New(env, fds[i].release()));
   out.Set("fds", list);
   return out;
 }

@@ -29,7 +29,9 @@
 #include "child_handle.h"
 #include "child_setup.h"
 #include "clone_vm.h"
+#include "config_bind.h"
 #include "raw_syscall.h"
+#include "unique_fd.h"
 
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -60,6 +62,7 @@ struct Plan {
   std::vector<gid_t> groups;
   uint64_t ns_flags = 0;
   uint32_t setup_timeout_ms = 10000;
+  ConfigBind config_bind;
   ChildSetup setup;
 };
 
@@ -97,48 +100,30 @@ struct ChildMemory {
 bool g_has_original_nofile = false;
 struct rlimit64 g_original_nofile;
 
-struct Reader {
-  Napi::Env env;
-  Napi::Object obj;
-  bool ok = true;
+// Reads spawn()'s options object. Every key with a default has it in src/native.ts (SPAWN_DEFAULTS) and is required
+// here, so that a default lives in one place; the Opt* readers are for keys whose absence means "leave it as the
+// parent has it". A key no reader asked for is refused by RejectUnknown(), so a key renamed on one side fails at
+// once instead of falling back to nothing. test/native.mirror.test.ts reads these calls.
+class Reader {
+ public:
+  Reader(Napi::Env env, Napi::Object obj) : env_(env), obj_(obj) {}
 
-  bool Fail(const std::string& key, const char* what) {
-    if (ok) ThrowTypeError(env, "spawn: option '" + key + "' must be " + what);
-    ok = false;
-    return false;
-  }
-  bool Present(const char* key) {
-    Napi::Value v = obj.Get(key);
-    return !v.IsUndefined() && !v.IsNull();
-  }
-  bool Str(const char* key, std::string* out, bool* present = nullptr) {
-    Napi::Value v = obj.Get(key);
-    if (present) *present = !v.IsUndefined() && !v.IsNull();
-    if (present && !*present) return true;
-    if (!v.IsString()) return Fail(key, "a string");
-    *out = v.As<Napi::String>().Utf8Value();
-    if (out->find('\0') != std::string::npos) return Fail(key, "a string without NUL bytes");
-    return true;
-  }
+  bool Str(const char* key, std::string* out) { return Required(key) && ReadStr(key, out); }
+  bool OptStr(const char* key, std::string* out, bool* present) { return !(*present = Has(key)) || ReadStr(key, out); }
   bool Bool(const char* key, bool* out) {
-    Napi::Value v = obj.Get(key);
-    if (v.IsUndefined()) return true;
+    if (!Required(key)) return false;
+    Napi::Value v = Get(key);
     if (!v.IsBoolean()) return Fail(key, "a boolean");
     *out = v.As<Napi::Boolean>().Value();
     return true;
   }
-  bool Uint32(const char* key, uint32_t* out, bool* present) {
-    Napi::Value v = obj.Get(key);
-    *present = !v.IsUndefined() && !v.IsNull();
-    if (!*present) return true;
-    if (!v.IsNumber()) return Fail(key, "a number");
-    double d = v.As<Napi::Number>().DoubleValue();
-    if (d < 0 || d > 4294967295.0 || d != static_cast<uint32_t>(d)) return Fail(key, "an integer in 0..2^32-1");
-    *out = static_cast<uint32_t>(d);
-    return true;
+  bool Uint32(const char* key, uint32_t* out) { return Required(key) && ReadUint32(key, out); }
+  bool OptUint32(const char* key, uint32_t* out, bool* present) {
+    return !(*present = Has(key)) || ReadUint32(key, out);
   }
   bool Strings(const char* key, std::vector<std::string>* out) {
-    Napi::Value v = obj.Get(key);
+    if (!Required(key)) return false;
+    Napi::Value v = Get(key);
     if (!v.IsArray()) return Fail(key, "an array of strings");
     Napi::Array a = v.As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); i++) {
@@ -148,10 +133,70 @@ struct Reader {
     }
     return true;
   }
-  bool Ints(const char* key, std::vector<double>* out, bool* present) {
-    Napi::Value v = obj.Get(key);
-    *present = !v.IsUndefined() && !v.IsNull();
-    if (!*present) return true;
+  bool Ints(const char* key, std::vector<double>* out) { return Required(key) && ReadInts(key, out); }
+  bool OptInts(const char* key, std::vector<double>* out, bool* present) {
+    return !(*present = Has(key)) || ReadInts(key, out);
+  }
+  bool OptCapMask(const char* key, uint64_t* mask, bool* present) {
+    std::vector<double> caps;
+    if (!OptInts(key, &caps, present)) return false;
+    for (double c : caps) {
+      if (c < 0 || c > 63) return Fail(key, "capability numbers in 0..63");
+      *mask |= uint64_t{1} << static_cast<int>(c);
+    }
+    return true;
+  }
+
+  // A TypeError naming the first key of the object that no reader asked for.
+  bool RejectUnknown() {
+    Napi::Array names = obj_.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); i++) {
+      std::string name = names.Get(i).ToString().Utf8Value();
+      bool known = false;
+      for (const std::string& k : asked_) known = known || k == name;
+      if (!known) return Throw("spawn: unknown option '" + name + "'");
+    }
+    return true;
+  }
+
+  bool Fail(const char* key, const char* what) {
+    return Throw(std::string("spawn: option '") + key + "' must be " + what);
+  }
+  // An option read by its own parser (configBind): asked for, so RejectUnknown knows it.
+  Napi::Value OptObject(const char* key) { return Get(key); }
+  Napi::Env env() const { return env_; }
+
+ private:
+  Napi::Value Get(const char* key) {
+    asked_.emplace_back(key);
+    return obj_.Get(key);
+  }
+  bool Has(const char* key) {
+    Napi::Value v = Get(key);
+    return !v.IsUndefined() && !v.IsNull();
+  }
+  bool Required(const char* key) { return Has(key) || Fail(key, "given (src/native.ts fills in its default)"); }
+  bool Throw(const std::string& message) {
+    ThrowTypeError(env_, message);
+    return false;
+  }
+  bool ReadStr(const char* key, std::string* out) {
+    Napi::Value v = Get(key);
+    if (!v.IsString()) return Fail(key, "a string");
+    *out = v.As<Napi::String>().Utf8Value();
+    if (out->find('\0') != std::string::npos) return Fail(key, "a string without NUL bytes");
+    return true;
+  }
+  bool ReadUint32(const char* key, uint32_t* out) {
+    Napi::Value v = Get(key);
+    if (!v.IsNumber()) return Fail(key, "a number");
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (d < 0 || d > 4294967295.0 || d != static_cast<uint32_t>(d)) return Fail(key, "an integer in 0..2^32-1");
+    *out = static_cast<uint32_t>(d);
+    return true;
+  }
+  bool ReadInts(const char* key, std::vector<double>* out) {
+    Napi::Value v = Get(key);
     if (!v.IsArray()) return Fail(key, "an array of numbers");
     Napi::Array a = v.As<Napi::Array>();
     for (uint32_t i = 0; i < a.Length(); i++) {
@@ -163,26 +208,45 @@ struct Reader {
     }
     return true;
   }
-  bool CapMask(const char* key, bool* present, uint64_t* mask) {
-    std::vector<double> caps;
-    if (!Ints(key, &caps, present)) return false;
-    for (double c : caps) {
-      if (c < 0 || c > 63) return Fail(key, "capability numbers in 0..63");
-      *mask |= uint64_t{1} << static_cast<int>(c);
-    }
-    return true;
-  }
+
+  Napi::Env env_;
+  Napi::Object obj_;
+  std::vector<std::string> asked_;
 };
 
-uint64_t NamespaceFlag(const std::string& name) {
-  if (name == "mount") return CLONE_NEWNS;
-  if (name == "pid") return CLONE_NEWPID;
-  if (name == "net") return CLONE_NEWNET;
-  if (name == "ipc") return CLONE_NEWIPC;
-  if (name == "uts") return CLONE_NEWUTS;
-  if (name == "user") return CLONE_NEWUSER;
-  if (name == "cgroup") return CLONE_NEWCGROUP;
-  return 0;
+// The namespaces spawn() creates, by the names src/tables/namespaces.ts gives them (test/native.mirror.test.ts).
+struct NamespaceName {
+  const char* name;
+  uint64_t flag;
+};
+constexpr NamespaceName kNamespaces[] = {
+    {"mount", CLONE_NEWNS}, {"pid", CLONE_NEWPID},   {"net", CLONE_NEWNET},       {"ipc", CLONE_NEWIPC},
+    {"uts", CLONE_NEWUTS},  {"user", CLONE_NEWUSER}, {"cgroup", CLONE_NEWCGROUP},
+};
+
+bool NamespaceFlags(Reader& r, const std::vector<std::string>& names, uint64_t* flags) {
+  for (const std::string& n : names) {
+    uint64_t f = 0;
+    for (const NamespaceName& ns : kNamespaces)
+      if (n == ns.name) f = ns.flag;
+    if (!f) return r.Fail("namespaces", "a list of mount, pid, net, ipc, uts, user, cgroup");
+    *flags |= f;
+  }
+  return true;
+}
+
+bool PropagationFlag(Reader& r, const std::string& name, unsigned long* flag) {
+  if (name == "private")
+    *flag = MS_PRIVATE;
+  else if (name == "slave")
+    *flag = MS_SLAVE;
+  else if (name == "shared")
+    *flag = MS_SHARED;
+  else if (name == "unchanged")
+    *flag = 0;
+  else
+    return r.Fail("mountPropagation", "private, slave, shared or unchanged");
+  return true;
 }
 
 std::vector<char*> CStrings(std::vector<std::string>& v) {
@@ -192,63 +256,57 @@ std::vector<char*> CStrings(std::vector<std::string>& v) {
   return out;
 }
 
-bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
-  Reader r{env, o};
-  ChildSetup& s = p->setup;
+// The options as spawn() was given them, before they become the child's plan.
+struct Given {
   std::vector<std::string> namespaces;
-  std::string propagation = "private";
+  std::string propagation;
   std::vector<double> fds, groups;
-  bool has_fds = false, has_groups = false, has_uid = false, has_gid = false, has_sig = false, has_ambient = false,
-       has_timeout = false;
-  uint32_t uid = 0, gid = 0, sig = 0;
-  if (!(r.Str("file", &p->file) && r.Strings("argv", &p->argv_s) && r.Strings("env", &p->env_s) &&
-        r.Str("cwd", &p->cwd, &p->has_cwd) && r.Ints("fds", &fds, &has_fds) &&
-        (!r.Present("namespaces") || r.Strings("namespaces", &namespaces)) &&
-        r.Str("uidMap", &p->uid_map, &p->has_uid_map) && r.Str("gidMap", &p->gid_map, &p->has_gid_map) &&
-        r.Str("cgroup", &p->cgroup, &p->has_cgroup) && r.Bool("setsid", &s.new_session) &&
-        r.Str("hostname", &p->hostname, &p->has_hostname) && r.Uint32("uid", &uid, &has_uid) &&
-        r.Uint32("gid", &gid, &has_gid) && r.Ints("groups", &groups, &has_groups) &&
-        r.CapMask("capBounding", &s.set_bounding, &s.bounding_keep) &&
-        r.CapMask("capAmbient", &has_ambient, &s.ambient) && r.Bool("noNewPrivs", &s.no_new_privs) &&
-        r.Uint32("deathSignal", &sig, &has_sig) && r.Uint32("setupTimeout", &p->setup_timeout_ms, &has_timeout) &&
-        (!r.Present("mountPropagation") || r.Str("mountPropagation", &propagation))))
-    return false;
-  for (auto& n : namespaces) {
-    uint64_t f = NamespaceFlag(n);
-    if (!f) return r.Fail("namespaces", "a list of mount, pid, net, ipc, uts, user, cgroup");
-    p->ns_flags |= f;
-  }
-  if (p->ns_flags & CLONE_NEWNS) {
-    if (propagation == "private")
-      s.mount_propagation = MS_PRIVATE;
-    else if (propagation == "slave")
-      s.mount_propagation = MS_SLAVE;
-    else if (propagation == "shared")
-      s.mount_propagation = MS_SHARED;
-    else if (propagation != "unchanged")
-      return r.Fail("mountPropagation", "private, slave, shared or unchanged");
-  }
-  if (!has_fds) fds = {0, 1, 2};
-  if (fds.size() > static_cast<size_t>(kMaxChildFds)) return r.Fail("fds", "at most 1024 entries");
-  for (double f : fds) p->fds.push_back(f < 0 ? -1 : static_cast<int>(f));
-  for (double g : groups) {
-    if (g < 0 || g > 4294967295.0) return r.Fail("groups", "gids in 0..2^32-1");
-    p->groups.push_back(static_cast<gid_t>(g));
+  bool has_groups = false, has_uid = false, has_gid = false, has_ambient = false;
+  uint32_t uid = 0, gid = 0, death_signal = 0;
+};
+
+// Every key, once each, in the order of src/native.ts SpawnOptions.
+bool ReadGiven(Reader& r, Plan* p, Given* g) {
+  ChildSetup& s = p->setup;
+  return r.Str("file", &p->file) && r.Strings("argv", &p->argv_s) && r.Strings("env", &p->env_s) &&
+         r.OptStr("cwd", &p->cwd, &p->has_cwd) && r.Ints("fds", &g->fds) && r.Strings("namespaces", &g->namespaces) &&
+         r.OptStr("uidMap", &p->uid_map, &p->has_uid_map) && r.OptStr("gidMap", &p->gid_map, &p->has_gid_map) &&
+         r.OptStr("cgroup", &p->cgroup, &p->has_cgroup) && r.Bool("setsid", &s.new_session) &&
+         r.OptStr("hostname", &p->hostname, &p->has_hostname) && r.OptUint32("uid", &g->uid, &g->has_uid) &&
+         r.OptUint32("gid", &g->gid, &g->has_gid) && r.OptInts("groups", &g->groups, &g->has_groups) &&
+         r.OptCapMask("capBounding", &s.bounding_keep, &s.set_bounding) &&
+         r.OptCapMask("capAmbient", &s.ambient, &g->has_ambient) && r.Bool("noNewPrivs", &s.no_new_privs) &&
+         r.Uint32("deathSignal", &g->death_signal) && r.Str("mountPropagation", &g->propagation) &&
+         r.Uint32("setupTimeout", &p->setup_timeout_ms) &&
+         ReadConfigBind(r.env(), r.OptObject("configBind"), &p->config_bind) && r.RejectUnknown();
+}
+
+// The child's plan from what was given: checked, and pointing into p's own storage.
+bool PlanChild(Reader& r, Plan* p, const Given& g) {
+  ChildSetup& s = p->setup;
+  if (!NamespaceFlags(r, g.namespaces, &p->ns_flags)) return false;
+  unsigned long propagation = 0;
+  if (!PropagationFlag(r, g.propagation, &propagation)) return false;
+  if (p->ns_flags & CLONE_NEWNS) s.mount_propagation = propagation;
+  if (p->config_bind.enabled && !(p->ns_flags & CLONE_NEWNS))
+    return r.Fail("configBind", "used with the mount namespace");
+  if (g.fds.size() > static_cast<size_t>(kMaxChildFds)) return r.Fail("fds", "at most 1024 entries");
+  for (double f : g.fds) p->fds.push_back(f < 0 ? -1 : static_cast<int>(f));
+  for (double gid : g.groups) {
+    if (gid < 0 || gid > 4294967295.0) return r.Fail("groups", "gids in 0..2^32-1");
+    p->groups.push_back(static_cast<gid_t>(gid));
   }
   p->argv = CStrings(p->argv_s);
   p->envp = CStrings(p->env_s);
-  s.pdeathsig = has_sig ? static_cast<int>(sig) : SIGKILL;
+  s.pdeathsig = static_cast<int>(g.death_signal);
   s.hostname = p->has_hostname ? p->hostname.c_str() : nullptr;
-  s.set_groups = has_groups;
+  s.set_groups = g.has_groups;
   s.ngroups = static_cast<int>(p->groups.size());
   s.groups = p->groups.data();
-  // In a new user namespace the child keeps the parent's ids (host root) until it switches: become the
-  // namespace's root by default, so the maps really apply to what it does.
-  const bool userns = p->ns_flags & CLONE_NEWUSER;
-  s.set_gid = has_gid || (userns && p->has_gid_map);
-  s.gid = gid;
-  s.set_uid = has_uid || (userns && p->has_uid_map);
-  s.uid = uid;
+  s.set_gid = g.has_gid;
+  s.gid = g.gid;
+  s.set_uid = g.has_uid;
+  s.uid = g.uid;
   s.cwd = p->has_cwd ? p->cwd.c_str() : nullptr;
   s.nfds = static_cast<int>(p->fds.size());
   s.fd_map = p->fds.data();
@@ -258,18 +316,17 @@ bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
   return true;
 }
 
-int WriteFile(const std::string& path, const std::string& text) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  ssize_t n = write(fd, text.data(), text.size());
-  int err = n < 0 ? errno : (static_cast<size_t>(n) != text.size() ? EIO : 0);
-  close(fd);
-  return err;
+bool ReadPlan(Napi::Env env, Napi::Object o, Plan* p) {
+  Reader r(env, o);
+  Given g;
+  return ReadGiven(r, p, &g) && PlanChild(r, p, g);
 }
 
-void CloseIf(int& fd) {
-  if (fd >= 0) close(fd);
-  fd = -1;
+int WriteFile(const std::string& path, const std::string& text) {
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return errno;
+  ssize_t n = write(fd.get(), text.data(), text.size());
+  return n < 0 ? errno : (static_cast<size_t>(n) != text.size() ? EIO : 0);
 }
 
 int RunChild(void* arg) {
@@ -278,13 +335,14 @@ int RunChild(void* arg) {
   // Parked until the parent watches us and has written the id maps / cgroup.procs; EOF means it gave up (or died).
   char c;
   if (sys_retry(SYS_read, m->sync_rd, &c, 1) != 1) sys_exit_group(127);
+  BindConfig(m->plan.config_bind, m->plan.setup.report_fd);
   child_setup_and_exec(m->plan.setup);
 }
 
 // Closing the sync pipe makes the child, parked in its read() and doing nothing else yet, _exit(127) at once: this
 // is the one wait for a child on the main thread, and it is bounded by that.
-void AbandonParked(int& sync_wr, pid_t pid) {
-  CloseIf(sync_wr);
+void AbandonParked(UniqueFd& sync_wr, pid_t pid) {
+  sync_wr.reset();
   while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
 }
@@ -344,6 +402,95 @@ long CloneChild(ChildMemory* m, uint64_t flags, int cgroup_fd, int* pidfd, const
   return legacy;
 }
 
+// A failed system call of the parent's, as spawn() throws it.
+struct Failure {
+  int err = 0;
+  const char* syscall = nullptr;
+  const char* path = nullptr;
+  const char* step = nullptr;
+};
+
+Napi::Value Throw(Napi::Env env, const Failure& f) { return ThrowNativeError(env, f.err, f.syscall, f.path, f.step); }
+
+// The parent's descriptors of one spawn, each closed when spawn() returns unless handed over first.
+struct SpawnFds {
+  UniqueFd report_rd, report_wr;  // the child's close-on-exec report pipe (SetupFailure, or EOF at execve)
+  UniqueFd sync_rd, sync_wr;      // the child is parked on sync_rd until the parent writes "go"
+  UniqueFd cgroup;                // the cgroup directory, for CLONE_INTO_CGROUP
+  UniqueFd parent_pidfd;          // ours, for a child in a new pid namespace to see us die
+};
+
+// Everything the clone needs that can fail, before any child exists.
+Failure OpenSpawnFds(const Plan& p, SpawnFds* f) {
+  if (!make_pipe(f->report_rd, f->report_wr, O_CLOEXEC) || !make_pipe(f->sync_rd, f->sync_wr, O_CLOEXEC))
+    return {errno, "pipe2"};
+  if (p.has_cgroup) {
+    f->cgroup.reset(open(p.cgroup.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!f->cgroup) return {errno, "open", p.cgroup.c_str(), "cgroup"};
+  }
+  if ((p.ns_flags & CLONE_NEWPID) && p.setup.pdeathsig) {
+    f->parent_pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)));
+    if (!f->parent_pidfd) return {errno, "pidfd_open"};
+  }
+  return {};
+}
+
+// What the child reads of the parent's fds, as plain ints it can use with raw syscalls.
+void HandFdsToChild(ChildMemory* m, const SpawnFds& f) {
+  ChildSetup& s = m->plan.setup;
+  s.expected_ppid = (m->plan.ns_flags & CLONE_NEWPID) ? 0 : getpid();  // getppid() is 0 across a pid namespace
+  s.parent_pidfd = f.parent_pidfd.get();
+  s.report_fd = f.report_wr.get();
+  m->sync_rd = f.sync_rd.get();
+  m->sync_wr = f.sync_wr.get();
+}
+
+// Clones with every signal blocked, so that none of the emperor's handlers runs in the child before it resets them.
+long CloneWithSignalsBlocked(ChildMemory* m, int cgroup_fd, int* pidfd, const char** call) {
+  const Plan& p = m->plan;
+  if (g_dumpable < 0) g_dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  // The one case for a memory of its own: an emperor without CAP_DAC_OVERRIDE writing the id maps of a child whose
+  // (shared) memory another child's setresuid() made non-dumpable, which makes its /proc files root's.
+  const bool own_memory = (p.has_uid_map || p.has_gid_map) && geteuid() != 0;
+  long pid = CloneChild(m, p.ns_flags | (own_memory ? 0 : CLONE_VM), cgroup_fd, pidfd, call);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return pid;
+}
+
+// The child exists and is parked: the parent's own steps, its handle on the loop, then "go" (or SIGKILL when a
+// parent step failed, reported through onStarted like the child's own failures).
+Napi::Value WatchAndRelease(const Napi::CallbackInfo& info, std::shared_ptr<ChildMemory> memory, pid_t pid,
+                            UniqueFd pidfd, SpawnFds& fds, bool cgroup_by_write) {
+  Napi::Env env = info.Env();
+  const Plan& p = memory->plan;
+  SetupWatch setup;
+  setup.report_fd = std::move(fds.report_rd);
+  setup.timeout_ms = p.setup_timeout_ms;
+  setup.file = p.file;
+  setup.cwd = p.cwd;
+  setup.parent_err = ParentSteps(p, pid, cgroup_by_write, &setup.parent_step, &setup.parent_path);
+  setup.child_memory = memory;
+  const bool parent_failed = setup.parent_err != 0;
+  const int pidfd_num = pidfd.get();
+  Napi::Object handle;
+  if (int r = NewChildHandle(env, pid, std::move(pidfd), std::move(setup), info[1].As<Napi::Function>(),
+                             info[2].As<Napi::Function>(), &handle)) {
+    AbandonParked(fds.sync_wr, pid);
+    return ThrowNativeError(env, -r, "uv_poll_init");
+  }
+  if (parent_failed) {
+    syscall(SYS_pidfd_send_signal, pidfd_num, SIGKILL, nullptr, 0);
+  } else {
+    char go = 1;
+    while (write(fds.sync_wr.get(), &go, 1) < 0 && errno == EINTR) {
+    }
+  }
+  return handle;
+}
+
 // spawn(options, onStarted, onExit): see NewChildHandle for the two callbacks.
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -359,97 +506,33 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   auto memory = std::make_shared<ChildMemory>();
   Plan& p = memory->plan;
   if (!ReadPlan(env, info[0].As<Napi::Object>(), &p)) return env.Undefined();
-  ChildSetup& s = p.setup;
-  if (g_has_original_nofile) s.rlimit_nofile = &g_original_nofile;
-
+  if (g_has_original_nofile) p.setup.rlimit_nofile = &g_original_nofile;
   // The child always waits on the sync pipe until the parent has its pidfd watched and its own steps done: any
   // failure of the parent's before that then ends the child at once, wherever its setup would have taken it.
-  int report[2] = {-1, -1}, sync[2] = {-1, -1};
-  int cgroup_fd = -1, parent_pidfd = -1;
-  auto close_all = [&] {
-    CloseIf(report[0]), CloseIf(report[1]), CloseIf(sync[0]), CloseIf(sync[1]);
-    CloseIf(cgroup_fd), CloseIf(parent_pidfd);
-  };
-  if (pipe2(report, O_CLOEXEC) < 0) return ThrowNativeError(env, errno, "pipe2");
-  if (pipe2(sync, O_CLOEXEC) < 0) {
-    int e = errno;
-    close_all();
-    return ThrowNativeError(env, e, "pipe2");
-  }
-  if (p.has_cgroup && (cgroup_fd = open(p.cgroup.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
-    int e = errno;
-    close_all();
-    return ThrowNativeError(env, e, "open", p.cgroup.c_str(), "cgroup");
-  }
-  const bool new_pidns = p.ns_flags & CLONE_NEWPID;
-  s.expected_ppid = new_pidns ? 0 : getpid();  // getppid() is 0 across a pid namespace boundary
-  if (new_pidns && s.pdeathsig && (parent_pidfd = syscall(SYS_pidfd_open, getpid(), 0)) < 0) {
-    int e = errno;
-    close_all();
-    return ThrowNativeError(env, e, "pidfd_open");
-  }
-  if (!memory->AllocateStack()) {
-    int e = errno;
-    close_all();
-    return ThrowNativeError(env, e, "mmap");
-  }
-  s.parent_pidfd = parent_pidfd;
-  s.report_fd = report[1];
-  memory->sync_rd = sync[0];
-  memory->sync_wr = sync[1];
-  if (g_dumpable < 0) g_dumpable = prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  // The one case for a memory of its own: an emperor without CAP_DAC_OVERRIDE writing the id maps of a child whose
-  // (shared) memory another child's setresuid() made non-dumpable, which makes its /proc files root's.
-  const bool own_memory = (p.has_uid_map || p.has_gid_map) && geteuid() != 0;
+  SpawnFds fds;
+  if (Failure f = OpenSpawnFds(p, &fds); f.err) return Throw(env, f);
+  if (!memory->AllocateStack()) return ThrowNativeError(env, errno, "mmap");
+  HandFdsToChild(memory.get(), fds);
   int pidfd = -1;
   const char* clone_call = "clone3";
-  long pid = CloneChild(memory.get(), p.ns_flags | (own_memory ? 0 : CLONE_VM), cgroup_fd, &pidfd, &clone_call);
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  const bool cgroup_by_write = pid > 0 && pidfd < 0 && p.has_cgroup;
-  CloseIf(report[1]), CloseIf(sync[0]), CloseIf(cgroup_fd), CloseIf(parent_pidfd);
-  if (pid < 0) {
-    close_all();
-    return ThrowNativeError(env, static_cast<int>(-pid), clone_call, nullptr, clone_call);
-  }
+  const long pid = CloneWithSignalsBlocked(memory.get(), fds.cgroup.get(), &pidfd, &clone_call);
+  UniqueFd owned_pidfd(pidfd);
+  // What only the child needs is closed at once; the cgroup was joined by the clone, or is joined by a write
+  // to cgroup.procs on the fallback path (no pidfd came back).
+  const bool cgroup_by_write = pid > 0 && !owned_pidfd && p.has_cgroup;
+  fds.report_wr.reset(), fds.sync_rd.reset(), fds.cgroup.reset(), fds.parent_pidfd.reset();
+  if (pid < 0) return ThrowNativeError(env, static_cast<int>(-pid), clone_call, nullptr, clone_call);
   g_children_in_setup++;
   memory->counted = true;
-  if (pidfd < 0 && (pidfd = syscall(SYS_pidfd_open, pid, 0)) < 0) {
-    int e = errno;
-    AbandonParked(sync[1], static_cast<pid_t>(pid));
-    close_all();
-    return ThrowNativeError(env, e, "pidfd_open");
-  }
-
-  SetupWatch setup;
-  setup.report_fd = report[0];
-  setup.timeout_ms = p.setup_timeout_ms;
-  setup.file = p.file;
-  setup.cwd = p.cwd;
-  setup.child_memory = memory;
-  setup.parent_err = ParentSteps(p, static_cast<pid_t>(pid), cgroup_by_write, &setup.parent_step, &setup.parent_path);
-  const bool parent_failed = setup.parent_err != 0;
-  Napi::Object handle;
-  if (int r = NewChildHandle(env, static_cast<pid_t>(pid), pidfd, std::move(setup), info[1].As<Napi::Function>(),
-                             info[2].As<Napi::Function>(), &handle)) {
-    AbandonParked(sync[1], static_cast<pid_t>(pid));
-    close(pidfd);
-    close_all();
-    return ThrowNativeError(env, -r, "uv_poll_init");
-  }
-  if (parent_failed) {
-    // Reported through onStarted like the child's own failures, and the exit through the pidfd as always.
-    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
-  } else {
-    char go = 1;
-    while (write(sync[1], &go, 1) < 0 && errno == EINTR) {
+  if (!owned_pidfd) {
+    owned_pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+    if (!owned_pidfd) {
+      int e = errno;
+      AbandonParked(fds.sync_wr, static_cast<pid_t>(pid));
+      return ThrowNativeError(env, e, "pidfd_open");
     }
   }
-  CloseIf(sync[1]);
-  return handle;
+  return WatchAndRelease(info, memory, static_cast<pid_t>(pid), std::move(owned_pidfd), fds, cgroup_by_write);
 }
 
 // raiseNofileLimit(): the soft RLIMIT_NOFILE up to the hard one, and with CAP_SYS_RESOURCE both up to `wanted`

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "addon.h"
+#include "unique_fd.h"
 
 namespace emperor {
 namespace {
@@ -30,15 +31,14 @@ Napi::Value SendDatagram(const Napi::CallbackInfo& info) {
   memcpy(addr.sun_path, path.data(), path.size());
   if (path[0] == '@') addr.sun_path[0] = '\0';
   socklen_t len = socklen_t(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] == '@' ? 0 : 1));
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return ThrowNativeError(env, errno, "socket");
+  UniqueFd fd(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd) return ThrowNativeError(env, errno, "socket");
   ssize_t r;
   do {
-    r = sendto(fd, data.Data(), data.Length(), MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr), len);
+    r = sendto(fd.get(), data.Data(), data.Length(), MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+               len);
   } while (r < 0 && errno == EINTR);
-  int err = r < 0 ? errno : 0;
-  close(fd);
-  if (err) return ThrowNativeError(env, err, "sendto", path.c_str());
+  if (r < 0) return ThrowNativeError(env, errno, "sendto", path.c_str());
   return env.Undefined();
 }
 

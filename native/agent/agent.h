@@ -6,6 +6,7 @@
 // Single-threaded; one request at a time on fd 3 until EOF. The wire format is documented in src/agent/agent-wire.ts.
 #pragma once
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <string>
@@ -19,6 +20,12 @@ constexpr uint32_t kMaxRequest = 16u << 20;
 constexpr uint32_t kMaxLimit = 64u << 20;
 constexpr uint32_t kMaxDirNames = 262144;
 constexpr uint32_t kMaxDirBytes = 16u << 20;
+// OPEN: symlinks followed at most (the kernel's own bound), directories and symlinks reported at most.
+constexpr int kMaxLinks = 40;
+constexpr uint32_t kMaxOpenSteps = 256;
+// OPEN's fuse field besides a user_id: not on FUSE, or on a FUSE mount whose user_id could not be learned.
+constexpr int64_t kNotFuse = -1;
+constexpr int64_t kFuseOwnerUnknown = -2;
 
 enum Op : uint8_t {
   kRead = 1,
@@ -31,6 +38,7 @@ enum Op : uint8_t {
   kLoad = 8,
   kBind = 9,
   kUnlinkSocket = 10,
+  kOpen = 11,
 };
 enum Status : uint8_t { kOk = 0, kErrno = 1, kNotRegular = 2 };
 
@@ -81,6 +89,16 @@ Answer stat_answer(const std::string& path, bool follow);
 Answer realpath_answer(const std::string& path);
 // lstat, realpath and read of one config file: what the config language needs of it, in one round trip.
 Answer load_answer(const std::string& path, uint32_t limit);
+// One open of a file by a walk from / (checked_open.cc): the facts that say whose it is, and its bytes.
+Answer open_answer(const std::string& path, uint32_t limit);
+
+// Shared by the ops: a file type as the wire numbers it, an mtime as it puts it (i64 s, u32 ns), the answer for what
+// is not a regular file.
+uint8_t file_type(mode_t m);
+void put_mtime(Answer& a, const struct stat& st);
+Answer not_regular(mode_t m);
+// Appends fd's bytes to a, counted as read (st_size is only a hint), at most limit: 0, EFBIG or the read's errno.
+int append_bytes(int fd, const struct stat& st, uint32_t limit, Answer& a);
 
 // The ops, called once their fields are parsed; each sends its answer(s).
 bool op_readdir(const std::string& path);

@@ -13,6 +13,18 @@
 namespace agent {
 namespace {
 
+Answer fail_closing(int fd, int err) {
+  close(fd);
+  return errno_answer(err);
+}
+
+}  // namespace
+
+void put_mtime(Answer& a, const struct stat& st) {
+  a.u64(uint64_t(int64_t(st.st_mtim.tv_sec)));
+  a.u32(uint32_t(st.st_mtim.tv_nsec));
+}
+
 uint8_t file_type(mode_t m) {
   switch (m & S_IFMT) {
     case S_IFREG:
@@ -40,17 +52,21 @@ Answer not_regular(mode_t m) {
   return a;
 }
 
-void put_mtime(Answer& a, const struct stat& st) {
-  a.u64(uint64_t(int64_t(st.st_mtim.tv_sec)));
-  a.u32(uint32_t(st.st_mtim.tv_nsec));
+int append_bytes(int fd, const struct stat& st, uint32_t limit, Answer& a) {
+  const size_t start = a.buf.size();
+  a.buf.reserve(start + (st.st_size > 0 && uint64_t(st.st_size) <= limit ? size_t(st.st_size) + 1 : 4096));
+  for (;;) {
+    size_t have = a.buf.size() - start;
+    size_t want = size_t(limit) + 1 - have;
+    if (want > (256u << 10)) want = 256u << 10;
+    a.buf.resize(start + have + want);
+    ssize_t n = read(fd, &a.buf[start + have], want);
+    if (n < 0 && errno != EINTR) return errno;
+    a.buf.resize(start + have + size_t(n > 0 ? n : 0));
+    if (n == 0) return 0;
+    if (a.buf.size() - start > limit) return EFBIG;
+  }
 }
-
-Answer fail_closing(int fd, int err) {
-  close(fd);
-  return errno_answer(err);
-}
-
-}  // namespace
 
 Answer errno_answer(int err) {
   Answer a(kErrno);
@@ -72,20 +88,8 @@ Answer read_answer(const std::string& path, uint32_t limit) {
     return not_regular(st.st_mode);
   }
   Answer a(kOk);
-  const size_t start = a.buf.size();
   // st_size is only a hint (a /proc file says 0): the bytes are counted as read, up to one past the limit
-  a.buf.reserve(start + (st.st_size > 0 && uint64_t(st.st_size) <= limit ? size_t(st.st_size) + 1 : 4096));
-  for (;;) {
-    size_t have = a.buf.size() - start;
-    size_t want = size_t(limit) + 1 - have;
-    if (want > (256u << 10)) want = 256u << 10;
-    a.buf.resize(start + have + want);
-    ssize_t n = read(fd, &a.buf[start + have], want);
-    if (n < 0 && errno != EINTR) return fail_closing(fd, errno);
-    a.buf.resize(start + have + size_t(n > 0 ? n : 0));
-    if (n == 0) break;
-    if (a.buf.size() - start > limit) return fail_closing(fd, EFBIG);
-  }
+  if (int err = append_bytes(fd, st, limit, a)) return fail_closing(fd, err);
   close(fd);
   return a;
 }

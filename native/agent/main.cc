@@ -163,7 +163,7 @@ bool dispatch(Reader& r) {
     return op_unlink_socket(path, ino);
   }
   std::string path = r.str();
-  uint32_t limit = op == kRead || op == kLoad ? r.u32() : 0;
+  uint32_t limit = op == kRead || op == kLoad || op == kOpen ? r.u32() : 0;
   bool follow = op == kStat ? r.u8() != 0 : false;
   if (!r.done()) return false;
   if (has_nul(path) || limit > kMaxLimit) return send_errno(EINVAL);
@@ -180,6 +180,9 @@ bool dispatch(Reader& r) {
       break;
     case kLoad:
       a = load_answer(path, limit);
+      break;
+    case kOpen:
+      a = open_answer(path, limit);
       break;
     case kReaddir:
       return op_readdir(path);

@@ -25,11 +25,7 @@ struct Run {
 };
 
 [[noreturn]] void fail(const Run& run, const char* step, long neg_err) {
-  SetupFailure rec{};
-  rec.err = static_cast<int32_t>(-neg_err);
-  for (size_t i = 0; i + 1 < sizeof rec.step && step[i]; i++) rec.step[i] = step[i];
-  if (run.report_fd >= 0) sys_retry(SYS_write, run.report_fd, &rec, sizeof rec);
-  sys_exit_group(127);
+  report_setup_failure(run.report_fd, step, neg_err);
 }
 
 // The kernel's struct sigaction (handler, flags, restorer, mask), the same on x86_64 and aarch64.
@@ -152,6 +148,14 @@ void map_fds(Run& run) {
 }
 
 }  // namespace
+
+void report_setup_failure(int report_fd, const char* step, long neg_err) {
+  SetupFailure rec{};
+  rec.err = static_cast<int32_t>(-neg_err);
+  for (size_t i = 0; i + 1 < sizeof rec.step && step[i]; i++) rec.step[i] = step[i];
+  if (report_fd >= 0) sys_retry(SYS_write, report_fd, &rec, sizeof rec);
+  sys_exit_group(127);
+}
 
 void child_setup_and_exec(const ChildSetup& s) {
   Run run{s, s.report_fd};

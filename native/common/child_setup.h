@@ -17,6 +17,10 @@ struct SetupFailure {
 
 constexpr int kMaxChildFds = 1024;
 
+// Writes one SetupFailure (the step, -neg_err) on report_fd (if >= 0) and exits 127: how a child's setup fails, in
+// child_setup_and_exec and in a caller's own step before it (native/addon/config_bind.cc). Raw syscalls only.
+[[noreturn]] void report_setup_failure(int report_fd, const char* step, long neg_err);
+
 struct ChildSetup {
   int pdeathsig = 0;        // armed AFTER the credential change; 0 = none
   pid_t expected_ppid = 0;  // getppid() recorded by the parent before clone; a mismatch means the parent died

@@ -11,6 +11,7 @@
 
 #include "child_setup.h"
 #include "init.h"
+#include "unique_fd.h"
 
 extern char** environ;
 
@@ -60,12 +61,12 @@ pid_t launch(const Vassal& v, Launch& l, Result& r) {
     // Root keeps its permitted set anyway; a user only keeps what is raised as ambient.
     if (c.active && c.uid != 0) cs.ambient = c.capmask;
   }
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) < 0) {
+  emperor::UniqueFd report_rd, report_wr;
+  if (!emperor::make_pipe(report_rd, report_wr, O_CLOEXEC)) {
     r = result_errno(errno, "pipe2", "");
     return 0;
   }
-  cs.report_fd = pipefd[1];
+  cs.report_fd = report_wr.get();
   pid_t pid = fork();
   if (pid == 0) {
     if (l.listen_pid) {
@@ -82,18 +83,15 @@ pid_t launch(const Vassal& v, Launch& l, Result& r) {
     }
     emperor::child_setup_and_exec(cs);
   }
-  int e = errno;
-  close(pipefd[1]);
   if (pid < 0) {
-    close(pipefd[0]);
-    r = result_errno(e, "fork", l.argv[0]);
+    r = result_errno(errno, "fork", l.argv[0]);
     return 0;
   }
+  report_wr.reset();  // the child's copy alone is left: EOF once it has exec'd
   emperor::SetupFailure rec{};
   ssize_t got;
-  do got = read(pipefd[0], &rec, sizeof rec);
+  do got = read(report_rd.get(), &rec, sizeof rec);
   while (got < 0 && errno == EINTR);
-  close(pipefd[0]);
   if (got != ssize_t(sizeof rec)) return pid;
   while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }

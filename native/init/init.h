@@ -11,20 +11,23 @@
 
 namespace init {
 
-// Exit codes besides the app's own status (documented in src/jail/init-wire.ts).
+// Exit codes besides the app's own status (src/jail/init-wire.ts INIT_EXIT_*; test/jail.wire.test.ts).
 constexpr int kExitStepFailed = 125;  // a fatal plan step failed: a broken config, not a crash
 constexpr int kExitMountpoint = 126;  // a mountpoint-check failed: the vassal is destroyed to be respawned clean
 constexpr int kExitProtocol = 124;    // the emperor sent something unreadable, or went away
 
 constexpr int kControlFd = 3;
 
-// Step flags, as encoded by src/jail/init-wire.ts.
-enum : uint8_t { kStepFatal = 1, kStepAtexit = 2 };
+// Step flags, as encoded by src/jail/init-wire.ts: kStepX is PlanStep.x (test/jail.wire.test.ts).
+enum StepFlag : uint8_t { kStepFatal = 1, kStepAtexit = 2 };
+
+struct OpSpec;
 
 struct Step {
   uint32_t index = 0;  // position in the emperor's plan, echoed in reports
   uint8_t flags = 0;
-  std::vector<std::string> args;  // args[0] is the op
+  std::vector<std::string> args;  // args[0] is the op's name, its arguments follow
+  const OpSpec* op = nullptr;     // found by decode_plan(), which also checked the arity
 };
 
 // A step's outcome. A failed command has ok == false but no errno.
@@ -39,7 +42,7 @@ struct Result {
 // ---- wire.cc: framed messages on the control fd ----
 // The message types of src/jail/init-wire.ts (MSG), where each body is described; test/jail.wire.test.ts checks
 // that this mirrors it.
-enum : uint8_t {
+enum MsgType : uint8_t {
   kMsgStart = 'P',
   kMsgReload = 'R',
   kMsgStop = 'T',
@@ -52,10 +55,12 @@ enum : uint8_t {
   kMsgOutput = 'o',
 };
 
-// The emperor protocol bytes the init relays to an app that speaks the protocol (src/tables/uwsgi-protocol.ts).
+// The emperor protocol bytes the init relays to an app that speaks the protocol (src/tables/uwsgi-protocol.ts
+// TO_VASSAL and FROM_VASSAL; test/native.mirror.test.ts).
 constexpr uint8_t kToAppReload = 1;
 // What an app answers a reload with when it has reloaded itself: spawned (1) or accepting (5).
-constexpr uint8_t kFromAppSpawned = 1, kFromAppAccepting = 5;
+constexpr uint8_t kFromAppSpawned = 1;
+constexpr uint8_t kFromAppAccepting = 5;
 
 struct Message {
   uint8_t type = 0;
@@ -70,7 +75,14 @@ size_t pending_output();
 void flush_output(bool block);
 // Reads what is available on the control fd; returns false on EOF or error. Complete frames are appended to out.
 bool read_messages(std::vector<Message>& out);
-bool decode_plan(const std::string& body, std::vector<Step>& steps);
+// Why a plan was refused: the step it names (kNoStep when the framing itself is broken) and what is wrong.
+constexpr uint32_t kNoStep = 0xffffffffu;
+struct PlanError {
+  uint32_t index = kNoStep;
+  std::string message;
+};
+// Every step with a known op and the arity of that op, or false with err filled: nothing of a refused plan runs.
+bool decode_plan(const std::string& body, std::vector<Step>& steps, PlanError& err);
 void send_step(const Step& s, const Result& r);
 void send_app_started(pid_t pid);
 void send_app_exit(int status);
@@ -88,6 +100,18 @@ int poll_relaying(pollfd* fds, int n, int timeout_ms);
 void relay_remaining();
 
 // ---- steps.cc: one plan step at a time ----
+struct Vassal;
+
+// One op of the plan's vocabulary (the table is in steps.cc).
+constexpr int kArgv = -1;  // the arity of an op whose arguments are an argv: one word at least
+struct OpSpec {
+  const char* name;
+  int arity;  // the arguments after the op's name, or kArgv
+  Result (*run)(Vassal& v, const Step& s);
+};
+// The op of that name, or nullptr.
+const OpSpec* find_op(const std::string& name);
+
 struct Creds {
   bool active = false;  // set by the 'creds' step: every later command runs as this user
   uid_t uid = 0;
@@ -124,6 +148,13 @@ std::vector<gid_t> user_groups(const std::string& user, gid_t primary);
 // ---- app.cc ----
 // Starts the app described by v.app_argv; returns its pid or fills r.
 pid_t start_app(const Vassal& v, int proto_child_fd, Result& r);
+
+// ---- userns.cc ----
+// A user namespace of the init's own, its ids mapped to 0 and setgroups denied (the owner's groups kept), then the
+// namespaces of `flags` inside it with the mount propagation given (MS_PRIVATE or MS_SLAVE). Returns in pid 1 of the
+// new pid namespace (the process that called it stays outside as the mirror of that pid 1 and never returns), or
+// without CLONE_NEWPID in flags in the calling process.
+Result enter_user_namespace(uint64_t flags, unsigned long propagation);
 
 // ---- mountcheck.cc ----
 // Checks that statfs() answers for every path, once per interval, with a bounded wait.

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -14,6 +16,8 @@
 #include <unistd.h>
 
 #include "init.h"
+
+extern char** environ;
 
 namespace init {
 namespace {
@@ -33,12 +37,69 @@ int exit_code(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) 
 
 void noop_handler(int) {}
 
+// What the emperor asks of this init on its command line: emperor-init NAME [--relay-output] [--userns=FLAGS
+// [--propagation=private|slave]] [--exec FILE ARGV...].
+struct Args {
+  bool relay = false;   // stdout and stderr relayed on the control fd
+  bool userns = false;  // a user namespace of its own, and the namespaces of ns_flags inside it (userns.cc)
+  uint64_t ns_flags = 0;
+  unsigned long propagation = MS_PRIVATE;
+  // No vassal init at all: once the namespaces are made, this program execs FILE with ARGV (a tyrant's uWSGI vassal
+  // in a user namespace of its own), as pid 1 when they include a pid namespace.
+  char** exec = nullptr;
+};
+
+bool parse_u64_arg(const char* text, uint64_t& out) {
+  char* end;
+  errno = 0;
+  out = strtoull(text, &end, 10);
+  return *text && errno == 0 && *end == '\0';
+}
+
+bool parse_args(int argc, char** argv, Args& a) {
+  for (int i = 2; i < argc; i++) {
+    const char* arg = argv[i];
+    if (strcmp(arg, "--relay-output") == 0) {
+      a.relay = true;
+    } else if (strncmp(arg, "--userns=", 9) == 0) {
+      if (!parse_u64_arg(arg + 9, a.ns_flags)) return false;
+      a.userns = true;
+    } else if (strcmp(arg, "--propagation=slave") == 0) {
+      a.propagation = MS_SLAVE;
+    } else if (strcmp(arg, "--exec") == 0) {
+      a.exec = argv + i + 1;
+      return a.userns && i + 2 < argc;  // FILE and argv[0] at least; --exec only makes sense with --userns
+    } else if (strcmp(arg, "--propagation=private") != 0) {
+      return false;
+    }
+  }
+  return argc >= 2;
+}
+
+void say(const std::string& text) {
+  std::string line = "emperor-init: " + text + "\n";
+  ssize_t w = write(2, line.data(), line.size());
+  (void)w;
+}
+
+// --exec: the namespaces, then the program; failures are said on stderr, as the program's own would be.
+[[noreturn]] void exec_in_namespaces(const Args& a) {
+  Result r = enter_user_namespace(a.ns_flags, a.propagation);
+  if (!r.ok) {
+    say("the vassal's user namespace: " + r.message);
+    _exit(kExitStepFailed);
+  }
+  execve(a.exec[0], a.exec + 1, environ);
+  say(std::string("execve ") + a.exec[0] + ": " + strerror(errno));
+  _exit(127);
+}
+
 class Init {
  public:
-  // relay: the emperor asked for stdout and stderr on the control fd (emperor-init NAME --relay-output)
-  int run(bool relay);
+  int run(const Args& args);
 
  private:
+  [[noreturn]] void refuse_start(const Result& r);
   void setup_signals();
   void on_control();
   void on_signals();
@@ -47,6 +108,7 @@ class Init {
   void on_check(bool readable);
   void arm_checks();
   void run_plan(const std::string& body, size_t offset);
+  [[noreturn]] void refuse_plan(const PlanError& err);
   void start_app();
   void stop_app(int mercy_ms);
   void reload_now(int mercy_ms, const std::string& body);
@@ -98,7 +160,8 @@ void Init::setup_signals() {
 
 void Init::run_plan(const std::string& body, size_t offset) {
   std::vector<Step> steps;
-  if (!decode_plan(body.substr(offset), steps)) destroy(kExitProtocol);
+  PlanError err;
+  if (!decode_plan(body.substr(offset), steps, err)) refuse_plan(err);
   for (const Step& s : steps) {
     if (s.flags & kStepAtexit) {
       v_.atexit_steps.push_back(s);
@@ -111,15 +174,26 @@ void Init::run_plan(const std::string& body, size_t offset) {
   }
   if (v_.app_argv.empty()) {
     Step none;
-    none.index = 0xffffffffu;
+    none.index = kNoStep;
     none.flags = kStepFatal;
-    none.args.push_back("app");
     Result r = result_errno(EINVAL, "plan", "");
     r.message = "the plan has no app to run";
     send_step(none, r);
     destroy(kExitStepFailed);
   }
   start_app();
+}
+
+// A plan the init cannot run (an op it does not know, a wrong arity, broken framing) is the emperor's bug or an
+// attack, not a config error: reported against the step it names, and nothing of it runs.
+void Init::refuse_plan(const PlanError& err) {
+  Step bad;
+  bad.index = err.index;
+  bad.flags = kStepFatal;
+  Result r = result_errno(EPROTO, "plan", "");
+  r.message = "protocol error: " + err.message;
+  send_step(bad, r);
+  destroy(kExitProtocol);
 }
 
 void Init::start_app() {
@@ -342,9 +416,28 @@ void Init::on_protocol() {
   }
 }
 
-int Init::run(bool relay) {
+// The user namespace could not be made: said against no step of the plan, which has not come yet.
+void Init::refuse_start(const Result& r) {
+  Step none;
+  none.index = kNoStep;
+  none.flags = kStepFatal;
+  Result said = r;
+  said.message = "the vassal's user namespace: " + r.message;
+  send_step(none, said);
+  destroy(kExitStepFailed);
+}
+
+int Init::run(const Args& args) {
+  if (args.userns) {
+    Result r = enter_user_namespace(args.ns_flags, args.propagation);
+    if (!r.ok) refuse_start(r);
+  }
+  // Nothing of this process is another's to take: not its fds through pidfd_getfd (ptrace rights, which a
+  // non-dumpable process grants only to CAP_SYS_PTRACE in the user namespace of its memory: the host's, as this
+  // program was exec'd there), not its /proc files. Its children are dumpable again once they exec.
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   setup_signals();
-  if (relay) relay_output();
+  if (args.relay) relay_output();
   if (getpid() != 1) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);  // orphans come to us, as to a real pid 1
   if (fcntl(kControlFd, F_SETFD, FD_CLOEXEC) < 0) {
     static const char msg[] = "emperor-init: fd 3 (the emperor's control socket) is not open\n";
@@ -375,6 +468,14 @@ int Init::run(bool relay) {
 }  // namespace init
 
 int main(int argc, char** argv) {
+  init::Args args;
+  if (!init::parse_args(argc, argv, args)) {
+    init::say(
+        "usage: emperor-init NAME [--relay-output] [--userns=CLONE_FLAGS [--propagation=private|slave]] [--exec FILE "
+        "ARGV...]");
+    return init::kExitProtocol;
+  }
+  if (args.exec) init::exec_in_namespaces(args);
   static init::Init i;
-  return i.run(argc > 2 && strcmp(argv[2], "--relay-output") == 0);
+  return i.run(args);
 }

@@ -18,7 +18,7 @@ int pipes[2] = {-1, -1};
 int64_t window_start = 0;
 size_t window_bytes = 0;
 
-// Bytes relayed per second (the emperor's figure for a vassal's pipes, src/output/vassal-output.ts).
+// Bytes relayed per second: the emperor holds a vassal to the same figure (src/byte-budget.ts; test/jail.wire.test.ts).
 constexpr size_t kBudget = 4u << 20;
 // Output is read only while less than this waits for the control socket.
 constexpr size_t kBacklog = 64u << 10;

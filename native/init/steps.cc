@@ -19,6 +19,7 @@
 
 #include "init.h"
 #include "sys_ops.h"
+#include "unique_fd.h"
 
 namespace init {
 
@@ -86,29 +87,29 @@ class AsUser {
   gid_t groups_[64];
 };
 
-Result write_file(const std::string& path, const std::string& data, int flags) {
-  int fd = open(path.c_str(), flags | O_CLOEXEC, 0666);
-  if (fd < 0) return result_errno(errno, "open", path);
+// The whole of data to fd; on a non-blocking fd (a FIFO) what does not fit now is dropped, as uWSGI's writefifo does.
+Result write_all(const emperor::UniqueFd& fd, const std::string& data, const std::string& path, bool nonblocking) {
   size_t off = 0;
   while (off < data.size()) {
-    ssize_t n = write(fd, data.data() + off, data.size() - off);
+    ssize_t n = write(fd.get(), data.data() + off, data.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      close(fd);
-      return (flags & O_NONBLOCK) && (e == EAGAIN) ? ok() : result_errno(e, "write", path);
-    }
+    if (n < 0) return nonblocking && errno == EAGAIN ? ok() : result_errno(errno, "write", path);
     off += size_t(n);
   }
-  close(fd);
   return ok();
 }
 
+Result write_file(const std::string& path, const std::string& data, int flags) {
+  emperor::UniqueFd fd(open(path.c_str(), flags | O_CLOEXEC, 0666));
+  if (!fd) return result_errno(errno, "open", path);
+  return write_all(fd, data, path, false);
+}
+
+// A FIFO nobody reads is no error: the write is skipped.
 Result write_fifo(const std::string& path, const std::string& data) {
-  int fd = open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return (errno == ENXIO || errno == ENODEV) ? ok() : result_errno(errno, "open", path);
-  close(fd);
-  return write_file(path, data, O_WRONLY | O_NONBLOCK);
+  emperor::UniqueFd fd(open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return (errno == ENXIO || errno == ENODEV) ? ok() : result_errno(errno, "open", path);
+  return write_all(fd, data, path, true);
 }
 
 // /proc/self/mounts escapes space, tab, newline and backslash as \ooo.
@@ -176,7 +177,6 @@ Result unknown(const char* syscall, const char* what, const std::string& name) {
 
 // creds USER GROUP ADD-GIDS INITGROUPS: the identity every later command and the app run with.
 Result set_creds(Vassal& v, const Step& s) {
-  if (s.args.size() != 5) return bad_args(s);
   Creds c = v.creds;
   std::string user;
   uid_t uid = 0;
@@ -205,58 +205,72 @@ Result set_creds(Vassal& v, const Step& s) {
   return ok();
 }
 
-Result listen_on(Vassal& v, const Step& s) {
-  // listen FAMILY ADDRESS PORT NAME
-  if (s.args.size() != 5) return bad_args(s);
+// An address of a listen step, ready for bind(2).
+struct BindAddress {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int domain = 0;
+};
+
+// listen FAMILY ADDRESS PORT NAME
+Result parse_listen_address(const Step& s, BindAddress& a) {
   const std::string& family = s.args[1];
   const std::string& addr = s.args[2];
-  std::string where = family == "unix" ? addr : addr + ":" + s.args[3];
-  sockaddr_storage ss{};
-  socklen_t len;
-  int domain;
   uint64_t port = 0;
   if (family != "unix" && (!parse_u64(s.args[3], port) || port > 65535)) return bad_args(s);
   if (family == "inet") {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    a->sin_family = domain = AF_INET;
-    a->sin_port = htons(uint16_t(port));
-    if (inet_pton(AF_INET, addr.c_str(), &a->sin_addr) != 1) return result_errno(EINVAL, "inet_pton", addr);
-    len = sizeof *a;
+    auto* in = reinterpret_cast<sockaddr_in*>(&a.ss);
+    in->sin_family = a.domain = AF_INET;
+    in->sin_port = htons(uint16_t(port));
+    if (inet_pton(AF_INET, addr.c_str(), &in->sin_addr) != 1) return result_errno(EINVAL, "inet_pton", addr);
+    a.len = sizeof *in;
   } else if (family == "inet6") {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-    a->sin6_family = domain = AF_INET6;
-    a->sin6_port = htons(uint16_t(port));
-    if (inet_pton(AF_INET6, addr.c_str(), &a->sin6_addr) != 1) return result_errno(EINVAL, "inet_pton", addr);
-    len = sizeof *a;
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a.ss);
+    in6->sin6_family = a.domain = AF_INET6;
+    in6->sin6_port = htons(uint16_t(port));
+    if (inet_pton(AF_INET6, addr.c_str(), &in6->sin6_addr) != 1) return result_errno(EINVAL, "inet_pton", addr);
+    a.len = sizeof *in6;
   } else if (family == "unix") {
-    auto* a = reinterpret_cast<sockaddr_un*>(&ss);
-    a->sun_family = domain = AF_UNIX;
-    if (addr.empty() || addr.size() >= sizeof a->sun_path) return result_errno(ENAMETOOLONG, "bind", addr);
-    memcpy(a->sun_path, addr.data(), addr.size());
+    auto* un = reinterpret_cast<sockaddr_un*>(&a.ss);
+    un->sun_family = a.domain = AF_UNIX;
+    if (addr.empty() || addr.size() >= sizeof un->sun_path) return result_errno(ENAMETOOLONG, "bind", addr);
+    memcpy(un->sun_path, addr.data(), addr.size());
     if (addr[0] == '@')
-      a->sun_path[0] = '\0';  // abstract namespace
+      un->sun_path[0] = '\0';  // abstract namespace
     else
       unlink(addr.c_str());  // a stale socket file from a previous run
-    len = socklen_t(offsetof(sockaddr_un, sun_path) + addr.size());
+    a.len = socklen_t(offsetof(sockaddr_un, sun_path) + addr.size());
   } else {
     return bad_args(s);
   }
-  int fd = socket(domain, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return result_errno(errno, "socket", where);
-  int one = 1;
-  if (domain != AF_UNIX) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) < 0 || listen(fd, SOMAXCONN) < 0) {
-    Result r = result_errno(errno, errno == EADDRINUSE || errno == EACCES ? "bind" : "listen", where);
-    close(fd);
-    return r;
-  }
-  v.listeners.push_back(Listener{fd, s.args[4]});
   return ok();
 }
 
-Result mount_step(const Step& s) {
-  // mount FSTYPE SOURCE TARGET FLAGS DATA
-  if (s.args.size() != 6) return bad_args(s);
+Result listen_on(Vassal& v, const Step& s) {
+  BindAddress a;
+  if (Result r = parse_listen_address(s, a); !r.ok) return r;
+  std::string where = a.domain == AF_UNIX ? s.args[2] : s.args[2] + ":" + s.args[3];
+  emperor::UniqueFd fd(socket(a.domain, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) return result_errno(errno, "socket", where);
+  int one = 1;
+  if (a.domain != AF_UNIX) setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&a.ss), a.len) < 0) return result_errno(errno, "bind", where);
+  if (listen(fd.get(), SOMAXCONN) < 0) return result_errno(errno, "listen", where);
+  v.listeners.push_back(Listener{fd.release(), s.args[4]});
+  return ok();
+}
+
+// inherit FD NAME: a listening socket the emperor bound (on demand), handed over like the ones bound here
+Result inherit(Vassal& v, const Step& s) {
+  uint64_t fd;
+  if (!parse_u64(s.args[1], fd) || fd > 1024) return bad_args(s);
+  if (fcntl(int(fd), F_SETFD, FD_CLOEXEC) < 0) return result_errno(errno, "fcntl", s.args[1]);
+  v.listeners.push_back(Listener{int(fd), s.args[2]});
+  return ok();
+}
+
+// mount FSTYPE SOURCE TARGET FLAGS DATA
+Result mount_step(Vassal&, const Step& s) {
   uint64_t flags;
   if (!parse_u64(s.args[4], flags)) return bad_args(s);
   const char* fstype = s.args[1] == "none" || s.args[1].empty() ? nullptr : s.args[1].c_str();
@@ -264,17 +278,16 @@ Result mount_step(const Step& s) {
   return from_ret(emperor::sys_mount(s.args[2].c_str(), s.args[3].c_str(), fstype, flags, data), "mount", s.args[3]);
 }
 
-Result umount_step(const Step& s) {
-  // umount TARGET FLAGS RECURSIVE
+// umount TARGET FLAGS RECURSIVE
+Result umount_step(Vassal&, const Step& s) {
   uint64_t flags;
-  if (s.args.size() != 4 || !parse_u64(s.args[2], flags)) return bad_args(s);
+  if (!parse_u64(s.args[2], flags)) return bad_args(s);
   if (s.args[3] == "1") return umount_recursive(s.args[1], int(flags));
   return from_ret(emperor::sys_umount2(s.args[1].c_str(), int(flags)), "umount2", s.args[1]);
 }
 
 Result exec_step(const Vassal& v, const Step& s, bool safe) {
   std::vector<std::string> argv(s.args.begin() + 1, s.args.end());
-  if (argv.empty()) return bad_args(s);
   int status = 0;
   Result r = run_command(v, argv, &status);
   if (!r.ok || safe || status == 0) return r;
@@ -286,71 +299,46 @@ Result exec_step(const Vassal& v, const Step& s, bool safe) {
   return r;
 }
 
-Result file_step(Vassal& v, const Step& s) {
-  const std::string& op = s.args[0];
-  const std::string& path = s.args[1];
-  std::string text = s.args.size() > 2 ? s.args[2] : "";
+// A file operation with the vassal user's filesystem identity once the 'creds' step has passed.
+template <typename F>
+Result as_user(const Vassal& v, const std::string& path, F op) {
   AsUser as(v.creds);
   if (as.error()) return result_errno(as.error(), "seteuid", path);
-  if (op == "chdir") return from_errno(chdir(path.c_str()), "chdir", path);
-  if (op == "mkdir") return from_errno(mkdir(path.c_str(), 0777), "mkdir", path);
-  if (op == "unlink") return from_errno(unlink(path.c_str()), "unlink", path);
-  if (op == "create") return write_file(path, "", O_WRONLY | O_CREAT | O_TRUNC);
-  if (op == "write") return write_file(path, text, O_WRONLY | O_CREAT | O_TRUNC);
-  if (op == "append") return write_file(path, text, O_WRONLY | O_CREAT | O_APPEND);
-  if (op == "writefifo") return write_fifo(path, text);
-  if (op == "chmod" || op == "sticky") {
-    uint64_t mode = 0;
-    if (op == "chmod" && !parse_u64(text, mode)) return bad_args(s);
-    if (op == "sticky") {
-      struct stat st;
-      if (stat(path.c_str(), &st) < 0) return result_errno(errno, "stat", path);
-      mode = (st.st_mode & 07777) | S_ISVTX;
-    }
-    return from_errno(chmod(path.c_str(), mode_t(mode)), "chmod", path);
-  }
-  if (op == "chown") {
-    if (s.args.size() != 4) return bad_args(s);
-    uid_t uid;
-    gid_t gid, ugid;
-    std::string user;
-    if (!lookup_user(s.args[2], uid, ugid, user)) return unknown("getpwnam", "user", s.args[2]);
-    if (!lookup_group(s.args[3], gid)) return unknown("getgrnam", "group", s.args[3]);
-    return from_errno(chown(path.c_str(), uid, gid), "chown", path);
-  }
-  return bad_args(s);
+  return op();
 }
 
+Result chmod_to(const std::string& path, mode_t mode) { return from_errno(chmod(path.c_str(), mode), "chmod", path); }
+
+// The libc calls of call:/callret: (src/jail/plan.ts LIBC_CALLS mirrors this table).
+struct LibcCall {
+  const char* name;
+  int (*call)(const char* arg);
+};
+const LibcCall kLibcCalls[] = {
+    {"chdir", [](const char* a) { return chdir(a); }},           {"chroot", [](const char* a) { return chroot(a); }},
+    {"putenv", [](const char* a) { return putenv(strdup(a)); }},  // the environment keeps the string itself
+    {"unsetenv", [](const char* a) { return unsetenv(a); }},     {"unlink", [](const char* a) { return unlink(a); }},
+    {"rmdir", [](const char* a) { return rmdir(a); }},           {"umount", [](const char* a) { return umount(a); }},
+};
+
 // call SYMBOL ARG CHECK: uWSGI's call:/callret: hooks, which dlsym a symbol of the uWSGI process and call it with
-// one string. This static init has no dlsym: the table is src/jail/hooks.ts LIBC_CALLS. CHECK "1" (callret:)
-// fails the step on a non-zero return; call: ignores it, as uWSGI does, and only says it in the report.
-Result call_step(const Vassal& v, const Step& s) {
-  if (s.args.size() != 4) return bad_args(s);
+// one string. This static init has no dlsym: kLibcCalls is its table. CHECK "1" (callret:) fails the step on a
+// non-zero return; call: ignores it, as uWSGI does, and only says it in the report.
+Result call_step(Vassal& v, const Step& s) {
   const std::string& sym = s.args[1];
   const std::string& arg = s.args[2];
-  AsUser as(v.creds);
-  if (as.error()) return result_errno(as.error(), "seteuid", arg);
-  errno = 0;
-  int ret;
-  if (sym == "chdir")
-    ret = chdir(arg.c_str());
-  else if (sym == "chroot")
-    ret = chroot(arg.c_str());
-  else if (sym == "putenv")
-    ret = putenv(strdup(arg.c_str()));  // the environment keeps the string itself
-  else if (sym == "unsetenv")
-    ret = unsetenv(arg.c_str());
-  else if (sym == "unlink")
-    ret = unlink(arg.c_str());
-  else if (sym == "rmdir")
-    ret = rmdir(arg.c_str());
-  else if (sym == "umount")
-    ret = umount(arg.c_str());
-  else
-    return bad_args(s);
-  if (ret == 0) return ok();
-  int err = errno;
-  Result r;
+  const LibcCall* call = nullptr;
+  for (const LibcCall& c : kLibcCalls)
+    if (sym == c.name) call = &c;
+  if (!call) return bad_args(s);
+  int ret = 0, err = 0;
+  Result r = as_user(v, arg, [&] {
+    errno = 0;
+    ret = call->call(arg.c_str());
+    err = errno;
+    return ok();
+  });
+  if (!r.ok || ret == 0) return r;
   r.ok = s.args[3] != "1";
   r.err = err;
   r.syscall = sym;
@@ -359,72 +347,126 @@ Result call_step(const Vassal& v, const Step& s) {
   return r;
 }
 
+// The file ops: OP PATH [ARGS...], run on PATH with the vassal user's filesystem identity once 'creds' has passed.
+template <Result (*Op)(const Step& s, const std::string& path)>
+Result on_path(Vassal& v, const Step& s) {
+  return as_user(v, s.args[1], [&] { return Op(s, s.args[1]); });
+}
+
+Result chdir_to(const Step&, const std::string& p) { return from_errno(chdir(p.c_str()), "chdir", p); }
+Result make_dir(const Step&, const std::string& p) { return from_errno(mkdir(p.c_str(), 0777), "mkdir", p); }
+Result unlink_path(const Step&, const std::string& p) { return from_errno(unlink(p.c_str()), "unlink", p); }
+Result create_file(const Step&, const std::string& p) { return write_file(p, "", O_WRONLY | O_CREAT | O_TRUNC); }
+Result write_text(const Step& s, const std::string& p) {
+  return write_file(p, s.args[2], O_WRONLY | O_CREAT | O_TRUNC);
+}
+Result append_text(const Step& s, const std::string& p) {
+  return write_file(p, s.args[2], O_WRONLY | O_CREAT | O_APPEND);
+}
+Result write_to_fifo(const Step& s, const std::string& p) { return write_fifo(p, s.args[2]); }
+
+Result set_sticky(const Step&, const std::string& p) {
+  struct stat st;
+  if (stat(p.c_str(), &st) < 0) return result_errno(errno, "stat", p);
+  return chmod_to(p, mode_t((st.st_mode & 07777) | S_ISVTX));
+}
+
+Result chmod_path(const Step& s, const std::string& p) {
+  uint64_t mode;
+  if (!parse_u64(s.args[2], mode) || mode > 07777) return bad_args(s);
+  return chmod_to(p, mode_t(mode));
+}
+
+Result chown_path(const Step& s, const std::string& p) {
+  uid_t uid;
+  gid_t gid, ugid;
+  std::string user;
+  if (!lookup_user(s.args[2], uid, ugid, user)) return unknown("getpwnam", "user", s.args[2]);
+  if (!lookup_group(s.args[3], gid)) return unknown("getgrnam", "group", s.args[3]);
+  return from_errno(chown(p.c_str(), uid, gid), "chown", p);
+}
+
+// The plan's vocabulary: one row per op, its arity (the arguments after the op's name; kArgv: an argv of one word
+// at least) and its handler. src/jail/plan.ts PLAN_OP_ARITY is the same table; test/jail.vocabulary.test.ts reads
+// both. decode_plan() refuses an unknown op or a wrong arity before any step runs.
+const OpSpec kOps[] = {
+    {"exec", kArgv, [](Vassal& v, const Step& s) { return exec_step(v, s, false); }},
+    {"safeexec", kArgv, [](Vassal& v, const Step& s) { return exec_step(v, s, true); }},
+    {"app", kArgv,
+     [](Vassal& v, const Step& s) {
+       v.app_argv.assign(s.args.begin() + 1, s.args.end());
+       v.app_step = s;
+       return ok();
+     }},
+    {"print", 1,
+     [](Vassal&, const Step& s) {
+       std::string line = s.args[1] + "\n";
+       ssize_t w = write(1, line.data(), line.size());
+       (void)w;
+       return ok();
+     }},
+    {"putenv", 2,
+     [](Vassal&, const Step& s) {
+       return from_errno(setenv(s.args[1].c_str(), s.args[2].c_str(), 1), "setenv", s.args[1]);
+     }},
+    {"mount", 5, mount_step},
+    {"umount", 3, umount_step},
+    {"call", 3, call_step},
+    {"pivot_root", 2, [](Vassal&, const Step& s) { return pivot_root(s.args[1], s.args[2]); }},
+    {"chroot", 1, [](Vassal&, const Step& s) { return chroot_into(s.args[1]); }},
+    {"hostname", 1,
+     [](Vassal&, const Step& s) {
+       return from_ret(emperor::sys_sethostname(s.args[1].c_str()), "sethostname", s.args[1]);
+     }},
+    {"unshare", 1,
+     [](Vassal&, const Step& s) {
+       uint64_t flags;
+       if (!parse_u64(s.args[1], flags)) return bad_args(s);
+       return from_errno(unshare(int(flags)), "unshare", "");
+     }},
+    {"creds", 4, set_creds},
+    {"cap", 1,
+     [](Vassal& v, const Step& s) {
+       uint64_t mask;
+       if (!parse_u64(s.args[1], mask)) return bad_args(s);
+       v.creds.caps = true;
+       v.creds.capmask = mask;
+       return ok();
+     }},
+    {"listen", 4, listen_on},
+    {"inherit", 2, inherit},
+    {"mountpoint-check", 1,
+     [](Vassal& v, const Step& s) {
+       v.mountpoint_steps.push_back(s);
+       return ok();
+     }},
+    {"check-interval", 1,
+     [](Vassal& v, const Step& s) {
+       uint64_t ms;
+       if (!parse_u64(s.args[1], ms) || ms == 0 || ms > INT32_MAX) return bad_args(s);
+       v.check_ms = int(ms);
+       return ok();
+     }},
+    {"chdir", 1, on_path<chdir_to>},
+    {"mkdir", 1, on_path<make_dir>},
+    {"unlink", 1, on_path<unlink_path>},
+    {"create", 1, on_path<create_file>},
+    {"sticky", 1, on_path<set_sticky>},
+    {"write", 2, on_path<write_text>},
+    {"append", 2, on_path<append_text>},
+    {"writefifo", 2, on_path<write_to_fifo>},
+    {"chmod", 2, on_path<chmod_path>},
+    {"chown", 3, on_path<chown_path>},
+};
+
 }  // namespace
 
-Result run_step(Vassal& v, const Step& s) {
-  const std::string& op = s.args[0];
-  size_t n = s.args.size();
-  if (op == "exec" || op == "safeexec") return exec_step(v, s, op == "safeexec");
-  if (op == "app") {
-    if (n < 2) return bad_args(s);
-    v.app_argv.assign(s.args.begin() + 1, s.args.end());
-    v.app_step = s;
-    return ok();
-  }
-  if (op == "print") {
-    std::string line = (n > 1 ? s.args[1] : "") + "\n";
-    ssize_t w = write(1, line.data(), line.size());
-    (void)w;
-    return ok();
-  }
-  if (op == "putenv") {
-    if (n != 3) return bad_args(s);
-    return from_errno(setenv(s.args[1].c_str(), s.args[2].c_str(), 1), "setenv", s.args[1]);
-  }
-  if (op == "mount") return mount_step(s);
-  if (op == "umount") return umount_step(s);
-  if (op == "call") return call_step(v, s);
-  if (op == "pivot_root") return n == 3 ? pivot_root(s.args[1], s.args[2]) : bad_args(s);
-  if (op == "chroot") return n == 2 ? chroot_into(s.args[1]) : bad_args(s);
-  if (op == "hostname") {
-    if (n != 2) return bad_args(s);
-    return from_ret(emperor::sys_sethostname(s.args[1].c_str()), "sethostname", s.args[1]);
-  }
-  if (op == "unshare") {
-    uint64_t flags;
-    if (n != 2 || !parse_u64(s.args[1], flags)) return bad_args(s);
-    return from_errno(unshare(int(flags)), "unshare", "");
-  }
-  if (op == "creds") return set_creds(v, s);
-  if (op == "cap") {
-    uint64_t mask;
-    if (n != 2 || !parse_u64(s.args[1], mask)) return bad_args(s);
-    v.creds.caps = true;
-    v.creds.capmask = mask;
-    return ok();
-  }
-  if (op == "listen") return listen_on(v, s);
-  if (op == "inherit") {
-    // inherit FD NAME: a listening socket the emperor bound (on demand), handed over like the ones bound here
-    uint64_t fd;
-    if (n != 3 || !parse_u64(s.args[1], fd) || fd > 1024) return bad_args(s);
-    if (fcntl(int(fd), F_SETFD, FD_CLOEXEC) < 0) return result_errno(errno, "fcntl", s.args[1]);
-    v.listeners.push_back(Listener{int(fd), s.args[2]});
-    return ok();
-  }
-  if (op == "mountpoint-check") {
-    if (n != 2) return bad_args(s);
-    v.mountpoint_steps.push_back(s);
-    return ok();
-  }
-  if (op == "check-interval") {
-    uint64_t ms;
-    if (n != 2 || !parse_u64(s.args[1], ms) || ms == 0) return bad_args(s);
-    v.check_ms = int(ms);
-    return ok();
-  }
-  if (n >= 2) return file_step(v, s);
-  return bad_args(s);
+const OpSpec* find_op(const std::string& name) {
+  for (const OpSpec& op : kOps)
+    if (name == op.name) return &op;
+  return nullptr;
 }
+
+Result run_step(Vassal& v, const Step& s) { return s.op ? s.op->run(v, s) : bad_args(s); }
 
 }  // namespace init

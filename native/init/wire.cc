@@ -82,7 +82,28 @@ bool read_messages(std::vector<Message>& out) {
   return true;
 }
 
-bool decode_plan(const std::string& b, std::vector<Step>& steps) {
+namespace {
+
+// The op and arity check of one decoded step: a protocol error naming the step and its op.
+bool check_op(Step& s, PlanError& err) {
+  err.index = s.index;
+  s.op = find_op(s.args[0]);
+  if (!s.op) {
+    err.message = "unknown plan op '" + s.args[0] + "'";
+    return false;
+  }
+  const size_t n = s.args.size() - 1;
+  if (s.op->arity == kArgv ? n >= 1 : n == size_t(s.op->arity)) return true;
+  err.message = "plan op '" + s.args[0] + "' takes " +
+                (s.op->arity == kArgv ? std::string("an argv of one word at least")
+                                      : std::to_string(s.op->arity) + " argument(s)") +
+                ", got " + std::to_string(n);
+  return false;
+}
+
+}  // namespace
+
+bool decode_plan(const std::string& b, std::vector<Step>& steps, PlanError& err) {
   size_t p = 0;
   auto u32 = [&](uint32_t& v) {
     if (b.size() - p < 4) return false;
@@ -90,6 +111,7 @@ bool decode_plan(const std::string& b, std::vector<Step>& steps) {
     p += 4;
     return true;
   };
+  err = PlanError{kNoStep, "a malformed plan"};
   uint32_t count;
   if (!u32(count)) return false;
   for (uint32_t i = 0; i < count; i++) {
@@ -104,9 +126,14 @@ bool decode_plan(const std::string& b, std::vector<Step>& steps) {
       s.args.emplace_back(b, p, len);
       p += len;
     }
+    if (!check_op(s, err)) return false;
     steps.push_back(std::move(s));
   }
-  return p == b.size();
+  if (p != b.size()) {
+    err = PlanError{kNoStep, "trailing bytes after the plan"};
+    return false;
+  }
+  return true;
 }
 
 void send_step(const Step& s, const Result& r) {

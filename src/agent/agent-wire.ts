@@ -16,6 +16,10 @@
 //                  a listening socket, handed over; a unix path gets mode (through umask), an old socket file there
 //                  is replaced, anything else there is EADDRINUSE; '@name' is abstract
 //  10 UNLINK_SOCKET str path, u64 ino            removes the socket file BIND made (ESTALE: something else is there)
+//  11 OPEN         str path, u32 limit          one open of a regular file by a walk from / that follows each symlink
+//                  itself (O_NOFOLLOW at every step, at most 40 links, at most MAX_OPEN_STEPS dirs and links), the
+//                  file opened again through its O_PATH descriptor, never by name: the facts of whose it is, and the
+//                  bytes of that descriptor (native/agent/checked_open.cc; src/file-identity.ts decides)
 // Answer: u8 status, then:
 //   0 OK      the op's payload
 //   1 ERRNO   u32 errno (ETIMEDOUT and EFBIG for EXEC's own timeout and limit, EFBIG for READ and READDIR's caps)
@@ -30,10 +34,23 @@
 //   LOAD      three whole answer frames (length prefix included): STAT's (follow = 0), REALPATH's and READ's
 //   BIND      u64 ino of the socket file (0 for TCP and abstract sockets), the socket attached (SCM_RIGHTS)
 //   UNLINK_SOCKET nothing
+//   OPEN      the file (fstat of the read descriptor): u64 dev, u64 ino, u32 mode, u32 uid, u32 gid, u32 nlink,
+//             u64 size, i64 mtime s, u32 mtime ns, i64 fuse; the path's last name (lstat): u8 symlink, u32 uid,
+//             u32 gid, u64 ino; str realpath; u32 count, count x step (u8 file type, u32 mode, u32 uid, u32 gid,
+//             i64 fuse, str path), each directory and symlink in the order met, / first; then the bytes.
+//             fuse: -1 not on FUSE, -2 on a FUSE mount whose user_id is unknown, else that user_id
 // File types: 0 unknown, 1 file, 2 dir, 3 symlink, 4 fifo, 5 socket, 6 char, 7 block.
 // A request the agent cannot parse makes it exit; one it can parse but refuses (a NUL in a path, a limit over
 // MAX_LIMIT) is answered ERRNO EINVAL. Everything an agent answers is checked here as hostile input.
+import { MAX_OPEN_STEPS, type FileFacts, type PathStep } from '../file-identity';
+
+/** OPEN's directories and links recorded at most (the judge's bound, src/file-identity.ts). */
+export { MAX_OPEN_STEPS };
 import type { FileType, HostStat, SourceStat } from '../host-fs';
+import { WireError } from '../frames';
+
+// an answer that breaks the format is a WireError; the answers are split as every length-prefixed wire's frames are
+export { WireError, FrameSplitter as AnswerSplitter } from '../frames';
 
 /** Largest request frame the agent reads (without the length prefix). */
 export const MAX_REQUEST = 16 << 20;
@@ -43,18 +60,38 @@ export const MAX_DIR_NAMES = 262144;
 /** Largest READDIR payload. */
 export const MAX_DIR_BYTES = 16 << 20;
 const PATH_MAX = 4096;
+/** OPEN's symlinks followed at most: the kernel's own bound. */
+export const MAX_LINKS = 40;
 
-const OP = { read: 1, stat: 2, realpath: 3, readdir: 4, accessX: 5, exec: 6, statSources: 7, load: 8, bind: 9, unlinkSocket: 10 } as const;
+/** The request ops by name; native/agent/agent.h enum Op mirrors them (test/native.mirror.test.ts). */
+export const OP = {
+  read: 1,
+  stat: 2,
+  realpath: 3,
+  readdir: 4,
+  accessX: 5,
+  exec: 6,
+  statSources: 7,
+  load: 8,
+  bind: 9,
+  unlinkSocket: 10,
+  open: 11,
+} as const;
 const FAMILY = { unix: 0, inet: 1, inet6: 2 } as const;
-const STATUS_OK = 0;
-const STATUS_ERRNO = 1;
-const STATUS_NOTREG = 2;
+/** The answer statuses (native/agent/agent.h mirrors them). */
+export const STATUS = { ok: 0, errno: 1, notRegular: 2 } as const;
+const { ok: STATUS_OK, errno: STATUS_ERRNO, notRegular: STATUS_NOTREG } = STATUS;
 const FILE_TYPES: readonly FileType[] = ['unknown', 'file', 'dir', 'symlink', 'fifo', 'socket', 'char', 'block'];
 const STAT_BYTES = 1 + 4 * 3 + 8 + 8 + 4 + 8;
 const SOURCE_BYTES = 1 + 8 + 4 + 4 + 4;
+const OPEN_FILE_BYTES = 8 + 8 + 4 * 4 + 8 + 8 + 4 + 8;
+const OPEN_ENTRY_BYTES = 1 + 4 + 4 + 8;
+const OPEN_STEP_BYTES = 1 + 4 * 3 + 8 + 4;
+/** OPEN's fuse field besides a user_id (native/agent/agent.h mirrors it). */
+export const FUSE_FIELD = { notFuse: -1, ownerUnknown: -2 } as const;
 
 export type Request =
-  | { op: 'read' | 'load'; path: string; limit: number }
+  | { op: 'read' | 'load' | 'open'; path: string; limit: number }
   | { op: 'stat'; path: string; follow: boolean }
   | { op: 'realpath' | 'readdir' | 'accessX'; path: string }
   | { op: 'exec'; command: string; cwd: string; timeoutMs: number; limit: number }
@@ -63,15 +100,6 @@ export type Request =
   | { op: 'unlinkSocket'; path: string; ino: number };
 
 export type Answer = { status: 'ok'; payload: Buffer } | { status: 'errno'; errno: number } | { status: 'notreg'; type: FileType };
-
-/** An answer that breaks the format: the agent is broken or hostile. */
-export class WireError extends Error {
-  readonly code = 'EPROTO';
-  constructor(message: string) {
-    super(message);
-    this.name = 'WireError';
-  }
-}
 
 class Writer {
   private readonly parts: Buffer[] = [];
@@ -119,6 +147,7 @@ export function encodeRequest(req: Request): Buffer {
   switch (req.op) {
     case 'read':
     case 'load':
+    case 'open':
       return w.str(req.path).u32(limitOf(req.limit)).frame();
     case 'stat':
       return w
@@ -159,6 +188,14 @@ export function maxAnswer(req: Request): number {
     load: () => 3 * 5 + STAT_BYTES + PATH_MAX + (req as { limit: number }).limit,
     bind: () => 8,
     unlinkSocket: () => 0,
+    open: () =>
+      OPEN_FILE_BYTES +
+      OPEN_ENTRY_BYTES +
+      4 +
+      PATH_MAX +
+      4 +
+      MAX_OPEN_STEPS * (OPEN_STEP_BYTES + PATH_MAX) +
+      (req as { limit: number }).limit,
   }[req.op]();
   return 1 + Math.max(4, payload);
 }
@@ -270,6 +307,98 @@ export function decodeExec(payload: Buffer, limit: number): { status: number; st
   return { status: payload.readInt32LE(0), stdout: payload.subarray(4) };
 }
 
+/** Reads the fields of a payload in order; running past its end is a WireError. */
+class Fields {
+  at = 0;
+  constructor(
+    private readonly b: Buffer,
+    private readonly what: string,
+  ) {}
+  private need(n: number): number {
+    if (this.b.length - this.at < n) throw new WireError(`a truncated ${this.what} answer`);
+    const at = this.at;
+    this.at += n;
+    return at;
+  }
+  u8(): number {
+    return this.b[this.need(1)];
+  }
+  u32(): number {
+    return this.b.readUInt32LE(this.need(4));
+  }
+  /** A u64 that must be exact as a number (inodes, sizes, devices). */
+  u64(): number {
+    const v = this.b.readBigUInt64LE(this.need(8));
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new WireError(`${v} in a ${this.what} answer is past 2^53`);
+    return Number(v);
+  }
+  i64(): number {
+    const v = this.b.readBigInt64LE(this.need(8));
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER))
+      throw new WireError(`${v} in a ${this.what} answer is past 2^53`);
+    return Number(v);
+  }
+  mtimeMs(): number {
+    return mtimeMs(this.b, this.need(12));
+  }
+  path(): string {
+    const n = this.u32();
+    if (n > PATH_MAX) throw new WireError(`a path of ${n} bytes in a ${this.what} answer`);
+    return decodePath(this.b.subarray(this.need(n), this.at));
+  }
+  rest(): Buffer {
+    return this.b.subarray(this.at);
+  }
+}
+
+/** OPEN's fuse field: undefined (not FUSE), null (a FUSE mount whose user_id is unknown) or that user_id. */
+function fuseField(f: Fields): number | null | undefined {
+  const v = f.i64();
+  if (v === FUSE_FIELD.notFuse) return undefined;
+  if (v === FUSE_FIELD.ownerUnknown) return null;
+  if (v < 0 || v > 0xffffffff) throw new WireError(`a FUSE user_id of ${v}`);
+  return v;
+}
+
+/** The fuse field set only when on FUSE (the facts cross the reader wire as JSON, where undefined is no key). */
+function withFuse<T extends { fuse?: number | null }>(o: T, fuse: number | null | undefined): T {
+  if (fuse !== undefined) o.fuse = fuse;
+  return o;
+}
+
+/** OPEN's payload: the facts (for `asked`, the path requested) and the bytes, at most limit of them. */
+export function decodeOpen(payload: Buffer, asked: string, limit: number): { facts: FileFacts; bytes: Buffer } {
+  const f = new Fields(payload, 'open');
+  const dev = f.u64();
+  const ino = f.u64();
+  const mode = f.u32();
+  const uid = f.u32();
+  const gid = f.u32();
+  const nlink = f.u32();
+  const size = f.u64();
+  const mtime = f.mtimeMs();
+  const fuse = fuseField(f);
+  const symlink = f.u8();
+  if (symlink > 1) throw new WireError(`an open answer's symlink flag of ${symlink}`);
+  const entry = { symlink: symlink === 1, uid: f.u32(), gid: f.u32(), ino: f.u64() };
+  const real = f.path();
+  const count = f.u32();
+  if (count < 1 || count > MAX_OPEN_STEPS) throw new WireError(`${count} steps in an open answer`);
+  const steps: PathStep[] = [];
+  for (let i = 0; i < count; i++) {
+    const type = FILE_TYPES[f.u8()];
+    if (type !== 'dir' && type !== 'symlink') throw new WireError(`a step of type ${type} in an open answer`);
+    const [stepMode, stepUid, stepGid, stepFuse] = [f.u32(), f.u32(), f.u32(), fuseField(f)];
+    steps.push(withFuse<PathStep>({ type, path: f.path(), mode: stepMode, uid: stepUid, gid: stepGid }, stepFuse));
+  }
+  if ((mode & 0o170000) !== 0o100000) throw new WireError(`an open answer for a file of mode ${mode.toString(8)}`);
+  const bytes = decodeRead(f.rest(), limit);
+  return {
+    facts: withFuse<FileFacts>({ path: asked, real, dev, ino, mode, uid, gid, nlink, size, mtimeMs: mtime, entry, steps }, fuse),
+    bytes,
+  };
+}
+
 /** BIND's payload: the inode of the socket file, 0 when there is none. */
 export function decodeBound(payload: Buffer): number {
   exactly(payload, 8, 'bind');
@@ -284,40 +413,4 @@ export function decodeSource(payload: Buffer): SourceStat | null {
   if (kind > 2) throw new WireError(`source kind ${kind}`);
   if (kind === 0) return null;
   return { mtimeMs: mtimeMs(payload, 1), uid: payload.readUInt32LE(13), gid: payload.readUInt32LE(17), symlink: kind === 2 };
-}
-
-/** Splits a stream into answer frames (without their length prefix); a frame announced longer than maxAnswer is
- *  refused before it is buffered. */
-export class AnswerSplitter {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  /** Bytes needed before the next frame (or its length) can be read: a large answer is joined once, not per chunk. */
-  private need = 4;
-
-  push(chunk: Buffer, maxAnswer: number): Buffer[] {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    if (this.size < this.need) return [];
-    const buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size);
-    const out: Buffer[] = [];
-    let at = 0;
-    for (;;) {
-      if (buf.length - at < 4) {
-        this.need = 4;
-        break;
-      }
-      const len = buf.readUInt32LE(at);
-      if (len === 0 || len > maxAnswer) throw new WireError(`an answer frame of ${len} bytes (at most ${maxAnswer})`);
-      if (buf.length - at < 4 + len) {
-        this.need = 4 + len;
-        break;
-      }
-      out.push(buf.subarray(at + 4, at + 4 + len));
-      at += 4 + len;
-    }
-    const rest = buf.subarray(at);
-    this.chunks = rest.length ? [rest] : [];
-    this.size = rest.length;
-    return out;
-  }
 }

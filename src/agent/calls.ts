@@ -5,6 +5,7 @@ import { constants } from 'node:os';
 import * as path from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { ConfigFile } from '../config/host';
+import type { FileFacts } from '../file-identity';
 import { HostError, type FileType, type HostStat, type SourceStat, type StatModes } from '../host-fs';
 import { errnoCode, isHostLimit } from '../tables/signals-errnos';
 import * as wire from './agent-wire';
@@ -117,8 +118,8 @@ function single<T>(req: wire.Request, about: About, decode: (frame: Buffer) => T
   return { frame: encode(req, about), count: 1, maxAnswer: wire.maxAnswer(req), graceMs, about: () => about, decode };
 }
 
-/** READ's answer frame: the bytes, or the HostError of a refusal. */
-function readAnswer(frame: Buffer, about: About, limit: number): Buffer {
+/** The OK payload of a READ or OPEN answer frame, or the HostError of a refusal (not a regular file, over limit). */
+function readPayload(frame: Buffer, about: About, limit: number): Buffer {
   const a = wire.decodeAnswer(frame);
   if (a.status === 'notreg') {
     const code = a.type === 'dir' ? 'EISDIR' : 'ENOTREG';
@@ -127,12 +128,29 @@ function readAnswer(frame: Buffer, about: About, limit: number): Buffer {
   if (a.status === 'errno' && a.errno === EFBIG)
     throw new HostError('EFBIG', `${about.doing}: over the ${limit}-byte limit`, { path: about.path });
   if (a.status === 'errno') throw refused(about, a.errno);
-  return wire.decodeRead(a.payload, limit);
+  return a.payload;
+}
+
+/** READ's answer frame: the bytes, or the HostError of a refusal. */
+function readAnswer(frame: Buffer, about: About, limit: number): Buffer {
+  return wire.decodeRead(readPayload(frame, about, limit), limit);
 }
 
 export function readCall(p: string, limit: number): Call<Buffer> {
   const about = { doing: `reading ${p}`, path: p };
   return single({ op: 'read', path: p, limit }, about, (frame) => readAnswer(frame, about, limit));
+}
+
+/** A file opened once, and the facts of whose it is. */
+export interface OpenedFile {
+  facts: FileFacts;
+  bytes: Buffer;
+}
+
+/** OPEN: one open by a walk from /, the bytes of that descriptor and its facts; refused as READ is. */
+export function openCall(p: string, limit: number): Call<OpenedFile> {
+  const about = { doing: `reading ${p}`, path: p };
+  return single({ op: 'open', path: p, limit }, about, (frame) => wire.decodeOpen(readPayload(frame, about, limit), p, limit));
 }
 
 /** Each part's value, or the HostError that part failed with (a timeout fails the whole call instead). */

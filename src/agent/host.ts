@@ -57,7 +57,7 @@ export class AgentPool {
    * A host whose calls all share one deadline, now + budgetMs. identity null: this process's own. env: the
    * environment of an agent it starts (identity's own), instead of the pool's.
    */
-  host(identity: Identity | null, budgetMs: number, env?: AgentEnv): ConfigHost {
+  host(identity: Identity | null, budgetMs: number, env?: AgentEnv): AgentHost {
     return new AgentHost(this, identity, budgetMs, env);
   }
 
@@ -220,6 +220,11 @@ export class AgentHost implements ConfigHost {
 
   readFile(path: string, limit: number): Buffer {
     return this.ask(() => calls.readCall(path, limit));
+  }
+
+  /** One open by a walk from /, and the facts of whose the file is (a tyrant's vassal file: src/file-identity.ts). */
+  open(path: string, limit: number): calls.OpenedFile {
+    return this.ask(() => calls.openCall(path, limit));
   }
 
   openConfig(path: string, limit: number): ConfigFile {

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import { HostError } from '../host-fs';
 import * as native from '../native';
-import { builtFile } from '../package-info';
+import { programFile } from '../package-info';
 import type { About } from './calls';
 import { detached } from '../detach';
 import { HelperCgroups, forceEnd } from '../cgroup/helpers';
@@ -60,7 +60,7 @@ export class AgentProcess {
     try {
       child = native.spawn(
         {
-          file: builtFile('emperor-agent'),
+          file: programFile('emperor-agent'),
           argv: ['emperor-agent'],
           env,
           cwd: '/',

@@ -9,12 +9,12 @@
 // other's servers.
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
-import type { Etcd3 } from 'etcd3';
 import type { ResolvedConfig } from '../config/types';
 import type { Logger } from '../log';
 import { deadline } from '../etcd/client';
+import type { EtcdMembers } from '../etcd/members';
 import type { VassalSource } from '../monitors/types';
-import { detached } from '../detach';
+import { WriteChains } from './write-chains';
 
 export interface Endpoint {
   kind: string;
@@ -68,11 +68,11 @@ export class EndpointPublisher {
   /** Keys published per vassal name (and the values, to publish again under a new lease). */
   private readonly published = new Map<string, Map<string, string>>();
   /** Per name, the writes in order: a stop never overtakes the start it ends. */
-  private readonly chains = new Map<string, Promise<void>>();
+  private readonly chains = new WriteChains('endpoint publication');
   private troubleSaid = false;
 
   constructor(
-    private readonly client: Etcd3,
+    private readonly members: EtcdMembers,
     /** The endpoints root: <root>endpoints/… */
     private readonly root: string,
     private readonly node: string,
@@ -101,14 +101,14 @@ export class EndpointPublisher {
 
   /** A new lease: whatever was bound to the old one is gone; everything still running is published again. */
   republish(): void {
-    for (const [name, keys] of this.published) this.chain(name, () => this.write(new Map(), keys));
+    for (const [name, keys] of this.published) this.chains.run(name, () => this.write(new Map(), keys));
   }
 
   private replace(name: string, want: Map<string, string>): void {
     const had = this.published.get(name) ?? new Map<string, string>();
     if (want.size) this.published.set(name, want);
     else this.published.delete(name);
-    this.chain(name, () => this.write(had, want));
+    this.chains.run(name, () => this.write(had, want));
   }
 
   /** Deletes what `had` has and `want` has not, puts all of `want` under the lease. */
@@ -120,7 +120,7 @@ export class EndpointPublisher {
     ];
     if (ops.length === 0) return;
     try {
-      await this.client.kv.txn({ compare: [], success: ops, failure: [] }, deadline());
+      await this.members.call((c) => c.kv.txn({ compare: [], success: ops, failure: [] }, deadline()));
       this.troubleSaid = false;
     } catch (err) {
       // the next lease grant publishes again; a delete that failed ends with the lease at the latest
@@ -128,16 +128,5 @@ export class EndpointPublisher {
         this.log.warn({ event: 'endpoints-trouble', error: (err as Error).message }, `cannot publish endpoints: ${(err as Error).message}`);
       this.troubleSaid = true;
     }
-  }
-
-  private chain(name: string, op: () => Promise<void>): void {
-    const next = (this.chains.get(name) ?? Promise.resolve()).then(op);
-    this.chains.set(name, next);
-    detached(
-      next.finally(() => {
-        if (this.chains.get(name) === next) this.chains.delete(name);
-      }),
-      'endpoint publication',
-    );
   }
 }

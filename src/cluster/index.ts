@@ -5,17 +5,17 @@
 //   PREFIX<name>                                   the vassal configs (written by the operator)
 //   <PREFIX without its trailing '/'>.emperor/pool/nodes/<node>
 //   <PREFIX without its trailing '/'>.emperor/pool/owners/<name>
+//   <PREFIX without its trailing '/'>.emperor/pool/running/<name>
 //   <PREFIX without its trailing '/'>.emperor/endpoints/<name>/<node>/<i>
 import * as os from 'node:os';
-import type { Etcd3 } from 'etcd3';
 import type { ResolvedConfig } from '../config/types';
 import { logger, type Logger } from '../log';
-import { etcdClient } from '../etcd/client';
+import { EtcdMembers } from '../etcd/members';
 import { parseEtcdSpec } from '../monitors/etcd-monitor';
 import type { Monitor, VassalSource } from '../monitors/types';
 import { EndpointPublisher, defaultAdvertise } from './endpoints';
 import { LeaseKeeper } from './lease';
-import { Pool } from './pool';
+import { Pool, PoolError } from './pool';
 import type { VassalTable } from './table';
 
 export type { VassalTable } from './table';
@@ -35,7 +35,7 @@ export function emperorRoot(prefix: string): string {
 }
 
 class EtcdSite {
-  private readonly client: Etcd3;
+  private readonly members: EtcdMembers;
   private readonly lease: LeaseKeeper;
   readonly pool?: Pool;
   private readonly publisher: EndpointPublisher;
@@ -48,10 +48,10 @@ class EtcdSite {
     log: Logger,
   ) {
     const { hosts, prefix } = parseEtcdSpec(spec);
-    this.client = etcdClient(hosts);
+    this.members = new EtcdMembers(hosts);
     const root = emperorRoot(prefix);
     let pool: Pool | undefined;
-    this.lease = new LeaseKeeper(this.client, opts.ttlSeconds, log, {
+    this.lease = new LeaseKeeper(this.members, opts.ttlSeconds, log, {
       granted: () => {
         this.publisher.republish();
         pool?.leaseEvents.granted();
@@ -61,9 +61,9 @@ class EtcdSite {
       alive: () => pool?.leaseEvents.alive(),
       lost: () => pool?.leaseEvents.lost(),
     });
-    if (opts.pool) pool = this.pool = new Pool(this.client, `${root}pool/`, node, this.lease, table, log);
+    if (opts.pool) pool = this.pool = new Pool(this.members, `${root}pool/`, node, this.lease, table, log);
     this.publisher = new EndpointPublisher(
-      this.client,
+      this.members,
       root,
       node,
       () => this.lease.id,
@@ -78,13 +78,18 @@ class EtcdSite {
     this.publisher.started(src, config);
   }
 
+  running(src: VassalSource): void {
+    this.pool?.vassalRunning(src.name);
+  }
+
   ended(src: VassalSource): void {
     this.publisher.ended(src);
+    this.pool?.vassalEnded(src.name);
   }
 
   async close(): Promise<void> {
     await this.lease.stop();
-    this.client.close();
+    this.members.close();
   }
 }
 
@@ -112,8 +117,45 @@ export class Cluster {
     this.sites.get(src.monitor)?.started(src, config);
   }
 
+  /** Whether a vassal of this source has its sockets published (its config is worth reading on a reload). */
+  publishes(src: VassalSource): boolean {
+    return this.sites.has(src.monitor);
+  }
+
+  /** The vassal of this source is up. */
+  running(src: VassalSource): void {
+    this.sites.get(src.monitor)?.running(src);
+  }
+
   ended(src: VassalSource): void {
     this.sites.get(src.monitor)?.ended(src);
+  }
+
+  /**
+   * `emperor drain`: every pool of this emperor hands its vassals over to the other nodes, one vassal at a time,
+   * then claims nothing until resume(). `moved` hears of each vassal handed over. Resolves with how many were.
+   */
+  async drain(moved: (vassal: string, where: string) => void): Promise<number> {
+    const pools = this.pools();
+    let count = 0;
+    for (const p of pools) count += await p.drain(moved);
+    return count;
+  }
+
+  /** `emperor resume-pool`: every pool claims its share again; resolves with what this node runs then, of how many. */
+  async resume(): Promise<{ runs: number; vassals: number }> {
+    const all = await Promise.all(this.pools().map((p) => p.resume()));
+    return all.reduce((a, b) => ({ runs: a.runs + b.runs, vassals: a.vassals + b.vassals }), { runs: 0, vassals: 0 });
+  }
+
+  get draining(): boolean {
+    return this.pools().some((p) => p.isDraining);
+  }
+
+  private pools(): Pool[] {
+    const pools = [...this.sites.values()].flatMap((s) => (s.pool ? [s.pool] : []));
+    if (pools.length === 0) throw new PoolError('ENOPOOL', 'this emperor is not in pool mode (--emperor-etcd-pool with an etcd:// source)');
+    return pools;
   }
 
   /** The node running a pool vassal ('' outside pool mode). */

@@ -7,6 +7,8 @@ export interface VassalTable {
   whenGone(src: VassalSource): Promise<void>;
   /** SIGKILL whatever runs for this source, now (its cgroup, or its process group). */
   killNow(src: VassalSource): void;
+  /** Whether the vassal of this source is up (its app started), not starting, throttled or broken. */
+  isRunning(src: VassalSource): boolean;
 }
 
 /** What a running vassal tells the cluster code: the config an instance started with, and its end. */

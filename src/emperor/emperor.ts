@@ -8,15 +8,17 @@ import { createMonitor, MonitorSpecError } from '../monitors';
 import type { Monitor, VassalSource } from '../monitors/types';
 import { binaryRealpath } from '../reader/facts';
 import { ConfigReader } from '../reader/pool';
-import { startStatsServer } from '../ops';
+import { startStatsServer, type StatsServer } from '../ops';
 import { Blacklist } from './blacklist';
 import { CgroupTree } from '../cgroup/tree';
 import { HelperCgroups } from '../cgroup/helpers';
 import { AgentProcess } from '../agent/process';
 import { LimitWatch, raiseLimits } from './host-limits';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
-import { heldAmbientCaps, missingCapabilityNotes } from '../privileges';
+import { canBindConfigs, heldAmbientCaps, missingCapabilityNotes } from '../privileges';
+import { ConfigSnapshots } from './config-snapshot';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
+import type { Namespace } from '../tables/namespaces';
 import { sectionMonitor } from './multi-section';
 import { Vassal, type VassalContext, type VassalObserver } from './vassal';
 import { makeRuntimeDir, removeRuntimeDir } from './runtime-dir';
@@ -41,7 +43,7 @@ export class Emperor {
   private helpers?: HelperCgroups;
   private reader?: ConfigReader;
   private scanner?: AsyncAgent;
-  private stats?: { close(): Promise<void>; address: string };
+  private stats?: StatsServer;
   private ragnarokAt = 0;
   /** What every vassal shares: set before any monitor starts, so every add() has it. */
   private ctxBase?: VassalContext;
@@ -57,6 +59,8 @@ export class Emperor {
   private outputOpts?: OutputOptions;
   /** Monitors whose first scan is not over yet: systemd hears READY=1 when none is left. */
   private unscanned = new Set<Monitor>();
+  /** Every monitor has scanned once: the vassal table is complete. */
+  private scannedOnce = false;
 
   constructor(private readonly opts: EmperorOptions) {
     this.blacklist = new Blacklist({ throttleMs: opts.throttleMs, maxThrottleMs: opts.maxThrottleMs });
@@ -68,14 +72,55 @@ export class Emperor {
     raiseLimits(this.log);
     this.ops = new Operations(this.opts, this.log);
     if (this.opts.emperor.length === 0) throw new OptionError('no vassal source: give --emperor DIR (or dir://DIR, glob://PATTERN)');
-    const { tree, reason } = CgroupTree.create();
-    this.cgroups = tree;
-    this.helpers = this.helperCgroups(tree);
+    // the helpers' cgroups first: the monitors' agent is the first helper
+    const tree = this.createCgroups(namespaces);
+    const snapshots = await this.createMonitors();
+    this.devNull = fs.openSync('/dev/null', 'r');
+    const env = vassalEnvironment(process.env);
+    this.reader = this.startReader(env);
+    await this.startStats();
+    await this.ops.start(this);
+    this.installSignals();
+    this.ctxBase = {
+      opts: this.opts,
+      namespaces,
+      env,
+      // tyrant vassals get a clean environment of their owner's, unless the emperor's is asked for
+      ownerEnv:
+        this.opts.tyrant && !this.opts.tyrantInheritEnv
+          ? (uid: number) => tenantEnvironment(process.env, uid, this.opts.tyrantKeepEnv)
+          : undefined,
+      devNull: this.devNull,
+      reader: this.reader,
+      binaryPath: binaryRealpath(this.opts.binaryPath, env.PATH),
+      snapshots,
+      helpers: this.helpers,
+      makeCgroup: tree ? (name: string) => tree.makeInstanceDir(name) : undefined,
+      releaseCgroup: tree ? (dir: string) => tree.release(dir) : undefined,
+      blacklist: this.blacklist,
+      limits: new LimitWatch(this.log),
+      credentialsFor: (src: VassalSource) => this.credentialsFor(src),
+      observer: this.observer,
+    };
+    const done = new Promise<number>((resolve) => (this.exited = resolve));
+    this.startMonitors();
+    this.log.info({ event: 'start', emperor: this.opts.emperor, version: VERSION }, 'emperor started');
+    return done;
+  }
+
+  /**
+   * The monitors of every --emperor source, behind the cluster (pool mode) and, with multi-section, per section; and
+   * the runtime directory they and the tyrant's uWSGI config snapshots need. Returns where the snapshots go, if any.
+   */
+  private async createMonitors(): Promise<ConfigSnapshots | undefined> {
     // the monitors look at directories through an agent process: a hung mount costs a timeout, never the loop
     // each hung path costs one stuck agent (the monitors leave it alone until that agent exits), a small process
     this.scanner = new AsyncAgent({ budgetMs: this.opts.configTimeoutSeconds * 1000, maxStuck: 64, cgroups: this.helpers });
-    // a store's vassal configs are written as files there (src/monitors/store-monitor.ts)
-    if (this.opts.emperor.some((spec) => /^(etcd|pg):\/\//i.test(spec))) this.runtimeDir = makeRuntimeDir();
+    // a store's vassal configs are written as files there (src/monitors/store-monitor.ts), and a tyrant's uWSGI
+    // vassals' verified bytes (src/emperor/config-snapshot.ts)
+    const bindConfigs = this.opts.tyrant && canBindConfigs();
+    if (bindConfigs || this.opts.emperor.some((spec) => /^(etcd|pg):\/\//i.test(spec))) this.runtimeDir = makeRuntimeDir();
+    const snapshots = bindConfigs ? ConfigSnapshots.in(this.runtimeDir!) : undefined;
     const monitorOpts = {
       nofollow: this.opts.nofollow,
       tyrantNofollow: this.opts.tyrantNofollow,
@@ -102,6 +147,7 @@ export class Emperor {
             return v ? v.whenGone() : Promise.resolve();
           },
           killNow: (src) => this.vassals.get(key(src))?.killNow(),
+          isRunning: (src) => this.vassals.get(key(src))?.state === 'running',
         },
       );
       // with --emperor-multi-section each section is a vassal of its own, placed on its own in pool mode; the
@@ -109,14 +155,25 @@ export class Emperor {
       this.monitors.push(
         ...monitors.map((m) => this.cluster!.monitor(this.opts.multiSection ? sectionMonitor(m, () => this.ctxBase!) : m)),
       );
+      return snapshots;
     } catch (e) {
       this.scanner.close();
       if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
       await this.endHelpers();
-      await tree?.destroy();
+      await this.cgroups?.destroy();
       if (e instanceof MonitorSpecError) throw new OptionError(e.message);
       throw e;
     }
+  }
+
+  /**
+   * The emperor's cgroup v2 tree and its helpers' directory, or undefined (said once in the log) where it is not
+   * usable; then, once, what this emperor cannot do for want of a capability.
+   */
+  private createCgroups(namespaces: Namespace[]): CgroupTree | undefined {
+    const { tree, reason } = CgroupTree.create();
+    this.cgroups = tree;
+    this.helpers = this.helperCgroups(tree);
     if (!tree)
       this.log.warn(
         { event: 'no-cgroup', reason },
@@ -132,11 +189,25 @@ export class Emperor {
         { event: 'capability-limited', uid: process.getuid?.(), notes },
         `this emperor runs as uid ${process.getuid?.()} without some capabilities: ${notes.join('; ')}`,
       );
-    this.devNull = fs.openSync('/dev/null', 'r');
-    const env = vassalEnvironment(process.env);
+    return tree;
+  }
+
+  /** The helpers' cgroup directory, where each reader and agent gets its own; none without cgroup v2. */
+  private helperCgroups(tree: CgroupTree | undefined): HelperCgroups | undefined {
+    if (!tree) return undefined;
+    try {
+      return new HelperCgroups(tree.helpersDir());
+    } catch (e) {
+      this.log.warn({ event: 'no-helper-cgroup', error: (e as Error).message }, `helpers run without cgroups: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** The config readers, warm from the start; kept warm when on-demand vassals need quick answers. */
+  private startReader(env: Record<string, string>): ConfigReader {
     const onDemand =
       this.opts.onDemandExtension !== undefined || this.opts.onDemandDirectory !== undefined || this.opts.onDemandExec !== undefined;
-    this.reader = new ConfigReader({
+    const reader = new ConfigReader({
       env,
       budgetMs: this.opts.configTimeoutSeconds * 1000,
       log: this.log,
@@ -145,42 +216,28 @@ export class Emperor {
       keepWarm: onDemand,
       cgroups: this.helpers,
     });
-    this.reader.warm();
-    if (this.opts.stats) {
-      this.stats = await startStatsServer(this.opts.stats, () => {
-        this.ops.startUsage();
-        return this.snapshot();
-      });
-      this.log.info({ event: 'stats', address: this.stats.address }, `stats server on ${this.stats.address}`);
-    }
-    await this.ops.start(this);
-    this.installSignals();
-    this.ctxBase = {
-      opts: this.opts,
-      namespaces,
-      env,
-      // tyrant vassals get a clean environment of their owner's, unless the emperor's is asked for
-      ownerEnv:
-        this.opts.tyrant && !this.opts.tyrantInheritEnv
-          ? (uid: number) => tenantEnvironment(process.env, uid, this.opts.tyrantKeepEnv)
-          : undefined,
-      devNull: this.devNull,
-      reader: this.reader,
-      binaryPath: binaryRealpath(this.opts.binaryPath, env.PATH),
-      helpers: this.helpers,
-      makeCgroup: tree ? (name: string) => tree.makeInstanceDir(name) : undefined,
-      releaseCgroup: tree ? (dir: string) => tree.release(dir) : undefined,
-      blacklist: this.blacklist,
-      limits: new LimitWatch(this.log),
-      credentialsFor: (src: VassalSource) => this.credentialsFor(src),
-      observer: this.observer,
-    };
-    const done = new Promise<number>((resolve) => (this.exited = resolve));
+    reader.warm();
+    return reader;
+  }
+
+  private async startStats(): Promise<void> {
+    if (!this.opts.stats) return;
+    this.stats = await startStatsServer(this.opts.stats, () => {
+      this.ops.startUsage();
+      return this.snapshot();
+    });
+    this.log.info({ event: 'stats', address: this.stats.address }, `stats server on ${this.stats.address}`);
+  }
+
+  /** Every monitor feeds the vassal table; systemd hears READY=1 once each has made its first scan. */
+  private startMonitors(): void {
     this.unscanned = new Set(this.monitors);
     for (const m of this.monitors) {
       m.start({
         scanned: () => {
-          if (this.unscanned.delete(m) && this.unscanned.size === 0 && !this.ragnarokAt) this.ops.notifier.ready(this.ops.statusText());
+          if (!this.unscanned.delete(m) || this.unscanned.size > 0) return;
+          this.scannedOnce = true;
+          if (!this.ragnarokAt) this.ops.notifier.ready(this.ops.statusText());
         },
         add: (src) => this.add(src),
         change: (src) => this.vassals.get(key(src))?.fileChanged(src),
@@ -195,8 +252,6 @@ export class Emperor {
         },
       });
     }
-    this.log.info({ event: 'start', emperor: this.opts.emperor, version: VERSION }, 'emperor started');
-    return done;
   }
 
   private add(src: VassalSource): void {
@@ -220,8 +275,12 @@ export class Emperor {
   /** One observer for every vassal (VassalObserver): no listener of its own per vassal. */
   private readonly observer: VassalObserver = {
     launched: (v, config) => this.cluster?.started(v.source, config),
+    publishes: (v) => this.cluster?.publishes(v.source) ?? false,
     exited: (v) => this.cluster?.ended(v.source),
-    running: (_v, spawnMs) => this.ops.vassalRunning(spawnMs),
+    running: (v, spawnMs) => {
+      this.ops.vassalRunning(spawnMs);
+      this.cluster?.running(v.source);
+    },
     configError: () => this.ops.vassalConfigError(),
     gone: (v) => this.gone(v),
   };
@@ -306,17 +365,6 @@ export class Emperor {
     void Promise.all([helpers, this.cluster?.close(), this.stats?.close(), this.ops.close()]).then(finish, finish);
   }
 
-  /** The helpers' cgroup directory, where each reader and agent gets its own; none without cgroup v2. */
-  private helperCgroups(tree: CgroupTree | undefined): HelperCgroups | undefined {
-    if (!tree) return undefined;
-    try {
-      return new HelperCgroups(tree.helpersDir());
-    } catch (e) {
-      this.log.warn({ event: 'no-helper-cgroup', error: (e as Error).message }, `helpers run without cgroups: ${(e as Error).message}`);
-      return undefined;
-    }
-  }
-
   /**
    * Every helper of the emperor ends (docs/ARCHITECTURE.md, Processes): the readers and agents are closed and exit,
    * and whatever is left of them is killed through their cgroups. One stuck in the kernel (a FUSE request its daemon
@@ -332,6 +380,21 @@ export class Emperor {
       );
   }
 
+  /** emperor drain: this node hands its pool vassals over, one at a time, then claims nothing until resumePool. */
+  async drainPool(moved: (vassal: string, where: string) => void): Promise<string> {
+    const cluster = this.cluster!;
+    const n = await cluster.drain(moved);
+    return cluster.draining
+      ? `node ${cluster.node} is drained: ${n} vassal${n === 1 ? '' : 's'} handed over; it claims nothing until emperor resume-pool`
+      : `the drain of node ${cluster.node} was ended by emperor resume-pool after ${n} vassal${n === 1 ? '' : 's'}`;
+  }
+
+  async resumePool(): Promise<string> {
+    const cluster = this.cluster!;
+    const { runs, vassals } = await cluster.resume();
+    return `node ${cluster.node} takes vassals again: it runs ${runs} of the pool's ${vassals}`;
+  }
+
   private outputOptions(): OutputOptions {
     const o = this.opts;
     return { ratePerSecond: o.logRate, ringLines: o.logRing, logsDir: o.logsDir, maxFileBytes: o.logsMaxBytes, keepFiles: o.logsKeep };
@@ -343,6 +406,14 @@ export class Emperor {
 
   blacklistEntries() {
     return this.blacklist.entries();
+  }
+
+  statsLimits() {
+    return this.stats?.limits;
+  }
+
+  allScanned(): boolean {
+    return this.scannedOnce;
   }
 
   /** uWSGI's emperor stats layout (docs/UWSGI.md §6), same keys and order, plus our own fields after them. */

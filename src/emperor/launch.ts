@@ -1,11 +1,13 @@
 // Starting one vassal instance: a real uWSGI (exec binary-path on the file, as uWSGI's emperor does) or a native
 // vassal (our init executing the jail plan). Both come back as an Instance with the same channel surface.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { ResolvedConfig } from '../config/types';
+import type { FileFacts } from '../file-identity';
 import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
 import { resolveExecutable } from '../executable';
-import type { ConfigReader, ReadResult } from '../reader/pool';
+import type { ConfigReader } from '../reader/pool';
 import type { HelperCgroups } from '../cgroup/helpers';
 import { InitLink, compilePlan, inheritStep, initExecutable, isNativeVassal } from '../jail';
 import type { AppEvent, LinkEvents, PlanStep, StepReport } from '../jail';
@@ -17,14 +19,18 @@ import type { EmperorOptions } from './options';
 import type { InstanceOutput, OutputStream, VassalOutput } from '../output/vassal-output';
 import {
   environmentOf,
+  initNamespaceArgs,
+  judgeRead,
   ownerOf,
   tyrantPlan,
   tyrantSpawnOptions,
   wantsUserNamespace,
   type Credentials,
   type Owner,
+  type TyrantRead,
   type VassalEnvironments,
 } from './tyrant';
+import type { ConfigSnapshots, Snapshot } from './config-snapshot';
 
 export interface LaunchContext extends VassalEnvironments {
   opts: EmperorOptions;
@@ -40,6 +46,8 @@ export interface LaunchContext extends VassalEnvironments {
   reader: ConfigReader;
   /** %b of every vassal config: the uWSGI binary, resolved once at start. */
   binaryPath: string;
+  /** A tyrant that may mount: where its uWSGI vassals' verified bytes are kept (src/emperor/config-snapshot.ts). */
+  snapshots?: ConfigSnapshots;
 }
 
 /** What one vassal brings to its launches besides the shared context. */
@@ -62,6 +70,8 @@ export interface InstanceEvents {
   onAppStarted(pid: number, inPlace: boolean): void;
   /** Native vassals: the app did nothing with a relayed protocol byte in time; the init stops or restarts it. */
   onFallback(byte: number): void;
+  /** Native vassals: the init sent what its wire does not allow (its owner may write anything on its socket). */
+  onInitProtocolError(reason: string): void;
 }
 
 export interface Instance {
@@ -81,10 +91,17 @@ export interface Instance {
 
 /**
  * Reads the vassal's config as uWSGI's vassal reads it: by the name the monitor found, relative to the vassal's
- * directory (so %o is 'app1.ini', not a path), in a reader process, with its owner's rights in tyrant mode.
+ * directory (so %o is 'app1.ini', not a path), in a reader process, with its owner's rights in tyrant mode, where
+ * the facts of the file's one open are judged before anything of it runs (judgeRead).
  */
-export function requestConfig(src: MonitorSource, ctx: LaunchContext, credentials: Credentials, isReload: boolean): Promise<ReadResult> {
-  return ctx.reader.read(readRequest(src, ctx, credentials, isReload));
+export async function requestConfig(
+  src: MonitorSource,
+  ctx: LaunchContext,
+  credentials: Credentials,
+  isReload: boolean,
+): Promise<TyrantRead> {
+  const r = await ctx.reader.read(readRequest(src, ctx, credentials, isReload));
+  return judgeRead(r, src.name, ctx.opts.tyrant ? ownerOf(credentials) : undefined, ctx.opts.tyrantNofollow);
 }
 
 /**
@@ -104,6 +121,7 @@ export function readRequest(
     cwd: src.dir,
     isReload,
     identity: owner ? { uid: owner.uid, gid: owner.gid, groups: owner.groups } : null,
+    tyrantNofollow: ctx.opts.tyrantNofollow,
     set: ctx.opts.vassalSet,
     includes: ctx.opts.vassalsInclude,
     includesBefore: ctx.opts.vassalsIncludeBefore,
@@ -117,6 +135,9 @@ export function readRequest(
 export interface ReadConfig {
   config: ResolvedConfig;
   shell: string;
+  /** A tyrant's vassal: the facts of its file's one open (judged), and for a uWSGI vassal the bytes of that open. */
+  opened?: FileFacts;
+  bytes?: Buffer;
 }
 
 /** Where a native vassal's init finds the listening socket it is handed: after stdio and its control socket. */
@@ -133,6 +154,34 @@ function stdioAndControl(
 ): number[] {
   if (listenFd === undefined) return [devNull, stdout, stderr, control];
   return isNative ? [devNull, stdout, stderr, control, listenFd] : [listenFd, stdout, stderr, control];
+}
+
+/**
+ * What runs: a native vassal's init; or uWSGI on the file, as uWSGI's emperor runs it, through emperor-init when
+ * that makes the vassal's namespaces first (namespaceArgs).
+ */
+function vassalCommand(
+  src: MonitorSource,
+  ctx: LaunchContext,
+  isNative: boolean,
+  init: { relayOutput: boolean; namespaceArgs?: string[] },
+): { file: string; argv: string[] } {
+  const { opts } = ctx;
+  const ns = init.namespaceArgs ?? [];
+  if (isNative) return { file: initExecutable(), argv: ['emperor-init', src.name, ...(init.relayOutput ? ['--relay-output'] : []), ...ns] };
+  const uwsgi = [
+    opts.binaryPath,
+    ...opts.vassalsInheritBefore.flatMap((f) => ['--inherit', f]),
+    ...opts.vassalsIncludeBefore.flatMap((f) => ['--include', f]),
+    ...opts.vassalSet.flatMap((kv) => ['--set', kv]),
+    configFlagOf(src.name),
+    src.name,
+    ...opts.vassalsInherit.flatMap((f) => ['--inherit', f]),
+    ...opts.vassalsInclude.flatMap((f) => ['--include', f]),
+  ];
+  const binary = resolveExecutable(opts.binaryPath, ctx.env.PATH);
+  if (!init.namespaceArgs) return { file: binary, argv: uwsgi };
+  return { file: initExecutable(), argv: ['emperor-init', src.name, ...ns, '--exec', binary, ...uwsgi] };
 }
 
 export function launch(
@@ -153,25 +202,26 @@ export function launch(
     compiled && listenFd !== undefined ? { ...compiled, steps: [inheritStep(INHERITED_FD, cfg.file), ...compiled.steps] } : compiled;
   const userns = owner !== undefined && (firstPlan ? wantsUserNamespace(ctx.namespaces, firstPlan) : ctx.namespaces.includes('user'));
   const plan = firstPlan && (owner ? tyrantPlan(firstPlan, owner, userns) : firstPlan);
-  const file = isNative ? initExecutable() : resolveExecutable(opts.binaryPath, ctx.env.PATH);
-  const argv = isNative
-    ? ['emperor-init', src.name, ...(vassalOutput ? ['--relay-output'] : [])]
-    : [
-        opts.binaryPath,
-        ...opts.vassalsInheritBefore.flatMap((f) => ['--inherit', f]),
-        ...opts.vassalsIncludeBefore.flatMap((f) => ['--include', f]),
-        ...opts.vassalSet.flatMap((kv) => ['--set', kv]),
-        configFlagOf(src.name),
-        src.name,
-        ...opts.vassalsInherit.flatMap((f) => ['--inherit', f]),
-        ...opts.vassalsInclude.flatMap((f) => ['--include', f]),
-      ];
+  // A tyrant's uWSGI vassal reads the verified bytes at its file's name: they are bind-mounted there, in its own
+  // mount namespace (src/emperor/config-snapshot.ts); a tyrant that cannot mount relies on the path rules alone.
+  const bytes = owner && !isNative && ctx.snapshots ? verifiedBytes(src, read) : undefined;
   // A native vassal always gets its own pid namespace (the init is its pid 1, so its death takes the whole vassal
   // with it) and its own mount namespace (a FUSE daemon started by a hook must die with the vassal, not leave a
   // dead mount on the host). Unless the user asked for fs isolation, host mounts still propagate in (slave).
-  const namespaces = isNative ? [...new Set<native.Namespace>([...ctx.namespaces, 'pid', 'mount'])] : ctx.namespaces;
-  const mountPropagation = isNative && !ctx.namespaces.includes('mount') ? ('slave' as const) : undefined;
-  const identity = owner ? tyrantSpawnOptions(owner, namespaces, userns, isNative) : { namespaces, ...credentials };
+  const own: native.Namespace[] = isNative ? ['pid', 'mount'] : bytes ? ['mount'] : [];
+  const namespaces = own.length ? [...new Set<native.Namespace>([...ctx.namespaces, ...own])] : ctx.namespaces;
+  const propagation = own.includes('mount') && !ctx.namespaces.includes('mount') ? ('slave' as const) : ('private' as const);
+  // a tyrant's vassal with a user namespace: emperor-init makes the namespaces itself (tyrantSpawnOptions)
+  const { file, argv } = vassalCommand(src, ctx, isNative, {
+    relayOutput: vassalOutput !== undefined,
+    namespaceArgs: userns ? initNamespaceArgs(namespaces, propagation) : undefined,
+  });
+  const tyrantIds = owner && tyrantSpawnOptions(owner, namespaces, userns);
+  // the config's bind is made by the addon's child, still root, in a mount namespace of the spawn's own (under the
+  // one the init makes itself with a user namespace)
+  const identity = tyrantIds
+    ? { ...tyrantIds, namespaces: bytes && userns ? ['mount' as const] : tyrantIds.namespaces }
+    : { namespaces, ...credentials };
   checkSpawnPrivileges(src.name, identity);
   const base = environmentOf(ctx, owner);
   const env = isNative ? base : { ...base, UWSGI_EMPEROR_FD: '3' };
@@ -180,14 +230,24 @@ export function launch(
   let cgroup: string | undefined;
   let child: native.Child;
   let output: InstanceOutput | undefined;
+  let snapshot: Snapshot | undefined;
   try {
+    if (bytes) snapshot = ctx.snapshots!.create(`${src.monitor}\0${src.name}`, owner!, bytes.bytes);
+    const configBind = snapshot && {
+      source: snapshot.path,
+      target: bytes!.real,
+      check: path.resolve(src.dir, src.name),
+      dev: snapshot.dev,
+      ino: snapshot.ino,
+    };
     // a native vassal's init makes the pipes of its hooks and app itself, and relays them on the control socket
     output = vassalOutput?.open(isNative);
     cgroup = ctx.makeCgroup?.(src.name);
     const [stdout, stderr] = output ? [output.stdout ?? ctx.devNull, output.stderr ?? ctx.devNull] : [1, 2];
     const fds = stdioAndControl(ctx.devNull, stdout, stderr, theirs, isNative, listenFd);
-    child = native.spawn({ file, argv, env, mountPropagation, cwd: src.dir, fds, cgroup, deathSignal: 'SIGKILL', ...identity }, (info) =>
-      on.onExit(info),
+    child = native.spawn(
+      { file, argv, env, mountPropagation: propagation, configBind, cwd: src.dir, fds, cgroup, deathSignal: 'SIGKILL', ...identity },
+      (info) => on.onExit(info),
     );
   } catch (e) {
     // bad options or no child at all; a failed setup rejects child.started instead (vassal.ts), and the exit that
@@ -195,15 +255,22 @@ export function launch(
     native.closeFd(ours);
     output?.abort();
     if (cgroup) fs.rmdirSync(cgroup);
+    if (snapshot) ctx.snapshots!.remove(snapshot);
     throw e;
   } finally {
     native.closeFd(theirs);
   }
   output?.attach(child.pid);
-  if (!plan) return new UwsgiInstance(child, cgroup, ours, on);
+  if (!plan) return new UwsgiInstance(child, cgroup, ours, on, snapshot && { snapshots: ctx.snapshots!, snapshot });
   const inst = new NativeInstance(child, cgroup, ours, src.name, owner && { owner, userns }, on, output);
   inst.link.start(plan);
   return inst;
+}
+
+/** What a tyrant's uWSGI vassal runs: the bytes of its file's one open, and that file's real path. */
+function verifiedBytes(src: MonitorSource, read: ReadConfig): { bytes: Buffer; real: string } {
+  if (!read.bytes || !read.opened) throw new TypeError(`vassal ${src.name}: a tyrant's uWSGI vassal needs the verified bytes of its file`);
+  return { bytes: read.bytes, real: read.opened.real };
 }
 
 /** A uWSGI vassal's instance: protocol bytes on its UWSGI_EMPEROR_FD socket. */
@@ -216,11 +283,18 @@ class UwsgiInstance implements Instance {
     readonly cgroup: string | undefined,
     controlFd: number,
     on: InstanceEvents,
+    /** A tyrant's: the snapshot mounted at its file's name. */
+    private readonly verified?: { snapshots: ConfigSnapshots; snapshot: Snapshot },
   ) {
     this.channel = new UwsgiChannel(controlFd, on);
   }
 
-  reload(): void {
+  /** Byte 1: uWSGI execs itself again and reads its file; a tyrant's reads the bytes of `next`, checked for it. */
+  reload(next?: ReadConfig): void {
+    if (this.verified) {
+      if (!next?.bytes) throw new TypeError(`a tyrant's uWSGI vassal reloads only with the verified bytes of its file`);
+      this.verified.snapshots.rewrite(this.verified.snapshot, next.bytes);
+    }
     this.channel.reload();
   }
 
@@ -230,6 +304,7 @@ class UwsgiInstance implements Instance {
 
   close(): void {
     this.channel.close();
+    if (this.verified) this.verified.snapshots.remove(this.verified.snapshot);
   }
 
   currentStep(): undefined {
@@ -292,6 +367,10 @@ class NativeInstance implements Instance, LinkEvents {
 
   onFallback(byte: number): void {
     this.on.onFallback(byte);
+  }
+
+  onProtocolError(reason: string): void {
+    this.on.onInitProtocolError(reason);
   }
 
   onOutput(stream: OutputStream, chunk: Buffer): void {

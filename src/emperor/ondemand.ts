@@ -15,6 +15,7 @@ import * as native from '../native';
 import type { EmperorOptions } from './options';
 import type { HelperCgroups } from '../cgroup/helpers';
 import { environmentOf, type VassalEnvironments } from './tyrant';
+import { sideFileRefusal, type FileOwner } from '../file-identity';
 import { detached } from '../detach';
 
 /** A socket name that is not an address. */
@@ -47,22 +48,29 @@ function shellQuote(s: string): string {
 
 /**
  * The vassal's socket name, from the one on-demand option given (extension, else directory, else exec, uWSGI's
- * precedence); undefined when the vassal is not on demand. Throws HostError.
+ * precedence); undefined when the vassal is not on demand. `owner`: a tyrant's vassal's, whose own the socket file
+ * must be. Throws HostError, or OnDemandError when the socket file is someone else's.
  */
 export async function socketName(
   src: VassalSource,
   opts: EmperorOptions,
   session: AgentSession,
   budgetMs: number,
+  owner: FileOwner | null,
 ): Promise<string | undefined> {
   if (opts.onDemandExtension) {
     const file = path.resolve(src.dir, src.name + opts.onDemandExtension);
+    let opened: calls.OpenedFile;
     try {
-      return firstLine(await session.ask(calls.readCall(file, NAME_LIMIT)));
+      opened = await session.ask(calls.openCall(file, NAME_LIMIT));
     } catch (e) {
       if (e instanceof HostError && e.code === 'ENOENT') return undefined;
       throw e;
     }
+    // a tyrant's: read as the vassal's owner, and used only if it is that owner's own (README "Whose file it is")
+    const refusal = owner && sideFileRefusal(opened.facts, owner, opts.tyrantNofollow);
+    if (refusal) throw new OnDemandError(refusal);
+    return firstLine(opened.bytes);
   }
   if (opts.onDemandDirectory) return path.join(opts.onDemandDirectory, `${path.basename(src.name).replace(/\.[^.]*$/, '')}.socket`);
   if (opts.onDemandExec) {
@@ -185,7 +193,7 @@ export class OnDemand {
     const src = this.source();
     const session = AgentSession.start(identity, environmentOf(this.ctx, identity), this.budgetMs, this.ctx.helpers);
     try {
-      const name = await socketName(src, this.ctx.opts, session, this.budgetMs);
+      const name = await socketName(src, this.ctx.opts, session, this.budgetMs, identity);
       if (name === undefined) return undefined;
       const address = socketAddress(name, src.dir);
       const mode = identity ? TYRANT_SOCKET_MODE : SOCKET_MODE;

@@ -12,6 +12,9 @@ import { UsageSampler, type Usage } from '../ops/usage';
 import type { Vassal } from './vassal';
 import type { StatsDocument } from '../ops/stats-document';
 import { detached } from '../detach';
+import { internalErrorCount } from '../internal-errors';
+import { retainLogs } from '../output/log-retention';
+import type { ConnectionLimits } from '../ops/connection-limits';
 
 /** What the operations read of the emperor. */
 export interface OperatedEmperor {
@@ -20,6 +23,13 @@ export interface OperatedEmperor {
   blacklistEntries(): BlacklistEntry[];
   /** The stats document, its vassals filtered by `visible`. */
   snapshot(visible?: (v: Vassal) => boolean): StatsDocument;
+  /** emperor drain and resume-pool (src/cluster): their outcome, one line each. */
+  drainPool(moved: (vassal: string, where: string) => void): Promise<string>;
+  resumePool(): Promise<string>;
+  /** The stats server's connection caps, when it runs. */
+  statsLimits(): ConnectionLimits | undefined;
+  /** Every monitor has scanned once: the vassal table is complete. */
+  allScanned(): boolean;
 }
 
 /**
@@ -40,6 +50,7 @@ export class Operations {
   private control?: ControlServer;
   private timers: NodeJS.Timeout[] = [];
   private emperor?: OperatedEmperor;
+  private retention?: { stop(): void };
 
   /** Before anything reads the environment: NOTIFY_SOCKET & co. are the emperor's, not its vassals'. */
   constructor(
@@ -51,9 +62,24 @@ export class Operations {
 
   async start(emperor: OperatedEmperor): Promise<void> {
     this.emperor = emperor;
-    if (this.opts.logsDir) fs.mkdirSync(this.opts.logsDir, { recursive: true, mode: 0o750 });
+    if (this.opts.logsDir) {
+      fs.mkdirSync(this.opts.logsDir, { recursive: true, mode: 0o750 });
+      this.retention = retainLogs({
+        dir: this.opts.logsDir,
+        retentionMs: this.opts.logsRetentionSeconds * 1000,
+        vassals: () => new Set([...emperor.vassals.values()].map((v) => v.name)),
+        ready: () => emperor.allScanned(),
+        log: this.log,
+      });
+    }
     if (this.opts.metrics) {
-      this.metrics = new EmperorMetrics();
+      this.metrics = new EmperorMetrics({
+        refusedConnections: () =>
+          [emperor.statsLimits(), this.control?.limits, this.metricsServer?.limits].flatMap((l) =>
+            l ? [{ server: l.server, refused: l.refusedTotal }] : [],
+          ),
+        internalErrors: internalErrorCount,
+      });
       this.metricsServer = await startMetricsServer(
         this.opts.metrics,
         this.metrics,
@@ -68,6 +94,8 @@ export class Operations {
         this.opts.control,
         {
           tyrant: this.opts.tyrant,
+          drain: (moved) => emperor.drainPool(moved),
+          resumePool: () => emperor.resumePool(),
           vassals: () => [...emperor.vassals.values()].map(controlled),
           status: async (visible) => {
             await this.freshUsage();
@@ -130,6 +158,7 @@ export class Operations {
 
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
+    this.retention?.stop();
     this.notifier.close();
     await Promise.all([this.metricsServer?.close(), this.control?.close()]);
   }
@@ -163,7 +192,9 @@ function controlled(v: Vassal): ControlledVassal & { vassal: Vassal } {
   return {
     vassal: v,
     name: v.name,
-    uid: v.uid,
+    get uid() {
+      return v.uid;
+    },
     get state() {
       return v.state;
     },

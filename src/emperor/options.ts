@@ -74,6 +74,13 @@ export const OPTION_TABLE: OptionSpec[] = [
   { key: 'emperor-logs-max-size', kind: 'number', def: 10485760, arg: 'bytes', help: 'rotate a vassal log file past this size' },
   { key: 'emperor-logs-keep', kind: 'number', def: 3, arg: 'count', help: 'rotated files kept per vassal (NAME.log.1 ...)' },
   {
+    key: 'emperor-logs-retention',
+    kind: 'number',
+    def: 604800,
+    arg: 'seconds',
+    help: 'remove the log files of vassals that are gone once they are this old (7 days)',
+  },
+  {
     key: 'emperor-log-rate',
     kind: 'number',
     def: 1000,
@@ -195,6 +202,7 @@ export interface EmperorOptions {
   logsDir?: string;
   logsMaxBytes: number;
   logsKeep: number;
+  logsRetentionSeconds: number;
   logRate: number;
   logRing: number;
   nofollow: boolean;
@@ -305,6 +313,7 @@ export function finalizeOptions(raw: RawOptions): EmperorOptions {
     logsDir: str('emperor-logs-dir'),
     logsMaxBytes: num('emperor-logs-max-size'),
     logsKeep: num('emperor-logs-keep'),
+    logsRetentionSeconds: positive('emperor-logs-retention'),
     logRate: num('emperor-log-rate'),
     logRing: num('emperor-log-ring'),
     nofollow: bool('emperor-nofollow'),

@@ -3,9 +3,11 @@
 // as-root work runs only as root of its own user namespace (mapped to the owner), and no_new_privs keeps setuid
 // binaries from giving it more.
 import { ConfigError } from '../config';
+import { fileIdentity, type FileOwner } from '../file-identity';
+import type { ReadResult } from '../reader/pool';
 import type { VassalSource } from '../monitors/types';
 import type { Namespace, SpawnOptions } from '../native';
-import { CLONE_NEWUSER } from '../tables/namespaces';
+import { CLONE_NEWUSER, cloneFlagOf } from '../tables/namespaces';
 import { gidOf, supplementaryGroups, uidOf } from '../tables/passwd';
 import type { JailPlan, PlanStep } from '../jail';
 
@@ -45,6 +47,30 @@ export interface VassalEnvironments {
 /** The environment a vassal runs with, and so every agent working for it (its @(exec://), its on-demand command). */
 export function environmentOf(ctx: VassalEnvironments, owner: { uid: number } | null | undefined): Record<string, string> {
   return owner && ctx.ownerEnv ? ctx.ownerEnv(owner.uid) : ctx.env;
+}
+
+/**
+ * A config read as a tyrant takes it: the result to run or show as before, `refused` when the vassal file is no one's
+ * a tyrant may run it as, or `owner` when its one open shows another owner than it was read as (an owner change:
+ * it is never run as the guessed one). The facts are the config reader's answer, judged here again, on the trusted
+ * side; a reader that says nothing of them, or refuses what they allow, is not believed.
+ */
+export type TyrantRead = ReadResult | { refused: string } | { owner: FileOwner };
+
+export function judgeRead(r: ReadResult, spec: string, readAs: Owner | undefined, nofollow: boolean): TyrantRead {
+  if (!readAs) return r;
+  const broken = (why: string) => ({ error: new ConfigError(spec, 0, `the config reader ${why}`, undefined, 'EAGENT') });
+  if (!r.opened) {
+    // nothing to judge: the read failed before the open was done (a missing file, a timeout), or the reader is broken
+    if ('error' in r && r.error.code !== 'EOWNER' && r.error.code !== 'EIDENTITY') return r;
+    return broken('did not say whose the file is');
+  }
+  const verdict = fileIdentity(r.opened, nofollow);
+  if ('refused' in verdict) return verdict;
+  if (verdict.owner.uid !== readAs.uid || verdict.owner.gid !== readAs.gid) return verdict;
+  if ('error' in r && (r.error.code === 'EOWNER' || r.error.code === 'EIDENTITY'))
+    return broken(`refused a file its own facts allow (${r.error.reason})`);
+  return r;
 }
 
 export function ownerOf(creds: Credentials): Owner | undefined {
@@ -139,14 +165,22 @@ function checkCredsStep(step: PlanStep, owner: Owner): void {
 }
 
 /**
- * Spawn options of a tyrant vassal. Without a user namespace: the owner's uid, gid and groups, applied by the
- * addon before exec. With one: root inside a new user namespace whose only ids are the owner's ("0 <uid> 1"),
- * no supplementary groups (they cannot be mapped), and a mount namespace for the init's own mounts.
- * Always no_new_privs, so no setuid binary inside raises it.
+ * Spawn options of a tyrant vassal: the owner's uid, gid and groups, set by the addon before exec, and no_new_privs
+ * so that no setuid binary inside raises it. Without a user namespace the addon makes the vassal's namespaces.
+ * With one, emperor-init makes them itself, the user namespace first ("deny" to setgroups, its own ids mapped to 0:
+ * the owner's groups are kept, negative ones included; native/init/userns.cc says why), then runs the vassal (a
+ * native one's init) or execs it (uWSGI): the addon makes none, and initNamespaceArgs() tells the init which.
  */
-export function tyrantSpawnOptions(owner: Owner, namespaces: Namespace[], userns: boolean, isNative: boolean): Partial<SpawnOptions> {
-  if (!userns) return { namespaces, uid: owner.uid, gid: owner.gid, groups: owner.groups, noNewPrivs: true };
-  const ns = new Set<Namespace>([...namespaces, 'user']);
-  if (isNative) ns.add('mount');
-  return { namespaces: [...ns], uidMap: `0 ${owner.uid} 1`, gidMap: `0 ${owner.gid} 1`, groups: [], noNewPrivs: true };
+export function tyrantSpawnOptions(owner: Owner, namespaces: Namespace[], userns: boolean): Partial<SpawnOptions> {
+  return { namespaces: userns ? [] : namespaces, uid: owner.uid, gid: owner.gid, groups: owner.groups, noNewPrivs: true };
+}
+
+/**
+ * emperor-init's arguments for the namespaces it makes itself (a tyrant's vassal with a user namespace): the user
+ * namespace, then the others inside it, with the mount propagation the addon would have applied.
+ */
+export function initNamespaceArgs(namespaces: Namespace[], propagation: 'private' | 'slave'): string[] {
+  let flags = 0;
+  for (const ns of new Set<Namespace>([...namespaces, 'user'])) flags |= cloneFlagOf(ns) ?? 0;
+  return [`--userns=${flags >>> 0}`, `--propagation=${propagation}`];
 }

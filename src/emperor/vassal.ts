@@ -16,16 +16,16 @@ import type { ResolvedConfig } from '../config/types';
 import { vassalLogger, type Logger } from '../log';
 import type { ExitInfo, NativeError } from '../native';
 import type { VassalSource } from '../monitors/types';
-import type { ReadResult } from '../reader/pool';
 import type { StepReport } from '../jail';
 import { FROM_VASSAL, TO_VASSAL } from '../tables/uwsgi-protocol';
 import { isSubscriptionOption } from '../tables/routers';
 import { killCgroup } from '../cgroup/tree';
 import { forceEnd } from '../cgroup/helpers';
-import { launch, requestConfig, type Instance, type InstanceEvents, type LaunchContext } from './launch';
+import { launch, requestConfig, type Instance, type InstanceEvents, type LaunchContext, type ReadConfig } from './launch';
+import type { FileOwner } from '../file-identity';
 import type { VassalOutput } from '../output/vassal-output';
 import { OnDemand, onDemandEnabled } from './ondemand';
-import { ownerOf, type Credentials, type CredentialsOrRefusal } from './tyrant';
+import { ownerOf, type Credentials, type CredentialsOrRefusal, type TyrantRead } from './tyrant';
 import type { Blacklist } from './blacklist';
 import type { VassalStats } from '../ops/stats-document';
 import { isLimit, type LimitWatch } from './host-limits';
@@ -55,8 +55,10 @@ interface StartFailure {
  * EventEmitter table of its own (at 10,000 vassals those were a good part of the emperor's memory).
  */
 export interface VassalObserver {
-  /** An instance was spawned with this config (the cluster code publishes its sockets). */
+  /** An instance was spawned, or reloaded, with this config (the cluster code publishes its sockets). */
   launched?(v: Vassal, config: ResolvedConfig): void;
+  /** Whether launched() wants the config a uWSGI vassal reloads with (read only for that). */
+  publishes?(v: Vassal): boolean;
   exited?(v: Vassal): void;
   /** The instance came up, spawnMs after its start began. */
   running?(v: Vassal, spawnMs: number): void;
@@ -214,7 +216,9 @@ export class Vassal implements InstanceEvents {
       requestConfig(this.source, this.ctx, creds, false).then((r) => {
         if (this.reading !== seq) return; // an edit started a newer read, or the vassal went
         this.reading = 0;
-        if ('error' in r) this.notStarted(r.error);
+        if ('refused' in r) this.refused(r.refused);
+        else if ('owner' in r) this.ownerFound(r.owner);
+        else if ('error' in r) this.notStarted(r.error);
         else this.launchWith(r, creds);
       }),
       'config read',
@@ -232,7 +236,38 @@ export class Vassal implements InstanceEvents {
     this.start();
   }
 
-  private launchWith(read: Exclude<ReadResult, { error: ConfigError }>, creds: Credentials): void {
+  /**
+   * The file's one open shows another owner than the one it was read as: the vassal is that owner's now (an owner
+   * change, whatever the monitor saw), and it is read again as them. A file that flips owners between reads costs a
+   * throttle per flip, never a busy loop.
+   */
+  private ownerFound(owner: FileOwner): void {
+    if (!this.ctx.opts.noBlacklist) this.ctx.blacklist.add(this.name, Date.now());
+    if (this.instance) return this.fileChanged({ ...this.source, uid: owner.uid, gid: owner.gid });
+    this.log.warn(
+      { event: 'owner-changed', uid: owner.uid, gid: owner.gid },
+      `the config file's open shows owner uid ${owner.uid} gid ${owner.gid}, not the one it was read as: read again as them`,
+    );
+    this.ownerIs(owner);
+    this.startSoon();
+  }
+
+  /**
+   * The vassal's owner is now `owner`: its control rights and stats at once, and in tyrant mode an owner change is a
+   * new vassal: its on-demand socket is bound again as the new owner, and what the old owner's instances printed is
+   * no longer shown (src/output/vassal-output.ts).
+   */
+  private ownerIs(owner: FileOwner): void {
+    if (owner.uid === this.uid && owner.gid === this.gid) return;
+    this.source = { ...this.source, uid: owner.uid, gid: owner.gid };
+    this.uid = owner.uid;
+    this.gid = owner.gid;
+    if (!this.ctx.opts.tyrant) return;
+    this.onDemand?.reset();
+    this.output?.newOwner();
+  }
+
+  private launchWith(read: ReadConfig, creds: Credentials): void {
     for (const w of read.config.warnings) this.log.warn({ event: 'config-warning', file: w.file, line: w.line }, w.message);
     for (const o of read.config.options) {
       if (!isSubscriptionOption(o.key) || this.routerSaid?.has(o.key)) continue;
@@ -269,10 +304,13 @@ export class Vassal implements InstanceEvents {
       },
       (err: NativeError) => {
         if (this.instance !== inst) return;
-        // the exit follows: a setup that hung or met a host limit is retried, any other failure is a config to fix
+        // the exit follows: a setup that hung or met a host limit is retried, and so is a tyrant's uWSGI vassal whose
+        // file's name no longer led to its verified bytes (its path changed after the read: read again); any other is
+        // a config to fix
         clearTimeout(this.loyalTimer);
         const limit = isLimit(err) ? err : undefined;
-        this.failure = { message: describeSetupError(err), transient: err.code === 'ETIMEDOUT' || limit !== undefined, limit };
+        const transient = err.code === 'ETIMEDOUT' || err.step === 'config_check' || limit !== undefined;
+        this.failure = { message: describeSetupError(err), transient, limit };
         this.setupError = this.failure.message;
         // a host limit is said once per episode, at the exit that follows
         if (!limit) this.log.error({ event: 'setup-error', error: this.failure.message }, `vassal not started: ${this.failure.message}`);
@@ -330,11 +368,11 @@ export class Vassal implements InstanceEvents {
 
   /** The config file changed (mtime grew, or the owner changed). */
   fileChanged(src: VassalSource): void {
-    const ownerChanged = src.uid !== this.source.uid || src.gid !== this.source.gid;
+    const ownerChanged = src.uid !== this.uid || src.gid !== this.gid;
     this.source = src;
     this.lastMod = secs(src.mtimeMs);
     if (this.removing) return;
-    if (ownerChanged && this.ctx.opts.tyrant) this.onDemand?.reset(); // it is bound again as the new owner
+    this.ownerIs(src);
     if (this.held && this.instance) {
       // an admin's stop still under way: the new file starts once the old instance is gone
       this.held = false;
@@ -365,36 +403,59 @@ export class Vassal implements InstanceEvents {
     this.reload('config changed');
   }
 
-  /** Graceful restart in place (file touch, SIGHUP, missed heartbeats); a native vassal's config is read again. */
+  /**
+   * Graceful restart in place (file touch, SIGHUP, missed heartbeats). A native vassal's config is read again, and
+   * so is a tyrant's uWSGI vassal's (it gets the bytes read then, checked as at its start); outside tyrant mode a
+   * uWSGI vassal reads its file itself.
+   */
   reload(reason: string): void {
     const inst = this.instance;
     if (!inst || this.state === 'stopping') return;
-    if (!inst.native) return this.reloaded(inst, reason, undefined);
+    if (!inst.native && !this.ctx.opts.tyrant) {
+      // uWSGI reads its file again itself; in pool mode the emperor reads it too, to publish the sockets it binds now
+      this.reloaded(inst, reason, undefined);
+      if (this.ctx.observer?.publishes?.(this)) this.readAfterReload(inst);
+      return;
+    }
     const creds = this.ctx.credentialsFor(this.source);
     if ('refused' in creds) return; // an owner change stops the vassal on its own
     const seq = ++this.reloadSeq;
     detached(
       requestConfig(this.source, this.ctx, creds, true).then((r) => {
         if (this.instance !== inst || seq !== this.reloadSeq || this.state === 'stopping') return;
+        if ('owner' in r) return this.ownerFound(r.owner);
         this.reloaded(inst, reason, r);
       }),
       'config read for a reload',
     );
   }
 
-  private reloaded(inst: Instance, reason: string, read: ReadResult | undefined): void {
+  /**
+   * uWSGI reads its file again itself on a reload; the emperor reads it too (as on a reload: if-reload blocks on), only
+   * to publish the sockets the vassal binds now.
+   */
+  private readAfterReload(inst: Instance): void {
+    const creds = this.ctx.credentialsFor(this.source);
+    if ('refused' in creds) return;
+    const seq = ++this.reloadSeq;
+    detached(
+      requestConfig(this.source, this.ctx, creds, true).then((r) => {
+        if (this.instance !== inst || seq !== this.reloadSeq || this.state === 'stopping') return;
+        if ('config' in r) return this.ctx.observer?.launched?.(this, r.config);
+        const why = 'error' in r ? r.error.message : 'refused' in r ? r.refused : 'its owner changed';
+        this.log.warn({ event: 'endpoints-stale', error: why }, `config not read after the reload, its published sockets are kept: ${why}`);
+      }),
+      'config read after a reload',
+    );
+  }
+
+  private reloaded(inst: Instance, reason: string, read: Exclude<TyrantRead, { owner: FileOwner }> | undefined): void {
+    if (read && 'refused' in read) return this.reloadRefused(read.refused);
     try {
       if (read && 'error' in read) throw read.error;
       inst.reload(read);
     } catch (e) {
-      // a config that no longer reads or compiles: keep the running app, show the error
-      this.setupError = describeSetupError(e);
-      this.ctx.observer?.configError?.(this);
-      this.log.error(
-        { event: 'reload-refused', error: this.setupError },
-        `reload refused, the running instance is kept: ${this.setupError}`,
-      );
-      return;
+      return this.reloadRefused(describeSetupError(e));
     }
     if (inst.native) this.armJailTimer(inst);
     if (read) this.ctx.observer?.launched?.(this, read.config);
@@ -402,6 +463,13 @@ export class Vassal implements InstanceEvents {
     this.lastRun = secs(Date.now());
     this.ready = this.accepting = false;
     this.log.info({ event: 'reload', reason }, 'vassal reloading');
+  }
+
+  /** A config that no longer reads, compiles or passes the tyrant's rules: the running app is kept, the error shown. */
+  private reloadRefused(message: string): void {
+    this.setupError = message;
+    this.ctx.observer?.configError?.(this);
+    this.log.error({ event: 'reload-refused', error: message }, `reload refused, the running instance is kept: ${message}`);
   }
 
   /** The config source is gone: stop for good. */
@@ -542,6 +610,15 @@ export class Vassal implements InstanceEvents {
     this.ctx.blacklist.loyal(this.name);
     clearTimeout(this.loyalTimer);
     this.loyalTimer = undefined; // a cleared Timeout is still 120 bytes that a dormant vassal need not keep
+  }
+
+  /** The init broke its wire: the vassal is killed, and shown broken with the reason until its file changes. */
+  onInitProtocolError(reason: string): void {
+    const message = `the vassal init broke the init wire (${reason}): the vassal is killed`;
+    this.failure = { message, transient: false };
+    this.setupError = message;
+    this.log.error({ event: 'init-protocol-error', reason }, message);
+    this.killNow();
   }
 
   onFallback(byte: number): void {
@@ -719,6 +796,8 @@ function killProcessGroup(pgid: number): void {
 
 function describeSetupError(e: unknown): string {
   const err = e as Partial<NativeError> & { file?: string; line?: number };
+  if (err.step === 'config_check')
+    return `the config file's name no longer led to its verified bytes once they were mounted there (something on its path changed after it was read; ${err.code}): it is read again`;
   if (err.step) {
     const what = [err.code, err.path].filter(Boolean).join(' ');
     return `${err.step} failed${what ? ` (${what})` : ''}: ${err.message}`;

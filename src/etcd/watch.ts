@@ -1,12 +1,17 @@
 // Every key under one etcd prefix, kept current: one listing, then one watch from the listing's revision. The
-// watch resumes from the last revision applied after any break (etcd restarting, a partition found by gRPC
-// keepalive); when etcd has compacted past that revision, the prefix is listed again. Every event is delivered once:
-// anything at or below the revision already applied (a listing's, an event's) is old news and dropped.
+// watch resumes from the last revision applied after any break (a member restarting or stopped, a partition), on the
+// next member when the one in use failed; when etcd has compacted past that revision, the prefix is listed again.
+// Every event is delivered once: anything at or below the revision already applied (a listing's, an event's) is old
+// news and dropped. A member that stops answering without closing anything (SIGSTOP, a partition) is found by a
+// progress request every second: a stream silent for PROBE_MS * 3 is given up.
 import type { Etcd3, IKeyValue, IWatchResponse } from 'etcd3';
 import type { Logger } from '../log';
 import { Backoff } from '../backoff';
 import { CALL_MS, deadline, prefixEnd } from './client';
+import type { EtcdMembers } from './members';
 import { detached } from '../detach';
+
+const PROBE_MS = 1000;
 
 type WatchStream = Awaited<ReturnType<Etcd3['watchClient']['watch']>>;
 
@@ -28,6 +33,11 @@ export class PrefixWatch {
   private applied = 0;
   private listed = false;
   private stream?: WatchStream;
+  /** The member this.stream is on. */
+  private streamClient?: Etcd3;
+  private probeTimer?: NodeJS.Timeout;
+  /** When this.stream last said anything. */
+  private heardAt = 0;
   private retryTimer?: NodeJS.Timeout;
   private relistTimer?: NodeJS.Timeout;
   private readonly backoff = new Backoff();
@@ -37,7 +47,7 @@ export class PrefixWatch {
   private stopped = false;
 
   constructor(
-    private readonly client: Etcd3,
+    private readonly members: EtcdMembers,
     private readonly prefix: Buffer,
     private readonly log: Logger,
     private readonly on: PrefixHandlers,
@@ -102,7 +112,7 @@ export class PrefixWatch {
   }
 
   private async list(): Promise<void> {
-    const res = await this.client.kv.range({ key: this.prefix, range_end: this.end }, deadline(CALL_MS * 3));
+    const res = await this.members.call((c) => c.kv.range({ key: this.prefix, range_end: this.end }, deadline(CALL_MS * 3)));
     if (this.stopped) return;
     const revision = Number(res.header.revision);
     this.on.ok();
@@ -112,19 +122,26 @@ export class PrefixWatch {
   }
 
   private async watch(): Promise<void> {
-    const stream = await this.client.watchClient.watch();
+    const { stream, client } = await this.members.stream((c) => c.watchClient.watch());
     if (this.stopped) {
       stream.on('error', () => undefined);
       stream.cancel();
       return;
     }
     this.stream = stream;
+    this.streamClient = client;
+    this.heardAt = performance.now();
     const created = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no answer to the watch within ${CALL_MS} ms`)), CALL_MS);
+      const timer = setTimeout(() => {
+        reject(new Error(`no answer to the watch from ${this.members.hostOf(client)} within ${CALL_MS} ms`));
+        this.members.failed(client);
+      }, CALL_MS);
       stream.on('data', (res: IWatchResponse) => {
+        this.heardAt = performance.now();
         if (res.created) {
           clearTimeout(timer);
           resolve();
+          this.armProbe(stream);
         }
         this.onResponse(stream, res);
       });
@@ -138,6 +155,20 @@ export class PrefixWatch {
     });
     stream.write({ create_request: { key: this.prefix, range_end: this.end, start_revision: this.applied + 1, progress_notify: true } });
     await created;
+  }
+
+  /** Asks for progress every PROBE_MS; a stream that said nothing for three of them is lost. */
+  private armProbe(stream: WatchStream): void {
+    clearInterval(this.probeTimer);
+    this.probeTimer = setInterval(() => {
+      if (stream !== this.stream) return;
+      const silent = performance.now() - this.heardAt;
+      if (silent > PROBE_MS * 3) {
+        this.onLost(stream, new Error(`${this.members.hostOf(this.streamClient!)} said nothing for ${Math.round(silent)} ms`));
+        return;
+      }
+      stream.write({ progress_request: {} });
+    }, PROBE_MS);
   }
 
   private onResponse(stream: WatchStream, res: IWatchResponse): void {
@@ -163,13 +194,16 @@ export class PrefixWatch {
       if (ev.type === 'Delete') this.on.delete(ev.kv);
       else this.on.put(ev.kv);
     }
-    // a progress notification: every event up to this revision has been sent
-    if (!res.created && res.events.length === 0) this.applied = Math.max(this.applied, Number(res.header.revision));
+    // a progress notification of the watcher's own (etcd sends them only once it has sent every event up to that
+    // revision); the answer to a progress request (watch_id -1) carries the store's revision, not the watcher's
+    if (!res.created && res.events.length === 0 && res.watch_id !== '-1')
+      this.applied = Math.max(this.applied, Number(res.header.revision));
   }
 
   private onLost(stream: WatchStream, err?: Error): void {
     if (stream !== this.stream || this.stopped) return;
     this.on.trouble(`the watch was lost (${err?.message ?? 'the stream ended'})`);
+    this.members.failed(this.streamClient!);
     this.dropStream();
     // during a (re)connection its own failure path retries
     if (this.connecting) return;
@@ -180,6 +214,8 @@ export class PrefixWatch {
   private dropStream(): void {
     const s = this.stream;
     this.stream = undefined;
+    this.streamClient = undefined;
+    clearInterval(this.probeTimer);
     if (!s) return;
     // its handlers see it is no longer this.stream; cancelling ends the watch at etcd too
     s.on('error', () => undefined);

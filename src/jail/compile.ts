@@ -133,12 +133,13 @@ const SHELL_WORDS = new Set(
  * shell has work to do. Skipping the shell, as Ruby's and Perl's exec do, saves one exec per start: a quarter of the
  * CPU of bringing up thousands of small vassals (bench/scale.ts). The init exports PWD as the shell would.
  */
-export function plainCommand(command: string): string[] | undefined {
+export function plainCommand(command: string): [string, ...string[]] | undefined {
   const words = command.trim().split(/[ \t]+/);
   if (words[0] === 'exec') words.shift();
-  if (words.length === 0 || !words.every((w) => PLAIN_WORD.test(w))) return undefined;
-  if (SHELL_WORDS.has(words[0]) || words[0].includes('=')) return undefined;
-  return words;
+  const [file, ...rest] = words;
+  if (file === undefined || !words.every((w) => PLAIN_WORD.test(w))) return undefined;
+  if (SHELL_WORDS.has(file) || file.includes('=')) return undefined;
+  return [file, ...rest];
 }
 
 function appStep(o: ConfigOption, shell: string, cfg: ResolvedConfig): StepDraft {
@@ -205,7 +206,7 @@ export function compilePlan(cfg: ResolvedConfig, opts: { vassal: string; firstRu
     for (const o of b.all('pivot_root', 'pivot-root')) {
       const w = o.value.trim().split(/\s+/);
       if (w.length !== 2) throw new ConfigError(o.file, o.line, `needs "NEW_ROOT PUT_OLD", got '${o.value}'`, o.key);
-      b.add(o, { op: 'pivot_root', args: w });
+      b.add(o, { op: 'pivot_root', args: [w[0], w[1]] });
     }
     b.unshare('unshare2');
   }

@@ -1,17 +1,10 @@
 // uWSGI's hook actions ("action:args", core/hooks.c) turned into init ops.
 import { ConfigError } from '../config/errors';
 import { parseMountFlags } from '../tables/mount-flags';
-import type { PlanStep, StepOrigin } from './plan';
+import { LIBC_CALLS, type LibcCall, type StepAction, type StepOrigin } from './plan';
 
-export type StepDraft = Omit<PlanStep, 'origin' | 'fatal'>;
-
-/**
- * The libc calls `call:SYMBOL ARG` and `callret:SYMBOL ARG` may name in a native vassal: uWSGI finds any symbol of its
- * own process with dlsym and calls it with the one string; the vassal init (a static program, no dlsym) has this
- * table of the single-string calls a jail needs. `callret:` fails the step when the call returns non-zero, `call:`
- * only reports it.
- */
-export const LIBC_CALLS: readonly string[] = ['chdir', 'chroot', 'putenv', 'unsetenv', 'unlink', 'rmdir', 'umount'];
+/** A step before the compiler gives it its origin and phase. */
+export type StepDraft = StepAction & { private?: boolean };
 
 const CALLINT = `calls a C symbol of the uWSGI process with an int (dlsym); a native vassal has none: call:/callret: take ${LIBC_CALLS.join(', ')}, or use exec:`;
 
@@ -64,14 +57,18 @@ function flagsOf(list: string, origin: StepOrigin): { mountFlags: number; umount
   }
 }
 
+function isLibcCall(symbol: string): symbol is LibcCall {
+  return (LIBC_CALLS as readonly string[]).includes(symbol);
+}
+
 /** "SYMBOL ARG" (call: and callret:): one of LIBC_CALLS with its one string. */
 function callStep(action: 'call' | 'callret', text: string, origin: StepOrigin): StepDraft {
   const [symbol, arg] = split1(text);
   const fail = (what: string): never => {
     throw new ConfigError(origin.file, origin.line, what, origin.option);
   };
-  if (!LIBC_CALLS.includes(symbol))
-    fail(
+  if (!isLibcCall(symbol))
+    return fail(
       `${action}:${symbol}: a native vassal can call ${LIBC_CALLS.join(', ')} (uWSGI's dlsym of its own symbols has no equivalent here; use exec: for anything else)`,
     );
   if (text.indexOf(' ') < 0) fail(`${action}:${symbol} needs its string argument: ${action}:${symbol} ARG`);
@@ -147,7 +144,7 @@ export function hookStep(value: string, origin: StepOrigin, shell: string): Step
       case 'chown2': {
         const w = words(arg);
         if (w.length !== 3) fail(`${action} needs FILE USER GROUP, got '${arg}'`);
-        return { op: 'chown', args: w };
+        return { op: 'chown', args: [w[0], w[1], w[2]] };
       }
       default:
         if (NEEDS_UWSGI[action]) return fail(`hook action '${action}' ${NEEDS_UWSGI[action]}`);

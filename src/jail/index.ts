@@ -1,5 +1,5 @@
 // Native vassals: the jail plan compiler and the emperor's link to each vassal's init.
-import { builtFile } from '../package-info';
+import { programFile } from '../package-info';
 
 export { compilePlan, inheritStep, isNativeVassal, pickShell } from './compile';
 export { InitLink, DEFAULT_MERCY_MS, type AppEvent, type ByteWriter, type LinkEvents, type StepReport } from './init-link';
@@ -8,5 +8,5 @@ export { INIT_EXIT_MOUNTPOINT, INIT_EXIT_PROTOCOL, INIT_EXIT_STEP_FAILED } from 
 
 /** Absolute path of the vassal init executable. */
 export function initExecutable(): string {
-  return builtFile('emperor-init');
+  return programFile('emperor-init');
 }

@@ -1,8 +1,9 @@
 // etcd://HOST:PORT[,HOST:PORT...]/PREFIX: every key PREFIX<name> is a vassal <name> whose config is the key's value.
 // A put spawns or reloads (mod_revision is the mtime), a delete stops, within a round trip of the watch. etcd going
-// away keeps every vassal as it is; the watch resumes or, past a compaction, lists again and applies the difference.
-import type { Etcd3, IKeyValue } from 'etcd3';
-import { etcdClient } from '../etcd/client';
+// away keeps every vassal as it is; the watch resumes (on the next listed member when one fails) or, past a
+// compaction, lists again and applies the difference.
+import type { IKeyValue } from 'etcd3';
+import { EtcdMembers } from '../etcd/members';
 import { PrefixWatch } from '../etcd/watch';
 import { StoreMonitor, type StoreEntry } from './store-monitor';
 import { MonitorSpecError, type MonitorOptions } from './types';
@@ -29,17 +30,17 @@ export function parseEtcdSpec(spec: string): EtcdSpec {
 const MIN_RELIST_SECONDS = 60;
 
 export class EtcdMonitor extends StoreMonitor {
-  private readonly client: Etcd3;
+  private readonly members: EtcdMembers;
   private readonly prefix: Buffer;
   private readonly watch: PrefixWatch;
 
   constructor(spec: string, opts: MonitorOptions) {
     const { hosts, prefix } = parseEtcdSpec(spec);
     super(spec, opts);
-    this.client = etcdClient(hosts);
+    this.members = new EtcdMembers(hosts);
     this.prefix = Buffer.from(prefix);
     this.watch = new PrefixWatch(
-      this.client,
+      this.members,
       this.prefix,
       this.log,
       {
@@ -59,7 +60,7 @@ export class EtcdMonitor extends StoreMonitor {
 
   protected close(): void {
     this.watch.stop();
-    this.client.close();
+    this.members.close();
   }
 
   rescan(): void {

@@ -5,8 +5,11 @@
 // 1 s per scrape at 5,000 vassals (each value hashed, validated and formatted one by one), and a scrape must stay
 // far below 100 ms (bench/metrics.ts).
 import * as http from 'node:http';
+import type * as net from 'node:net';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { parseStatsAddress } from './index';
+import { logger } from '../log';
+import { ConnectionLimits, IDLE_MS } from './connection-limits';
 
 /** What a scrape reads of one vassal. */
 export interface VassalMetrics {
@@ -89,6 +92,14 @@ function num(n: number): string {
   return Number.isFinite(n) ? String(n) : n > 0 ? '+Inf' : n < 0 ? '-Inf' : 'NaN';
 }
 
+/** What the emperor-wide counters read at each scrape. */
+export interface EmperorCounts {
+  /** Connections each operator server refused (its caps), by server. */
+  refusedConnections(): Array<{ server: string; refused: number }>;
+  /** Internal errors (src/internal-errors.ts). */
+  internalErrors(): number;
+}
+
 export class EmperorMetrics {
   readonly registry = new Registry();
   readonly spawnDuration = new Histogram({
@@ -102,9 +113,33 @@ export class EmperorMetrics {
     help: 'Vassal configs that did not load or start (broken), and reloads refused for the same reason.',
     registers: [this.registry],
   });
+  readonly refusedConnections: Counter<'server'>;
+  readonly internalErrors: Counter;
   /** Per vassal name: the start of each of its sample lines, and its state family's lines for its last state. */
   private readonly rows = new Map<string, Row>();
   private generation = 0;
+
+  constructor(counts: EmperorCounts = { refusedConnections: () => [], internalErrors: () => 0 }) {
+    this.refusedConnections = new Counter({
+      name: 'emperor_connections_refused_total',
+      help: 'Connections to the control, stats and metrics servers refused over their caps (in all, per peer).',
+      labelNames: ['server'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const { server, refused } of counts.refusedConnections()) this.inc({ server }, refused);
+      },
+    });
+    this.internalErrors = new Counter({
+      name: 'emperor_internal_errors_total',
+      help: "Exceptions and rejections of the emperor's own code nobody handled: logged as internal-error, the emperor kept running.",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(counts.internalErrors());
+      },
+    });
+  }
 
   /** The per-vassal families in the text exposition format. */
   renderVassals(vassals: VassalMetrics[]): string {
@@ -146,6 +181,8 @@ export class EmperorMetrics {
 
 export interface MetricsServer {
   address: string;
+  /** Its connection caps, and how many it refused. */
+  limits: ConnectionLimits;
   close(): Promise<void>;
 }
 
@@ -159,17 +196,26 @@ export async function startMetricsServer(
 ): Promise<MetricsServer> {
   const where = parseStatsAddress(addr);
   if (where.kind !== 'tcp') throw new Error(`--emperor-metrics ${addr}: give HOST:PORT`);
-  const server = http.createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
-      return;
-    }
-    metrics.render(vassals()).then(
-      (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
-      (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
-    );
-    scraped();
-  });
+  // a request's headers and body within IDLE_MS however they trickle in (checked every second), a kept-alive
+  // connection idle 5 s, any connection silent IDLE_MS
+  const server = http.createServer(
+    { headersTimeout: IDLE_MS, requestTimeout: IDLE_MS, keepAliveTimeout: 5000, connectionsCheckingInterval: 1000 },
+    (req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: GET /metrics\n');
+        return;
+      }
+      metrics.render(vassals()).then(
+        (body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body),
+        (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
+      );
+      scraped();
+    },
+  );
+  // capped per peer address and in all
+  const limits = new ConnectionLimits('metrics', logger());
+  server.on('connection', (sock: net.Socket) => limits.admit(sock, { kind: 'tcp', address: sock.remoteAddress ?? '' }));
+  server.setTimeout(IDLE_MS, (sock) => sock.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new Error(`--emperor-metrics ${addr}: ${err.message}`)));
     server.listen({ host: where.host, port: where.port, exclusive: true }, resolve);
@@ -178,8 +224,10 @@ export async function startMetricsServer(
   const port = bound && typeof bound === 'object' ? bound.port : where.port;
   return {
     address: `${where.host.includes(':') ? `[${where.host}]` : where.host}:${port}`,
+    limits,
     close: () =>
       new Promise<void>((resolve) => {
+        limits.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -1,13 +1,18 @@
 // The emperor stats server: each connection gets one JSON document, then the socket is closed (uWSGI's behaviour).
+// Anyone who can reach it may connect: connections are capped in all and per peer, and one is closed as soon as its
+// document is written, or when it has taken none of it for IDLE_MS (a client that never reads holds nothing long).
 import * as net from 'node:net';
 import { promises as fsp } from 'node:fs';
 import { logger } from '../log';
 import { formatStatsAddress, parseStatsAddress } from './address';
+import { ConnectionLimits, IDLE_MS, peerOf } from './connection-limits';
 
 export interface StatsServer {
   close(): Promise<void>;
   /** Where it listens, in the same notation as the input (TCP with the real port when 0 was asked). */
   address: string;
+  /** Its connection caps, and how many it refused. */
+  limits: ConnectionLimits;
 }
 
 /**
@@ -40,10 +45,17 @@ export async function startStatsServer(addr: string, snapshot: () => object): Pr
   if (fileSocket) await clearStaleSocket(fileSocket, `--emperor-stats ${addr}`);
 
   const open = new Set<net.Socket>();
+  const limits = new ConnectionLimits('stats', logger());
   const server = net.createServer((sock) => {
+    sock.on('error', () => sock.destroy()); // a client that hangs up early is its own business
+    try {
+      if (!limits.admit(sock, peerOf(sock))) return;
+    } catch {
+      return void sock.destroy(); // gone before the kernel could say who it was
+    }
     open.add(sock);
     sock.once('close', () => open.delete(sock));
-    sock.on('error', () => sock.destroy()); // a client that hangs up early is its own business
+    sock.setTimeout(IDLE_MS, () => sock.destroy());
     let body: string;
     try {
       body = JSON.stringify(snapshot());
@@ -52,7 +64,8 @@ export async function startStatsServer(addr: string, snapshot: () => object): Pr
       sock.destroy();
       return;
     }
-    sock.end(body);
+    // written: closed at once, whether or not the client ever closes its end
+    sock.end(body, () => sock.destroy());
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -72,7 +85,9 @@ export async function startStatsServer(addr: string, snapshot: () => object): Pr
 
   return {
     address,
+    limits,
     close: async () => {
+      limits.close();
       for (const s of open) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       if (fileSocket) {

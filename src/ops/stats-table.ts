@@ -1,6 +1,8 @@
 // `emperor status`: the stats document as a table, one row per vassal. Reads uWSGI's fields, so it also works
 // against a real uWSGI emperor, and our extra ones (state, uptime, cpu, memory, last_exit, setup_error) when they
-// are there.
+// are there. Every cell is escaped (printableText): a vassal file named with an escape sequence and a newline shows
+// as what it is, and can neither clear the admin's screen nor forge a row.
+import { printableText } from '../printable';
 import type { BlacklistStats, StatsDocument, VassalStats } from './stats-document';
 
 const COLUMNS = ['NAME', 'STATE', 'PID', 'UPTIME', 'RESPAWNS', 'CPU', 'MEM', 'LOYAL', 'THROTTLE', 'LAST EXIT / SETUP ERROR'];
@@ -77,7 +79,9 @@ function withOwner(cells: string[], owner: string): string[] {
   return [...cells.slice(0, -1), owner, cells[cells.length - 1]];
 }
 
-function table(head: string, columns: string[], rows: string[][]): string {
+function table(rawHead: string, columns: string[], rawRows: string[][]): string {
+  const head = printableText(rawHead);
+  const rows = rawRows.map((r) => r.map(printableText));
   const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]): string =>
     cells

@@ -4,6 +4,27 @@
 import { promises as fsp } from 'node:fs';
 import type { Logger } from '../log';
 
+/** A vassal's log file name: its name as one file name (no separator, no leading dot), then `.log`. */
+export function logFileName(vassal: string): string {
+  return `${encodeURIComponent(vassal).replace(/^\./, '%2E')}.log`;
+}
+
+/**
+ * The vassal whose log file (NAME.log, or a rotated NAME.log.N) `file` is, if logFileName gives exactly that name;
+ * undefined for any other file.
+ */
+export function vassalOfLogFile(file: string): string | undefined {
+  const m = /^(.+)\.log(?:\.[1-9][0-9]{0,5})?$/.exec(file);
+  if (!m) return undefined;
+  let vassal: string;
+  try {
+    vassal = decodeURIComponent(m[1]);
+  } catch {
+    return undefined;
+  }
+  return logFileName(vassal) === `${m[1]}.log` ? vassal : undefined;
+}
+
 /** Bytes waiting for the disk; past it lines are counted and dropped, and the count is written when it catches up. */
 const MAX_PENDING = 8 * 1024 * 1024;
 const FLUSH_MS = 100;
@@ -32,6 +53,12 @@ export class RotatingFile {
     this.pending.push(text);
     this.pendingBytes += text.length;
     this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  /** What is pending is written, then the file is rotated away: the lines after this start a new one. */
+  restart(): void {
+    this.flush();
+    this.writing = this.writing.then(() => this.rotate().catch((e: Error) => this.failure(e)));
   }
 
   /** Writes what is pending and resolves once it is on disk. */
@@ -65,15 +92,16 @@ export class RotatingFile {
       this.size += bytes;
       this.failed = false;
     } catch (e) {
-      // said once per run of failures: a full disk must not turn into a log line per flush
-      if (!this.failed)
-        this.log.error(
-          { event: 'logfile-error', file: this.path, error: (e as Error).message },
-          `cannot write ${this.path}: ${(e as Error).message}`,
-        );
-      this.failed = true;
-      this.size = -1;
+      this.failure(e as Error);
     }
+  }
+
+  private failure(e: Error): void {
+    // said once per run of failures: a full disk must not turn into a log line per flush
+    if (!this.failed)
+      this.log.error({ event: 'logfile-error', file: this.path, error: e.message }, `cannot write ${this.path}: ${e.message}`);
+    this.failed = true;
+    this.size = -1;
   }
 
   private async rotate(): Promise<void> {

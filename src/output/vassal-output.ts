@@ -2,13 +2,16 @@
 // vassal's as frames its init relays on the control socket (the init holds the pipes). One log event per line
 // (`vassal`, `stream`, `pid`), a bounded ring of recent lines for `emperor logs`, and optionally a size-capped file
 // per vassal. A vassal that floods is read and dropped over a line rate (said once per second, with the count), and
-// past a byte budget its pipes are left full until the next second (here, or by the init), so the flood costs the
-// flooder its own writes, never the emperor's loop.
+// past a byte budget its pipes are left full until the next second (here; a native vassal's channel by its InitLink),
+// so the flood costs the flooder its own writes, never the emperor's loop.
 import * as path from 'node:path';
 import { vassalLogger, vassalOutputLogger, type Logger } from '../log';
 import * as native from '../native';
-import { RotatingFile } from './logfile';
+import { logFileName, RotatingFile } from './logfile';
 import { detached } from '../detach';
+import { ByteBudget } from '../byte-budget';
+import { LineSplitter } from '../frames';
+import { printable } from '../printable';
 
 export type OutputStream = 'stdout' | 'stderr';
 
@@ -38,8 +41,6 @@ export interface OutputOptions {
 export const MAX_LINE = 16 * 1024;
 /** Bytes a ring may hold whatever its line count. */
 const RING_BYTES = 1024 * 1024;
-/** Bytes read per vassal per second; past it the pipes wait (the writer blocks) until the next second. */
-const BYTE_BUDGET = 4 * 1024 * 1024;
 const WINDOW_MS = 1000;
 
 /**
@@ -71,11 +72,16 @@ export class VassalOutput {
   private readonly file?: RotatingFile;
   private windowStart = 0;
   private windowLines = 0;
-  private windowBytes = 0;
   private dropped = 0;
   private noticeTimer?: NodeJS.Timeout;
-  private resumeTimer?: NodeJS.Timeout;
+  /** Bytes read from the pipes: past the budget of the second, they wait (the writer blocks) until the next one. */
+  private readonly pipeBudget = new ByteBudget({
+    pause: () => this.readers?.forEach((r) => r.channel.pause()),
+    resume: () => this.readers?.forEach((r) => r.channel.resume()),
+  });
   private closed = false;
+  /** Bumped when the vassal's owner changes: lines of an instance opened before are not the new owner's to read. */
+  private owners = 0;
   /** Lines dropped over the rate since the vassal appeared. */
   droppedTotal = 0;
 
@@ -84,7 +90,7 @@ export class VassalOutput {
     private readonly opts: OutputOptions,
   ) {
     if (opts.logsDir)
-      this.file = new RotatingFile(path.join(opts.logsDir, `${fileName(name)}.log`), opts.maxFileBytes, opts.keepFiles, this.emperorLog);
+      this.file = new RotatingFile(path.join(opts.logsDir, logFileName(name)), opts.maxFileBytes, opts.keepFiles, this.emperorLog);
   }
 
   /** A pino child per event, as for the vassal's own log (src/emperor/vassal.ts): a quiet vassal keeps none. */
@@ -98,6 +104,7 @@ export class VassalOutput {
 
   open(relayed = false): InstanceOutput {
     if (relayed) return this.relayed();
+    const owner = this.owners;
     const out = native.pipe();
     let err: [number, number];
     try {
@@ -115,8 +122,8 @@ export class VassalOutput {
       stderr: err[1],
       attach: (pid) => {
         closeWriteEnds();
-        this.read(out[0], 'stdout', pid);
-        this.read(err[0], 'stderr', pid);
+        this.read(out[0], 'stdout', pid, owner);
+        this.read(err[0], 'stderr', pid, owner);
       },
       abort: () => {
         closeWriteEnds();
@@ -132,12 +139,25 @@ export class VassalOutput {
 
   private relayed(): InstanceOutput {
     this.sources++;
-    return new RelayedOutput(this);
+    return new RelayedOutput(this, this.owners);
   }
 
-  /** The lines of one stream of one instance, as they will be logged and kept. */
-  lineSplitter(stream: OutputStream, pid: number): LineSplitter {
-    return new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated));
+  /** The lines of one stream of one instance (opened under `owner`, the owners count), as they will be logged and kept. */
+  lineSplitter(stream: OutputStream, pid: number, owner: number): LineSplitter {
+    return new LineSplitter((line, truncated) => this.line(stream, pid, line, truncated, owner), MAX_LINE);
+  }
+
+  /**
+   * The vassal's owner changed (tyrant mode: a new vassal). What the old owner's instances printed is not the new
+   * owner's to read: the ring is emptied, the log file starts again (the old one is rotated away), and whatever an
+   * instance opened before still prints goes to the emperor's own log only. Followers stay: whether each may still
+   * read is the control socket's question at every line.
+   */
+  newOwner(): void {
+    this.owners++;
+    this.ring.length = 0;
+    this.ringBytes = 0;
+    this.file?.restart();
   }
 
   /** A relayed instance's channel has closed. */
@@ -169,12 +189,12 @@ export class VassalOutput {
     if (!this.closed || this.readers?.size || this.sources) return;
     this.flushNotice();
     clearTimeout(this.noticeTimer);
-    clearTimeout(this.resumeTimer);
+    this.pipeBudget.close();
     if (this.file) detached(this.file.close(), 'log file close');
   }
 
-  private read(fd: number, stream: OutputStream, pid: number): void {
-    (this.readers ??= new Set()).add(new PipeReader(fd, this, this.lineSplitter(stream, pid)));
+  private read(fd: number, stream: OutputStream, pid: number, owner: number): void {
+    (this.readers ??= new Set()).add(new PipeReader(fd, this, this.lineSplitter(stream, pid, owner)));
   }
 
   /** A pipe has closed: the last line without its newline is still a line. */
@@ -189,25 +209,14 @@ export class VassalOutput {
     this.flushNotice();
     this.windowStart = now;
     this.windowLines = 0;
-    this.windowBytes = 0;
   }
 
-  /** Bytes read for this vassal: past the budget of the second, its pipes wait until the next one. */
-  budget(bytes: number): void {
-    this.rollWindow(Date.now());
-    this.windowBytes += bytes;
-    if (this.windowBytes <= BYTE_BUDGET || this.resumeTimer) return;
-    for (const r of this.readers ?? []) r.channel.pause();
-    this.resumeTimer = setTimeout(
-      () => {
-        this.resumeTimer = undefined;
-        for (const r of this.readers ?? []) r.channel.resume();
-      },
-      Math.max(1, this.windowStart + WINDOW_MS - Date.now()),
-    );
+  /** Bytes read from this vassal's pipes. */
+  pipeBytes(bytes: number): void {
+    this.pipeBudget.spend(bytes);
   }
 
-  private line(stream: OutputStream, pid: number, raw: Buffer, truncated: number): void {
+  private line(stream: OutputStream, pid: number, raw: Buffer, truncated: number, owner: number): void {
     const now = Date.now();
     this.rollWindow(now);
     if (this.opts.ratePerSecond > 0 && ++this.windowLines > this.opts.ratePerSecond) {
@@ -227,7 +236,7 @@ export class VassalOutput {
     if (truncated) entry.truncated = truncated;
     if (truncated) this.log.info({ event: 'output', stream, pid, truncated }, entry.line);
     else this.log.info({ event: 'output', stream, pid }, entry.line);
-    this.keep(entry);
+    if (owner === this.owners) this.keep(entry);
   }
 
   private flushNotice(): void {
@@ -265,7 +274,7 @@ class PipeReader implements native.ChannelSink {
   }
 
   onData(chunk: Buffer): void {
-    this.owner.budget(chunk.length);
+    this.owner.pipeBytes(chunk.length);
     this.split.push(chunk);
   }
 
@@ -281,7 +290,11 @@ class RelayedOutput implements InstanceOutput {
   private stdoutLines?: LineSplitter;
   private stderrLines?: LineSplitter;
 
-  constructor(private readonly owner: VassalOutput) {}
+  constructor(
+    private readonly owner: VassalOutput,
+    /** The owners count it was opened under. */
+    private readonly opened: number,
+  ) {}
 
   attach(pid: number): void {
     this.pid = pid;
@@ -292,12 +305,11 @@ class RelayedOutput implements InstanceOutput {
   }
 
   relay(stream: OutputStream, chunk: Buffer): void {
-    if (!this.open) return;
-    this.owner.budget(chunk.length); // counted only: the init holds to the byte budget itself
+    if (!this.open) return; // the byte budget is the InitLink's: it pauses the init's channel
     const lines =
       stream === 'stderr'
-        ? (this.stderrLines ??= this.owner.lineSplitter(stream, this.pid))
-        : (this.stdoutLines ??= this.owner.lineSplitter(stream, this.pid));
+        ? (this.stderrLines ??= this.owner.lineSplitter(stream, this.pid, this.opened))
+        : (this.stdoutLines ??= this.owner.lineSplitter(stream, this.pid, this.opened));
     lines.push(chunk);
   }
 
@@ -308,115 +320,4 @@ class RelayedOutput implements InstanceOutput {
     this.stderrLines?.end();
     this.owner.sourceEnded();
   }
-}
-
-/** Splits a byte stream into lines of at most MAX_LINE bytes; the bytes past the bound are counted, not kept. */
-export class LineSplitter {
-  private parts: Buffer[] = [];
-  private length = 0;
-  private over = 0;
-
-  constructor(private readonly emit: (line: Buffer, truncated: number) => void) {}
-
-  /** The lines of `chunk`, each valid only during its emit() call (no copy of a line that is dropped anyway). */
-  push(chunk: Buffer): void {
-    let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(10, start);
-      if (nl < 0) {
-        this.add(chunk.subarray(start));
-        return;
-      }
-      if (this.length || this.over) {
-        this.add(chunk.subarray(start, nl));
-        this.flush();
-      } else {
-        // the usual case: a whole line inside one chunk
-        const over = Math.max(0, nl - start - MAX_LINE);
-        this.emit(trimCR(chunk.subarray(start, nl - over)), over);
-      }
-      start = nl + 1;
-    }
-  }
-
-  /** The stream ended: a last line without its newline is still a line. */
-  end(): void {
-    if (this.length || this.over) this.flush();
-  }
-
-  private add(piece: Buffer): void {
-    const room = MAX_LINE - this.length;
-    if (piece.length > room) {
-      this.over += piece.length - room;
-      piece = piece.subarray(0, room);
-    }
-    if (!piece.length) return;
-    this.parts.push(Buffer.from(piece)); // a copy: libuv's chunk is not ours to keep
-    this.length += piece.length;
-  }
-
-  private flush(): void {
-    const line = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.length);
-    const over = this.over;
-    this.parts = [];
-    this.length = 0;
-    this.over = 0;
-    this.emit(trimCR(line), over);
-  }
-}
-
-/** A CRLF line without its CR. */
-function trimCR(line: Buffer): Buffer {
-  return line.length && line[line.length - 1] === 13 ? line.subarray(0, line.length - 1) : line;
-}
-
-/**
- * The line as text a terminal shows safely: valid UTF-8 kept, anything else (invalid bytes, control characters
- * but tab, C1 controls, DEL) as \xNN, so binary output is bounded, visible and never breaks the log's lines.
- */
-export function printable(b: Buffer): string {
-  let i = 0;
-  while (i < b.length && ((b[i] >= 0x20 && b[i] < 0x7f) || b[i] === 9)) i++;
-  if (i === b.length) return b.toString('latin1');
-  let out = b.toString('latin1', 0, i);
-  while (i < b.length) {
-    const c = b[i];
-    if ((c >= 0x20 && c < 0x7f) || c === 9) {
-      out += String.fromCharCode(c);
-      i++;
-      continue;
-    }
-    const n = c >= 0x80 ? utf8Length(b, i) : 0;
-    if (n) {
-      out += b.toString('utf8', i, i + n);
-      i += n;
-    } else {
-      out += `\\x${c.toString(16).padStart(2, '0')}`;
-      i++;
-    }
-  }
-  return out;
-}
-
-/** The length of the well-formed UTF-8 sequence at b[i] (RFC 3629 table, C1 controls excluded), or 0. */
-function utf8Length(b: Buffer, i: number): number {
-  const c = b[i];
-  const cont = (k: number, lo = 0x80, hi = 0xbf) => i + k < b.length && b[i + k] >= lo && b[i + k] <= hi;
-  if (c >= 0xc2 && c <= 0xdf) return cont(1, c === 0xc2 ? 0xa0 : 0x80) ? 2 : 0;
-  if (c >= 0xe0 && c <= 0xef) {
-    const lo = c === 0xe0 ? 0xa0 : 0x80;
-    const hi = c === 0xed ? 0x9f : 0xbf;
-    return cont(1, lo, hi) && cont(2) ? 3 : 0;
-  }
-  if (c >= 0xf0 && c <= 0xf4) {
-    const lo = c === 0xf0 ? 0x90 : 0x80;
-    const hi = c === 0xf4 ? 0x8f : 0xbf;
-    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
-  }
-  return 0;
-}
-
-/** A vassal name as one file name: no separator, no leading dot. */
-function fileName(name: string): string {
-  return encodeURIComponent(name).replace(/^\./, '%2E');
 }

@@ -1,17 +1,20 @@
 // The config reader process: resolves vassal configs for the emperor, off its event loop. It holds no state that
-// matters (the emperor ends and restarts it at will), reads every file and runs every command through agents that
+// matters (the emperor kills and restarts it at will), reads every file and runs every command through agents that
 // hold the vassal owner's credentials, and answers with the resolved options or the error with its file and line.
 // It works on one request per turn of its event loop, so that a cancel line written after a batch is seen before the
 // next request of it starts. It exits when the emperor closes its channel, after its agents have exited.
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
-import { ConfigError, listSections, loadConfig, type LoadOptions, type ResolvedConfig } from '../config';
+import { ConfigError, listSections, loadConfig, type ConfigHost, type LoadOptions, type ResolvedConfig } from '../config';
+import type { OpenedFile } from '../agent/calls';
 import { AgentPool } from '../agent/host';
 import { HelperCgroups } from '../cgroup/helpers';
-import { CheckError, parseJson } from '../check';
+import { CheckError } from '../check';
 import { isNativeVassal, pickShell } from '../jail';
 import { vassalFacts } from './facts';
-import { CANCELLED, MAX_ANSWER_BYTES, requestLine, type ReadAnswer, type ReadRequest } from './reader-wire';
+import { FileIdentityError, openVassalFile } from './vassal-file';
+import { JsonLines, WireError } from '../frames';
+import { CANCELLED, MAX_ANSWER_BYTES, MAX_REQUEST_BYTES, parseRequest, type ReadAnswer, type ReadRequest } from './reader-wire';
 
 const CONTROL_FD = 3;
 
@@ -40,20 +43,24 @@ function digestOf(read: () => ResolvedConfig): string {
 }
 
 function answer(req: ReadRequest): ReadAnswer {
-  const host = agents.host(req.identity, req.budgetMs, req.env);
-  const opts: LoadOptions = {
-    host,
-    cwd: req.cwd,
-    isReload: req.isReload,
-    set: req.set,
-    includes: req.includes,
-    includesBefore: req.includesBefore,
-    inherits: req.inherits,
-    inheritsBefore: req.inheritsBefore,
-    facts: vassalFacts(req.identity, req.binaryPath),
-    env: req.env ?? process.env,
-  };
+  const agentHost = agents.host(req.identity, req.budgetMs, req.env);
+  let opened: OpenedFile | undefined;
   try {
+    let host: ConfigHost = agentHost;
+    // a tyrant's vassal file: opened once and judged before any of it is resolved or run
+    if (req.identity) ({ host, opened } = openVassalFile(agentHost, req.spec, req.cwd, req.identity, req.tyrantNofollow));
+    const opts: LoadOptions = {
+      host,
+      cwd: req.cwd,
+      isReload: req.isReload,
+      set: req.set,
+      includes: req.includes,
+      includesBefore: req.includesBefore,
+      inherits: req.inherits,
+      inheritsBefore: req.inheritsBefore,
+      facts: vassalFacts(req.identity, req.binaryPath),
+      env: req.env ?? process.env,
+    };
     if (req.sections) {
       // every section resolved as its own vassal would be, each within what is left of the one budget
       const found = listSections(req.spec, opts);
@@ -67,12 +74,16 @@ function answer(req: ReadRequest): ReadAnswer {
       };
     }
     const config = loadConfig(req.spec, opts);
+    const isNative = isNativeVassal(config);
     // binsh is looked at only for native vassals, and as the vassal
-    const shell = isNativeVassal(config) ? pickShell(config.options, (p) => host.isExecutable(p)) : '/bin/sh';
-    return { id: req.id, config, shell };
+    const shell = isNative ? pickShell(config.options, (p) => host.isExecutable(p)) : '/bin/sh';
+    if (!opened) return { id: req.id, config, shell };
+    // a uWSGI vassal reads its file itself: it is given these bytes (src/emperor/config-snapshot.ts)
+    return { id: req.id, config, shell, opened: opened.facts, ...(isNative ? {} : { bytes: opened.bytes.toString('base64') }) };
   } catch (e) {
     const err = e instanceof ConfigError ? e : new ConfigError(req.spec, 0, `internal error: ${(e as Error).message}`);
-    return { id: req.id, error: { file: err.file, line: err.line, option: err.option, reason: err.reason, code: err.code } };
+    const facts = e instanceof FileIdentityError ? { opened: e.facts } : {};
+    return { id: req.id, error: { file: err.file, line: err.line, option: err.option, reason: err.reason, code: err.code, ...facts } };
   }
 }
 
@@ -82,8 +93,8 @@ function errorLine(req: ReadRequest, reason: string, code: string): string {
 
 function serve(): void {
   const sock = new net.Socket({ fd: CONTROL_FD, readable: true, writable: true });
+  const requests = new JsonLines(MAX_REQUEST_BYTES);
   const waiting: ReadRequest[] = [];
-  let buf = '';
   let turn: NodeJS.Immediate | undefined;
   let ending = false;
 
@@ -102,22 +113,26 @@ function serve(): void {
     const req = waiting.shift();
     if (!req) return;
     let line = JSON.stringify(answer(req));
-    if (line.length > MAX_ANSWER_BYTES) line = errorLine(req, `the resolved config is over ${MAX_ANSWER_BYTES} bytes`, 'EFBIG');
+    if (Buffer.byteLength(line) > MAX_ANSWER_BYTES) line = errorLine(req, `the resolved config is over ${MAX_ANSWER_BYTES} bytes`, 'EFBIG');
     sock.write(`${line}\n`);
     if (waiting.length > 0) turn = setImmediate(next);
   };
 
-  sock.setEncoding('utf8');
-  sock.on('data', (chunk: string) => {
-    buf += chunk;
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const text = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
+  sock.on('data', (chunk: Buffer) => {
+    let lines: string[];
+    try {
+      lines = requests.push(chunk);
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      process.stderr.write(`emperor-reader: ${e.message}\n`);
+      return end(2);
+    }
+    for (const text of lines) {
       let msg;
       try {
-        msg = parseJson(requestLine, text, 'request');
+        msg = parseRequest(text);
       } catch (e) {
+        // a request that does not check is the emperor's bug: the reader exits, and the emperor says why
         if (!(e instanceof CheckError)) throw e;
         process.stderr.write(`emperor-reader: ${e.message}\n`);
         return end(2);

@@ -16,15 +16,31 @@ import * as path from 'node:path';
 import { HelperCgroups, forceEnd } from '../cgroup/helpers';
 import { ConfigError } from '../config/errors';
 import type { ResolvedConfig } from '../config/types';
+import type { FileFacts } from '../file-identity';
 import type { Logger } from '../log';
 import * as native from '../native';
+import { CheckError } from '../check';
+import { JsonLines, WireError } from '../frames';
 import { OwnerQueues } from './owner-queues';
 import { settlesWithin } from '../settle';
-import { CANCELLED, MAX_ANSWER_BYTES, type ReadAnswer, type ReadError, type ReadRequest, type SectionDigest } from './reader-wire';
+import {
+  CANCELLED,
+  MAX_ANSWER_BYTES,
+  parseAnswer,
+  type ReadAnswer,
+  type ReadError,
+  type ReadRequest,
+  type SectionDigest,
+} from './reader-wire';
 
 export type { Identity, SectionDigest } from './reader-wire';
 
-export type ReadResult = { config: ResolvedConfig; shell: string } | { error: ConfigError };
+/**
+ * A resolved config, or why not. With an identity (a tyrant's vassal) `opened` carries the facts of the vassal file's
+ * one open, which the emperor judges itself (src/emperor/tyrant.ts), and for a uWSGI vassal `bytes` are that open's.
+ */
+export type ReadResult =
+  { config: ResolvedConfig; shell: string; opened?: FileFacts; bytes?: Buffer } | { error: ConfigError; opened?: FileFacts };
 export type SectionsResult = { sections: SectionDigest[] } | { error: ConfigError };
 
 /** What a request gets when no reader answered it. */
@@ -74,7 +90,8 @@ interface Job {
 interface Reader {
   child: native.Child;
   sock: net.Socket;
-  buf: string;
+  /** Its answers, one checked JSON line each. */
+  answers: JsonLines;
   /** In the order the reader answers them, all of one owner; the watchdog runs on the first. */
   jobs: Job[];
   /** When it began the request it works on (Date.now()): the one that began first is the first sure to end. */
@@ -101,8 +118,11 @@ export class ConfigReader {
   /** Resolves the config; never rejects: a failure of any kind is a ConfigError naming the file (and line). */
   async read(req: Omit<ReadRequest, 'id' | 'budgetMs' | 'sections'>): Promise<ReadResult> {
     const a = await this.request(req);
-    if ('error' in a) return { error: configError(a.error) };
-    if ('config' in a) return { config: a.config, shell: a.shell };
+    if ('error' in a) return { error: configError(a.error), ...(a.error.opened && { opened: a.error.opened }) };
+    if ('config' in a) {
+      const { config, shell, opened, bytes } = a;
+      return { config, shell, ...(opened && { opened }), ...(bytes !== undefined && { bytes: Buffer.from(bytes, 'base64') }) };
+    }
     return { error: new ConfigError(req.spec, 0, 'the config reader answered out of turn', undefined, 'EAGENT') };
   }
 
@@ -270,11 +290,21 @@ export class ConfigReader {
       this.opts.log.error({ event: 'reader-setup-failed', error: e.message }, `the config reader did not start: ${e.message}`),
     );
     const sock = new net.Socket({ fd: ours, readable: true, writable: true });
-    reader = { child, sock, buf: '', jobs: [], since: 0, cancelling: false, takenBack: [], gone: false, cgroup, exited };
+    reader = {
+      child,
+      sock,
+      answers: new JsonLines(MAX_ANSWER_BYTES),
+      jobs: [],
+      since: 0,
+      cancelling: false,
+      takenBack: [],
+      gone: false,
+      cgroup,
+      exited,
+    };
     const r = reader;
     this.readers.add(r);
-    sock.setEncoding('utf8');
-    sock.on('data', (chunk: string) => this.onData(r, chunk));
+    sock.on('data', (chunk: Buffer) => this.onData(r, chunk));
     sock.on('error', () => sock.destroy());
     return r;
   }
@@ -294,23 +324,24 @@ export class ConfigReader {
     }, job.req.budgetMs + GRACE_MS);
   }
 
-  private onData(r: Reader, chunk: string): void {
-    r.buf += chunk;
-    let nl: number;
-    while ((nl = r.buf.indexOf('\n')) >= 0) {
-      const line = r.buf.slice(0, nl);
-      r.buf = r.buf.slice(nl + 1);
-      let answer: ReadAnswer;
-      try {
-        answer = JSON.parse(line) as ReadAnswer;
-      } catch {
-        return this.drop(r, 'the config reader answered garbage', 'EAGENT', true);
-      }
+  private onData(r: Reader, chunk: Buffer): void {
+    let answers: ReadAnswer[];
+    try {
+      answers = r.answers.push(chunk).map(parseAnswer);
+    } catch (e) {
+      if (!(e instanceof CheckError || e instanceof WireError)) throw e;
+      // the reader parses tenants' bytes: whatever made it say this, it is not trusted with another file
+      this.opts.log.error(
+        { event: 'reader-protocol-error', file: r.jobs[0]?.req.spec, error: e.message },
+        `the config reader broke its wire: ${e.message}`,
+      );
+      return this.drop(r, `the config reader answered what its wire does not allow (${e.message})`, 'EAGENT', true);
+    }
+    for (const answer of answers) {
       const job = r.jobs[0];
       if (!job || answer.id !== job.req.id) return this.drop(r, 'the config reader answered out of turn', 'EAGENT', true);
       this.answered(r, job, answer);
     }
-    if (r.buf.length > MAX_ANSWER_BYTES + 1024) this.drop(r, 'the config reader answered more than it may', 'EAGENT', true);
   }
 
   /** The answer to r's first job: delivered, or (taken back by a cancel line) queued again at its owner's head. */

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 import { AgentPool, type AgentPoolOptions } from '../../src/agent/host';
 import type { HostError } from '../../src/host-fs';
-import { mountHungFs, type HungMount } from './hungfs';
+import { mountHungFs, type TestMount } from './hungfs';
 import { procStat, waitGone } from './native-proc';
 
 export function agentPids(): number[] {
@@ -52,7 +52,7 @@ export function testPool(t: TestContext, opts: Partial<AgentPoolOptions> = {}): 
  * hangs), released after the test. Never put one inside a directory that a cleanup removes recursively before the
  * release: that cleanup would walk into the mount and hang the test process itself.
  */
-export async function hungMount(t: TestContext): Promise<HungMount> {
+export async function hungMount(t: TestContext): Promise<TestMount> {
   const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'emperor-hung-'));
   fs.chmodSync(parent, 0o755);
   const mount = await mountHungFs(parent);

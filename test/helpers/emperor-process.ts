@@ -173,6 +173,8 @@ export class EmperorProcess {
         /* gone */
       }
     }
+    // nor its runtime directory (src/emperor/runtime-dir.ts: a tyrant's snapshots, a store's files)
+    fs.rmSync(`/run/emperor.${this.pid}`, { recursive: true, force: true });
     // a SIGKILLed emperor cannot remove its cgroup directory (the next emperor's sweep would): the test does
     const mount = findCgroup2Mount();
     const own = ownCgroupPath();
@@ -277,4 +279,16 @@ export function childrenOf(pid: number): number[] {
     }
   }
   return out;
+}
+
+/**
+ * The host pid of a native vassal's pid 1 (its init), from the pid the emperor spawned: that process itself, or, for
+ * a tyrant's vassal with a user namespace, the child it made that namespace's pid 1 with (native/init/userns.cc).
+ */
+export function vassalInit(spawned: number): number {
+  const pidOne = (pid: number) => /^NSpid:.*\s1$/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (pidOne(spawned)) return spawned;
+  const inner = childrenOf(spawned).filter(pidOne);
+  if (inner.length !== 1) throw new Error(`pid ${spawned} is no vassal's pid 1 and has ${inner.length} child(ren) that are`);
+  return inner[0];
 }
