@@ -14,6 +14,8 @@ import { gidOf, supplementaryGroups, uidOf, userOf } from './tables/passwd';
 /** Set in the real emperor's environment, so it does not start itself again. */
 const DROPPED_MARKER = 'EMPEROR_PRIVILEGES_DROPPED';
 
+const CAP_DAC_OVERRIDE = 1n;
+const CAP_KILL = 5n;
 const CAP_SETGID = 6n;
 const CAP_SETUID = 7n;
 const CAP_SYS_ADMIN = 21n;
@@ -151,6 +153,45 @@ export function checkSpawnPrivileges(
     throw new PrivilegeError(
       `vassal ${vassal} runs with another gid or groups, which needs CAP_SETGID, and ${who()}: add setgid to the emperor's cap option`,
     );
+}
+
+/** What the emperor does that a missing capability rules out, in the words of its one line at start. */
+export interface LimitedSetup {
+  tyrant: boolean;
+  /** 'user' is in --emperor-use-clone: native vassals have a user namespace of their own anyway. */
+  userNamespaces: boolean;
+  /** A cgroup tree of its own (delegated before the drop): stops and helpers go through cgroup.kill. */
+  cgroups: boolean;
+}
+
+/**
+ * What this emperor cannot do for want of a capability (README, "The capability-limited emperor"), each with what to
+ * do instead; said once at start. Empty for root with every capability.
+ */
+export function missingCapabilityNotes(setup: LimitedSetup): string[] {
+  const eff = capMask('CapEff');
+  const lacks = (cap: bigint) => (eff & (1n << cap)) === 0n;
+  const uid = process.getuid!();
+  const notes: string[] = [];
+  if (lacks(CAP_SYS_ADMIN) && !setup.userNamespaces)
+    notes.push(
+      `native vassals get their pid and mount namespaces only inside a user namespace of their own (no CAP_SYS_ADMIN): add 'user' to --emperor-use-clone${setup.tyrant ? ", or 'unshare = user' to each native vassal" : ''}; uWSGI vassals are not concerned`,
+    );
+  if (setup.tyrant && !canBindConfigs())
+    notes.push(
+      'a uWSGI vassal reads its file by name, not the bytes whose owner was checked (no CAP_SYS_ADMIN and CAP_CHOWN to bind-mount a snapshot of them): the path rules alone protect it',
+    );
+  if (setup.tyrant && (lacks(CAP_SETUID) || lacks(CAP_SETGID)))
+    notes.push('tyrant vassals cannot run as their owners (no CAP_SETUID or CAP_SETGID): every start is refused');
+  if (lacks(CAP_KILL) && !setup.cgroups)
+    notes.push(
+      'without a cgroup tree of its own and without CAP_KILL, a vassal or helper of another uid that ignores its stop cannot be killed: give the emperor a delegated cgroup v2 tree',
+    );
+  if (uid !== 0 && lacks(CAP_DAC_OVERRIDE))
+    notes.push(
+      `every vassal source must be readable, and the log and control socket directories writable, by uid ${uid} (no CAP_DAC_OVERRIDE)`,
+    );
+  return notes;
 }
 
 /**

@@ -4,30 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { fetchStats } from '../src/ops';
 import type { VassalStats } from '../src/ops/stats-document';
 import { EmperorProcess, tmpdir } from './helpers/emperor-process';
 import { createUser } from './helpers/users';
+import { get, idleApp } from './helpers/ondemand';
 import { until } from './helpers/wait';
-
-const HELPER = path.resolve(__dirname, '../src/sdk/vassal.js');
-
-/** GET / over TCP or a unix socket, waiting as long as a vassal takes to wake (the connection waits in the backlog). */
-function get(to: { port: number } | { socketPath: string }): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ ...to, host: '127.0.0.1', path: '/', agent: false, timeout: 15000 }, (res) => {
-      let body = '';
-      res
-        .setEncoding('utf8')
-        .on('data', (d: string) => (body += d))
-        .on('end', () => resolve(body));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within 15 s from ${JSON.stringify(to)}`)));
-    req.on('error', reject);
-  });
-}
 
 async function vassal(stats: string, id: string): Promise<VassalStats | undefined> {
   return (await fetchStats(stats)).vassals.find((v) => v.id === id);
@@ -39,26 +22,6 @@ async function dormant(emperor: EmperorProcess, stats: string, id: string, times
   assert.equal(v.state, 'dormant');
   assert.equal(v.pid, -1);
   await until(() => emperor.vassalPids().length === 0, 'no process of the dormant vassal');
-}
-
-/** A Node app: serves on fd 3 (LISTEN_FDS), asks to be stopped (22) after a second without requests. */
-function idleApp(dir: string): string {
-  const file = path.join(dir, 'app.cjs');
-  fs.writeFileSync(
-    file,
-    `'use strict';
-const vassal = require(${JSON.stringify(HELPER)});
-let timer;
-const idle = () => { clearTimeout(timer); timer = setTimeout(() => vassal.shutdown(), 1000); };
-const server = require('http').createServer((req, res) => {
-  idle();
-  res.end('pid ' + process.pid + ' uid ' + process.getuid() + ' fds ' + process.env.LISTEN_FDS + ' ' + process.env.LISTEN_FDNAMES);
-});
-vassal.on('stop', () => process.exit(0));
-server.listen({ fd: 3 }, () => { vassal.ready(); idle(); });
-`,
-  );
-  return file;
 }
 
 test('a real uWSGI vassal on demand (TCP, extension): dormant, woken by a connection it serves on fd 0, idle (22, byte 0), dormant, woken again', async (t) => {

@@ -115,7 +115,7 @@ test("a file whose owner changes while running is stopped, restarted as the new 
 });
 
 test('passwd and group lookups read the files on every call', (t) => {
-  assert.deepEqual(userOf(0), { name: 'root', gid: 0 });
+  assert.deepEqual({ ...userOf(0), shell: undefined }, { name: 'root', gid: 0, home: '/root', shell: undefined });
   assert.equal(uidOf('root'), 0);
   assert.equal(uidOf('4242'), 4242, 'a number is taken as it is, known or not');
   assert.equal(uidOf('no-such-user-x1'), undefined);
@@ -126,7 +126,7 @@ test('passwd and group lookups read the files on every call', (t) => {
   // made after the first reads: a cache would miss them
   const extra = createGroup(t);
   const user = createUser(t, { groups: [extra.name] });
-  assert.deepEqual(userOf(user.uid), { name: user.name, gid: user.gid });
+  assert.deepEqual(userOf(user.uid), { name: user.name, gid: user.gid, home: '/nonexistent', shell: '/usr/sbin/nologin' });
   assert.equal(uidOf(user.name), user.uid);
   assert.equal(gidOf(extra.name), extra.gid);
   assert.equal(groupNameOf(extra.gid), extra.name);

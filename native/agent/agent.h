@@ -1,7 +1,8 @@
 // emperor-agent: opens what a vassal config names and runs its @(exec://) commands with the credentials it was
 // started with (a tenant's uid, gid and groups, no capabilities), so that the kernel decides what may be read; and
-// does the monitors' scans for the emperor, off its event loop. Its client abandons it (SIGKILL) when an answer is
-// late, so it may block anywhere: a FUSE request that never returns costs one agent, not the emperor.
+// does the monitors' scans for the emperor, off its event loop. It exits when its client closes the channel (between
+// requests, or during an EXEC); its client abandons it (killed through its cgroup) when an answer is late, so it may
+// block anywhere: a FUSE request that never returns costs one agent, not the emperor.
 // Single-threaded; one request at a time on fd 3 until EOF. The wire format is documented in src/agent/agent-wire.ts.
 #pragma once
 #include <stdint.h>

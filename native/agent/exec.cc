@@ -1,6 +1,7 @@
 // EXEC: `/bin/sh -c command` in cwd, as this process (so as the tenant, without capabilities), in a process group of
 // its own, with a deadline and an output limit. uWSGI reads until EOF and then waits for the shell, both forever;
 // here both are bounded, and the whole group is killed at the end, so no background grandchild outlives the read.
+// The client hanging up ends it too: an agent exits when its channel closes, an exec in progress included.
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,7 +31,21 @@ int left_ms(int64_t deadline) {
   return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : int(left);
 }
 
-// True once fd polls readable (for a pidfd: the process has exited), false at the deadline.
+enum class Wait { kReady, kTimeout, kClientGone };
+
+// Until fd polls readable (for a pidfd: the process has exited), the deadline, or the client's hang-up on the
+// agent's socket (its next request, if any, is not looked at: the client sends one at a time).
+Wait wait_for(int fd, int64_t deadline) {
+  for (;;) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {kSocketFd, POLLRDHUP, 0}};
+    int r = poll(p, 2, left_ms(deadline));
+    if (r > 0 && (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR))) return Wait::kClientGone;
+    if (r > 0) return Wait::kReady;
+    if (r == 0 || errno != EINTR) return Wait::kTimeout;
+  }
+}
+
+// True once fd polls readable, false at the deadline (the client is not watched).
 bool readable_by(int fd, int64_t deadline) {
   for (;;) {
     pollfd p{fd, POLLIN, 0};
@@ -88,9 +103,10 @@ bool op_exec(const std::string& command, const std::string& cwd, uint32_t timeou
   a.u32(0);  // the wait status, filled in at the end
   const size_t start = a.buf.size();
   int err = 0;
+  Wait w = Wait::kReady;
   char buf[65536];
   for (;;) {
-    if (!readable_by(out[0], deadline)) {
+    if ((w = wait_for(out[0], deadline)) != Wait::kReady) {
       err = ETIMEDOUT;
       break;
     }
@@ -107,11 +123,12 @@ bool op_exec(const std::string& command, const std::string& cwd, uint32_t timeou
   close(out[0]);
   // After EOF the shell gets what is left of the deadline to exit. It is reaped only after its group is killed: until
   // then its pid cannot be reused, so -pid names that group and nothing else.
-  if (!err && !readable_by(pidfd, deadline)) err = ETIMEDOUT;
+  if (!err && (w = wait_for(pidfd, deadline)) != Wait::kReady) err = ETIMEDOUT;
   kill_all(pid);
   int status = 0;
   if (readable_by(pidfd, now_ms() + kReapGraceMs)) waitpid(pid, &status, WNOHANG);
   close(pidfd);
+  if (w == Wait::kClientGone) return false;  // nobody to answer: the agent exits
   if (err) return send_errno(err);
   for (int i = 0; i < 4; i++) a.buf[start - 4 + i] = char(uint32_t(status) >> (8 * i));
   return send(a);

@@ -1,19 +1,22 @@
 // The emperor's own agent, on its event loop: the monitors' directory listings and stats run in an agent process
 // (the emperor's own identity) over a non-blocking socket, one request at a time, so that a hung mount costs a
-// monitor one timeout and never the loop. A late answer abandons that agent (SIGKILL; it exits whenever the kernel
-// lets it) and a fresh one serves what is queued.
+// monitor one timeout and never the loop. A late answer abandons that agent (killed through its cgroup; it exits
+// whenever the kernel lets it) and a fresh one serves what is queued.
 import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HostError, type DirStamp, type SourceStat, type StatModes } from '../host-fs';
 import * as calls from './calls';
-import { AgentProcess, StuckAgents } from './process';
+import { AgentProcess, StuckAgents, describe } from './process';
 import { AnswerSplitter, WireError } from './agent-wire';
+import type { HelperCgroups } from '../cgroup/helpers';
 
 export interface AsyncAgentOptions {
   /** How long each answer may take, in ms; for statSources each path's answer, so a long list is not a late one. */
   budgetMs: number;
   /** Abandoned agents still stuck, at most; beyond it calls fail at once with EAGAIN. Default 4. */
   maxStuck?: number;
+  /** Where each agent gets a cgroup of its own (src/cgroup/helpers.ts); none without cgroup v2. */
+  cgroups?: HelperCgroups;
 }
 
 interface Job {
@@ -60,12 +63,15 @@ export class AsyncAgent {
     return (await this.ask(calls.statSourcesCall(paths, modes))) as Array<SourceStat | HostError | null>;
   }
 
-  /** Ends the agent; pending and later calls fail with EAGENT, and stuck agents no longer keep the process alive. */
+  /**
+   * Ends the agent by closing its channel (and kills it if a call is in flight); pending and later calls fail with
+   * EAGENT, and stuck agents no longer keep the process alive.
+   */
   close(): void {
     this.closed = true;
     const conn = this.conn;
     this.conn = undefined;
-    if (conn) this.end(conn);
+    if (conn) this.end(conn, this.current !== undefined);
     this.fail('the agent was closed');
     this.stuck.release();
   }
@@ -103,9 +109,9 @@ export class AsyncAgent {
     if (this.stuck.full) return (about) => this.stuck.fullError(about, null);
     let agent: AgentProcess;
     try {
-      agent = AgentProcess.start(null, []);
+      agent = AgentProcess.start(null, [], this.opts.cgroups);
     } catch (e) {
-      return (about) => calls.agentFailed(about, `cannot start an agent: ${(e as Error).message}`);
+      return (about) => calls.agentNotStarted(about, describe(null), e);
     }
     const conn: Connection = {
       agent,
@@ -183,7 +189,7 @@ export class AsyncAgent {
   // The agent died or broke the protocol: it is ended, and what it owed fails with EAGENT.
   private broken(conn: Connection, why: string): void {
     this.conn = undefined;
-    this.end(conn);
+    this.end(conn, true);
     const cur = this.current;
     this.current = undefined;
     if (cur) {
@@ -193,9 +199,10 @@ export class AsyncAgent {
     this.pump();
   }
 
-  private end(conn: Connection): void {
-    conn.agent.kill();
+  /** Closes the agent's channel, so it exits; kill: it may not be reading (a call in flight, a broken protocol). */
+  private end(conn: Connection, kill: boolean): void {
     conn.socket.destroy();
+    if (kill) conn.agent.kill();
   }
 
   /** Fails the current and every queued job. */

@@ -7,7 +7,7 @@ import { getSystemErrorMap } from 'node:util';
 import type { ConfigFile } from '../config/host';
 import type { FileFacts } from '../file-identity';
 import { HostError, type FileType, type HostStat, type SourceStat, type StatModes } from '../host-fs';
-import { errnoCode } from '../tables/signals-errnos';
+import { errnoCode, isHostLimit } from '../tables/signals-errnos';
 import * as wire from './agent-wire';
 
 export interface About {
@@ -57,6 +57,26 @@ export function timedOut(budgetMs: number, about: About, settled: Promise<void>)
 /** The agent died, answered nonsense, or could not be started: 'EAGENT'. */
 export function agentFailed(about: About, why: string): HostError {
   return new HostError('EAGENT', `${about.doing}: ${why}`, { path: about.path });
+}
+
+/**
+ * No agent to be had for `who`: a host limit keeps its code (EMFILE, EAGAIN...), so that the vassal is retried on the
+ * limit-reached backoff; anything else is EAGENT.
+ */
+export function agentNotStarted(about: About | undefined, who: string, e: unknown): HostError {
+  const why = `cannot start an agent (${who}): ${(e as Error).message}`;
+  const message = about ? `${about.doing}: ${why}` : why;
+  return new HostError(isHostLimit(e) ? (e as { code: string }).code : 'EAGENT', message, { path: about?.path });
+}
+
+/**
+ * An agent that closed its channel before its first answer without having run (its exec refused: EAGAIN when its
+ * owner is at its process limit): a host limit, retried as such.
+ */
+export function agentNeverRan(about: About, who: string): HostError {
+  return new HostError('EAGAIN', `${about.doing}: ${who} exited before it ran (its exec refused: a process limit of its owner?)`, {
+    path: about.path,
+  });
 }
 
 let errorTexts: Map<number, [string, string]> | undefined; // Node builds a new map on each call

@@ -9,12 +9,15 @@ import * as calls from './calls';
 import { AgentProcess, StuckAgents, describe, type AgentEnv, type Identity } from './process';
 import { WireError } from './agent-wire';
 import { detached } from '../detach';
+import type { HelperCgroups } from '../cgroup/helpers';
 
 export type { Identity } from './process';
 
 export interface AgentPoolOptions {
-  /** The agents' environment, which @(exec://) commands run with. */
+  /** The agents' environment, which @(exec://) commands run with, unless a host names another. */
   env: AgentEnv;
+  /** Where each agent gets a cgroup of its own (the stopping rule, src/cgroup/helpers.ts); none without cgroup v2. */
+  cgroups?: HelperCgroups;
   /** An agent unused for this long is closed. Default 30,000 ms. */
   idleMs?: number;
   /** Live agents at most; the least recently used is closed first. Default 32. */
@@ -50,14 +53,18 @@ export class AgentPool {
     this.maxStuck = opts.maxStuck ?? 16;
   }
 
-  /** A host whose calls all share one deadline, now + budgetMs. identity null: this process's own. */
-  host(identity: Identity | null, budgetMs: number): AgentHost {
-    return new AgentHost(this, identity, budgetMs);
+  /**
+   * A host whose calls all share one deadline, now + budgetMs. identity null: this process's own. env: the
+   * environment of an agent it starts (identity's own), instead of the pool's.
+   */
+  host(identity: Identity | null, budgetMs: number, env?: AgentEnv): AgentHost {
+    return new AgentHost(this, identity, budgetMs, env);
   }
 
   /**
-   * Closes every live agent and stops waiting for stuck ones; calls fail with EAGENT from now on. Resolves once the
-   * live ones have exited (before an exec of this process, none is left behind as a stray child).
+   * Closes every live agent's channel (each exits at its EOF) and stops waiting for stuck ones; calls fail with EAGENT
+   * from now on. Resolves once the live ones have exited (before an exec of this process, or this process's own
+   * exit, none is left behind as a stray child).
    */
   close(): Promise<void> {
     this.closed = true;
@@ -66,14 +73,20 @@ export class AgentPool {
     for (const [key, live] of this.live) {
       live.agent.ref();
       gone.push(live.agent.exited);
-      this.drop(key, live);
+      this.drop(key, live, false);
     }
     for (const s of this.stuck.values()) s.release();
     return Promise.all(gone).then(() => undefined);
   }
 
   /** One call of an AgentHost; build gets the milliseconds left (the agent times EXEC itself). */
-  run<T>(identity: Identity | null, build: (leftMs: number) => calls.Call<T>, deadline: number, budgetMs: number): T {
+  run<T>(
+    identity: Identity | null,
+    build: (leftMs: number) => calls.Call<T>,
+    deadline: number,
+    budgetMs: number,
+    env: AgentEnv | undefined,
+  ): T {
     const key = identity ? `${identity.uid}:${identity.gid}:${[...identity.groups].sort((a, b) => a - b).join(',')}` : '';
     for (let retried = false; ; retried = true) {
       const left = deadline - performance.now();
@@ -83,7 +96,7 @@ export class AgentPool {
       const stillHung = this.hung.get(about.path);
       if (stillHung)
         throw new HostError('ETIMEDOUT', `${stillHung.message} (still not answering)`, { path: about.path, settled: stillHung.settled });
-      const live = this.acquire(key, identity, about);
+      const live = this.acquire(key, identity, about, env);
       let frame: Buffer;
       try {
         frame = native.exchange(live.agent.fd, call.frame, left + call.graceMs, call.maxAnswer);
@@ -98,9 +111,12 @@ export class AgentPool {
           );
           throw err;
         }
-        this.drop(key, live);
+        this.drop(key, live, true);
         // one that died while idle (its tenant may kill it) never got the request: a fresh one gets it
         if (code === 'EPIPE' && live.served && !retried) continue;
+        // one that never ran could not start (its exec refused): a host limit; not reaped yet, the loop being ours
+        if ((code === 'EPIPE' || code === 'ECONNRESET') && !live.served && !live.agent.ran())
+          throw calls.agentNeverRan(about, live.agent.who);
         const why =
           code === 'EPROTO'
             ? `answered a frame over ${call.maxAnswer} bytes`
@@ -115,13 +131,13 @@ export class AgentPool {
         return call.decode(frame, 0);
       } catch (e) {
         if (!(e instanceof WireError)) throw e;
-        this.drop(key, live);
+        this.drop(key, live, true);
         throw calls.agentFailed(about, `${live.agent.who} answered nonsense: ${e.message}`);
       }
     }
   }
 
-  private acquire(key: string, identity: Identity | null, about: calls.About): Live {
+  private acquire(key: string, identity: Identity | null, about: calls.About, env: AgentEnv | undefined): Live {
     if (this.closed) throw calls.agentFailed(about, 'the agent pool is closed');
     const found = this.live.get(key);
     if (found) {
@@ -133,24 +149,25 @@ export class AgentPool {
     if (stuck?.full) throw stuck.fullError(about, identity);
     let agent: AgentProcess;
     try {
-      agent = AgentProcess.start(identity, this.opts.env);
+      agent = AgentProcess.start(identity, env ?? this.opts.env, this.opts.cgroups);
     } catch (e) {
-      throw calls.agentFailed(about, `cannot start an agent (${describe(identity)}): ${(e as Error).message}`);
+      throw calls.agentNotStarted(about, describe(identity), e);
     }
     const live: Live = { agent, usedAt: performance.now(), served: false };
     this.live.set(key, live);
     if (this.live.size > this.maxAgents) {
       const [oldKey, oldest] = this.live.entries().next().value as [string, Live];
-      this.drop(oldKey, oldest);
+      this.drop(oldKey, oldest, false);
     }
     this.schedule();
     return live;
   }
 
-  private drop(key: string, live: Live): void {
+  /** Ends a live agent by closing its channel; one that broke the protocol is killed too (it may not be reading). */
+  private drop(key: string, live: Live, broken: boolean): void {
     if (this.live.get(key) === live) this.live.delete(key);
     native.closeFd(live.agent.fd);
-    live.agent.kill();
+    if (broken) live.agent.kill();
   }
 
   private abandon(key: string, live: Live): Promise<void> {
@@ -178,7 +195,7 @@ export class AgentPool {
         const now = performance.now();
         for (const [key, live] of this.live) {
           if (now - live.usedAt < this.idleMs) break;
-          this.drop(key, live);
+          this.drop(key, live, false);
         }
         this.schedule();
       },
@@ -196,6 +213,7 @@ export class AgentHost implements ConfigHost {
     private readonly pool: AgentPool,
     private readonly identity: Identity | null,
     private readonly budgetMs: number,
+    private readonly env?: AgentEnv,
   ) {
     this.deadline = performance.now() + budgetMs;
   }
@@ -234,6 +252,6 @@ export class AgentHost implements ConfigHost {
   }
 
   private ask<T>(build: (leftMs: number) => calls.Call<T>): T {
-    return this.pool.run(this.identity, build, this.deadline, this.budgetMs);
+    return this.pool.run(this.identity, build, this.deadline, this.budgetMs, this.env);
   }
 }

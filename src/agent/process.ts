@@ -1,10 +1,15 @@
-// One emperor-agent process (native/agent), and the agents abandoned while stuck in the kernel.
+// One emperor-agent process (native/agent), and the agents abandoned while stuck in the kernel. An agent exits when
+// its channel closes (between requests, and during an @(exec://), which it then kills): whoever holds the channel ends
+// it by closing it, and kills it (through its cgroup) only when that cannot work (src/cgroup/helpers.ts).
 import * as fs from 'node:fs';
 import { HostError } from '../host-fs';
 import * as native from '../native';
 import { programFile } from '../package-info';
 import type { About } from './calls';
 import { detached } from '../detach';
+import { HelperCgroups, forceEnd } from '../cgroup/helpers';
+import { logger } from '../log';
+import { settlesWithin } from '../settle';
 
 /** Who an agent runs as: a vassal owner's real uid, gid and supplementary groups. */
 export interface Identity {
@@ -22,6 +27,9 @@ export function describe(identity: Identity | null): string {
 
 let devNull: number | undefined;
 
+/** Agents of this process that have not exited yet: what a process waits for before it says it has ended. */
+const running = new Set<AgentProcess>();
+
 export class AgentProcess {
   private exitSeen = false;
 
@@ -32,19 +40,22 @@ export class AgentProcess {
     readonly who: string,
     /** Resolves once the process has exited and been reaped. */
     readonly exited: Promise<void>,
+    /** Its own cgroup directory, where cgroup v2 is usable. */
+    private readonly cgroup: string | undefined,
   ) {}
 
   /**
-   * Starts an agent with the given credentials (null: this process's own) and no way to gain privileges. Throws
-   * Error when it cannot be started at all; a failed setup shows up as EOF on fd. The process is unref'd: a live
-   * agent never keeps this process alive.
+   * Starts an agent with the given credentials (null: this process's own) and no way to gain privileges, in a cgroup
+   * of its own when cgroups are given. Throws Error when it cannot be started at all; a failed setup shows up as EOF
+   * on fd. The process is unref'd: a live agent never keeps this process alive.
    */
-  static start(identity: Identity | null, env: AgentEnv): AgentProcess {
+  static start(identity: Identity | null, env: AgentEnv, cgroups?: HelperCgroups): AgentProcess {
     // stdin, stdout and stderr of every agent; /dev/null cannot hang, so it is opened once, synchronously
     devNull ??= fs.openSync('/dev/null', 'r+');
     const [mine, theirs] = native.socketpair();
     let onExit!: () => void;
     const exited = new Promise<void>((resolve) => (onExit = resolve));
+    const cgroup = cgroups?.make('agent');
     let child: native.Child;
     try {
       child = native.spawn(
@@ -56,33 +67,76 @@ export class AgentProcess {
           fds: [devNull, devNull, devNull, theirs],
           noNewPrivs: true,
           deathSignal: 'SIGKILL',
+          cgroup,
           ...(identity && { uid: identity.uid, gid: identity.gid, groups: [...identity.groups] }),
         },
         () => onExit(),
       );
     } catch (e) {
       native.closeFd(mine);
+      if (cgroup) HelperCgroups.release(cgroup);
       throw e;
     } finally {
       native.closeFd(theirs);
     }
     // a setup failure (rejecting `started`) shows up to the client as EOF on its socket
     child.unref();
-    const agent = new AgentProcess(child, mine, `the agent (pid ${child.pid}, ${describe(identity)})`, exited);
+    const agent = new AgentProcess(child, mine, `the agent (pid ${child.pid}, ${describe(identity)})`, exited, cgroup);
+    running.add(agent);
     detached(
-      exited.then(() => (agent.exitSeen = true)),
+      exited.then(() => {
+        agent.exitSeen = true;
+        running.delete(agent);
+        if (cgroup) HelperCgroups.release(cgroup);
+      }),
       'agent exit',
     );
     return agent;
+  }
+
+  /** Resolves once every agent this process started has exited, or after timeoutMs; with those still running. */
+  static async allExited(timeoutMs: number): Promise<AgentProcess[]> {
+    await settlesWithin(Promise.all([...running].map((a) => a.exited)), timeoutMs);
+    return [...running];
   }
 
   get pid(): number {
     return this.child.pid;
   }
 
-  /** SIGKILL. A process in an uninterruptible sleep (a hung FUSE request) exits only once the sleep ends. */
+  /** Settles once its setup is over: undefined once it runs emperor-agent, else the failed step's error. */
+  get setupFailure(): Promise<Error | undefined> {
+    return this.child.started.then(
+      () => undefined,
+      (e: Error) => e,
+    );
+  }
+
+  /**
+   * Whether it got as far as running emperor-agent, read from /proc: for a caller off the event loop (the blocking
+   * pool), while the exit is not reaped yet. True when that cannot be told.
+   */
+  ran(): boolean {
+    try {
+      return fs.readFileSync(`/proc/${this.pid}/comm`, 'utf8') === 'emperor-agent\n';
+    } catch {
+      return true;
+    }
+  }
+
+  /**
+   * SIGKILL, for an agent its closed channel does not end (late, or answering nonsense): through its cgroup, else a
+   * pidfd signal, whose refusal is logged (it then exits on the EOF of its channel). A process in an uninterruptible
+   * sleep (a hung FUSE request) exits only once the sleep ends.
+   */
   kill(): void {
-    if (!this.exitSeen) this.child.kill('SIGKILL');
+    if (this.exitSeen) return;
+    forceEnd(this.child, this.cgroup, (e) =>
+      logger().warn(
+        { event: 'kill-refused', pid: this.pid, code: e.code, error: e.message },
+        `${this.who} could not be killed (${e.code ?? e.message}): it ends when its channel's end reaches it`,
+      ),
+    );
   }
 
   /** Keep this process alive until the agent has exited (so that waiting on `exited` works), or stop doing so. */

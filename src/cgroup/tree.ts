@@ -32,6 +32,9 @@ export function ownCgroupPath(procCgroup = fs.readFileSync('/proc/self/cgroup', 
  */
 const SELF_LEAF = 'supervisor';
 
+/** The directory of the emperor's helpers (src/cgroup/helpers.ts): no vassal's, whose names end in `.<n>`. */
+export const HELPERS_DIR = 'helpers';
+
 /** The delegation files systemd hands over with Delegate=yes (systemd.resource-control(5)). */
 const DELEGATED_FILES = ['', 'cgroup.procs', 'cgroup.threads', 'cgroup.subtree_control'];
 
@@ -119,10 +122,17 @@ export class CgroupTree {
     this.tearingDown = true;
   }
 
-  /** The vassals' directories: every child of the tree but the emperor's own leaf in a delegated tree. */
+  /** The helpers' directory in this tree (made on first use; the caller copes with a failure). */
+  helpersDir(): string {
+    const dir = path.join(this.base, HELPERS_DIR);
+    fs.mkdirSync(dir, { recursive: true });
+    return dir;
+  }
+
+  /** The vassals' directories: every child of the tree but the emperor's own leaf and its helpers' directory. */
   private vassalDirs(): string[] {
     return safeReaddir(this.base)
-      .filter((d) => d !== this.self)
+      .filter((d) => d !== this.self && d !== HELPERS_DIR)
       .map((d) => path.join(this.base, d));
   }
 
@@ -179,21 +189,17 @@ export function isPopulated(dir: string): boolean {
 }
 
 /**
- * Kills what is left in an instance's cgroup and removes the directory once it is empty. Processes killed by
- * cgroup.kill leave the cgroup asynchronously, so the rmdir is retried on a short timer instead of blocking.
+ * Kills what is left in a cgroup (an instance's, a helper's) and removes the directory, and any under it, once it is
+ * empty. Processes killed by cgroup.kill leave the cgroup asynchronously, so the rmdir is retried on a short timer
+ * instead of blocking.
  */
 export function drainAndRemove(dir: string, done?: () => void): void {
   killCgroup(dir);
   let tries = 0;
   const attempt = () => {
-    try {
-      fs.rmdirSync(dir);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EBUSY' && ++tries < 200) {
-        setTimeout(attempt, Math.min(5 * tries, 50)).unref();
-        return;
-      }
+    if (!removeDirs(dir) && ++tries < 200) {
+      setTimeout(attempt, Math.min(5 * tries, 50)).unref();
+      return;
     }
     done?.();
   };
@@ -203,10 +209,17 @@ export function drainAndRemove(dir: string, done?: () => void): void {
 function killAndRemove(dir: string): void {
   killCgroup(dir);
   for (let i = 0; i < 100 && isPopulated(dir); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  removeDirs(dir); // one still busy is left for the next sweep
+}
+
+/** rmdir of dir and every cgroup directory under it, the deepest first; false when one is still busy. */
+export function removeDirs(dir: string): boolean {
+  for (const child of safeReaddir(dir)) removeDirs(path.join(dir, child));
   try {
     fs.rmdirSync(dir);
-  } catch {
-    /* left for the next sweep */
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }
 

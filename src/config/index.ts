@@ -12,7 +12,7 @@ export { HostError, type ConfigHost, type HostStat } from './host';
 export type { FactsInput } from './types';
 export { MAX_CONFIG_BYTES, MAX_RESOLVED_BYTES } from './source';
 export { formatShowConfig, formatConfigJson } from './format';
-export { vassalEnvironment, isVassalFile, isTrue } from './vassal-env';
+export { vassalEnvironment, tenantEnvironment, isVassalFile, isTrue } from './vassal-env';
 export type { FileSections } from './section-list';
 
 /** Runs one reading of `spec`: a ConfigError and nothing else gets out. */

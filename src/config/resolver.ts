@@ -3,6 +3,7 @@
 // decided as each line is read, then the $() @() %() passes, then `inherit` files appended.
 import * as path from 'node:path';
 import { formatOfName } from '../tables/formats';
+import { isHostLimit } from '../tables/signals-errnos';
 import { ConfigError } from './errors';
 import { globSync } from './glob';
 import { HostError, type ConfigHost } from './host';
@@ -441,8 +442,9 @@ export class Resolver {
         try {
           text = this.host.readFile(path.resolve(this.facts.cwd, arg), MAX_CONFIG_BYTES).toString('utf8');
         } catch (e) {
-          // uWSGI skips a list it cannot open; a hung mount, a device or an oversized list is an error here
-          if (!(e instanceof HostError) || ['ETIMEDOUT', 'ENOTREG', 'EFBIG', 'EAGENT'].includes(e.code))
+          // uWSGI skips a list it cannot open; a hung mount, a device, an oversized list or a host limit (no agent
+          // to be had) is an error here
+          if (!(e instanceof HostError) || ['ETIMEDOUT', 'ENOTREG', 'EFBIG', 'EAGENT'].includes(e.code) || isHostLimit(e))
             throw e instanceof HostError ? this.blame(e, { file: l.file, line: l.line, option: l.key }) : e;
           this.warnings.push({ file: l.file, line: l.line, message: `for-readline: ${e.message}` });
           return false;

@@ -1,6 +1,6 @@
 // The emperor: the vassal table fed by the imperial monitors, the signals, Ragnarok and the stats snapshot.
 import * as fs from 'node:fs';
-import { vassalEnvironment } from '../config';
+import { tenantEnvironment, vassalEnvironment } from '../config';
 import { logger, type Logger } from '../log';
 import { AsyncAgent } from '../agent/async';
 import { Cluster } from '../cluster';
@@ -11,11 +11,14 @@ import { ConfigReader } from '../reader/pool';
 import { startStatsServer, type StatsServer } from '../ops';
 import { Blacklist } from './blacklist';
 import { CgroupTree } from '../cgroup/tree';
+import { HelperCgroups } from '../cgroup/helpers';
+import { AgentProcess } from '../agent/process';
 import { LimitWatch, raiseLimits } from './host-limits';
 import { tyrantCredentials, type CredentialsOrRefusal } from './tyrant';
-import { canBindConfigs, heldAmbientCaps } from '../privileges';
+import { canBindConfigs, heldAmbientCaps, missingCapabilityNotes } from '../privileges';
 import { ConfigSnapshots } from './config-snapshot';
 import { OptionError, parseCloneFlags, type EmperorOptions } from './options';
+import type { Namespace } from '../tables/namespaces';
 import { sectionMonitor } from './multi-section';
 import { Vassal, type VassalContext, type VassalObserver } from './vassal';
 import { makeRuntimeDir, removeRuntimeDir } from './runtime-dir';
@@ -25,6 +28,9 @@ import { packageVersion } from '../package-info';
 import type { StatsDocument } from '../ops/stats-document';
 
 const VERSION = packageVersion();
+/** At the emperor's end: how long its agents get to exit once closed, then what is left gets to die of a kill. */
+const HELPER_GRACE_MS = 1000;
+const HELPER_KILL_WAIT_MS = 2000;
 
 export class Emperor {
   readonly vassals = new Map<string, Vassal>();
@@ -34,6 +40,7 @@ export class Emperor {
   private readonly blacklist: Blacklist;
   private readonly log: Logger = logger();
   private cgroups?: CgroupTree;
+  private helpers?: HelperCgroups;
   private reader?: ConfigReader;
   private scanner?: AsyncAgent;
   private stats?: StatsServer;
@@ -65,8 +72,9 @@ export class Emperor {
     raiseLimits(this.log);
     this.ops = new Operations(this.opts, this.log);
     if (this.opts.emperor.length === 0) throw new OptionError('no vassal source: give --emperor DIR (or dir://DIR, glob://PATTERN)');
+    // the helpers' cgroups first: the monitors' agent is the first helper
+    const tree = this.createCgroups(namespaces);
     const snapshots = await this.createMonitors();
-    const tree = this.createCgroups();
     this.devNull = fs.openSync('/dev/null', 'r');
     const env = vassalEnvironment(process.env);
     this.reader = this.startReader(env);
@@ -77,10 +85,16 @@ export class Emperor {
       opts: this.opts,
       namespaces,
       env,
+      // tyrant vassals get a clean environment of their owner's, unless the emperor's is asked for
+      ownerEnv:
+        this.opts.tyrant && !this.opts.tyrantInheritEnv
+          ? (uid: number) => tenantEnvironment(process.env, uid, this.opts.tyrantKeepEnv)
+          : undefined,
       devNull: this.devNull,
       reader: this.reader,
       binaryPath: binaryRealpath(this.opts.binaryPath, env.PATH),
       snapshots,
+      helpers: this.helpers,
       makeCgroup: tree ? (name: string) => tree.makeInstanceDir(name) : undefined,
       releaseCgroup: tree ? (dir: string) => tree.release(dir) : undefined,
       blacklist: this.blacklist,
@@ -101,7 +115,7 @@ export class Emperor {
   private async createMonitors(): Promise<ConfigSnapshots | undefined> {
     // the monitors look at directories through an agent process: a hung mount costs a timeout, never the loop
     // each hung path costs one stuck agent (the monitors leave it alone until that agent exits), a small process
-    this.scanner = new AsyncAgent({ budgetMs: this.opts.configTimeoutSeconds * 1000, maxStuck: 64 });
+    this.scanner = new AsyncAgent({ budgetMs: this.opts.configTimeoutSeconds * 1000, maxStuck: 64, cgroups: this.helpers });
     // a store's vassal configs are written as files there (src/monitors/store-monitor.ts), and a tyrant's uWSGI
     // vassals' verified bytes (src/emperor/config-snapshot.ts)
     const bindConfigs = this.opts.tyrant && canBindConfigs();
@@ -145,21 +159,48 @@ export class Emperor {
     } catch (e) {
       this.scanner.close();
       if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
+      await this.endHelpers();
+      await this.cgroups?.destroy();
       if (e instanceof MonitorSpecError) throw new OptionError(e.message);
       throw e;
     }
   }
 
-  /** The emperor's cgroup v2 tree, or undefined (said once in the log) where it is not usable. */
-  private createCgroups(): CgroupTree | undefined {
+  /**
+   * The emperor's cgroup v2 tree and its helpers' directory, or undefined (said once in the log) where it is not
+   * usable; then, once, what this emperor cannot do for want of a capability.
+   */
+  private createCgroups(namespaces: Namespace[]): CgroupTree | undefined {
     const { tree, reason } = CgroupTree.create();
     this.cgroups = tree;
+    this.helpers = this.helperCgroups(tree);
     if (!tree)
       this.log.warn(
         { event: 'no-cgroup', reason },
         `cgroup v2 not usable (${reason}): a stop kills the vassal's process group and pid namespace only`,
       );
+    const notes = missingCapabilityNotes({
+      tyrant: this.opts.tyrant,
+      userNamespaces: namespaces.includes('user'),
+      cgroups: !!this.helpers,
+    });
+    if (notes.length > 0)
+      this.log.warn(
+        { event: 'capability-limited', uid: process.getuid?.(), notes },
+        `this emperor runs as uid ${process.getuid?.()} without some capabilities: ${notes.join('; ')}`,
+      );
     return tree;
+  }
+
+  /** The helpers' cgroup directory, where each reader and agent gets its own; none without cgroup v2. */
+  private helperCgroups(tree: CgroupTree | undefined): HelperCgroups | undefined {
+    if (!tree) return undefined;
+    try {
+      return new HelperCgroups(tree.helpersDir());
+    } catch (e) {
+      this.log.warn({ event: 'no-helper-cgroup', error: (e as Error).message }, `helpers run without cgroups: ${(e as Error).message}`);
+      return undefined;
+    }
   }
 
   /** The config readers, warm from the start; kept warm when on-demand vassals need quick answers. */
@@ -173,6 +214,7 @@ export class Emperor {
       devNull: this.devNull,
       capAmbient: heldAmbientCaps(),
       keepWarm: onDemand,
+      cgroups: this.helpers,
     });
     reader.warm();
     return reader;
@@ -310,17 +352,32 @@ export class Emperor {
   private buried(): void {
     clearTimeout(this.mercyTimer);
     for (const [sig, fn] of this.signalHandlers) process.off(sig, fn);
-    const cgroups = this.cgroups?.destroy();
-    this.reader?.close();
     this.scanner?.close();
-    fs.closeSync(this.devNull);
     if (this.runtimeDir) removeRuntimeDir(this.runtimeDir);
     const finish = () => {
+      fs.closeSync(this.devNull);
       this.log.info({ event: 'buried', seconds: (Date.now() - this.ragnarokAt) / 1000 }, 'The Emperor is buried.');
       this.exited?.(0);
     };
-    // every vassal is gone: the leases go now, and with them the claims and endpoints, for the others to take over
-    void Promise.all([cgroups, this.cluster?.close(), this.stats?.close(), this.ops.close()]).then(finish, finish);
+    // every vassal is gone: the leases go now, and with them the claims and endpoints, for the others to take over;
+    // the emperor's own helpers end, so that nothing of it outlives "buried"
+    const helpers = this.endHelpers().then(() => this.cgroups?.destroy());
+    void Promise.all([helpers, this.cluster?.close(), this.stats?.close(), this.ops.close()]).then(finish, finish);
+  }
+
+  /**
+   * Every helper of the emperor ends (docs/ARCHITECTURE.md, Processes): the readers and agents are closed and exit,
+   * and whatever is left of them is killed through their cgroups. One stuck in the kernel (a FUSE request its daemon
+   * never answers) cannot die before that daemon does: it is named in the log, and left.
+   */
+  private async endHelpers(): Promise<void> {
+    const [, agents] = await Promise.all([this.reader?.close(), AgentProcess.allExited(HELPER_GRACE_MS)]);
+    const left = this.helpers ? await this.helpers.killAll(HELPER_KILL_WAIT_MS) : agents.map((a) => a.pid);
+    if (left.length > 0)
+      this.log.warn(
+        { event: 'helpers-stuck', pids: left },
+        `helper processes stuck in the kernel (a hung mount?) are left behind: ${left.join(', ')}`,
+      );
   }
 
   /** emperor drain: this node hands its pool vassals over, one at a time, then claims nothing until resumePool. */

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import type { Logger } from '../log';
 import * as native from '../native';
+import { isHostLimit } from '../tables/signals-errnos';
 
 /**
  * fds the emperor keeps per running vassal: its pidfd and its control socket, and for a uWSGI vassal the read ends
@@ -17,7 +18,6 @@ export const FDS_PER_UWSGI_VASSAL = 4;
 const RESERVED_FDS = 256;
 /** The most the emperor asks for itself: enough for 500,000 vassals, far below what a kernel allows by default. */
 const NOFILE_WANTED = 1 << 20;
-const LIMIT_CODES = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM', 'ENOSPC']);
 const BACKOFF_MS = [1000, 2000, 5000, 10000, 30000];
 
 function readNumber(file: string): number | undefined {
@@ -48,10 +48,7 @@ export function raiseLimits(log: Logger): void {
 }
 
 /** Whether a start failure is a resource limit of the host, not something of the vassal's own. */
-export function isLimit(err: unknown): boolean {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' && LIMIT_CODES.has(code);
-}
+export { isHostLimit as isLimit };
 
 /** A start that succeeds this long after the last refused one ends the episode. */
 const EPISODE_QUIET_MS = 60_000;

@@ -8,6 +8,7 @@ import type { VassalSource as MonitorSource } from '../monitors/types';
 import * as native from '../native';
 import { resolveExecutable } from '../executable';
 import type { ConfigReader } from '../reader/pool';
+import type { HelperCgroups } from '../cgroup/helpers';
 import { InitLink, compilePlan, inheritStep, initExecutable, isNativeVassal } from '../jail';
 import type { AppEvent, LinkEvents, PlanStep, StepReport } from '../jail';
 import { checkSpawnPrivileges } from '../privileges';
@@ -17,6 +18,7 @@ import { UwsgiChannel } from './uwsgi-channel';
 import type { EmperorOptions } from './options';
 import type { InstanceOutput, OutputStream, VassalOutput } from '../output/vassal-output';
 import {
+  environmentOf,
   initNamespaceArgs,
   judgeRead,
   ownerOf,
@@ -26,14 +28,15 @@ import {
   type Credentials,
   type Owner,
   type TyrantRead,
+  type VassalEnvironments,
 } from './tyrant';
 import type { ConfigSnapshots, Snapshot } from './config-snapshot';
 
-export interface LaunchContext {
+export interface LaunchContext extends VassalEnvironments {
   opts: EmperorOptions;
   namespaces: native.Namespace[];
-  /** Environment every vassal starts from (UWSGI_VASSAL_* already rewritten). */
-  env: Record<string, string>;
+  /** Where the emperor's helpers (agents, readers) get their cgroups; undefined where cgroup v2 is not usable. */
+  helpers?: HelperCgroups;
   /** Where the instance's cgroup directory is made; undefined where cgroup v2 is not usable. */
   makeCgroup?: (vassal: string) => string;
   /** After an instance's exit: kills what is left in its cgroup directory and removes it. */
@@ -101,15 +104,19 @@ export async function requestConfig(
   return judgeRead(r, src.name, ctx.opts.tyrant ? ownerOf(credentials) : undefined, ctx.opts.tyrantNofollow);
 }
 
-/** What the reader is asked for a vassal's config: its name, directory, owner and the emperor's vassal-wide options. */
+/**
+ * What the reader is asked for a vassal's config: its name, directory, owner, the emperor's vassal-wide options, and
+ * the environment the vassal will have when that is not the reader's own (a tyrant vassal's clean one).
+ */
 export function readRequest(
   src: MonitorSource,
-  ctx: Pick<LaunchContext, 'opts' | 'binaryPath'>,
+  ctx: Pick<LaunchContext, 'opts' | 'binaryPath' | 'env' | 'ownerEnv'>,
   credentials: Credentials,
   isReload: boolean,
 ) {
   const owner = ctx.opts.tyrant ? ownerOf(credentials) : undefined;
   return {
+    ...(owner && ctx.ownerEnv && { env: environmentOf(ctx, owner) }),
     spec: src.name,
     cwd: src.dir,
     isReload,
@@ -216,7 +223,8 @@ export function launch(
     ? { ...tyrantIds, namespaces: bytes && userns ? ['mount' as const] : tyrantIds.namespaces }
     : { namespaces, ...credentials };
   checkSpawnPrivileges(src.name, identity);
-  const env = isNative ? ctx.env : { ...ctx.env, UWSGI_EMPEROR_FD: '3' };
+  const base = environmentOf(ctx, owner);
+  const env = isNative ? base : { ...base, UWSGI_EMPEROR_FD: '3' };
 
   const [ours, theirs] = native.socketpair();
   let cgroup: string | undefined;

@@ -9,7 +9,7 @@ import type { VassalContext } from './vassal';
 /** `context` is asked at the first listing, once the monitor has started. */
 export function sectionMonitor(
   m: Monitor,
-  context: () => Pick<VassalContext, 'reader' | 'opts' | 'binaryPath' | 'credentialsFor'>,
+  context: () => Pick<VassalContext, 'reader' | 'opts' | 'binaryPath' | 'env' | 'ownerEnv' | 'credentialsFor'>,
 ): Monitor {
   return new SectionMonitor(m, async (src) => {
     const ctx = context();

@@ -13,6 +13,8 @@ import type { Logger } from '../log';
 import type { VassalSource } from '../monitors/types';
 import * as native from '../native';
 import type { EmperorOptions } from './options';
+import type { HelperCgroups } from '../cgroup/helpers';
+import { environmentOf, type VassalEnvironments } from './tyrant';
 import { sideFileRefusal, type FileOwner } from '../file-identity';
 import { detached } from '../detach';
 
@@ -100,10 +102,11 @@ export function socketAddress(name: string, cwd: string): calls.SocketAddress {
   return { family: 'inet', host, port };
 }
 
-export interface OnDemandContext {
+/** The agents' environment is the vassal's: the on-demand command runs with what the vassal will see. */
+export interface OnDemandContext extends VassalEnvironments {
   opts: EmperorOptions;
-  /** The agents' environment: the on-demand command runs with the vassal environment. */
-  env: Record<string, string>;
+  /** Where each agent gets a cgroup of its own (src/cgroup/helpers.ts). */
+  helpers?: HelperCgroups;
 }
 
 export interface OnDemandEvents {
@@ -111,8 +114,8 @@ export interface OnDemandEvents {
   wake(): void;
   /** The vassal turned out not to be on demand: an ordinary one. */
   ordinary(): void;
-  /** The socket could not be found or bound; tried again on wait() after a config change. */
-  failed(message: string): void;
+  /** The socket could not be found or bound (err.code says why); tried again on wait(). */
+  failed(err: Error & { code?: string }): void;
 }
 
 interface Bound {
@@ -178,17 +181,17 @@ export class OnDemand {
         this.bound = bound;
         this.arm();
       },
-      (e: Error) => {
+      (e: Error & { code?: string }) => {
         if (generation !== this.generation) return;
         this.phase = 'unresolved';
-        this.on.failed(`on-demand socket: ${e.message}`);
+        this.on.failed(Object.assign(new Error(`on-demand socket: ${e.message}`), { code: e.code }));
       },
     );
   }
 
   private async open(identity: Identity | null): Promise<Bound | undefined> {
     const src = this.source();
-    const session = AgentSession.start(identity, this.ctx.env, this.budgetMs);
+    const session = AgentSession.start(identity, environmentOf(this.ctx, identity), this.budgetMs, this.ctx.helpers);
     try {
       const name = await socketName(src, this.ctx.opts, session, this.budgetMs, identity);
       if (name === undefined) return undefined;
@@ -237,7 +240,7 @@ export class OnDemand {
     if (address.family !== 'unix' || bound.ino === 0) return;
     let session: AgentSession | undefined;
     try {
-      session = AgentSession.start(bound.identity, this.ctx.env, this.budgetMs);
+      session = AgentSession.start(bound.identity, environmentOf(this.ctx, bound.identity), this.budgetMs, this.ctx.helpers);
       await session.ask(calls.unlinkSocketCall(address.path, bound.ino));
     } catch (e) {
       // ESTALE: the path holds another file now (the vassal bound it itself); it is not ours to remove

@@ -134,6 +134,17 @@ export const OPTION_TABLE: OptionSpec[] = [
   { key: 'emperor-tyrant', kind: 'bool', help: "run each vassal as its config file's owner" },
   { key: 'emperor-tyrant-nofollow', kind: 'bool', help: "tyrant: use a symlink's own owner" },
   {
+    key: 'emperor-tyrant-inherit-env',
+    kind: 'bool',
+    help: "tyrant: vassals inherit the emperor's whole environment, as uWSGI's do, instead of a clean one of their owner's",
+  },
+  {
+    key: 'emperor-tyrant-keep-env',
+    kind: 'list',
+    arg: 'name',
+    help: "tyrant: pass this variable of the emperor's environment on to every vassal's clean one (repeatable)",
+  },
+  {
     key: 'emperor-etcd-pool',
     kind: 'bool',
     help: 'etcd:// monitors: share the vassals with every emperor on the same prefix, each vassal running on exactly one',
@@ -211,6 +222,8 @@ export interface EmperorOptions {
   binaryPath: string;
   tyrant: boolean;
   tyrantNofollow: boolean;
+  tyrantInheritEnv: boolean;
+  tyrantKeepEnv: string[];
   etcdPool: boolean;
   node?: string;
   etcdTtlSeconds: number;
@@ -320,6 +333,8 @@ export function finalizeOptions(raw: RawOptions): EmperorOptions {
     binaryPath: str('binary-path')!,
     tyrant: bool('emperor-tyrant'),
     tyrantNofollow: bool('emperor-tyrant-nofollow'),
+    tyrantInheritEnv: bool('emperor-tyrant-inherit-env'),
+    tyrantKeepEnv: list('emperor-tyrant-keep-env'),
     etcdPool: bool('emperor-etcd-pool'),
     node: str('emperor-node'),
     etcdTtlSeconds: positive('emperor-etcd-ttl'),

@@ -36,6 +36,19 @@ export function tyrantCredentials(src: VassalSource): CredentialsOrRefusal {
   return { uid: src.uid, gid: src.gid, groups: supplementaryGroups(src.uid, src.gid) };
 }
 
+/** The environments a vassal may get: the emperor's own (rewritten), and in tyrant mode one of its owner's. */
+export interface VassalEnvironments {
+  /** Every vassal's outside tyrant mode (and inside, with --emperor-tyrant-inherit-env). */
+  env: Record<string, string>;
+  /** A tyrant vassal's own clean one (src/config/vassal-env.ts), for its owner's uid. */
+  ownerEnv?: (uid: number) => Record<string, string>;
+}
+
+/** The environment a vassal runs with, and so every agent working for it (its @(exec://), its on-demand command). */
+export function environmentOf(ctx: VassalEnvironments, owner: { uid: number } | null | undefined): Record<string, string> {
+  return owner && ctx.ownerEnv ? ctx.ownerEnv(owner.uid) : ctx.env;
+}
+
 /**
  * A config read as a tyrant takes it: the result to run or show as before, `refused` when the vassal file is no one's
  * a tyrant may run it as, or `owner` when its one open shows another owner than it was read as (an owner change:

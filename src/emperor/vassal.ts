@@ -20,6 +20,7 @@ import type { StepReport } from '../jail';
 import { FROM_VASSAL, TO_VASSAL } from '../tables/uwsgi-protocol';
 import { isSubscriptionOption } from '../tables/routers';
 import { killCgroup } from '../cgroup/tree';
+import { forceEnd } from '../cgroup/helpers';
 import { launch, requestConfig, type Instance, type InstanceEvents, type LaunchContext, type ReadConfig } from './launch';
 import type { FileOwner } from '../file-identity';
 import type { VassalOutput } from '../output/vassal-output';
@@ -39,10 +40,14 @@ const EXILE_CODE = 26;
 /** Config read failures worth retrying on their own (a hung mount, no process to be had); others wait for an edit. */
 const TRANSIENT = new Set(['ETIMEDOUT', 'EAGAIN', 'EBUSY']);
 
-/** Why an instance did not come up: its exit then means a broken config, or (transient) a retry after a throttle. */
+/**
+ * Why an instance did not come up: its exit then means a broken config, or (transient) a retry after a throttle, or
+ * (limit) a retry on the limit-reached backoff.
+ */
 interface StartFailure {
   message: string;
   transient: boolean;
+  limit?: Error & { code?: string };
 }
 
 /**
@@ -134,7 +139,9 @@ export class Vassal implements InstanceEvents {
       this.onDemand = new OnDemand(() => this.source, ctx, vassalLogger(source.name), {
         wake: () => this.woken(),
         ordinary: () => this.start(),
-        failed: (message) => this.brokenBy(message),
+        failed: (err) => {
+          if (!this.atLimit(err, () => this.start())) this.brokenBy(err.message);
+        },
       });
     }
   }
@@ -297,12 +304,16 @@ export class Vassal implements InstanceEvents {
       },
       (err: NativeError) => {
         if (this.instance !== inst) return;
-        // the exit follows: a setup that hung is retried, and so is a tyrant's uWSGI vassal whose file's name no longer
-        // led to its verified bytes (its path changed after the read: read again); any other is a config to fix
+        // the exit follows: a setup that hung or met a host limit is retried, and so is a tyrant's uWSGI vassal whose
+        // file's name no longer led to its verified bytes (its path changed after the read: read again); any other is
+        // a config to fix
         clearTimeout(this.loyalTimer);
-        this.failure = { message: describeSetupError(err), transient: err.code === 'ETIMEDOUT' || err.step === 'config_check' };
+        const limit = isLimit(err) ? err : undefined;
+        const transient = err.code === 'ETIMEDOUT' || err.step === 'config_check' || limit !== undefined;
+        this.failure = { message: describeSetupError(err), transient, limit };
         this.setupError = this.failure.message;
-        this.log.error({ event: 'setup-error', error: this.failure.message }, `vassal not started: ${this.failure.message}`);
+        // a host limit is said once per episode, at the exit that follows
+        if (!limit) this.log.error({ event: 'setup-error', error: this.failure.message }, `vassal not started: ${this.failure.message}`);
       },
     );
     if (inst.native) this.armJailTimer(inst);
@@ -336,12 +347,15 @@ export class Vassal implements InstanceEvents {
     }, seconds * 1000);
   }
 
-  /** A start refused by a host limit: tried again after the shared backoff, without a log line of its own. */
-  private atLimit(err: unknown): boolean {
+  /**
+   * A start refused by a host limit: tried again after the shared backoff, without a log line of its own (on demand,
+   * the socket is looked for again, and the vassal sleeps on it).
+   */
+  private atLimit(err: unknown, retry = () => this.spawnNow()): boolean {
     if (!this.ctx.limits || !isLimit(err)) return false;
     this.state = 'throttled';
     this.setupError = describeSetupError(err);
-    this.arm(this.ctx.limits.hit(err as Error, this.name), () => this.spawnNow());
+    this.arm(this.ctx.limits.hit(err as Error, this.name), retry);
     return true;
   }
 
@@ -470,14 +484,18 @@ export class Vassal implements InstanceEvents {
     this.stopInstance();
   }
 
-  /** Kill whatever is left of the instance at once (second Ragnarok signal, mercy expired). */
+  /**
+   * Kill whatever is left of the instance at once (second Ragnarok signal, mercy expired): through its cgroup; without
+   * one, a signal the kernel may refuse (a capability-limited emperor and a tenant's init), which is logged.
+   */
   killNow(): void {
     const inst = this.instance;
     if (!inst) return;
-    if (!(inst.cgroup && killCgroup(inst.cgroup))) {
-      inst.child.kill('SIGKILL');
-      killProcessGroup(inst.child.pid);
-    }
+    if (inst.cgroup && killCgroup(inst.cgroup)) return;
+    forceEnd(inst.child, undefined, (e) =>
+      this.log.warn({ event: 'kill-refused', pid: inst.child.pid, code: e.code }, `the vassal could not be killed: ${e.message}`),
+    );
+    killProcessGroup(inst.child.pid);
   }
 
   private stopInstance(): void {
@@ -568,11 +586,10 @@ export class Vassal implements InstanceEvents {
    */
   onStepFailed(report: StepReport): void {
     const detail = [report.code, report.syscall, report.path].filter(Boolean).join(' ');
+    const message = `${report.origin.file}:${report.origin.line}: ${report.origin.option}: ${report.step} failed${detail ? ` (${detail})` : ''}: ${report.message}`;
     // a host limit (the init's fork of the app refused) is retried, not a config to fix
-    this.failure = {
-      message: `${report.origin.file}:${report.origin.line}: ${report.origin.option}: ${report.step} failed${detail ? ` (${detail})` : ''}: ${report.message}`,
-      transient: isLimit(report),
-    };
+    const limit = isLimit(report) ? Object.assign(new Error(message), { code: report.code }) : undefined;
+    this.failure = { message, transient: limit !== undefined, limit };
     this.setupError = this.failure.message;
   }
 
@@ -647,6 +664,7 @@ export class Vassal implements InstanceEvents {
       this.start();
       return;
     }
+    if (failure?.limit && !stopping && this.atLimit(failure.limit)) return;
     if (info.code === EXILE_CODE) {
       this.state = 'exiled';
       this.log.warn({ event: 'exiled' }, 'vassal exited with code 26: not respawning it until its config changes');

@@ -1,20 +1,30 @@
 // The config reader process: resolves vassal configs for the emperor, off its event loop. It holds no state that
 // matters (the emperor kills and restarts it at will), reads every file and runs every command through agents that
 // hold the vassal owner's credentials, and answers with the resolved options or the error with its file and line.
+// It works on one request per turn of its event loop, so that a cancel line written after a batch is seen before the
+// next request of it starts. It exits when the emperor closes its channel, after its agents have exited.
 import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import { ConfigError, listSections, loadConfig, type ConfigHost, type LoadOptions, type ResolvedConfig } from '../config';
 import type { OpenedFile } from '../agent/calls';
 import { AgentPool } from '../agent/host';
+import { HelperCgroups } from '../cgroup/helpers';
+import { CheckError } from '../check';
 import { isNativeVassal, pickShell } from '../jail';
 import { vassalFacts } from './facts';
 import { FileIdentityError, openVassalFile } from './vassal-file';
-import { JsonLines } from '../frames';
-import { MAX_ANSWER_BYTES, MAX_REQUEST_BYTES, parseRequest, type ReadAnswer, type ReadRequest } from './reader-wire';
+import { JsonLines, WireError } from '../frames';
+import { CANCELLED, MAX_ANSWER_BYTES, MAX_REQUEST_BYTES, parseRequest, type ReadAnswer, type ReadRequest } from './reader-wire';
 
 const CONTROL_FD = 3;
 
-const agents = new AgentPool({ env: process.env });
+/** `--cgroup DIR`: this reader's own cgroup directory, where each of its agents gets one of its own. */
+function cgroupArgument(): HelperCgroups | undefined {
+  const i = process.argv.indexOf('--cgroup');
+  return i > 0 && process.argv[i + 1] ? new HelperCgroups(process.argv[i + 1]) : undefined;
+}
+
+const agents = new AgentPool({ env: process.env, cgroups: cgroupArgument() });
 
 /** Failures that say nothing of the file (a hung mount, a dead agent): they fail the whole listing, changing nothing. */
 const TRANSIENT = new Set(['ETIMEDOUT', 'EAGAIN', 'EBUSY', 'EAGENT']);
@@ -33,7 +43,7 @@ function digestOf(read: () => ResolvedConfig): string {
 }
 
 function answer(req: ReadRequest): ReadAnswer {
-  const agentHost = agents.host(req.identity, req.budgetMs);
+  const agentHost = agents.host(req.identity, req.budgetMs, req.env);
   let opened: OpenedFile | undefined;
   try {
     let host: ConfigHost = agentHost;
@@ -49,6 +59,7 @@ function answer(req: ReadRequest): ReadAnswer {
       inherits: req.inherits,
       inheritsBefore: req.inheritsBefore,
       facts: vassalFacts(req.identity, req.binaryPath),
+      env: req.env ?? process.env,
     };
     if (req.sections) {
       // every section resolved as its own vassal would be, each within what is left of the one budget
@@ -76,26 +87,67 @@ function answer(req: ReadRequest): ReadAnswer {
   }
 }
 
+function errorLine(req: ReadRequest, reason: string, code: string): string {
+  return JSON.stringify({ id: req.id, error: { file: req.spec, line: 0, reason, code } });
+}
+
 function serve(): void {
   const sock = new net.Socket({ fd: CONTROL_FD, readable: true, writable: true });
   const requests = new JsonLines(MAX_REQUEST_BYTES);
+  const waiting: ReadRequest[] = [];
+  let turn: NodeJS.Immediate | undefined;
+  let ending = false;
+
+  // the emperor went away, closed this reader, or wrote what its wire does not say: the agents end first
+  const end = (code: number) => {
+    if (ending) return;
+    ending = true;
+    clearImmediate(turn);
+    sock.destroy();
+    const exit = () => process.exit(code);
+    agents.close().then(exit, exit);
+  };
+
+  const next = () => {
+    turn = undefined;
+    const req = waiting.shift();
+    if (!req) return;
+    let line = JSON.stringify(answer(req));
+    if (Buffer.byteLength(line) > MAX_ANSWER_BYTES) line = errorLine(req, `the resolved config is over ${MAX_ANSWER_BYTES} bytes`, 'EFBIG');
+    sock.write(`${line}\n`);
+    if (waiting.length > 0) turn = setImmediate(next);
+  };
+
   sock.on('data', (chunk: Buffer) => {
-    // a request that does not check is the emperor's bug: the reader exits, and the emperor says why
-    for (const text of requests.push(chunk)) {
-      const req = parseRequest(text);
-      let line = JSON.stringify(answer(req));
-      if (Buffer.byteLength(line) > MAX_ANSWER_BYTES) {
-        line = JSON.stringify({
-          id: req.id,
-          error: { file: req.spec, line: 0, reason: `the resolved config is over ${MAX_ANSWER_BYTES} bytes`, code: 'EFBIG' },
-        });
-      }
-      sock.write(`${line}\n`);
+    let lines: string[];
+    try {
+      lines = requests.push(chunk);
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      process.stderr.write(`emperor-reader: ${e.message}\n`);
+      return end(2);
     }
+    for (const text of lines) {
+      let msg;
+      try {
+        msg = parseRequest(text);
+      } catch (e) {
+        // a request that does not check is the emperor's bug: the reader exits, and the emperor says why
+        if (!(e instanceof CheckError)) throw e;
+        process.stderr.write(`emperor-reader: ${e.message}\n`);
+        return end(2);
+      }
+      if ('cancel' in msg) {
+        const taken = waiting.splice(0);
+        if (taken.length > 0) sock.write(`${taken.map((r) => errorLine(r, 'taken back by the emperor', CANCELLED)).join('\n')}\n`);
+        continue;
+      }
+      waiting.push(msg);
+    }
+    turn ??= setImmediate(next);
   });
-  // the emperor went away (or closed us as idle): nothing left to do
-  sock.on('end', () => process.exit(0));
-  sock.on('error', () => process.exit(0));
+  sock.on('end', () => end(0));
+  sock.on('error', () => end(0));
 }
 
 serve();

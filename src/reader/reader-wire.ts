@@ -1,9 +1,26 @@
-// The emperor <-> config reader conversation: one JSON object per line each way on the reader's fd 3, one request
-// in flight per reader process (so a reader that dies or spins is blamed on exactly one vassal). A reader parses
+// The emperor <-> config reader conversation: one JSON object per line each way on the reader's fd 3. A reader works
+// on one request at a time, in the order they came (so a reader that dies or spins is blamed on exactly one vassal),
+// and answers each in that order. The emperor may queue several requests in a reader and take back those it has not
+// started: the line {"cancel":true} makes the reader answer each of them at once with a CANCELLED error. A reader parses
 // tenants' bytes, so the emperor checks every answer against the schema here before using it (a bad one ends that
 // reader, and the vassal gets an error saying so); the reader checks the requests the same way. Each message's
 // shape is written once, below: a field added to an answer is added to its shape, and the types follow.
-import { array, boolean, byKey, integer, literal, nullable, object, optional, parseJson, string, type Check, type Infer } from '../check';
+import {
+  array,
+  boolean,
+  byKey,
+  integer,
+  literal,
+  nullable,
+  object,
+  oneOf,
+  optional,
+  parseJson,
+  record,
+  string,
+  type Check,
+  type Infer,
+} from '../check';
 import type { ResolvedConfig } from '../config/types';
 import { checkFileFacts } from '../file-identity';
 
@@ -47,8 +64,20 @@ const readRequest = object({
   binaryPath: path,
   /** Not the config but the file's sections, each with a digest of its resolved options (--emperor-multi-section). */
   sections: optional(literal(true)),
+  /**
+   * The environment of this resolution ($(VAR), @(exec://)) and of the agents working as identity: a tyrant vassal's
+   * own (src/config/vassal-env.ts). Without it, the reader's.
+   */
+  env: optional(record(string({ max: 1 << 20 }))),
 });
 export type ReadRequest = Infer<typeof readRequest>;
+
+/** Takes back every request the reader has not started. */
+const cancelLine = object({ cancel: literal(true) });
+export type CancelLine = Infer<typeof cancelLine>;
+
+/** The error code of a request answered unstarted after a cancel line: the emperor asks again, elsewhere. */
+export const CANCELLED = 'ECANCELED';
 
 const resolvedConfig: Check<ResolvedConfig> = object({
   spec: path,
@@ -96,7 +125,7 @@ export function parseAnswer(line: string): ReadAnswer {
   return parseJson(readAnswer, line, 'answer');
 }
 
-/** One request line as the reader reads it; a CheckError says what is wrong and where. */
-export function parseRequest(line: string): ReadRequest {
-  return parseJson(readRequest, line, 'request');
+/** One line from the emperor as the reader reads it, a request or a cancel line; a CheckError says what is wrong. */
+export function parseRequest(line: string): ReadRequest | CancelLine {
+  return parseJson(oneOf(readRequest, cancelLine), line, 'request');
 }

@@ -41,10 +41,10 @@ function idOf(db: Db, value: string): number | undefined {
   return f ? Number(f[2]) : undefined;
 }
 
-/** A uid's passwd entry (name, primary gid), if it has one. */
-export function userOf(uid: number): { name: string; gid: number } | undefined {
+/** A uid's passwd entry (name, primary gid, home directory, login shell; the last two '' when the line has none). */
+export function userOf(uid: number): { name: string; gid: number; home: string; shell: string } | undefined {
   const f = entries('/etc/passwd').find((e) => Number(e[2]) === uid);
-  return f ? { name: f[0], gid: Number(f[3]) } : undefined;
+  return f ? { name: f[0], gid: Number(f[3]), home: f[5] ?? '', shell: f[6] ?? '' } : undefined;
 }
 
 /** A gid's group name, if it has one. */

@@ -28,3 +28,15 @@ export function errnoCode(n: number): string {
   for (const [name, num] of Object.entries(os.constants.errno)) if (num === n) return name;
   return `E${n}`;
 }
+
+/**
+ * The errnos of a host resource running out (descriptors, processes, memory, space): a start that fails with one is
+ * retried on the limit-reached backoff (src/emperor/host-limits.ts), never taken for the vassal's own fault.
+ */
+export const HOST_LIMIT_CODES: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'ENOMEM', 'ENOSPC']);
+
+/** Whether an error (anything with a `code`) is one of HOST_LIMIT_CODES. */
+export function isHostLimit(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' && HOST_LIMIT_CODES.has(code);
+}

@@ -12,6 +12,8 @@ import { fetchStats } from '../../src/ops';
 import { until, within } from './wait';
 
 const CLI = path.resolve(__dirname, '../../src/cli.js');
+/** In the environment of the emperor and of every process it starts. */
+const TAG_VARIABLE = 'EMPEROR_TEST_TAG';
 
 export interface LogEvent {
   level: number;
@@ -35,12 +37,15 @@ export class EmperorProcess {
   private stderr = '';
   private waiters: Array<() => void> = [];
 
-  /** wrap: a command that execs the emperor as its last arguments (prlimit, setpriv): the pid stays the emperor's. */
+  /**
+   * wrap: a command that execs the emperor as its last arguments (prlimit, setpriv): the pid stays the emperor's. The
+   * tag is kept in tyrant vassals' clean environments too (--emperor-tyrant-keep-env), so that they can be found.
+   */
   constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[] } = {}) {
-    const argv = [...(opts.wrap ?? []), process.execPath, CLI, ...args];
+    const argv = [...(opts.wrap ?? []), process.execPath, CLI, ...args, '--emperor-tyrant-keep-env', TAG_VARIABLE];
     this.child = spawn(argv[0], argv.slice(1), {
       cwd: opts.cwd,
-      env: { ...process.env, ...opts.env, EMPEROR_TEST_TAG: this.tag, EMPEROR_LOG_FORMAT: 'json', EMPEROR_LOG_LEVEL: 'debug' },
+      env: { ...process.env, ...opts.env, [TAG_VARIABLE]: this.tag, EMPEROR_LOG_FORMAT: 'json', EMPEROR_LOG_LEVEL: 'debug' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let buf = '';
@@ -206,7 +211,7 @@ export function taggedPids(tag: string): number[] {
   for (const d of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      if (fs.readFileSync(`/proc/${d}/environ`, 'latin1').includes(`EMPEROR_TEST_TAG=${tag}`)) {
+      if (fs.readFileSync(`/proc/${d}/environ`, 'latin1').includes(`${TAG_VARIABLE}=${tag}`)) {
         const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
         if (!/\) Z /.test(stat)) out.push(Number(d));
       }

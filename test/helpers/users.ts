@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { TestContext } from 'node:test';
 
@@ -92,6 +93,19 @@ export function procIdentity(pid: number): ProcIdentity {
 
 /** CAP_SETGID (6) + CAP_SETUID (7). */
 export const SETUID_SETGID = (1n << 6n) | (1n << 7n);
+
+/**
+ * A fresh directory every user may search, removed after the test, with an empty `vassals` directory in it that every
+ * tenant may read: where a tyrant test's vassal files go.
+ */
+export function tenantDirs(t: TestContext, prefix: string): { dir: string; vassals: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `emperor-${prefix}-`));
+  fs.chmodSync(dir, 0o755);
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const vassals = path.join(dir, 'vassals');
+  fs.mkdirSync(vassals, { mode: 0o755 });
+  return { dir, vassals };
+}
 
 /** A vassal file ('[uwsgi]' then lines) owned by `owner` (0: left to root); returns its path. */
 export function vassalFile(dir: string, name: string, owner: TestUser | 0, lines: string[]): string {
